@@ -1,0 +1,1 @@
+"""Agents: the policies that trade on behalf of participants."""

@@ -1,0 +1,194 @@
+"""Rule-based negotiators, one profile per tier; no network, no key.
+
+The profiles are modelling assumptions, not findings: they encode ways in
+which a frontier model plausibly differs from a small one when it trades for
+someone. The frontier profile estimates value more accurately, anchors its
+asks higher and its bids lower, concedes more slowly, looks at more listings
+before it bids, and counters rather than taking the first acceptable offer.
+The small profile does the opposite. Neither ever goes beyond its principal's
+limits: the budget, the most they would pay for a want, the reserve price of
+what they sell.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agents import messages
+from agents.base import BackendContext, Decision, ListingView, Observation
+from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject
+from market.domain import Item, Offer
+from market.scenario import TierSettings
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one tier negotiates. Ratios are fractions of a price."""
+
+    name: str
+    value_noise: float  # relative error of its value estimates (uniform +/-)
+    anchor: tuple[float, float]  # ask, as a multiple of estimated value
+    opening_bid: tuple[float, float]  # first bid, as a fraction of what it would pay
+    value_cap: float  # never bids above estimated value times this (within the mandate)
+    concession: float  # share of the gap it gives up per round
+    attention: int  # listings it looks at per want
+    counters: bool  # counter rather than accept the first acceptable offer
+    max_rounds: int  # rounds of haggling before it settles or walks away
+    listings_per_turn: int  # items it puts up per turn
+    accept_within: float  # accepts when the gap to its own position is this small (fraction)
+
+
+PROFILES: dict[str, Profile] = {
+    "frontier": Profile(
+        name="frontier", value_noise=0.05, anchor=(1.15, 1.35), opening_bid=(0.7, 0.85),
+        value_cap=1.15, concession=0.4, attention=12, counters=True, max_rounds=5,
+        listings_per_turn=3, accept_within=0.05,
+    ),
+    "small": Profile(
+        name="small", value_noise=0.25, anchor=(0.95, 1.15), opening_bid=(0.9, 1.0),
+        value_cap=1.6, concession=0.6, attention=3, counters=False, max_rounds=2,
+        listings_per_turn=2, accept_within=0.12,
+    ),
+}
+
+
+class OfflinePolicy:
+    """A rule-based negotiator following one ``Profile``."""
+
+    def __init__(self, profile: Profile, seed: int = 0) -> None:
+        self.profile = profile
+        self.seed = seed
+
+    def decide(self, obs: Observation) -> Decision:
+        rng = random.Random(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
+        actions: list[Action] = []
+        views = {v.listing.id: v for v in (*obs.thread_listings, *obs.market_listings)}
+        answered_kinds: set[str] = set()
+        answered_listings: set[str] = set()
+        for offer in sorted(obs.incoming, key=lambda o: (o.listing_id, -o.amount, o.id)):
+            view = views[offer.listing_id]
+            if offer.seller == obs.trader:
+                if offer.listing_id in answered_listings:
+                    continue  # only the best offer on a listing gets an answer this turn
+                answered_listings.add(offer.listing_id)
+                action = self._as_seller(obs, offer, view, rng)
+            else:
+                answered_kinds.add(view.item.kind)
+                action = self._as_buyer(obs, offer, view, rng)
+            if action is not None:
+                actions.append(action)
+        actions += self._list_items(obs, rng)
+        actions += self._bid(obs, views, answered_kinds, rng)
+        return Decision(actions=tuple(actions))
+
+    # --- estimates ---------------------------------------------------------
+    def estimate(self, obs: Observation, item: Item) -> int:
+        """The agent's own estimate of ``item``'s value (stable per trader and item)."""
+        noise = random.Random(f"{self.seed}:{obs.trader}:{item.id}:value").uniform(-1, 1)
+        return max(1, round(item.value * (1 + noise * self.profile.value_noise)))
+
+    def willing_to_pay(self, obs: Observation, item: Item) -> int:
+        want = obs.principal.want_for(item.kind)
+        limit = want.max_price if want else 0
+        return min(limit, round(self.estimate(obs, item) * self.profile.value_cap))
+
+    # --- selling -----------------------------------------------------------
+    def _list_items(self, obs: Observation, rng: random.Random) -> list[Action]:
+        actions: list[Action] = []
+        for item in obs.unlisted[: self.profile.listings_per_turn]:
+            reserve = obs.principal.reserves.get(item.id, 1)
+            ask = max(reserve, round(self.estimate(obs, item) * rng.uniform(*self.profile.anchor)))
+            ask = _tidy(ask)
+            text = messages.write("listing", obs.principal, rng, amount=ask, item=item)
+            actions.append(ListItem(item_id=item.id, ask=max(ask, reserve), description=text))
+        return actions
+
+    def _as_seller(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
+        reserve = obs.principal.reserves.get(view.item.id, 1)
+        ask = view.listing.ask
+        position = self._position(ask, offer.amount, offer.round)
+        close_enough = offer.amount >= position * (1 - self.profile.accept_within)
+        first_acceptable = not self.profile.counters and offer.amount >= reserve
+        if offer.amount >= reserve and (close_enough or first_acceptable or offer.round >= self.profile.max_rounds):
+            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+        if offer.round >= self.profile.max_rounds:
+            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+        price = max(reserve, _tidy(position))
+        if price <= offer.amount:
+            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+        text = messages.write("counter_seller", obs.principal, rng, amount=price, item=view.item)
+        return Counter(offer_id=offer.id, amount=price, message=text)
+
+    # --- buying ------------------------------------------------------------
+    def _as_buyer(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
+        limit = min(self.willing_to_pay(obs, view.item), obs.available)
+        if offer.amount > limit and offer.round >= self.profile.max_rounds:
+            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+        target = round(min(limit, view.listing.ask) * sum(self.profile.opening_bid) / 2)
+        position = self._position(target, offer.amount, offer.round)
+        close_enough = offer.amount <= position * (1 + self.profile.accept_within)
+        first_acceptable = not self.profile.counters
+        if offer.amount <= limit and (close_enough or first_acceptable or offer.round >= self.profile.max_rounds):
+            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+        price = min(limit, _tidy(position))
+        if price <= 0:
+            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+        text = messages.write("counter_buyer", obs.principal, rng, amount=price, item=view.item)
+        return Counter(offer_id=offer.id, amount=price, message=text)
+
+    def _bid(self, obs: Observation, views: dict[str, ListingView], busy: set[str], rng: random.Random) -> list[Action]:
+        for offer in obs.outgoing:
+            if offer.listing_id in views:
+                busy.add(views[offer.listing_id].item.kind)
+        available = obs.available
+        actions: list[Action] = []
+        by_kind: dict[str, list[ListingView]] = {}
+        for view in obs.market_listings:
+            by_kind.setdefault(view.item.kind, []).append(view)
+        for want in obs.open_wants:
+            if want.kind in busy or want.kind not in by_kind:
+                continue
+            seen = by_kind[want.kind][: self.profile.attention]
+            best = min(seen, key=lambda v: (v.listing.ask * 1000 // max(1, self.estimate(obs, v.item)), v.listing.id))
+            limit = min(self.willing_to_pay(obs, best.item), available)
+            if limit <= 0:
+                continue
+            if best.listing.ask <= limit:
+                amount = _tidy(round(best.listing.ask * rng.uniform(*self.profile.opening_bid)))
+            elif self.profile.counters or best.listing.ask <= limit * 1.1:
+                amount = _tidy(round(limit * rng.uniform(*self.profile.opening_bid)))
+            else:
+                continue
+            amount = max(1, min(amount, limit))
+            text = messages.write("offer", obs.principal, rng, amount=amount, item=best.item, other=best.seller_name)
+            actions.append(MakeOffer(listing_id=best.listing.id, amount=amount, message=text))
+            available -= amount
+        return actions
+
+    def _position(self, anchor: int, theirs: int, round_: int) -> int:
+        """Where it stands after ``round_`` rounds: it concedes toward their price each round."""
+        keep = (1 - self.profile.concession) ** (round_ // 2)
+        return round(theirs + (anchor - theirs) * keep)
+
+
+def _tidy(cents: int) -> int:
+    """Round to a price a person would write: whole dollars above $20, 50c below."""
+    step = 100 if cents >= 2000 else 50
+    return max(step, round(cents / step) * step)
+
+
+def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
+    """The ``offline`` backend: the profile named in the settings (or the tier's name)."""
+    name = settings.profile or tier
+    if name not in PROFILES:
+        raise ValueError(f"unknown offline profile {name!r}; profiles: {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    overrides: dict[str, Any] = dict(settings.options)
+    if overrides:
+        unknown = set(overrides) - set(Profile.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown profile options {', '.join(sorted(unknown))}")
+        profile = replace(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+    return OfflinePolicy(profile, seed=context.scenario.seed)

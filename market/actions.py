@@ -1,0 +1,116 @@
+"""The action vocabulary: everything a trader (agent or person) can do.
+
+One pydantic discriminated union, the single source for validation, the
+model tools' JSON schema, the rule-based agents and the Slack commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from market.domain import Frozen
+from market.money import Money
+
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class ListItem(Frozen):
+    """Put one of your items up for sale at an asking price."""
+
+    type: Literal["list_item"] = "list_item"
+    item_id: str
+    ask: Money = Field(description="asking price in cents")
+    description: Text = ""
+
+
+class Delist(Frozen):
+    """Take your open listing down; open offers on it are closed."""
+
+    type: Literal["delist"] = "delist"
+    listing_id: str
+
+
+class MakeOffer(Frozen):
+    """Offer to buy a listed item; the amount is held in escrow until the offer ends."""
+
+    type: Literal["make_offer"] = "make_offer"
+    listing_id: str
+    amount: Money = Field(description="offered price in cents")
+    message: Text = ""
+
+
+class Counter(Frozen):
+    """Answer an offer addressed to you with a different price."""
+
+    type: Literal["counter"] = "counter"
+    offer_id: str
+    amount: Money = Field(description="counter price in cents")
+    message: Text = ""
+
+
+class Accept(Frozen):
+    """Accept an offer addressed to you; the deal closes at once."""
+
+    type: Literal["accept"] = "accept"
+    offer_id: str
+    message: Text = ""
+
+
+class Reject(Frozen):
+    """Turn down an offer addressed to you."""
+
+    type: Literal["reject"] = "reject"
+    offer_id: str
+    message: Text = ""
+
+
+class Withdraw(Frozen):
+    """Take back an offer you made; its escrow is released."""
+
+    type: Literal["withdraw"] = "withdraw"
+    offer_id: str
+
+
+class SendMessage(Frozen):
+    """Write in a listing's thread, optionally to one participant."""
+
+    type: Literal["send_message"] = "send_message"
+    listing_id: str
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    to: str | None = None
+
+
+class Pass(Frozen):
+    """Do nothing this turn."""
+
+    type: Literal["pass"] = "pass"
+
+
+Action = Annotated[
+    ListItem | Delist | MakeOffer | Counter | Accept | Reject | Withdraw | SendMessage | Pass,
+    Field(discriminator="type"),
+]
+"""Any action; ``type`` says which."""
+
+ACTION_TYPES: tuple[type[Frozen], ...] = (
+    ListItem, Delist, MakeOffer, Counter, Accept, Reject, Withdraw, SendMessage, Pass,
+)
+ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+def parse_action(data: Any) -> Action:
+    """Validate a dict (or JSON string) as an action; raises ``ValidationError``."""
+    if isinstance(data, str | bytes):
+        return ACTION_ADAPTER.validate_json(data)
+    return ACTION_ADAPTER.validate_python(data)
+
+
+def action_json_schema() -> dict[str, Any]:
+    """The JSON schema of the whole vocabulary (the model tools derive from it)."""
+    return ACTION_ADAPTER.json_schema()
+
+
+def action_name(action_type: type[Frozen]) -> str:
+    return action_type.model_fields["type"].default

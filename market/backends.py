@@ -1,0 +1,99 @@
+"""Finding the policy that runs a tier: backends are plugins.
+
+The engine never imports ``agents``; a backend name from the scenario
+(``offline``, ``anthropic``, ...) is looked up among the ``market.backends``
+entry points, or given as a dotted path ``package.module:factory``. A factory
+is called as ``factory(tier, settings, context)`` and returns a policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from market.observation import Decision, Observation
+from market.scenario import Scenario, TierSettings
+
+ENTRY_POINT_GROUP = "market.backends"
+# Used when the distribution's entry points are not installed (running from a checkout).
+_BUILTIN = {"offline": "agents.offline:build_policy"}
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that turns an observation into a decision."""
+
+    def decide(self, observation: Observation) -> Decision: ...
+
+
+@dataclass
+class BackendContext:
+    """What a backend may need beyond its tier settings."""
+
+    scenario: Scenario
+    run_dir: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class BackendError(ValueError):
+    """A backend that cannot be found or set up; the message says what to fix."""
+
+
+def load_factory(name: str) -> Callable[..., Policy]:
+    target = name if ":" in name else None
+    if target is None:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if found:
+            return found[0].load()
+        target = _BUILTIN.get(name)
+    if target is None:
+        known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
+        raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(known)}")
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise BackendError(f"backend {name!r} ({target}) cannot be loaded: {exc}") from exc
+
+
+def build_policies(context: BackendContext) -> dict[str, Policy]:
+    """One policy per tier of the scenario."""
+    policies = {}
+    for tier, settings in context.scenario.tiers.items():
+        policies[tier] = build_policy(tier, settings, context)
+    return policies
+
+
+def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> Policy:
+    factory = load_factory(settings.backend)
+    try:
+        return factory(tier, settings, context)
+    except BackendError:
+        raise
+    except (ValueError, KeyError) as exc:
+        raise BackendError(f"tiers.{tier}: {exc}") from exc
+
+
+def decide_batch(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision]:
+    """Decisions for a whole batch, each policy seeing all of its observations at once.
+
+    A policy with ``decide_batch(observations)`` gets its share in one call (model
+    backends run those concurrently); others are asked one by one. The result is
+    in the batch's order whatever order answers arrive in.
+    """
+    results: list[Decision | None] = [None] * len(batch)
+    groups: dict[int, list[int]] = {}
+    for index, (policy, _) in enumerate(batch):
+        groups.setdefault(id(policy), []).append(index)
+    for indexes in groups.values():
+        policy = batch[indexes[0]][0]
+        observations = [batch[i][1] for i in indexes]
+        many = getattr(policy, "decide_batch", None)
+        decisions = many(observations) if many else [policy.decide(o) for o in observations]
+        for i, decision in zip(indexes, decisions, strict=True):
+            results[i] = decision
+    return results  # type: ignore[return-value]

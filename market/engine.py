@@ -1,0 +1,258 @@
+"""The engine: simulated time (SimPy) inside a Mesa model.
+
+Traders are ``mesa.Agent``s. Each wakes on its own cadence within working
+hours, and after a modelled reaction delay when something addressed to it
+arrives. Wake times fall on ticks; all traders due at the same tick decide
+as one batch (every policy is asked before any action is applied), then
+their actions are applied in a seeded order. Randomness comes from
+generators keyed by (seed, market, trader, step), so a rerun of the same
+scenario gives the same events, byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import mesa
+import simpy
+
+from market import exchange
+from market.backends import Policy, decide_batch
+from market.domain import OfferStatus, Participant
+from market.events import (
+    ActionRejected,
+    DealClosed,
+    Event,
+    MarketOpened,
+    MessageSent,
+    OfferEnded,
+    OfferMade,
+    ParticipantJoined,
+)
+from market.observation import Observation, observe
+from market.scenario import Scenario, assign_tiers
+from market.state import MarketState
+
+Entry = tuple[str, Event]
+Sink = Callable[[Sequence[Entry]], None]
+HOUR = 3600
+DAY = 86_400
+
+
+class Trader(mesa.Agent):
+    """One participant's agent in one market."""
+
+    def __init__(self, model: MarketModel, market: Market, participant_id: str, tier: str, policy: Policy):
+        super().__init__(model)
+        self.market = market
+        self.participant_id = participant_id
+        self.tier = tier
+        self.policy = policy
+        self.steps = 0
+        self.next_wake: int | None = None
+        self.news: list[Event] = []
+
+    def observe(self, at: int) -> Observation:
+        news, self.news = self.news, []
+        return observe(self.market.state, self.market.name, self.participant_id, self.tier, at, self.steps, news)
+
+    def rng(self, *purpose: object) -> random.Random:
+        """A generator for this trader's ``step`` and ``purpose`` alone."""
+        key = ":".join(map(str, (self.model.seed_key, self.market.name, self.participant_id, self.steps, *purpose)))
+        return random.Random(key)
+
+
+@dataclass
+class Market:
+    """One market's runtime: its exchange state and its traders."""
+
+    name: str
+    state: MarketState = field(default_factory=MarketState)
+    traders: dict[str, Trader] = field(default_factory=dict)
+    tiers: dict[str, str] = field(default_factory=dict)
+
+
+class StopRun(Exception):
+    """Raised inside the clock to end a run early (the ledger stays consistent)."""
+
+
+class MarketModel(mesa.Model):
+    """All markets of one run on one simulated clock."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        participants: Sequence[Participant],
+        policies: dict[str, Policy],
+        sink: Sink,
+        on_batch: Callable[[MarketModel, int], None] | None = None,
+    ) -> None:
+        super().__init__(seed=scenario.seed)
+        self.scenario = scenario
+        self.seed_key = scenario.seed
+        self.env = simpy.Environment()
+        self.sink = sink
+        self.on_batch = on_batch
+        self.stop_requested: str | None = None
+        self.tick = scenario.timing.tick_minutes * 60
+        self.markets: list[Market] = []
+        self._due: dict[int, list[Trader]] = {}
+        tier_names = list(scenario.tiers)
+        self.datacollector = mesa.DataCollector(tables={"hourly": [
+            "market", "hour", "open_listings", "open_offers", "deals", "volume",
+            *[f"money_{t}" for t in tier_names],
+        ]})
+        opening: list[Entry] = []
+        ids = [p.id for p in participants]
+        for spec in scenario.markets:
+            market = Market(name=spec.name, tiers=assign_tiers(scenario, spec, ids))
+            events: list[Event] = [MarketOpened(at=0, rules=scenario.rules)]
+            for person in participants:
+                tier = market.tiers[person.id]
+                events.append(ParticipantJoined(at=0, participant=person.model_copy(update={"tier": tier})))
+                market.traders[person.id] = Trader(self, market, person.id, tier, policies[tier])
+            for event in events:
+                market.state.evolve(event)
+            opening += [(market.name, e) for e in events]
+            self.markets.append(market)
+        self.sink(opening)
+        for market in self.markets:
+            for trader in market.traders.values():
+                start = trader.rng("start").uniform(0, scenario.timing.wake_every_minutes.max * 60)
+                self._schedule(trader, scenario.working_hours.start * HOUR + int(start))
+        self.env.process(self._collect_hourly())
+
+    # --- running -----------------------------------------------------------
+    def run(self, until: int | None = None) -> None:
+        """Advance the clock to ``until`` (default: the scenario's end)."""
+        try:
+            self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+        except StopRun:
+            pass
+        self.running = False
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to end before the next batch."""
+        self.stop_requested = reason
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    # --- scheduling ----------------------------------------------------------
+    def _working(self, at: int) -> int | None:
+        """The first tick at or after ``at`` within working hours, or None past the end."""
+        at = -(-at // self.tick) * self.tick
+        day, second = divmod(at, DAY)
+        start, end = self.scenario.working_hours.start * HOUR, self.scenario.working_hours.end * HOUR
+        if second < start:
+            at = day * DAY + start
+        elif second >= end:
+            at = (day + 1) * DAY + start
+        return at if at < self.scenario.duration else None
+
+    def _schedule(self, trader: Trader, at: int) -> None:
+        due = self._working(at)
+        if due is None or (trader.next_wake is not None and trader.next_wake <= due):
+            return
+        trader.next_wake = due
+        if due not in self._due:
+            self._due[due] = []
+            self.env.process(self._batch_at(due))
+        self._due[due].append(trader)
+
+    def _batch_at(self, at: int):  # type: ignore[no-untyped-def]
+        yield self.env.timeout(at - self.env.now)
+        self._batch(at)
+
+    # --- one batch -----------------------------------------------------------
+    def _batch(self, at: int) -> None:
+        if self.stop_requested:
+            raise StopRun(self.stop_requested)
+        entries: list[Entry] = []
+        for market in self.markets:
+            for event in exchange.expire(market.state, at):
+                self._record(market, event, entries)
+        due = [t for t in self._due.pop(at) if t.next_wake == at]
+        decisions = decide_batch([(t.policy, t.observe(at)) for t in due])
+        by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
+        for market in self.markets:
+            mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
+            random.Random(f"{self.seed_key}:{market.name}:order:{at}").shuffle(mine)
+            for trader in mine:
+                for action in by_trader[id(trader)].actions:
+                    outcome = exchange.decide(market.state, trader.participant_id, action, at)
+                    if isinstance(outcome, exchange.Rejection):
+                        outcome = [ActionRejected(
+                            at=at, actor=trader.participant_id,
+                            action=action.model_dump(mode="json"), reason=outcome.reason,
+                        )]
+                    for event in outcome:
+                        self._record(market, event, entries)
+        for trader in due:
+            trader.steps += 1
+            trader.next_wake = None
+            cadence = self.scenario.timing.wake_every_minutes
+            self._schedule(trader, at + int(trader.rng("wake").uniform(cadence.min, cadence.max) * 60))
+        self.sink(entries)
+        if self.on_batch:
+            self.on_batch(self, at)
+
+    def _record(self, market: Market, event: Event, entries: list[Entry]) -> None:
+        market.state.evolve(event)
+        entries.append((market.name, event))
+        for pid, wake in _addressees(market.state, event):
+            trader = market.traders[pid]
+            trader.news.append(event)
+            if wake:
+                key = getattr(event, "offer", None) or getattr(event, "message", None)
+                delay = self.scenario.timing.reaction_minutes
+                rng = trader.rng("react", event.type, getattr(key, "id", getattr(key, "sender", "")))
+                self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
+
+    # --- data collection -----------------------------------------------------
+    def _collect_hourly(self):  # type: ignore[no-untyped-def]
+        hour = 0
+        while (hour + 1) * HOUR <= self.scenario.duration:
+            yield self.env.timeout(HOUR)
+            hour += 1
+            for market in self.markets:
+                self.datacollector.add_table_row("hourly", hourly_row(market, hour, self.scenario.tiers))
+
+
+def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, object]:
+    state = market.state
+    money = dict.fromkeys(tiers, 0)
+    for pid, tier in market.tiers.items():
+        money[tier] += state.balance[pid]
+    return {
+        "market": market.name, "hour": hour, "open_listings": len(state.open_listing_of_item),
+        "open_offers": len(state.open_offers), "deals": len(state.deals),
+        "volume": sum(d.price for d in state.deals),
+        **{f"money_{t}": v for t, v in money.items()},
+    }
+
+
+def _addressees(state: MarketState, event: Event) -> list[tuple[str, bool]]:
+    """Who should hear of ``event``, and whether it should wake them."""
+    match event:
+        case OfferMade(offer=offer):
+            return [(offer.recipient, True)]
+        case OfferEnded(offer_id=oid, status=status):
+            offer = state.offers[oid]
+            if status is OfferStatus.WITHDRAWN:
+                return [(offer.recipient, False)]
+            if status is OfferStatus.COUNTERED:
+                return []  # the counter-offer itself reaches them
+            return [(offer.proposer, status is OfferStatus.REJECTED)]
+        case DealClosed(deal=deal):
+            offer = state.offers[deal.offer_id]
+            return [(offer.proposer, False)]
+        case MessageSent(message=message):
+            to = message.to or state.listings[message.listing_id].seller
+            return [] if to == message.sender else [(to, True)]
+        case ActionRejected(actor=actor):
+            return [(actor, False)]
+    return []

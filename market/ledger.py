@@ -1,0 +1,152 @@
+"""The append-only event store: SQLite in the run folder.
+
+Every event gets a sequence number and is written inside a transaction; a
+market's state is rebuilt by replaying its events. ``python -m market.ledger
+RUN_DIR`` prints the events as JSON lines, the export that "byte-identical"
+is checked on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from market.events import Event, event_json, parse_event
+from market.state import MarketState
+
+LEDGER_FILE = "ledger.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq    INTEGER PRIMARY KEY,
+    market TEXT    NOT NULL,
+    at     INTEGER NOT NULL,
+    type   TEXT    NOT NULL,
+    body   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_market ON events (market, seq);
+CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger is missing, unreadable or not a ledger."""
+
+
+class Record(NamedTuple):
+    seq: int
+    market: str
+    event: Event
+
+
+class Ledger:
+    """An append-only log of events for every market of one run."""
+
+    def __init__(self, path: Path | str, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.path = self.path / LEDGER_FILE
+        if not create and not self.path.is_file():
+            raise LedgerError(f"{self.path}: no ledger here (is this a run folder?)")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if create:
+                self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: not a readable ledger ({exc})") from exc
+        self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def append(self, market: str, events: Sequence[Event]) -> None:
+        """Append ``events`` of ``market`` in one transaction."""
+        self.append_many([(market, e) for e in events])
+
+    def append_many(self, entries: Iterable[tuple[str, Event]]) -> None:
+        rows = []
+        seq = self._seq
+        for market, event in entries:
+            seq += 1
+            rows.append((seq, market, event.at, event.type, event_json(event)))
+        if not rows:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        self._seq = seq
+
+    def records(self, market: str | None = None, after: int = 0) -> Iterator[Record]:
+        for seq, mkt, body in self._rows(market, after):
+            yield Record(seq, mkt, parse_event(body))
+
+    def export_lines(self, market: str | None = None) -> Iterator[str]:
+        """Canonical JSON lines: the stored event text, byte for byte."""
+        for seq, mkt, body in self._rows(market, 0):
+            yield f'{{"seq":{seq},"market":{json.dumps(mkt)},"event":{body}}}'
+
+    def markets(self) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT market FROM events ORDER BY market")
+        return [r[0] for r in rows]
+
+    def replay(self, market: str) -> MarketState:
+        return MarketState.replay(r.event for r in self.records(market))
+
+    def set_status(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, value))
+
+    def status(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _rows(self, market: str | None, after: int) -> Iterator[tuple[int, str, str]]:
+        if market is None:
+            sql, args = "SELECT seq, market, body FROM events WHERE seq > ? ORDER BY seq", (after,)
+        else:
+            sql = "SELECT seq, market, body FROM events WHERE market = ? AND seq > ? ORDER BY seq"
+            args = (market, after)  # type: ignore[assignment]
+        try:
+            yield from self._db.execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: cannot read events ({exc})") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print a run's events as JSON lines: ``python -m market.ledger RUN_DIR [MARKET]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m market.ledger RUN_DIR [MARKET]", file=sys.stderr)
+        return 0 if args else 2
+    try:
+        with Ledger(args[0]) as ledger:
+            out = sys.stdout
+            for line in ledger.export_lines(args[1] if len(args) > 1 else None):
+                out.write(line + "\n")
+    except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""What a trader sees (``Observation``) and what it answers (``Decision``).
+
+These are the contract between the engine and any policy, rule-based or
+model-backed. The engine builds observations from the state's indexes, never
+by scanning every listing.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pydantic import Field
+
+from market.actions import Action
+from market.domain import Frozen, Item, Listing, Offer, Participant, Want
+from market.events import Event
+from market.state import MarketState
+
+
+class ListingView(Frozen):
+    """An open listing as a buyer sees it."""
+
+    listing: Listing
+    item: Item
+    seller_name: str
+
+
+class Observation(Frozen):
+    """One trader's view of its market at one moment."""
+
+    market: str
+    trader: str
+    tier: str
+    at: int = Field(description="simulated seconds since the start")
+    step: int = Field(description="how many times this trader has woken before")
+    principal: Participant
+    balance: int
+    escrow: int
+    holdings: tuple[Item, ...]
+    open_wants: tuple[Want, ...]
+    my_listings: tuple[Listing, ...]
+    unlisted: tuple[Item, ...] = Field(description="items of the principal's to sell, not yet listed")
+    market_listings: tuple[ListingView, ...] = Field(description="open listings matching open wants")
+    thread_listings: tuple[ListingView, ...] = Field(description="listings this trader's open offers are on")
+    incoming: tuple[Offer, ...] = Field(description="open offers addressed to this trader")
+    outgoing: tuple[Offer, ...] = Field(description="open offers this trader made")
+    news: tuple[Event, ...] = Field(description="what happened to this trader since its last turn")
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.escrow
+
+
+class Decision(Frozen):
+    """A trader's answer: actions, in order, and an optional private note."""
+
+    actions: tuple[Action, ...] = ()
+    note: str | None = None
+
+
+def observe(
+    state: MarketState,
+    market: str,
+    trader: str,
+    tier: str,
+    at: int,
+    step: int,
+    news: list[Event],
+    listings_per_want: int = 12,
+) -> Observation:
+    """Build ``trader``'s observation from the state's indexes."""
+    principal = state.participants[trader]
+    holdings = tuple(state.holdings(trader))
+    owned_kinds = {item.kind for item in holdings}
+    open_wants = tuple(w for w in principal.wants if w.kind not in owned_kinds)
+    my_open = state.listings_by_seller.get(trader, {})
+    my_listings = tuple(
+        state.listings[lid] for lid in my_open if state.listings[lid].status == "open"
+    )
+    own_items = {item.id for item in principal.items}
+    unlisted = tuple(
+        item for item in holdings
+        if item.id in own_items and item.id not in state.open_listing_of_item
+    )
+    views = [
+        _view(state, lid)
+        for want in open_wants
+        for lid in islice(reversed(state.open_listings_by_kind.get(want.kind, {})), listings_per_want)
+        if state.listings[lid].seller != trader
+    ]
+    offers = [state.offers[oid] for oid in state.open_offers_by_party.get(trader, {})]
+    live = [o for o in offers if o.expires_at > at]
+    threads = {o.listing_id: None for o in live}
+    return Observation.model_construct(
+        market=market, trader=trader, tier=tier, at=at, step=step, principal=principal,
+        balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
+        open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
+        market_listings=tuple(views),
+        thread_listings=tuple(_view(state, lid) for lid in threads),
+        incoming=tuple(o for o in live if o.recipient == trader),
+        outgoing=tuple(o for o in live if o.proposer == trader),
+        news=tuple(news),
+    )
+
+
+def _view(state: MarketState, listing_id: str) -> ListingView:
+    listing = state.listings[listing_id]
+    return ListingView.model_construct(
+        listing=listing, item=state.items[listing.item_id],
+        seller_name=state.participants[listing.seller].name,
+    )

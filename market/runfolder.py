@@ -1,0 +1,85 @@
+"""The run folder: where one run keeps its scenario, ledger and outputs.
+
+```
+runs/<scenario>-<timestamp>/
+  scenario.yaml   the resolved scenario (with the seed)
+  catalog.csv     the catalog it was generated from
+  ledger.sqlite   every event of every market
+  cassette.jsonl  model requests and responses (model backends only)
+  summary.json    headline figures per market and tier
+  report.html     the analysis report
+```
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from market.ledger import LEDGER_FILE
+
+
+class RunFolderError(ValueError):
+    """A path that is not (or not yet) a usable run folder."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def scenario(self) -> Path:
+        return self.path / "scenario.yaml"
+
+    @property
+    def catalog(self) -> Path:
+        return self.path / "catalog.csv"
+
+    @property
+    def ledger(self) -> Path:
+        return self.path / LEDGER_FILE
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def cassette(self) -> Path:
+        return self.path / "cassette.jsonl"
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunFolder:
+        """An existing run folder; a clear error if ``path`` is not one."""
+        folder = cls(Path(path))
+        if not folder.path.is_dir():
+            raise RunFolderError(f"{path}: no such folder")
+        missing = [p.name for p in (folder.scenario, folder.ledger) if not p.is_file()]
+        if missing:
+            raise RunFolderError(f"{path}: not a run folder (missing {', '.join(missing)})")
+        return folder
+
+    @classmethod
+    def create(cls, root: Path, name: str, exact: Path | None = None) -> RunFolder:
+        """A new, empty run folder: ``exact`` if given, else ``root/<name>-<timestamp>``."""
+        if exact is not None:
+            if exact.exists() and any(exact.iterdir()):
+                raise RunFolderError(f"{exact}: folder exists and is not empty")
+            exact.mkdir(parents=True, exist_ok=True)
+            return cls(exact)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = root / f"{name}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = root / f"{name}-{stamp}-{n}"
+        path.mkdir(parents=True)
+        return cls(path)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,459 @@
+"""Scenario files: the YAML schema, the loader, and participant generation.
+
+A scenario names the seed, the simulated week, the markets and how tiers
+are assigned in each, the participants (generated from a catalog or listed)
+and each tier's agent settings. Errors name the file, the field path and what
+was expected; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from market.domain import Condition, Frozen, Item, Participant, Want
+from market.events import Rules
+from market.money import Money, MoneyError, parse_money
+
+CONDITION_FACTOR: dict[Condition, tuple[int, int]] = {
+    # value multiplier as a fraction (numerator, denominator): exact integer cents
+    Condition.NEW: (13, 10),
+    Condition.LIKE_NEW: (115, 100),
+    Condition.GOOD: (1, 1),
+    Condition.FAIR: (3, 4),
+    Condition.BROKEN: (2, 5),
+}
+STYLES = ("friendly", "direct", "formal", "playful", "terse", "chatty")
+QUIRKS = (
+    "uses emoji", "mentions their cat", "loves a bargain", "hates haggling",
+    "signs off with a pun", "always says please", "asks about pickup", "writes in lowercase",
+)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names file and field."""
+
+
+class Range(Frozen):
+    """A closed interval of numbers."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min must not exceed max, got min={self.min} max={self.max}")
+        return self
+
+
+class IntRange(Frozen):
+    min: Annotated[int, Field(ge=0)]
+    max: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min must not exceed max, got min={self.min} max={self.max}")
+        return self
+
+
+class WorkingHours(Frozen):
+    start: Annotated[int, Field(ge=0, le=23)] = 9
+    end: Annotated[int, Field(ge=1, le=24)] = 18
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start >= self.end:
+            raise ValueError(f"start must be before end, got {self.start}-{self.end}")
+        return self
+
+
+class Timing(Frozen):
+    """When traders act: their own cadence, and how fast they react."""
+
+    wake_every_minutes: Range = Range(min=45, max=150)
+    reaction_minutes: Range = Range(min=5, max=40)
+    tick_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+
+    @field_validator("tick_minutes")
+    @classmethod
+    def _divides_hour(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError(f"tick must divide an hour evenly (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60), got {value}")
+        return value
+
+    @field_validator("wake_every_minutes", "reaction_minutes")
+    @classmethod
+    def _positive(cls, value: Range) -> Range:
+        if value.min <= 0:
+            raise ValueError(f"minutes must be positive, got {value.min}")
+        return value
+
+
+class TierSettings(Frozen):
+    """How one tier's agents are run."""
+
+    backend: str = "offline"
+    profile: str | None = Field(None, description="offline profile name; defaults to the tier name")
+    model: str | None = None
+    base_url: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MarketSpec(Frozen):
+    """One market: its name and how its participants' tiers are assigned."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
+    tiers: dict[str, float] = Field(description="share of participants per tier, drawn from the seed")
+    assign: dict[str, str] = Field(default_factory=dict, description="participant id -> fixed tier")
+
+    @field_validator("tiers")
+    @classmethod
+    def _shares(cls, tiers: dict[str, float]) -> dict[str, float]:
+        if not tiers:
+            raise ValueError("name at least one tier with its share")
+        for name, share in tiers.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"share must be between 0 and 1, got {share}")
+            del name
+        total = sum(tiers.values())
+        if abs(total - 1) > 1e-9:
+            raise ValueError(f"shares must add up to 1, got {total:g}")
+        return tiers
+
+
+class ItemSpec(Frozen):
+    kind: str
+    condition: Condition = Condition.GOOD
+    reserve: Money | None = None
+
+
+class WantSpec(Frozen):
+    kind: str
+    max_price: Money
+
+
+class PersonSpec(Frozen):
+    """A participant written out by hand."""
+
+    id: Annotated[str, Field(min_length=1)]
+    name: str
+    budget: Money
+    items: list[ItemSpec] = Field(default_factory=list)
+    wants: list[WantSpec] = Field(default_factory=list)
+    style: str = "friendly"
+    quirks: list[str] = Field(default_factory=list)
+
+
+class Generate(Frozen):
+    """Draw participants from the catalog."""
+
+    count: Annotated[int, Field(ge=2, le=1_000_000)]
+    budget: Money = 10_000
+    items_per_person: IntRange = IntRange(min=6, max=9)
+    wants_per_person: IntRange = IntRange(min=3, max=6)
+    reserve_ratio: Range = Range(min=0.4, max=0.85)
+    max_pay_ratio: Range = Range(min=0.8, max=1.6)
+    conditions: dict[Condition, float] = Field(
+        default_factory=lambda: {
+            Condition.NEW: 0.1, Condition.LIKE_NEW: 0.25, Condition.GOOD: 0.4,
+            Condition.FAIR: 0.2, Condition.BROKEN: 0.05,
+        }
+    )
+
+    @field_validator("conditions")
+    @classmethod
+    def _weights(cls, weights: dict[Condition, float]) -> dict[Condition, float]:
+        if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError("weights must be non-negative and not all zero")
+        return weights
+
+
+class Participants(Frozen):
+    generate: Generate | None = None
+    people: list[PersonSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if self.generate is None and not self.people:
+            raise ValueError("give `generate:` settings or a list of `people:`")
+        return self
+
+
+class Scenario(Frozen):
+    """A whole scenario file."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    seed: int = 0
+    days: Annotated[int, Field(ge=1, le=366)] = 5
+    working_hours: WorkingHours = WorkingHours()
+    timing: Timing = Timing()
+    rules: Rules = Rules()
+    catalog: str = Field("catalog.csv", description="catalog file, relative to the scenario file")
+    participants: Participants
+    tiers: dict[str, TierSettings]
+    markets: Annotated[list[MarketSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [m.name for m in self.markets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"market names must be unique, got {names}")
+        for i, market in enumerate(self.markets):
+            for tier in [*market.tiers, *market.assign.values()]:
+                if tier not in self.tiers:
+                    raise ValueError(
+                        f"markets[{i}]: tier {tier!r} is not defined under `tiers:` "
+                        f"(defined: {', '.join(self.tiers) or 'none'})"
+                    )
+        return self
+
+    @property
+    def duration(self) -> int:
+        """Simulated seconds in the run."""
+        return self.days * 86_400
+
+    def market(self, name: str) -> MarketSpec:
+        return next(m for m in self.markets if m.name == name)
+
+
+class CatalogEntry(Frozen):
+    kind: str
+    title: str
+    category: str
+    value: Money
+
+
+# --- loading -------------------------------------------------------------
+
+
+def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> tuple[Scenario, list[CatalogEntry]]:
+    """Read, validate and resolve a scenario and its catalog; writes nothing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: no such scenario file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{path.name}: {where}not valid YAML ({problem})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path.name}: not a text file ({exc.reason})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path.name}: expected a mapping of settings, got {type(data).__name__}")
+    data.update(overrides or {})
+    scenario = validate_scenario(data, path.name)
+    catalog = load_catalog(path.parent / scenario.catalog, where=f"{path.name}: catalog")
+    check_kinds(scenario, catalog, path.name)
+    return scenario, catalog
+
+
+def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError("\n".join(_describe(err, source) for err in exc.errors())) from None
+
+
+def load_catalog(path: Path, where: str = "catalog") -> list[CatalogEntry]:
+    """Read a catalog CSV (kind, title, category, value)."""
+    if not path.is_file():
+        raise ScenarioError(f"{where}: no catalog file at {path}")
+    entries: list[CatalogEntry] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"kind", "title", "category", "value"} - set(reader.fieldnames or [])
+        if missing:
+            raise ScenarioError(f"{path.name}: missing columns {', '.join(sorted(missing))}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                entries.append(CatalogEntry(
+                    kind=row["kind"], title=row["title"], category=row["category"],
+                    value=parse_money(row["value"]),
+                ))
+            except (MoneyError, ValidationError) as exc:
+                raise ScenarioError(f"{path.name}: line {line}: {exc}") from None
+    if not entries:
+        raise ScenarioError(f"{where}: the catalog {path.name} is empty; it needs at least one item kind")
+    kinds = [e.kind for e in entries]
+    if len(set(kinds)) != len(kinds):
+        dupes = sorted({k for k in kinds if kinds.count(k) > 1})
+        raise ScenarioError(f"{path.name}: duplicate kinds {', '.join(dupes)}")
+    return entries
+
+
+def check_kinds(scenario: Scenario, catalog: list[CatalogEntry], source: str) -> None:
+    known = {e.kind for e in catalog}
+    for i, person in enumerate(scenario.participants.people):
+        for j, item in enumerate(person.items):
+            if item.kind not in known:
+                raise ScenarioError(f"{source}: participants.people[{i}].items[{j}].kind: unknown kind {item.kind!r}")
+        for j, want in enumerate(person.wants):
+            if want.kind not in known:
+                raise ScenarioError(f"{source}: participants.people[{i}].wants[{j}].kind: unknown kind {want.kind!r}")
+
+
+def _describe(err: Any, source: str) -> str:
+    loc = _path(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; unknown keys are not ignored)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif "got" not in msg and err["type"] not in ("value_error",):
+        msg = f"{msg}, got {err.get('input')!r}"
+    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and (part.startswith("function-") or part in ("tagged-union",)):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# --- resolving participants and tiers ---------------------------------------
+
+
+def build_participants(scenario: Scenario, catalog: list[CatalogEntry]) -> list[Participant]:
+    """The run's participants (without tiers): the same people in every market."""
+    by_kind = {e.kind: e for e in catalog}
+    people = [_from_spec(p, by_kind) for p in scenario.participants.people]
+    if scenario.participants.generate is not None:
+        people += _generate(scenario.participants.generate, catalog, scenario.seed, start=len(people))
+    ids = [p.id for p in people]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("participants: participant ids must be unique")
+    return people
+
+
+def item_value(entry: CatalogEntry, condition: Condition) -> int:
+    num, den = CONDITION_FACTOR[condition]
+    return entry.value * num // den
+
+
+def _item(item_id: str, entry: CatalogEntry, condition: Condition) -> Item:
+    title = entry.title if condition is Condition.GOOD else f"{entry.title} ({condition.value})"
+    return Item(
+        id=item_id, kind=entry.kind, title=title, category=entry.category,
+        condition=condition, value=item_value(entry, condition),
+    )
+
+
+def _from_spec(spec: PersonSpec, by_kind: dict[str, CatalogEntry]) -> Participant:
+    items, reserves = [], {}
+    for j, item_spec in enumerate(spec.items):
+        item = _item(f"{spec.id}-i{j + 1}", by_kind[item_spec.kind], item_spec.condition)
+        items.append(item)
+        if item_spec.reserve is not None:
+            reserves[item.id] = item_spec.reserve
+    wants = tuple(
+        Want(kind=w.kind, title=by_kind[w.kind].title, max_price=w.max_price) for w in spec.wants
+    )
+    return Participant(
+        id=spec.id, name=spec.name, budget=spec.budget, items=tuple(items), wants=wants,
+        reserves=reserves, style=spec.style, quirks=tuple(spec.quirks),
+    )
+
+
+_FIRST = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea",
+          "Max", "Nia", "Oli", "Pia", "Quin", "Rae", "Sam", "Tess", "Uma", "Vik", "Wren", "Xan",
+          "Yui", "Zoe")
+_LAST = ("Adler", "Brook", "Chen", "Diaz", "Evans", "Fox", "Garcia", "Hale", "Ito", "Jones",
+         "Khan", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quinn", "Rossi", "Silva", "Tan")
+
+
+def _generate(spec: Generate, catalog: list[CatalogEntry], seed: int, start: int) -> list[Participant]:
+    rng = random.Random(f"{seed}:participants")
+    width = max(3, len(str(start + spec.count)))
+    conditions = list(spec.conditions)
+    weights = [spec.conditions[c] for c in conditions]
+    ids = [f"p{start + n + 1:0{width}d}" for n in range(spec.count)]
+    supply: list[list[Item]] = []
+    for pid in ids:
+        count = rng.randint(spec.items_per_person.min, spec.items_per_person.max)
+        entries = rng.sample(catalog, min(count, len(catalog)))
+        supply.append([
+            _item(f"{pid}-i{j + 1}", e, rng.choices(conditions, weights)[0]) for j, e in enumerate(entries)
+        ])
+    offered = [item.kind for items in supply for item in items]
+    by_kind = {e.kind: e for e in catalog}
+    people = []
+    for n, pid in enumerate(ids):
+        own = {item.kind for item in supply[n]}
+        count = rng.randint(spec.wants_per_person.min, spec.wants_per_person.max)
+        kinds: list[str] = []
+        for _ in range(count * 4):  # demand follows supply: draw from what others offer
+            if len(kinds) == count or not offered:
+                break
+            kind = rng.choice(offered)
+            if kind not in own and kind not in kinds:
+                kinds.append(kind)
+        wants = tuple(
+            Want(kind=k, title=by_kind[k].title, max_price=_scaled(by_kind[k].value, rng, spec.max_pay_ratio))
+            for k in kinds
+        )
+        reserves = {item.id: _scaled(item.value, rng, spec.reserve_ratio) for item in supply[n]}
+        people.append(Participant(
+            id=pid, name=f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", budget=spec.budget,
+            items=tuple(supply[n]), wants=wants, reserves=reserves, style=rng.choice(STYLES),
+            quirks=tuple(rng.sample(QUIRKS, rng.randint(0, 2))),
+        ))
+    return people
+
+
+def _scaled(cents: int, rng: random.Random, ratio: Range) -> int:
+    """``cents`` times a ratio drawn from ``ratio``, rounded to whole cents (max 1 cent)."""
+    permille = rng.randint(round(ratio.min * 1000), round(ratio.max * 1000))
+    return max(1, cents * permille // 1000)
+
+
+def assign_tiers(scenario: Scenario, market: MarketSpec, participant_ids: list[str]) -> dict[str, str]:
+    """Each participant's tier in ``market``: fixed ones first, the rest by share."""
+    free = [pid for pid in participant_ids if pid not in market.assign]
+    rng = random.Random(f"{scenario.seed}:{market.name}:tiers")
+    rng.shuffle(free)
+    shares = list(market.tiers.items())
+    exact = [share * len(free) for _, share in shares]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (exact[i] - counts[i], -i), reverse=True)
+    for i in by_remainder[: len(free) - sum(counts)]:
+        counts[i] += 1
+    tiers: dict[str, str] = dict(market.assign)
+    position = 0
+    for (tier, _), count in zip(shares, counts, strict=True):
+        for pid in free[position : position + count]:
+            tiers[pid] = tier
+        position += count
+    return {pid: tiers[pid] for pid in participant_ids}
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    return Scenario.model_json_schema()
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The resolved scenario as YAML (money as integer cents)."""
+    data = json.loads(scenario.model_dump_json())
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+
+
+if __name__ == "__main__":
+    print(json.dumps(scenario_json_schema(), indent=2))

@@ -1,0 +1,176 @@
+"""The state of one market, and how each event changes it.
+
+``MarketState`` is a projection of the ledger: it changes only through
+``evolve(event)``, so replaying a market's events rebuilds it exactly. It
+keeps the indexes agents need (open listings by kind, open offers by
+participant) so an observation never scans the whole market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from market.domain import (
+    Deal,
+    Item,
+    Listing,
+    ListingStatus,
+    Message,
+    Offer,
+    OfferStatus,
+    Participant,
+)
+from market.events import (
+    ActionRejected,
+    DealClosed,
+    Event,
+    ItemListed,
+    ListingDelisted,
+    MarketOpened,
+    MessageSent,
+    OfferEnded,
+    OfferMade,
+    ParticipantJoined,
+    Rules,
+)
+
+
+@dataclass
+class MarketState:
+    """Everything the exchange knows about one market."""
+
+    rules: Rules = field(default_factory=Rules)
+    participants: dict[str, Participant] = field(default_factory=dict)
+    items: dict[str, Item] = field(default_factory=dict)
+    owner: dict[str, str] = field(default_factory=dict)
+    balance: dict[str, int] = field(default_factory=dict)
+    escrow: dict[str, int] = field(default_factory=dict)
+    listings: dict[str, Listing] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)
+    deals: list[Deal] = field(default_factory=list)
+    messages: dict[str, list[Message]] = field(default_factory=dict)
+    # indexes (insertion-ordered dicts used as ordered sets)
+    open_listing_of_item: dict[str, str] = field(default_factory=dict)
+    open_listings_by_kind: dict[str, dict[str, None]] = field(default_factory=dict)
+    open_offers: dict[str, None] = field(default_factory=dict)
+    open_offers_by_listing: dict[str, dict[str, None]] = field(default_factory=dict)
+    open_offers_by_party: dict[str, dict[str, None]] = field(default_factory=dict)
+    listings_by_seller: dict[str, dict[str, None]] = field(default_factory=dict)
+    items_by_owner: dict[str, dict[str, None]] = field(default_factory=dict)
+    sold_items: set[str] = field(default_factory=set)
+    money_in: int = 0
+    last_at: int = 0
+
+    @classmethod
+    def replay(cls, events: Iterable[Event]) -> MarketState:
+        state = cls()
+        for event in events:
+            state.evolve(event)
+        return state
+
+    # --- queries -----------------------------------------------------------
+    def available(self, participant_id: str) -> int:
+        """Money a participant can still commit: balance minus escrow."""
+        return self.balance.get(participant_id, 0) - self.escrow.get(participant_id, 0)
+
+    def holdings(self, participant_id: str) -> list[Item]:
+        return [self.items[i] for i in self.items_by_owner.get(participant_id, {})]
+
+    def next_id(self, prefix: str) -> str:
+        count = {"L": len(self.listings), "O": len(self.offers), "D": len(self.deals)}[prefix]
+        return f"{prefix}{count + 1}"
+
+    # --- the only way state changes ---------------------------------------
+    def evolve(self, event: Event) -> None:
+        self.last_at = max(self.last_at, event.at)
+        match event:
+            case MarketOpened(rules=rules):
+                self.rules = rules
+            case ParticipantJoined(participant=p):
+                self.participants[p.id] = p
+                self.balance[p.id] = self.balance.get(p.id, 0) + p.budget
+                self.escrow.setdefault(p.id, 0)
+                self.money_in += p.budget
+                owned = self.items_by_owner.setdefault(p.id, {})
+                for item in p.items:
+                    self.items[item.id] = item
+                    self.owner[item.id] = p.id
+                    owned[item.id] = None
+            case ItemListed(listing=listing):
+                self.listings[listing.id] = listing
+                self.open_listing_of_item[listing.item_id] = listing.id
+                kind = self.items[listing.item_id].kind
+                self.open_listings_by_kind.setdefault(kind, {})[listing.id] = None
+                self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
+            case ListingDelisted(listing_id=lid):
+                self._close_listing(lid, ListingStatus.DELISTED)
+            case OfferMade(offer=offer):
+                self.offers[offer.id] = offer
+                self.open_offers[offer.id] = None
+                self.open_offers_by_listing.setdefault(offer.listing_id, {})[offer.id] = None
+                for party in (offer.buyer, offer.seller):
+                    self.open_offers_by_party.setdefault(party, {})[offer.id] = None
+                self.escrow[offer.buyer] += offer.escrowed
+            case OfferEnded(offer_id=oid, status=status):
+                self._end_offer(oid, status)
+            case DealClosed(deal=deal):
+                self._end_offer(deal.offer_id, OfferStatus.ACCEPTED)  # releases escrow
+                self.balance[deal.buyer] -= deal.price
+                self.balance[deal.seller] += deal.price
+                self.owner[deal.item_id] = deal.buyer
+                del self.items_by_owner[deal.seller][deal.item_id]
+                self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
+                self.sold_items.add(deal.item_id)
+                self.deals.append(deal)
+                self._close_listing(deal.listing_id, ListingStatus.SOLD)
+            case MessageSent(message=message):
+                self.messages.setdefault(message.listing_id, []).append(message)
+            case ActionRejected():
+                pass
+
+    def _end_offer(self, offer_id: str, status: OfferStatus) -> None:
+        offer = self.offers[offer_id]
+        self.offers[offer_id] = offer.model_copy(update={"status": status})
+        self.escrow[offer.buyer] -= offer.escrowed
+        self.open_offers.pop(offer_id, None)
+        self.open_offers_by_listing.get(offer.listing_id, {}).pop(offer_id, None)
+        for party in (offer.buyer, offer.seller):
+            self.open_offers_by_party.get(party, {}).pop(offer_id, None)
+
+    def _close_listing(self, listing_id: str, status: ListingStatus) -> None:
+        listing = self.listings[listing_id]
+        self.listings[listing_id] = listing.model_copy(update={"status": status})
+        self.open_listing_of_item.pop(listing.item_id, None)
+        kind = self.items[listing.item_id].kind
+        self.open_listings_by_kind.get(kind, {}).pop(listing_id, None)
+
+
+def check_invariants(state: MarketState) -> list[str]:
+    """Return every broken invariant (an empty list means all hold)."""
+    problems: list[str] = []
+    if sum(state.balance.values()) != state.money_in:
+        problems.append(f"money not conserved: {sum(state.balance.values())} != {state.money_in}")
+    held: dict[str, int] = {}
+    for oid in state.open_offers:
+        offer = state.offers[oid]
+        held[offer.buyer] = held.get(offer.buyer, 0) + offer.escrowed
+    for pid, amount in state.escrow.items():
+        if amount < 0:
+            problems.append(f"{pid} has negative escrow {amount}")
+        if amount != held.get(pid, 0):
+            problems.append(f"{pid} escrow {amount} != open offers {held.get(pid, 0)}")
+        if state.balance[pid] < 0:
+            problems.append(f"{pid} has negative balance {state.balance[pid]}")
+        if amount > state.balance[pid]:
+            problems.append(f"{pid} escrow {amount} exceeds balance {state.balance[pid]}")
+    if set(state.owner) != set(state.items):
+        problems.append("some item has no owner")
+    sold = [d.item_id for d in state.deals]
+    if len(sold) != len(set(sold)):
+        problems.append("an item was sold twice")
+    for lid in state.open_listing_of_item.values():
+        listing = state.listings[lid]
+        if state.owner[listing.item_id] != listing.seller:
+            problems.append(f"open listing {lid} is not its owner's")
+    return problems
