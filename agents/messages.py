@@ -9,7 +9,10 @@ from market.money import format_money
 
 _TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "offer": {
-        "friendly": ("Hi {other}! Would you take {amount} for the {title}?", "Hey, I'd love the {title}. Is {amount} okay?"),
+        "friendly": (
+            "Hi {other}! Would you take {amount} for the {title}?",
+            "Hey, I'd love the {title}. Is {amount} okay?",
+        ),
         "direct": ("{amount} for the {title}.", "I can pay {amount} for the {title}."),
         "formal": ("Good day. I would like to offer {amount} for your {title}.",),
         "playful": ("How about {amount} for the {title}? My desk feels empty without one.",),

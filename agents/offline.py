@@ -18,7 +18,7 @@ from typing import Any
 
 from agents import messages
 from agents.base import BackendContext, Decision, ListingView, Observation
-from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject
+from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.domain import Item, Offer
 from market.scenario import TierSettings
 
@@ -38,18 +38,25 @@ class Profile:
     max_rounds: int  # rounds of haggling before it settles or walks away
     listings_per_turn: int  # items it puts up per turn
     accept_within: float  # accepts when the gap to its own position is this small (fraction)
+    diligence: float  # chance it follows up each opportunity on a turn (misses the rest)
+    threads_per_turn: int | None  # offers it can answer per turn (None: all of them)
+    bids_per_turn: int | None  # new bids it places per turn (None: one per open want)
+    persistent: bool  # tries again for a want after an offer is rejected or expires
+    reprice_after_hours: float | None  # lowers the ask of a listing nobody bid on after this long
 
 
 PROFILES: dict[str, Profile] = {
     "frontier": Profile(
         name="frontier", value_noise=0.05, anchor=(1.15, 1.35), opening_bid=(0.7, 0.85),
         value_cap=1.15, concession=0.4, attention=12, counters=True, max_rounds=5,
-        listings_per_turn=3, accept_within=0.05,
+        listings_per_turn=3, accept_within=0.05, diligence=0.95, threads_per_turn=None,
+        bids_per_turn=None, persistent=True, reprice_after_hours=12,
     ),
     "small": Profile(
         name="small", value_noise=0.25, anchor=(0.95, 1.15), opening_bid=(0.9, 1.0),
-        value_cap=1.6, concession=0.6, attention=3, counters=False, max_rounds=2,
-        listings_per_turn=2, accept_within=0.12,
+        value_cap=1.6, concession=0.6, attention=1, counters=False, max_rounds=2,
+        listings_per_turn=2, accept_within=0.12, diligence=0.65, threads_per_turn=2, bids_per_turn=1, persistent=False,
+        reprice_after_hours=None,
     ),
 }
 
@@ -60,6 +67,9 @@ class OfflinePolicy:
     def __init__(self, profile: Profile, seed: int = 0) -> None:
         self.profile = profile
         self.seed = seed
+        # what each trader remembers between turns: listing -> kind it bid for, wants given up
+        self._bids: dict[tuple[str, str], dict[str, str]] = {}
+        self._given_up: dict[tuple[str, str], set[str]] = {}
 
     def decide(self, obs: Observation) -> Decision:
         rng = random.Random(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
@@ -67,7 +77,10 @@ class OfflinePolicy:
         views = {v.listing.id: v for v in (*obs.thread_listings, *obs.market_listings)}
         answered_kinds: set[str] = set()
         answered_listings: set[str] = set()
-        for offer in sorted(obs.incoming, key=lambda o: (o.listing_id, -o.amount, o.id)):
+        incoming = sorted(obs.incoming, key=lambda o: (o.listing_id, -o.amount, o.id))
+        if self.profile.threads_per_turn is not None:
+            incoming = incoming[: self.profile.threads_per_turn]
+        for offer in incoming:
             view = views[offer.listing_id]
             if offer.seller == obs.trader:
                 if offer.listing_id in answered_listings:
@@ -77,11 +90,23 @@ class OfflinePolicy:
             else:
                 answered_kinds.add(view.item.kind)
                 action = self._as_buyer(obs, offer, view, rng)
-            if action is not None:
+            if action is not None and rng.random() < self.profile.diligence:
                 actions.append(action)
+        actions += self._reprice(obs, rng)
         actions += self._list_items(obs, rng)
         actions += self._bid(obs, views, answered_kinds, rng)
         return Decision(actions=tuple(actions))
+
+    def _remember(self, obs: Observation) -> set[str]:
+        """Wants this trader has given up on (a non-persistent one quits after a failed bid)."""
+        key = (obs.market, obs.trader)
+        given_up = self._given_up.setdefault(key, set())
+        if not self.profile.persistent:
+            bids = self._bids.get(key, {})
+            for event in obs.news:
+                if event.type == "offer_ended" and event.status in ("rejected", "expired") and event.listing_id in bids:
+                    given_up.add(bids[event.listing_id])
+        return given_up
 
     # --- estimates ---------------------------------------------------------
     def estimate(self, obs: Observation, item: Item) -> int:
@@ -105,6 +130,24 @@ class OfflinePolicy:
             actions.append(ListItem(item_id=item.id, ask=max(ask, reserve), description=text))
         return actions
 
+    def _reprice(self, obs: Observation, rng: random.Random) -> list[Action]:
+        """Lower the ask of a stale listing nobody bid on, halfway toward estimated value."""
+        hours = self.profile.reprice_after_hours
+        if hours is None:
+            return []
+        with_offers = {o.listing_id for o in obs.incoming} | {o.listing_id for o in obs.outgoing}
+        actions: list[Action] = []
+        for listing in obs.my_listings:
+            if listing.id in with_offers or obs.at - listing.opened_at < hours * 3600:
+                continue
+            item = next(i for i in obs.holdings if i.id == listing.item_id)
+            reserve = obs.principal.reserves.get(item.id, 1)
+            ask = max(reserve, _tidy(round((listing.ask + self.estimate(obs, item)) / 2)))
+            if ask >= listing.ask:
+                continue
+            actions.append(Reprice(listing_id=listing.id, ask=ask))
+        return actions
+
     def _as_seller(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
         reserve = obs.principal.reserves.get(view.item.id, 1)
         ask = view.listing.ask
@@ -113,7 +156,7 @@ class OfflinePolicy:
         first_acceptable = not self.profile.counters and offer.amount >= reserve
         if offer.amount >= reserve and (close_enough or first_acceptable or offer.round >= self.profile.max_rounds):
             return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
-        if offer.round >= self.profile.max_rounds:
+        if offer.round >= self.profile.max_rounds or not self.profile.counters:
             return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         price = max(reserve, _tidy(position))
         if price <= offer.amount:
@@ -124,7 +167,7 @@ class OfflinePolicy:
     # --- buying ------------------------------------------------------------
     def _as_buyer(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
         limit = min(self.willing_to_pay(obs, view.item), obs.available)
-        if offer.amount > limit and offer.round >= self.profile.max_rounds:
+        if offer.amount > limit and (offer.round >= self.profile.max_rounds or not self.profile.counters):
             return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         target = round(min(limit, view.listing.ask) * sum(self.profile.opening_bid) / 2)
         position = self._position(target, offer.amount, offer.round)
@@ -143,12 +186,18 @@ class OfflinePolicy:
             if offer.listing_id in views:
                 busy.add(views[offer.listing_id].item.kind)
         available = obs.available
+        given_up = self._remember(obs)
+        bids = self._bids.setdefault((obs.market, obs.trader), {})
         actions: list[Action] = []
         by_kind: dict[str, list[ListingView]] = {}
         for view in obs.market_listings:
             by_kind.setdefault(view.item.kind, []).append(view)
         for want in obs.open_wants:
-            if want.kind in busy or want.kind not in by_kind:
+            if want.kind in busy or want.kind in given_up or want.kind not in by_kind:
+                continue
+            if self.profile.bids_per_turn is not None and len(actions) >= self.profile.bids_per_turn:
+                break
+            if rng.random() >= self.profile.diligence:
                 continue
             seen = by_kind[want.kind][: self.profile.attention]
             best = min(seen, key=lambda v: (v.listing.ask * 1000 // max(1, self.estimate(obs, v.item)), v.listing.id))
@@ -164,6 +213,7 @@ class OfflinePolicy:
             amount = max(1, min(amount, limit))
             text = messages.write("offer", obs.principal, rng, amount=amount, item=best.item, other=best.seller_name)
             actions.append(MakeOffer(listing_id=best.listing.id, amount=amount, message=text))
+            bids[best.listing.id] = want.kind
             available -= amount
         return actions
 

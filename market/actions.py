@@ -32,6 +32,14 @@ class Delist(Frozen):
     listing_id: str
 
 
+class Reprice(Frozen):
+    """Change the asking price of your open listing; open offers stay open."""
+
+    type: Literal["reprice"] = "reprice"
+    listing_id: str
+    ask: Money = Field(description="new asking price in cents")
+
+
 class MakeOffer(Frozen):
     """Offer to buy a listed item; the amount is held in escrow until the offer ends."""
 
@@ -89,13 +97,13 @@ class Pass(Frozen):
 
 
 Action = Annotated[
-    ListItem | Delist | MakeOffer | Counter | Accept | Reject | Withdraw | SendMessage | Pass,
+    ListItem | Delist | Reprice | MakeOffer | Counter | Accept | Reject | Withdraw | SendMessage | Pass,
     Field(discriminator="type"),
 ]
 """Any action; ``type`` says which."""
 
 ACTION_TYPES: tuple[type[Frozen], ...] = (
-    ListItem, Delist, MakeOffer, Counter, Accept, Reject, Withdraw, SendMessage, Pass,
+    ListItem, Delist, Reprice, MakeOffer, Counter, Accept, Reject, Withdraw, SendMessage, Pass,
 )
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 

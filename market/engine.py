@@ -11,6 +11,7 @@ scenario gives the same events, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -127,10 +128,8 @@ class MarketModel(mesa.Model):
     # --- running -----------------------------------------------------------
     def run(self, until: int | None = None) -> None:
         """Advance the clock to ``until`` (default: the scenario's end)."""
-        try:
+        with contextlib.suppress(StopRun):
             self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
-        except StopRun:
-            pass
         self.running = False
 
     def stop(self, reason: str) -> None:

@@ -46,6 +46,13 @@ class ListingDelisted(Frozen):
     listing_id: str
 
 
+class ListingRepriced(Frozen):
+    type: Literal["listing_repriced"] = "listing_repriced"
+    at: int
+    listing_id: str
+    ask: int
+
+
 class OfferMade(Frozen):
     type: Literal["offer_made"] = "offer_made"
     at: int
@@ -58,6 +65,7 @@ class OfferEnded(Frozen):
     type: Literal["offer_ended"] = "offer_ended"
     at: int
     offer_id: str
+    listing_id: str
     status: OfferStatus
     message: str = ""
 
@@ -92,6 +100,7 @@ Event = Annotated[
     | ParticipantJoined
     | ItemListed
     | ListingDelisted
+    | ListingRepriced
     | OfferMade
     | OfferEnded
     | MessageSent
@@ -114,7 +123,7 @@ def event_json(event: Event) -> str:
 
 
 __all__ = [
-    "ActionRejected", "DealClosed", "Event", "ItemListed", "ListingDelisted",
+    "ActionRejected", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
     "MarketOpened", "MessageSent", "OfferEnded", "OfferMade", "ParticipantJoined",
     "Rules", "event_json", "parse_event",
 ]

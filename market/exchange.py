@@ -17,6 +17,7 @@ from market.actions import (
     MakeOffer,
     Pass,
     Reject,
+    Reprice,
     SendMessage,
     Withdraw,
 )
@@ -26,6 +27,7 @@ from market.events import (
     Event,
     ItemListed,
     ListingDelisted,
+    ListingRepriced,
     MessageSent,
     OfferEnded,
     OfferMade,
@@ -63,6 +65,8 @@ def decide(state: MarketState, actor: str, action: Action, at: int) -> Outcome:
             return _list_item(state, actor, action, at)
         case Delist():
             return _delist(state, actor, action, at)
+        case Reprice():
+            return _reprice(state, actor, action, at)
         case MakeOffer():
             return _make_offer(state, actor, action, at)
         case Counter():
@@ -85,7 +89,7 @@ def expire(state: MarketState, at: int) -> list[Event]:
         offer = state.offers[oid]
         if offer.expires_at > at:
             break
-        events.append(OfferEnded(at=at, offer_id=oid, status=OfferStatus.EXPIRED))
+        events.append(OfferEnded(at=at, offer_id=oid, listing_id=offer.listing_id, status=OfferStatus.EXPIRED))
     return events
 
 
@@ -130,6 +134,20 @@ def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
     return [*closed, ListingDelisted(at=at, listing_id=listing.id)]
 
 
+def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcome:
+    listing = _open_listing(state, action.listing_id)
+    if isinstance(listing, Rejection):
+        return listing
+    if listing.seller != actor:
+        return Rejection(reason=f"Listing {listing.id} is not yours to reprice.")
+    if action.ask == listing.ask:
+        return Rejection(reason=f"Listing {listing.id} already asks {format_money(listing.ask)}.")
+    problem = _check_seller_accepts(state, actor, listing.item_id, action.ask)
+    if problem:
+        return problem
+    return [ListingRepriced(at=at, listing_id=listing.id, ask=action.ask)]
+
+
 def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> Outcome:
     listing = _open_listing(state, action.listing_id)
     if isinstance(listing, Rejection):
@@ -154,7 +172,9 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
     listing = state.listings[offer.listing_id]
     if action.amount == offer.amount:
         return Rejection(reason=f"Your counter equals the offer ({format_money(offer.amount)}); accept it instead.")
-    ended = OfferEnded(at=at, offer_id=offer.id, status=OfferStatus.COUNTERED, message=action.message)
+    ended = OfferEnded(
+        at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED, message=action.message
+    )
     if actor == offer.buyer:
         # the buyer's own escrow is freed by the counter, so check against it
         problem = _check_buyer_can_pay(state, actor, listing, action.amount, freed=offer.escrowed)
@@ -199,7 +219,7 @@ def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferSt
         return Rejection(reason=f"Only the one who made offer {offer_id} can withdraw it.")
     if status is OfferStatus.REJECTED and offer.recipient != actor:
         return Rejection(reason=f"Offer {offer_id} is not addressed to you; only {offer.recipient} can reject it.")
-    return [OfferEnded(at=at, offer_id=offer_id, status=status, message=message)]
+    return [OfferEnded(at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
 
 
 def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) -> Outcome:
@@ -287,6 +307,6 @@ def _reserve(state: MarketState, seller: str, item_id: str) -> int | None:
 
 def _close_offers(state: MarketState, listing_id: str, at: int) -> list[OfferEnded]:
     return [
-        OfferEnded(at=at, offer_id=oid, status=OfferStatus.CLOSED)
+        OfferEnded(at=at, offer_id=oid, listing_id=listing_id, status=OfferStatus.CLOSED)
         for oid in state.open_offers_by_listing.get(listing_id, {})
     ]

@@ -8,6 +8,7 @@ by scanning every listing.
 from __future__ import annotations
 
 from itertools import islice
+
 from pydantic import Field
 
 from market.actions import Action

@@ -27,6 +27,7 @@ from market.events import (
     Event,
     ItemListed,
     ListingDelisted,
+    ListingRepriced,
     MarketOpened,
     MessageSent,
     OfferEnded,
@@ -105,6 +106,8 @@ class MarketState:
                 self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
             case ListingDelisted(listing_id=lid):
                 self._close_listing(lid, ListingStatus.DELISTED)
+            case ListingRepriced(listing_id=lid, ask=ask):
+                self.listings[lid] = self.listings[lid].model_copy(update={"ask": ask})
             case OfferMade(offer=offer):
                 self.offers[offer.id] = offer
                 self.open_offers[offer.id] = None
