@@ -12,14 +12,17 @@ scenario gives the same events, byte for byte.
 from __future__ import annotations
 
 import contextlib
+import queue
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import mesa
 import simpy
 
 from market import exchange
+from market.actions import Action
 from market.backends import Policy, decide_batch
 from market.domain import OfferStatus, Participant
 from market.events import (
@@ -45,7 +48,9 @@ DAY = 86_400
 class Trader(mesa.Agent):
     """One participant's agent in one market."""
 
-    def __init__(self, model: MarketModel, market: Market, participant_id: str, tier: str, policy: Policy):
+    def __init__(
+        self, model: MarketModel, market: Market, participant_id: str, tier: str, policy: Policy | None
+    ) -> None:
         super().__init__(model)
         self.market = market
         self.participant_id = participant_id
@@ -80,7 +85,13 @@ class StopRun(Exception):
 
 
 class MarketModel(mesa.Model):
-    """All markets of one run on one simulated clock."""
+    """All markets of one run on one simulated clock.
+
+    ``sink`` receives every batch of new events (the ledger's ``append_many``).
+    ``history`` restores the markets from recorded events instead of opening
+    them (a live week coming back after a restart); ``env`` may be a
+    ``simpy.rt.RealtimeEnvironment`` for a live week on a real-time clock.
+    """
 
     def __init__(
         self,
@@ -89,41 +100,122 @@ class MarketModel(mesa.Model):
         policies: dict[str, Policy],
         sink: Sink,
         on_batch: Callable[[MarketModel, int], None] | None = None,
+        *,
+        env: simpy.Environment | None = None,
+        history: Sequence[Entry] | None = None,
     ) -> None:
         super().__init__(seed=scenario.seed)
         self.scenario = scenario
         self.seed_key = scenario.seed
-        self.env = simpy.Environment()
+        self.env = env or simpy.Environment(initial_time=max((e.at for _, e in history or ()), default=0))
         self.sink = sink
         self.on_batch = on_batch
+        self.policies = policies
         self.stop_requested: str | None = None
         self.tick = scenario.timing.tick_minutes * 60
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
+        self._submitted: queue.Queue[tuple[str, str, Action, Future[exchange.Outcome]]] = queue.Queue()
         tier_names = list(scenario.tiers)
         self.datacollector = mesa.DataCollector(tables={"hourly": [
             "market", "hour", "open_listings", "open_offers", "deals", "volume",
             *[f"money_{t}" for t in tier_names],
         ]})
+        if history is None:
+            self._open(participants)
+        else:
+            self._restore(history)
+        first = max(self.now, scenario.working_hours.start * HOUR)
+        for market in self.markets:
+            for trader in market.traders.values():
+                self._schedule_first(trader, first)
+        self.env.process(self._collect_hourly())
+
+    def _open(self, participants: Sequence[Participant]) -> None:
         opening: list[Entry] = []
         ids = [p.id for p in participants]
-        for spec in scenario.markets:
-            market = Market(name=spec.name, tiers=assign_tiers(scenario, spec, ids))
-            events: list[Event] = [MarketOpened(at=0, rules=scenario.rules)]
+        for spec in self.scenario.markets:
+            market = Market(name=spec.name, tiers=assign_tiers(self.scenario, spec, ids))
+            events: list[Event] = [MarketOpened(at=0, rules=self.scenario.rules)]
             for person in participants:
                 tier = market.tiers[person.id]
                 events.append(ParticipantJoined(at=0, participant=person.model_copy(update={"tier": tier})))
-                market.traders[person.id] = Trader(self, market, person.id, tier, policies[tier])
+                market.traders[person.id] = Trader(self, market, person.id, tier, self.policies[tier])
             for event in events:
                 market.state.evolve(event)
             opening += [(market.name, e) for e in events]
             self.markets.append(market)
         self.sink(opening)
-        for market in self.markets:
-            for trader in market.traders.values():
-                start = trader.rng("start").uniform(0, scenario.timing.wake_every_minutes.max * 60)
-                self._schedule(trader, scenario.working_hours.start * HOUR + int(start))
-        self.env.process(self._collect_hourly())
+
+    def _restore(self, history: Sequence[Entry]) -> None:
+        by_name = {spec.name: Market(name=spec.name) for spec in self.scenario.markets}
+        for name, event in history:
+            market = by_name.setdefault(name, Market(name=name))
+            market.state.evolve(event)
+            if isinstance(event, ParticipantJoined):
+                person = event.participant
+                market.tiers[person.id] = person.tier
+                market.traders[person.id] = Trader(self, market, person.id, person.tier, self.policies.get(person.tier))
+        self.markets = list(by_name.values())
+
+    def _schedule_first(self, trader: Trader, after: int) -> None:
+        if trader.policy is not None:
+            start = trader.rng("start", after).uniform(0, self.scenario.timing.wake_every_minutes.max * 60)
+            self._schedule(trader, after + int(start))
+
+    # --- live: people joining and acting between turns ----------------------
+    def market(self, name: str) -> Market:
+        return next(m for m in self.markets if m.name == name)
+
+    def join(self, market_name: str, person: Participant, policy: Policy | None) -> Future[exchange.Outcome]:
+        """Add a participant mid-run (thread-safe); ``policy=None`` means a person acts alone."""
+        return self._enqueue(market_name, person.id, ("join", person, policy))  # type: ignore[arg-type]
+
+    def submit(self, market_name: str, participant_id: str, action: Action) -> Future[exchange.Outcome]:
+        """Queue a person's action (thread-safe); it is applied at the next tick under the same rules."""
+        return self._enqueue(market_name, participant_id, action)
+
+    def _enqueue(self, market_name: str, participant_id: str, action: Action) -> Future[exchange.Outcome]:
+        future: Future[exchange.Outcome] = Future()
+        self._submitted.put((market_name, participant_id, action, future))
+        return future
+
+    def start_live(self) -> None:
+        """Apply submitted actions every tick, even when no trader is due."""
+
+        def drain_every_tick():  # type: ignore[no-untyped-def]
+            while True:
+                yield self.env.timeout(self.tick - self.now % self.tick or self.tick)
+                self._drain(self.now)
+
+        self.env.process(drain_every_tick())
+
+    def _drain(self, at: int) -> None:
+        entries: list[Entry] = []
+        while True:
+            try:
+                market_name, pid, action, future = self._submitted.get_nowait()
+            except queue.Empty:
+                break
+            market = self.market(market_name)
+            if isinstance(action, tuple):  # a join
+                _, person, policy = action
+                outcome: exchange.Outcome
+                if pid in market.state.participants:
+                    outcome = exchange.Rejection(reason=f"{pid} has already joined market {market_name}.")
+                else:
+                    outcome = [ParticipantJoined(at=at, participant=person)]
+                    market.tiers[pid] = person.tier
+                    trader = Trader(self, market, pid, person.tier, policy)
+                    market.traders[pid] = trader
+                    self._record(market, outcome[0], entries)
+                    self._schedule_first(trader, at)
+            else:
+                outcome = exchange.decide(market.state, pid, action, at)
+                for event in [] if isinstance(outcome, exchange.Rejection) else outcome:
+                    self._record(market, event, entries)
+            future.set_result(outcome)
+        self.sink(entries)
 
     # --- running -----------------------------------------------------------
     def run(self, until: int | None = None) -> None:
@@ -170,12 +262,13 @@ class MarketModel(mesa.Model):
     def _batch(self, at: int) -> None:
         if self.stop_requested:
             raise StopRun(self.stop_requested)
+        self._drain(at)
         entries: list[Entry] = []
         for market in self.markets:
             for event in exchange.expire(market.state, at):
                 self._record(market, event, entries)
-        due = [t for t in self._due.pop(at) if t.next_wake == at]
-        decisions = decide_batch([(t.policy, t.observe(at)) for t in due])
+        due = [t for t in self._due.pop(at) if t.next_wake == at and t.policy is not None]
+        decisions = decide_batch([(t.policy, t.observe(at)) for t in due])  # type: ignore[misc]
         by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
         for market in self.markets:
             mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
@@ -204,6 +297,8 @@ class MarketModel(mesa.Model):
         entries.append((market.name, event))
         for pid, wake in _addressees(market.state, event):
             trader = market.traders[pid]
+            if trader.policy is None:
+                wake = False  # a person reads their news in Slack
             trader.news.append(event)
             if wake:
                 key = getattr(event, "offer", None) or getattr(event, "message", None)
@@ -213,7 +308,8 @@ class MarketModel(mesa.Model):
 
     # --- data collection -----------------------------------------------------
     def _collect_hourly(self):  # type: ignore[no-untyped-def]
-        hour = 0
+        hour = self.now // HOUR
+        yield self.env.timeout((hour + 1) * HOUR - self.now - HOUR)
         while (hour + 1) * HOUR <= self.scenario.duration:
             yield self.env.timeout(HOUR)
             hour += 1
