@@ -1,0 +1,195 @@
+"""Honest statistics for tier effects: paired differences, bootstrap, permutation, fixed effects.
+
+The reference week ran several markets with the same people and items, so
+the same item sold by a frontier agent in one market and by a small one in
+another is a paired comparison. Units of analysis are (run, item) for prices
+and (run, participant) for deal counts; confidence intervals resample units,
+and across replications they are taken over the per-run estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from analysis.load import RunData
+from analysis.metrics import mixed_markets, participant_outcomes
+
+BOOTSTRAPS = 4000
+PERMUTATIONS = 10000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a 95% interval. ``value`` is in the unit the name says (cents or count)."""
+
+    name: str
+    value: float
+    low: float
+    high: float
+    p_value: float | None
+    n: int
+    method: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, reps: int = BOOTSTRAPS, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``."""
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(reps, values.size))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def sign_flip_p(diffs: np.ndarray, seed: int = 0, reps: int = PERMUTATIONS) -> float:
+    """Two-sided permutation p-value for a mean paired difference of zero (random sign flips)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if diffs.size == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    observed = abs(diffs.mean())
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(reps, diffs.size))
+    flipped = np.abs((signs * diffs).mean(axis=1))
+    return float((1 + (flipped >= observed - 1e-12).sum()) / (reps + 1))
+
+
+def paired_differences(df: pl.DataFrame, units: list[str], group: str, value: str, top: str, base: str) -> pl.DataFrame:
+    """Per unit, mean ``value`` where ``group == top`` minus where ``group == base`` (units seen under both)."""
+    means = df.filter(pl.col(group).is_in([top, base])).group_by([*units, group]).agg(mean=pl.col(value).mean())
+    wide = means.pivot(on=group, index=units, values="mean")
+    if top not in wide.columns or base not in wide.columns:
+        return pl.DataFrame(schema={**{u: df.schema[u] for u in units}, top: pl.Float64, base: pl.Float64,
+                                    "diff": pl.Float64})
+    return wide.drop_nulls([top, base]).with_columns(diff=pl.col(top) - pl.col(base)).sort(units)
+
+
+def paired_estimate(name: str, diffs: np.ndarray, seed: int = 0) -> Estimate:
+    """Mean paired difference, bootstrap 95% interval over units, sign-flip permutation p-value."""
+    diffs = np.asarray(diffs, dtype=float)
+    low, high = bootstrap_ci(diffs, seed)
+    mean = float(diffs.mean()) if diffs.size else float("nan")
+    return Estimate(name, mean, low, high, sign_flip_p(diffs, seed) if diffs.size else None, int(diffs.size),
+                    "paired; bootstrap CI; sign-flip permutation p")
+
+
+def contrast(data: RunData) -> tuple[str, str]:
+    """The two tiers compared: the scenario's first tier (top) against its second (base)."""
+    present = set(data.participants["tier"].unique().to_list())
+    tiers = [t for t in data.tiers if t in present]
+    if len(tiers) < 2:
+        raise ValueError(f"only one tier took part ({', '.join(tiers) or 'none'}); no tier effect to estimate")
+    return tiers[0], tiers[1]
+
+
+def same_item_pairs(data: RunData, side: str = "seller") -> pl.DataFrame:
+    """Per (run, item): mean price when the ``side``'s agent was top tier minus when it was base tier (cents)."""
+    top, base = contrast(data)
+    return paired_differences(data.deals, ["run", "item_id"], f"{side}_tier", "price", top, base)
+
+
+def person_pairs(data: RunData) -> pl.DataFrame:
+    """Per (run, participant) in markets where tiers mix: mean deals as top tier minus as base tier."""
+    top, base = contrast(data)
+    people = participant_outcomes(data).filter(pl.col("market").is_in(mixed_markets(data)))
+    return paired_differences(people, ["run", "participant_id"], "tier", "deals", top, base)
+
+
+def fixed_effects(data: RunData) -> list[Estimate]:
+    """OLS of price (cents) on seller-top and buyer-top dummies with (run, item) fixed effects.
+
+    Item effects are removed by demeaning within items; standard errors are
+    cluster-robust by item (CR1) with a t reference on clusters - 1 degrees of freedom.
+    """
+    top, base = contrast(data)
+    df = data.deals.filter(pl.col("seller_tier").is_in([top, base]) & pl.col("buyer_tier").is_in([top, base]))
+    df = df.with_columns(
+        s=(pl.col("seller_tier") == top).cast(pl.Float64), b=(pl.col("buyer_tier") == top).cast(pl.Float64),
+        y=pl.col("price").cast(pl.Float64), unit=pl.concat_str("run", "item_id", separator="/"),
+    ).filter(pl.len().over("unit") > 1)
+    names = (f"price: seller {top} vs {base} (item effects)", f"price: buyer {top} vs {base} (item effects)")
+    if df.height < 4:
+        return [Estimate(n, float("nan"), float("nan"), float("nan"), None, df.height, "too few repeat sales")
+                for n in names]
+    demeaned = df.with_columns([(pl.col(c) - pl.col(c).mean().over("unit")).alias(c) for c in ("s", "b", "y")])
+    x = demeaned.select("s", "b").to_numpy()
+    y = demeaned["y"].to_numpy()
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    beta = xtx_inv @ x.T @ y
+    resid = y - x @ beta
+    units = df["unit"].to_numpy()
+    _, idx = np.unique(units, return_inverse=True)
+    clusters = int(idx.max()) + 1
+    scores = np.zeros((clusters, 2))
+    np.add.at(scores, idx, x * resid[:, None])
+    n, k = x.shape[0], 2 + clusters
+    scale = clusters / max(clusters - 1, 1) * (n - 1) / max(n - k, 1)
+    cov = scale * xtx_inv @ (scores.T @ scores) @ xtx_inv
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    dof = max(clusters - 1, 1)
+    tcrit = sps.t.ppf(0.975, dof)
+    out = []
+    for j, name in enumerate(names):
+        p = float(2 * sps.t.sf(abs(beta[j] / se[j]), dof)) if se[j] > 0 else None
+        out.append(Estimate(name, float(beta[j]), float(beta[j] - tcrit * se[j]), float(beta[j] + tcrit * se[j]),
+                            p, n, f"OLS, item fixed effects, cluster-robust SE ({clusters} items)"))
+    return out
+
+
+def headline(data: RunData, seed: int = 0) -> list[Estimate]:
+    """The three headline tier effects for one run (or runs pooled as units):
+    seller premium and buyer savings on the same item (cents), extra deals per person."""
+    top, base = contrast(data)
+    sold = same_item_pairs(data, "seller")["diff"].to_numpy()
+    bought = same_item_pairs(data, "buyer")["diff"].to_numpy()
+    deals = person_pairs(data)["diff"].to_numpy()
+    return [
+        paired_estimate(f"seller premium: same item sold by {top} vs {base} (cents)", sold, seed),
+        paired_estimate(f"buyer savings: same item bought by {top} vs {base} (cents)", -bought, seed),
+        paired_estimate(f"extra deals per person as {top} vs {base} (mixed markets)", deals, seed),
+    ]
+
+
+def across_runs(per_run: pl.DataFrame, seed: int = 0) -> list[Estimate]:
+    """Pool per-run estimates (columns ``name``, ``value``): mean over replications, t interval, and
+    the one-sample t test p-value; ``n`` is the number of replications."""
+    out = []
+    for name in per_run["name"].unique(maintain_order=True).to_list():
+        values = per_run.filter((pl.col("name") == name) & pl.col("value").is_not_nan())["value"].to_numpy()
+        if values.size < 2:
+            v = float(values[0]) if values.size else float("nan")
+            out.append(Estimate(name, v, float("nan"), float("nan"), None, int(values.size), "one replication"))
+            continue
+        mean, sem = float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
+        tcrit = sps.t.ppf(0.975, values.size - 1)
+        p = float(sps.ttest_1samp(values, 0.0).pvalue) if sem > 0 else None
+        out.append(Estimate(name, mean, mean - tcrit * sem, mean + tcrit * sem, p, int(values.size),
+                            "mean over replications; t interval"))
+    del seed
+    return out
+
+
+def per_run_headline(data: RunData, seed: int = 0) -> pl.DataFrame:
+    """Headline estimates computed separately for every run in ``data``."""
+    rows = []
+    for run in data.participants["run"].unique(maintain_order=True).to_list():
+        one = subset(data, run)
+        for e in headline(one, seed):
+            rows.append({"run": run, **e.as_dict()})
+    return pl.DataFrame(rows)
+
+
+def subset(data: RunData, run: str) -> RunData:
+    """The tables of one run out of stacked runs."""
+    from dataclasses import replace
+
+    from analysis.load import TABLES
+
+    return replace(data, **{t: getattr(data, t).filter(pl.col("run") == run) for t in TABLES})
