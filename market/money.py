@@ -41,6 +41,8 @@ def parse_money(value: Any) -> int:
         return _dollars_to_cents(value, str(value))
     if isinstance(value, str):
         text = value.strip()
+        if text.startswith("-") and _DOLLARS.match(text[1:].strip()):
+            raise MoneyError(f"money cannot be negative, got {value!r}")
         match = _DOLLARS.match(text)
         if not match or not (match.group(2) or match.group(3)):
             raise MoneyError(f"cannot read {value!r} as money; write it like '$12.50'")

@@ -1,0 +1,40 @@
+"""Shared fixtures: scenario paths and a helper to run the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+
+@pytest.fixture
+def smoke() -> Path:
+    return SCENARIOS / "smoke.yaml"
+
+
+@pytest.fixture
+def deal() -> Path:
+    return SCENARIOS / "deal.yaml"
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m market.run ARGS`` in a subprocess, as a user would type it."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "market.run", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=timeout,
+    )
+
+
+def export(run_dir: Path) -> str:
+    """The run's event export, as ``python -m market.ledger`` prints it."""
+    from market.ledger import Ledger
+
+    with Ledger(run_dir) as ledger:
+        return "".join(line + "\n" for line in ledger.export_lines())

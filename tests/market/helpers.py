@@ -1,0 +1,22 @@
+"""Small markets built by hand for exchange tests."""
+
+from __future__ import annotations
+
+from market.domain import Item, Participant, Want
+from market.events import MarketOpened, ParticipantJoined, Rules
+from market.state import MarketState
+
+
+def person(pid: str, budget: int = 10_000, items: int = 2, wants: tuple[Want, ...] = (),
+           reserve: int | None = None) -> Participant:
+    owned = tuple(
+        Item(id=f"{pid}-i{n}", kind=f"kind{n}", title=f"Thing {n}", category="misc", value=1_000)
+        for n in range(1, items + 1)
+    )
+    reserves = {item.id: reserve for item in owned} if reserve is not None else {}
+    return Participant(id=pid, name=pid.title(), budget=budget, items=owned, wants=wants, reserves=reserves)
+
+
+def market(*people: Participant, rules: Rules | None = None) -> MarketState:
+    events = [MarketOpened(at=0, rules=rules or Rules()), *(ParticipantJoined(at=0, participant=p) for p in people)]
+    return MarketState.replay(events)
