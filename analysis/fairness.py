@@ -1,0 +1,197 @@
+"""Perceived fairness: each principal rates each of their deals from 1 (unfair) to 7 (fair).
+
+Ratings live in the run folder as ``fairness.jsonl``, one JSON object a line::
+
+    {"market": "B", "deal_id": "D12", "participant_id": "p007", "rating": 5,
+     "source": "simulated" | "model" | "person", "comment": ""}
+
+The Slack bot appends people's answers (``source: "person"``); a model
+backend may append its principal's view (``"model"``). A ``survey`` table in
+``ledger.sqlite`` with the same columns is read too. For any deal side
+without an answer the rating is simulated from the principal's outcome
+(:func:`simulate_rating`); a person's answer wins over a model's, a model's
+over a simulated one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy.stats import mannwhitneyu
+
+from analysis.load import AnalysisError, RunData
+from analysis.metrics import mixed_markets
+from analysis.stats import Estimate, contrast
+
+FAIRNESS_FILE = "fairness.jsonl"
+SOURCES = ("simulated", "model", "person")
+_SCHEMA = {"run": pl.Utf8, "market": pl.Utf8, "deal_id": pl.Utf8, "participant_id": pl.Utf8,
+           "rating": pl.Int64, "source": pl.Utf8, "comment": pl.Utf8}
+
+
+class FairnessRating(BaseModel):
+    """One principal's rating of one of their deals (a line of ``fairness.jsonl``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    market: str = Field(min_length=1)
+    deal_id: str = Field(min_length=1)
+    participant_id: str = Field(min_length=1)
+    rating: int = Field(ge=1, le=7)
+    source: Literal["simulated", "model", "person"]
+    comment: str = ""
+
+
+def simulate_rating(share: float, key: str) -> int:
+    """A simulated 1-7 fairness rating from the principal's surplus share, with noise seeded by ``key``.
+
+    ``share`` is the principal's gain over their limit: (value - price) / value
+    for a buyer, (price - reserve) / reserve for a seller. The curve is an
+    assumption: people who end up near their limit feel neutral (4), clear gains
+    feel fair, and nobody sees what a better agent would have got.
+    """
+    noise = random.Random(key).gauss(0.0, 0.8)
+    return max(1, min(7, round(4 + 3 * math.tanh(2.5 * share) + noise)))
+
+
+def simulate_ratings(data: RunData) -> pl.DataFrame:
+    """Simulated ratings for both sides of every deal (seeded by the run's seed)."""
+    rows = []
+    for d in data.deals.iter_rows(named=True):
+        for side, pid in (("buyer", d["buyer"]), ("seller", d["seller"])):
+            if side == "buyer":
+                share = (d["buyer_value"] - d["price"]) / d["buyer_value"] if d["buyer_value"] else -1.0
+            else:
+                share = (d["price"] - d["seller_reserve"]) / max(d["seller_reserve"], 1)
+            key = f"{data.seed}:{d['run']}:{d['market']}:{d['deal_id']}:{pid}"
+            rows.append((d["run"], d["market"], d["deal_id"], pid, simulate_rating(share, key), "simulated", ""))
+    return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
+
+
+def read_ratings(run_dir: Path) -> pl.DataFrame:
+    """Stored ratings of one run folder: ``fairness.jsonl`` and a ``survey`` table in the ledger, if present."""
+    rows: list[tuple[object, ...]] = []
+    path = run_dir / FAIRNESS_FILE
+    if path.is_file():
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                r = FairnessRating.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "line"
+                raise AnalysisError(f"{path}: line {n}: {where}: {first['msg']}") from None
+            rows.append((run_dir.name, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
+    rows += _survey_table(run_dir)
+    return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
+
+
+def _survey_table(run_dir: Path) -> list[tuple[object, ...]]:
+    ledger = run_dir / "ledger.sqlite"
+    if not ledger.is_file():
+        return []
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='survey'").fetchone()
+        if not found:
+            return []
+        out = []
+        for market, deal_id, pid, rating, source, comment in db.execute(
+            "SELECT market, deal_id, participant_id, rating, source, COALESCE(comment, '') FROM survey"
+        ):
+            try:
+                r = FairnessRating(market=market, deal_id=deal_id, participant_id=pid, rating=rating,
+                                   source=source, comment=comment)
+            except ValidationError as exc:
+                raise AnalysisError(f"{ledger}: survey table: {exc.errors()[0]['msg']}") from None
+            out.append((run_dir.name, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
+        return out
+    except sqlite3.DatabaseError as exc:
+        raise AnalysisError(f"{ledger}: survey table cannot be read ({exc})") from None
+    finally:
+        db.close()
+
+
+def combine(stored: pl.DataFrame, simulated: pl.DataFrame) -> pl.DataFrame:
+    """One rating per (run, market, deal, participant): person over model over simulated."""
+    rank = {s: i for i, s in enumerate(SOURCES)}
+    both = pl.concat([stored, simulated]).with_columns(
+        rank=pl.col("source").replace_strict(rank, return_dtype=pl.Int64))
+    keys = ["run", "market", "deal_id", "participant_id"]
+    return both.sort([*keys, "rank"]).unique(keys, keep="last", maintain_order=True).drop("rank")
+
+
+def ratings(data: RunData) -> pl.DataFrame:
+    """Every deal side's rating for the runs in ``data`` (stored answers first, simulated otherwise)."""
+    stored = pl.concat([read_ratings(p) for p in data.runs]) if data.runs else read_ratings(data.path)
+    return combine(stored, simulate_ratings(data))
+
+
+def write_simulated(run_dir: Path, data: RunData) -> int:
+    """Append simulated ratings for deal sides not yet rated to ``run_dir/fairness.jsonl``; returns how many."""
+    stored = read_ratings(run_dir)
+    seen = set(zip(stored["market"], stored["deal_id"], stored["participant_id"], strict=True))
+    new = [r for r in simulate_ratings(data).iter_rows(named=True)
+           if (r["market"], r["deal_id"], r["participant_id"]) not in seen]
+    if new:
+        with (run_dir / FAIRNESS_FILE).open("a", encoding="utf-8") as out:
+            for r in new:
+                line = FairnessRating.model_validate({k: r[k] for k in FairnessRating.model_fields})
+                out.write(json.dumps(line.model_dump(), separators=(",", ":")) + "\n")
+    return len(new)
+
+
+def rated_deals(data: RunData, rated: pl.DataFrame) -> pl.DataFrame:
+    """Each rating beside the rater's tier, side and surplus on that deal (cents)."""
+    deals = data.deals
+    sides = pl.concat([
+        deals.select("run", "market", "deal_id", pl.col("buyer").alias("participant_id"),
+                     pl.col("buyer_tier").alias("tier"), pl.lit("buyer").alias("side"),
+                     (pl.col("buyer_value") - pl.col("price")).alias("surplus")),
+        deals.select("run", "market", "deal_id", pl.col("seller").alias("participant_id"),
+                     pl.col("seller_tier").alias("tier"), pl.lit("seller").alias("side"),
+                     (pl.col("price") - pl.col("seller_reserve")).alias("surplus")),
+    ])
+    return sides.join(rated, on=["run", "market", "deal_id", "participant_id"], how="inner")
+
+
+def fairness_by_tier(rated: pl.DataFrame) -> pl.DataFrame:
+    """Per tier and side: mean rating, mean surplus per deal (cents), and their correlation."""
+    return rated.group_by(["tier", "side"]).agg(
+        ratings=pl.len(), mean_rating=pl.col("rating").mean(), mean_surplus=pl.col("surplus").mean(),
+        rating_surplus_corr=pl.corr("rating", "surplus"),
+        people=(pl.col("source") == "person").sum(),
+    ).sort(["tier", "side"])
+
+
+def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0) -> list[Estimate]:
+    """Did the base tier's principals notice? Gap (top minus base) in mean surplus per deal and in mean rating,
+    with bootstrap intervals over principals, in markets where the tiers mix."""
+    top, base = contrast(data)
+    mixed = rated.filter(pl.col("market").is_in(mixed_markets(data)))
+    per_person = mixed.group_by(["run", "market", "participant_id", "tier"]).agg(
+        rating=pl.col("rating").mean(), surplus=pl.col("surplus").mean())
+    out = []
+    for column, label in (("surplus", "surplus per deal (cents)"), ("rating", "fairness rating (1-7)")):
+        a = per_person.filter(pl.col("tier") == top)[column].to_numpy()
+        b = per_person.filter(pl.col("tier") == base)[column].to_numpy()
+        if a.size < 2 or b.size < 2:
+            out.append(Estimate(f"{label}: {top} minus {base}", float("nan"), float("nan"), float("nan"), None,
+                                int(a.size + b.size), "too few principals"))
+            continue
+        rng = np.random.default_rng(seed)
+        diffs = np.array([rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(2000)])
+        low, high = np.quantile(diffs, [0.025, 0.975])
+        p = float(mannwhitneyu(a, b).pvalue)
+        out.append(Estimate(f"{label}: {top} minus {base}", float(a.mean() - b.mean()), float(low), float(high), p,
+                            int(a.size + b.size), "per principal; bootstrap CI; Mann-Whitney p"))
+    return out
