@@ -114,7 +114,8 @@ def fixed_effects(data: RunData) -> list[Estimate]:
         s=(pl.col("seller_tier") == top).cast(pl.Float64), b=(pl.col("buyer_tier") == top).cast(pl.Float64),
         y=pl.col("price").cast(pl.Float64), unit=pl.concat_str("run", "item_id", separator="/"),
     ).filter(pl.len().over("unit") > 1)
-    names = (f"price: seller {top} vs {base} (item effects)", f"price: buyer {top} vs {base} (item effects)")
+    names = (f"price: seller {top} vs {base}, item effects (cents)",
+             f"price: buyer {top} vs {base}, item effects (cents)")
     if df.height < 4:
         return [Estimate(n, float("nan"), float("nan"), float("nan"), None, df.height, "too few repeat sales")
                 for n in names]
