@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
@@ -104,14 +104,30 @@ class TierSettings(Frozen):
     profile: str | None = Field(None, description="offline profile name; defaults to the tier name")
     model: str | None = None
     base_url: str | None = None
+    # model backends only (anthropic, openai, replay); the offline backend ignores these
+    rpm: Annotated[int, Field(gt=0)] | None = Field(None, description="requests per minute to this model")
+    tpm: Annotated[int, Field(gt=0)] | None = Field(None, description="input+output tokens per minute")
+    max_tokens: Annotated[int, Field(gt=0, le=64_000)] = Field(1024, description="most output tokens per call")
+    timeout: Annotated[float, Field(gt=0)] = Field(60.0, description="seconds before a call is abandoned")
+    max_retries: Annotated[int, Field(ge=0, le=20)] = Field(4, description="retries on 429/529/5xx/timeouts")
+    history_turns: Annotated[int, Field(ge=1, le=100)] = Field(4, description="past turns kept per trader")
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError(f"share must be between 0 and 1, got {value:g}")
+    return value
+
+
+Share = Annotated[float, AfterValidator(_share)]
 
 
 class MarketSpec(Frozen):
     """One market: its name and how its participants' tiers are assigned."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
-    tiers: dict[str, float] = Field(description="share of participants per tier, drawn from the seed")
+    tiers: dict[str, Share] = Field(description="share of participants per tier, drawn from the seed")
     assign: dict[str, str] = Field(default_factory=dict, description="participant id -> fixed tier")
 
     @field_validator("tiers")
@@ -119,10 +135,6 @@ class MarketSpec(Frozen):
     def _shares(cls, tiers: dict[str, float]) -> dict[str, float]:
         if not tiers:
             raise ValueError("name at least one tier with its share")
-        for name, share in tiers.items():
-            if not 0 <= share <= 1:
-                raise ValueError(f"share must be between 0 and 1, got {share}")
-            del name
         total = sum(tiers.values())
         if abs(total - 1) > 1e-9:
             raise ValueError(f"shares must add up to 1, got {total:g}")
@@ -187,6 +199,17 @@ class Participants(Frozen):
         return self
 
 
+class SlackSettings(Frozen):
+    """How the Slack bot shows and hosts this scenario's markets."""
+
+    admins: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]+$")]] = Field(
+        default_factory=list, description="Slack user ids allowed to run /deal admin"
+    )
+    show_tiers: bool = Field(False, description="show each agent's tier next to its name")
+    channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_-]{0,40}$")] = "deal-"
+    join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
+
+
 class Scenario(Frozen):
     """A whole scenario file."""
 
@@ -201,6 +224,7 @@ class Scenario(Frozen):
     participants: Participants
     tiers: dict[str, TierSettings]
     markets: Annotated[list[MarketSpec], Field(min_length=1)]
+    slack: SlackSettings = SlackSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

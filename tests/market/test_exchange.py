@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from market.actions import (
-    Accept, Counter, Delist, ListItem, MakeOffer, Pass, Reject, Reprice, SendMessage, Withdraw, parse_action,
+    Accept,
+    Counter,
+    Delist,
+    ListItem,
+    MakeOffer,
+    Pass,
+    Reject,
+    Reprice,
+    SendMessage,
+    Withdraw,
     action_json_schema,
+    parse_action,
 )
 from market.domain import OfferStatus, Want
 from market.events import DealClosed, OfferEnded, Rules

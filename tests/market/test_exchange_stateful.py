@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from market.actions import (
-    Accept, Counter, Delist, ListItem, MakeOffer, Reject, Reprice, SendMessage, Withdraw,
+    Accept,
+    Counter,
+    Delist,
+    ListItem,
+    MakeOffer,
+    Reject,
+    Reprice,
+    SendMessage,
+    Withdraw,
 )
 from market.domain import Want
 from market.events import Rules
@@ -81,7 +89,8 @@ class ExchangeMachine(RuleBasedStateMachine):
         oid = self._pick(data, self.state.open_offers)
         self._do(self.state.offers[oid].recipient, Accept(offer_id=oid))
 
-    @rule(actor=st.sampled_from(ACTORS), data=st.data(), ask=amounts, kind=st.sampled_from(["delist", "reprice", "msg"]))
+    @rule(actor=st.sampled_from(ACTORS), data=st.data(), ask=amounts,
+          kind=st.sampled_from(["delist", "reprice", "msg"]))
     def seller_moves(self, actor: str, data, ask: int, kind: str) -> None:  # type: ignore[no-untyped-def]
         lid = self._pick(data, self.state.listings)
         action = {

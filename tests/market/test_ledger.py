@@ -1,0 +1,56 @@
+"""The event store: append in transactions, replay, export as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from market.actions import ListItem, MakeOffer
+from market.events import MarketOpened, ParticipantJoined
+from market.exchange import apply
+from market.ledger import Ledger, LedgerError
+from tests.conftest import ROOT
+from tests.market.helpers import person
+
+
+def test_append_replay_and_export(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
+        opening = [MarketOpened(at=0, rules={}), ParticipantJoined(at=0, participant=person("ann")),
+                   ParticipantJoined(at=0, participant=person("bob"))]
+        ledger.append("A", opening)
+        state = ledger.replay("A")
+        events = apply(state, "ann", ListItem(item_id="ann-i1", ask=500), 5)
+        events += apply(state, "bob", MakeOffer(listing_id="L1", amount=400), 6)  # type: ignore[operator]
+        ledger.append("A", events)  # type: ignore[arg-type]
+        assert ledger.last_seq == 5
+        rebuilt = ledger.replay("A")
+        assert rebuilt.escrow == state.escrow and rebuilt.listings == state.listings
+        lines = list(ledger.export_lines())
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5]
+    assert json.loads(lines[-1])["event"]["offer"]["amount"] == 400
+    with Ledger(tmp_path) as reopened:  # a run folder works too
+        assert reopened.last_seq == 5 and reopened.markets() == ["A"]
+
+
+def test_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no ledger here"):
+        Ledger(tmp_path)
+    (tmp_path / "ledger.sqlite").write_bytes(b"this is not sqlite at all, just text" * 100)
+    with pytest.raises(LedgerError, match="not a readable ledger"):
+        Ledger(tmp_path)
+
+
+def test_ledger_command_prints_json_lines(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
+        ledger.append("A", [MarketOpened(at=0, rules={})])
+    cmd = [sys.executable, "-m", "market.ledger"]
+    ok = subprocess.run([*cmd, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0
+    assert ok.stdout == '{"seq":1,"market":"A","event":{"type":"market_opened","at":0,"rules":' \
+        '{"offer_ttl":86400,"enforce_mandate":true}}}\n'
+    bad = subprocess.run([*cmd, str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "no ledger here" in bad.stderr and "Traceback" not in bad.stderr

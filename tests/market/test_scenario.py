@@ -1,0 +1,129 @@
+"""Scenario files: validation with errors that name the file and field; nothing written on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from market.scenario import (
+    ScenarioError,
+    assign_tiers,
+    build_participants,
+    load_scenario,
+    scenario_json_schema,
+)
+from tests.conftest import SCENARIOS, run_cli
+
+
+def write(tmp_path: Path, data: object, name: str = "deal.yaml", catalog: str | None = None) -> Path:
+    (tmp_path / "catalog.csv").write_text(catalog if catalog is not None else (SCENARIOS / "catalog.csv").read_text())
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def deal_data() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((SCENARIOS / "deal.yaml").read_text())
+
+
+def test_reference_scenario_matches_the_published_week() -> None:
+    scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
+    people = build_participants(scenario, catalog)
+    assert len(people) == 69 and {p.budget for p in people} == {10_000}
+    assert len(catalog) >= 150
+    assert sum(len(p.items) for p in people) >= 500
+    assert [m.name for m in scenario.markets] == ["A", "B", "C", "D"]
+    ids = [p.id for p in people]
+    for name, expected in [("A", {"frontier": 69}), ("D", {"frontier": 69})]:
+        tiers = assign_tiers(scenario, scenario.market(name), ids)
+        assert {t: list(tiers.values()).count(t) for t in set(tiers.values())} == expected
+    b = assign_tiers(scenario, scenario.market("B"), ids)
+    c = assign_tiers(scenario, scenario.market("C"), ids)
+    assert sorted(list(b.values()).count(t) for t in ("frontier", "small")) == [34, 35]
+    assert b != c, "B and C draw their own random 50/50 assignment"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["markets"][1]["tiers"].update(frontier=1.5),
+         "deal.yaml: markets[1].tiers.frontier: share must be between 0 and 1, got 1.5"),
+        (lambda d: d.update(colour="red"), "deal.yaml: colour: unknown key"),
+        (lambda d: d["participants"]["generate"].update(budget="-$5"),
+         "deal.yaml: participants.generate.budget: money cannot be negative"),
+        (lambda d: d["markets"][0]["tiers"].update(huge=0.0), "tier 'huge' is not defined"),
+        (lambda d: d.update(days="many"), "deal.yaml: days:"),
+        (lambda d: d["timing"].update(tick_minutes=7), "timing.tick_minutes: tick must divide an hour"),
+        (lambda d: d.pop("markets"), "deal.yaml: markets: required field is missing"),
+        (lambda d: d["working_hours"].update(start=18, end=9), "working_hours: start must be before end"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path: Path, change, expected: str) -> None:  # type: ignore[no-untyped-def]
+    data = deal_data()
+    change(data)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, data))
+    assert expected in str(caught.value)
+
+
+def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"deal.yaml: line \d+, column \d+: not valid YAML"):
+        load_scenario(write(tmp_path, "name: deal\nmarkets: [\n  - {name: A\n"))
+
+
+def test_empty_catalog_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"catalog\.csv is empty"):
+        load_scenario(write(tmp_path, deal_data(), catalog="kind,title,category,value\n"))
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.yaml")
+
+
+def test_schema_for_editors_is_current() -> None:
+    import json
+
+    assert json.loads((SCENARIOS / "scenario.schema.json").read_text()) == scenario_json_schema()
+
+
+def test_explicit_people_and_fixed_tiers(tmp_path: Path) -> None:
+    data = {
+        "name": "tiny", "seed": 1, "days": 1,
+        "participants": {"people": [
+            {"id": "ann", "name": "Ann", "budget": "$50", "items": [{"kind": "folding-bike", "condition": "broken",
+                                                                      "reserve": "$30"}]},
+            {"id": "bob", "name": "Bob", "budget": 5000, "wants": [{"kind": "folding-bike", "max_price": "$70"}]},
+        ]},
+        "tiers": {"frontier": {}, "small": {}},
+        "markets": [{"name": "A", "tiers": {"small": 1.0}, "assign": {"ann": "frontier"}}],
+    }
+    scenario, catalog = load_scenario(write(tmp_path, data, "tiny.yaml"))
+    ann, bob = build_participants(scenario, catalog)
+    assert ann.items[0].title == "Folding bike (broken)" and ann.items[0].value == 4_800
+    assert ann.reserves == {"ann-i1": 3_000} and bob.wants[0].max_price == 7_000
+    assert assign_tiers(scenario, scenario.markets[0], ["ann", "bob"]) == {"ann": "frontier", "bob": "small"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("bad.yaml", "name: x\n  - oops: [", "not valid YAML"),
+        ("unknown.yaml", None, "colour: unknown key"),
+        ("share.yaml", None, "share must be between 0 and 1, got 1.5"),
+        ("missing.yaml", "", "no such scenario file"),
+    ],
+)
+def test_cli_exits_2_with_the_reason_and_writes_nothing(tmp_path: Path, name: str, content: str | None,
+                                                         expected: str) -> None:
+    data = deal_data()
+    if name == "unknown.yaml":
+        data["colour"] = "red"
+    if name == "share.yaml":
+        data["markets"][1]["tiers"]["frontier"] = 1.5
+    path = tmp_path / name if name == "missing.yaml" else write(tmp_path, content if content else data, name)
+    runs = tmp_path / "runs"
+    result = run_cli(path, "--runs", runs, "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not runs.exists(), "no run folder is left behind"
