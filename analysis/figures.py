@@ -133,3 +133,27 @@ def effects_forest(estimates: list[dict[str, object]]) -> go.Figure:
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     return _layout(fig, "Tier effects with 95% confidence intervals", height=120 + 70 * max(len(estimates), 1),
                    margin={"l": 380, "t": 60, "r": 20, "b": 40})
+
+
+def tier_activity_over_time(data: RunData) -> go.Figure:
+    """Cumulative deals per participant (as seller or buyer) and volume sold, by tier, through the week."""
+    members = data.participants.group_by("tier").len()
+    people = dict(zip(members["tier"].to_list(), members["len"].to_list(), strict=True))
+    sides = pl.concat([
+        data.deals.select("at", pl.col("seller_tier").alias("tier"), pl.col("price").alias("sold")),
+        data.deals.select("at", pl.col("buyer_tier").alias("tier"), pl.lit(0, pl.Int64).alias("sold")),
+    ]).sort("at")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                        subplot_titles=("deals per participant (cumulative)", "volume sold ($, cumulative)"))
+    for tier in data.tiers:
+        if not people.get(tier):
+            continue
+        one = sides.filter(pl.col("tier") == tier)
+        days = [0.0, *(one["at"] / 86_400).to_list()]
+        style = {"name": tier, "legendgroup": tier, "line": {"color": _colour(data.tiers, tier)}, "line_shape": "hv"}
+        fig.add_trace(go.Scatter(x=days, y=[0.0, *[(k + 1) / people[tier] for k in range(one.height)]], **style),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=days, y=[0.0, *(one["sold"].cum_sum() / 100).to_list()], showlegend=False,
+                                 **style), row=2, col=1)
+    fig.update_xaxes(title_text="day", row=2, col=1)
+    return _layout(fig, "Deals per participant and volume sold, by tier", height=520)
