@@ -260,16 +260,20 @@ def write_report(paths: list[Path], out: Path | None = None) -> Path:
     return target
 
 
-def after_run(run_dir: Path) -> None:
-    """The ``market.after_run`` plugin: store simulated fairness ratings and write report.html."""
+def after_run(path: Path) -> None:
+    """The ``market.after_run`` plugin: store simulated fairness ratings and write report.html.
+
+    ``path`` is a run folder, or a sweep folder (then every run's ratings are
+    stored and one pooled report is written into the sweep folder).
+    """
     if os.environ.get(SKIP_ENV) == "0":
         return
     try:
-        data = load_runs([run_dir])
-        fairness.write_simulated(Path(run_dir), data)
-        write_report([Path(run_dir)])
+        for run_dir in expand_runs([path]):
+            fairness.write_simulated(run_dir, load_runs([run_dir]))
+        write_report([Path(path)])
     except AnalysisError as exc:  # the run itself is complete and recorded; only the report is missing
-        print(f"warning: no report written for {run_dir}: {exc}", file=sys.stderr)
+        print(f"warning: no report written for {path}: {exc}", file=sys.stderr)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,0 +1,248 @@
+"""``python -m market.sweep SCENARIO.yaml --replications N``: many seeds of one scenario.
+
+Replication ``i`` runs with seed ``base + i`` (base: ``--seed`` or the
+scenario's seed) into its own run folder inside one sweep folder::
+
+    sweeps/<scenario>-<time>/
+      sweep.json            what was run, with which seeds, how, and how long it took
+      <scenario>-s<seed>/   one ordinary run folder per replication
+      report.html           the pooled report (written by the after-run plugins)
+
+Replications run in local processes by default (``--workers K``) or on Ray
+(``--ray local`` starts Ray here; ``--ray auto`` or ``--ray HOST:PORT`` joins a
+cluster whose nodes have this project installed). Running the same command
+again with ``--out`` of an interrupted sweep keeps finished runs, resumes
+unfinished ones and runs the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from market import runner
+from market.backends import BackendError
+from market.ledger import Ledger, LedgerError
+from market.runfolder import RunFolder, RunFolderError
+from market.scenario import ScenarioError, load_scenario
+
+SWEEP_FILE = "sweep.json"
+SKIP_REPORT_ENV = "MARKET_AFTER_RUN_REPORT"  # "0": per-run reports are skipped; the sweep writes a pooled one
+BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
+
+
+@dataclass(frozen=True)
+class Replication:
+    """One replication to run: everything a worker process needs, picklable."""
+
+    scenario: str
+    seed: int
+    run_dir: str
+    days: int | None = None
+    markets: tuple[str, ...] | None = None
+
+
+def replications(scenario_path: Path, sweep_dir: Path, count: int, base_seed: int, name: str,
+                 days: int | None = None, markets: tuple[str, ...] | None = None) -> list[Replication]:
+    """The replications of a sweep: seeds ``base_seed .. base_seed + count - 1``."""
+    return [
+        Replication(str(scenario_path.resolve()), base_seed + i, str(sweep_dir / f"{name}-s{base_seed + i}"),
+                    days, markets)
+        for i in range(count)
+    ]
+
+
+def run_replication(rep: Replication) -> dict[str, Any]:
+    """Run (or finish) one replication into its folder; returns its summary. Runs in a worker."""
+    os.environ[SKIP_REPORT_ENV] = "0"
+    path = Path(rep.run_dir)
+    if (path / "ledger.sqlite").is_file():
+        folder = RunFolder.open(path)
+        with Ledger(folder.ledger) as ledger:
+            done = ledger.status("state") == "complete"
+        result = runner.resume(folder) if not done else None
+        summary = json.loads(folder.summary.read_text()) if folder.summary.exists() else {}
+        return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
+                "skipped": done, "markets": summary.get("markets", [])}
+    prepared = runner.plan(rep.scenario, seed=rep.seed, days=rep.days, markets=rep.markets, run_dir=path)
+    folder = RunFolder.create(path.parent, path.name, exact=path)
+    result = runner.start(prepared, folder)
+    return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": result.complete, "skipped": False,
+            "markets": result.summary.get("markets", [])}
+
+
+def _skip_reports() -> None:
+    os.environ[SKIP_REPORT_ENV] = "0"
+
+
+def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]:
+    """Run replications in ``workers`` local processes; yields summaries as they finish."""
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_skip_reports
+    ) as pool:
+        pending = {pool.submit(run_replication, r) for r in reps}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dict[str, Any]]:
+    """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
+    started = not ray.is_initialized()
+    if started:
+        env = {"env_vars": {SKIP_REPORT_ENV: "0"}}
+        try:
+            if address == "local":
+                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(address=address, runtime_env=env, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"--ray {address}: cannot connect to Ray ({exc})") from None
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_replication)
+        pending = [task.remote(r) for r in reps]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def after_sweep(sweep_dir: Path) -> None:
+    """Run the ``market.after_run`` plugins on the sweep folder (the report pools its runs)."""
+    for ep in sorted(entry_points(group=runner.AFTER_RUN_GROUP), key=lambda e: e.name):
+        ep.load()(sweep_dir)
+
+
+def sweep(
+    scenario_path: Path,
+    count: int,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    out: Path | None = None,
+    root: Path = Path("sweeps"),
+    seed: int | None = None,
+    days: int | None = None,
+    markets: tuple[str, ...] | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+    report: bool = True,
+) -> dict[str, Any]:
+    """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records."""
+    if count < 1:
+        raise ValueError(f"--replications must be at least 1, got {count}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    # validate everything (scenario, catalog, markets, backends) before writing anything
+    prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
+    scenario, _ = load_scenario(scenario_path)
+    base = scenario.seed if seed is None else seed
+    sweep_dir = out or root / f"{prepared.scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    if sweep_dir.exists() and not (sweep_dir / SWEEP_FILE).is_file() and any(sweep_dir.iterdir()):
+        raise ValueError(f"--out {sweep_dir}: folder exists, is not empty and is not a sweep folder")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets)
+    record: dict[str, Any] = {
+        "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
+        "seeds": [r.seed for r in reps], "workers": workers, "executor": f"ray:{ray_address}" if ray_address
+        else "processes", "days": days, "markets": list(markets) if markets else None,
+        "runs": [Path(r.run_dir).name for r in reps], "started": datetime.now().isoformat(timespec="seconds"),
+        "complete": False,
+    }
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    results = []
+    source = run_ray(reps, ray_address, workers) if ray_address else run_local(reps, workers)
+    for result in source:
+        results.append(result)
+        if on_done:
+            on_done(result)
+    record.update(
+        complete=all(r["complete"] for r in results) and len(results) == count,
+        wall_seconds=round(time.perf_counter() - started, 3),
+        deals=[sum(m["deals"] for m in r["markets"]) for r in sorted(results, key=lambda r: r["seed"])],
+        skipped=sum(r["skipped"] for r in results),
+        sweep_dir=str(sweep_dir),
+    )
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if report and record["complete"]:
+        after_sweep(sweep_dir)
+    return record
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+
+@app.command()
+def main(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    replications_: Annotated[int, typer.Option("--replications", "-n", help="how many seeds to run")] = 8,
+    workers: Annotated[int, typer.Option(help="local worker processes (or Ray CPUs with --ray local)")] = 1,
+    ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
+    out: Annotated[Path | None, typer.Option(help="the sweep folder (default sweeps/<scenario>-<time>)")] = None,
+    seed: Annotated[int | None, typer.Option(help="base seed (default: the scenario's); seed i = base + i")] = None,
+    days: Annotated[int | None, typer.Option(help="override the number of simulated days")] = None,
+    markets: Annotated[str | None, typer.Option(help="only these markets, e.g. B,C")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip the pooled report")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run many replications of SCENARIO (seed = base + i), each into its own run folder."""
+    console = Console(quiet=quiet)
+    only = tuple(m.strip() for m in markets.split(",") if m.strip()) if markets else None
+    progress = Progress(TextColumn("[bold]replications"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, disable=quiet)
+    try:
+        with progress:
+            task = progress.add_task("", total=replications_)
+            record = sweep(scenario, replications_, workers=workers, ray_address=ray, out=out, seed=seed, days=days,
+                           markets=only, report=not no_report, on_done=lambda _: progress.advance(task))
+    except BAD_INPUT as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        where = f"; continue with the same command and --out {out}" if out else ""
+        err.print(f"interrupted{where}", highlight=False)
+        raise typer.Exit(130) from None
+    deals = record["deals"]
+    console.print(f"{len(deals)} replications in {record['wall_seconds']:.1f} s "
+                  f"({record['workers']} worker(s), {record['executor']}); deals per replication "
+                  f"{min(deals)}-{max(deals)}")
+    print(f"sweep folder: {record['sweep_dir']}")
+    if not record["complete"]:
+        raise typer.Exit(1)
+
+
+def cli() -> None:
+    app(prog_name="python -m market.sweep")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
+
