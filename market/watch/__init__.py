@@ -1,0 +1,16 @@
+"""Watch a run in the browser: ``python -m market.watch RUN_DIR`` or ``python -m market.run SCENARIO --watch``.
+
+A local page (standard-library HTTP server, server-sent events, plotly.js
+inlined) shows, per market, the simulated clock, open listings, offers in
+flight, deals as they close, tier figures from ``analysis.figures`` and the
+haggling on one listing, with pause, resume, step, speed and market controls.
+
+- ``controls``: the viewer's controls and the pacing of the clock
+- ``snapshot``: what the page shows of one market (plain data)
+- ``figures``: the plotly figures, via the analysis package's builders
+- ``session``: turning markets into published snapshots
+- ``live``: a run the engine is running now (``--watch``)
+- ``replay``: a run read back from its ledger, finished or still running
+- ``server`` / ``page``: the HTTP server and the page
+- ``cli``: ``python -m market.watch``
+"""

@@ -1,0 +1,3 @@
+from market.watch.cli import cli
+
+cli()

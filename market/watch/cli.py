@@ -1,0 +1,60 @@
+"""``python -m market.watch RUN_DIR``: serve a page that replays a run from its ledger.
+
+Exit codes: 0 after Ctrl-C, 2 on bad input (a folder that is not a run, a port in use).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from market.ledger import LedgerError
+from market.runfolder import RunFolder, RunFolderError
+from market.watch.controls import SPEEDS, Controls
+from market.watch.replay import LedgerWatch
+from market.watch.server import WatchError, WatchServer
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (finished, or still running)")],
+    host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to serve on (0: a free one)")] = 0,
+    speed: Annotated[str, typer.Option(help=f"replay speed: {', '.join(SPEEDS)}")] = "1 h/s",
+    paused: Annotated[bool, typer.Option("--paused", help="start paused (use Step or Resume)")] = False,
+) -> None:
+    """Serve a local page that replays RUN_DIR's events on a clock you control."""
+    try:
+        if speed not in SPEEDS:
+            raise WatchError(f"--speed: unknown speed {speed!r}; choose one of {', '.join(SPEEDS)}")
+        folder = RunFolder.open(run_dir)
+        controls = Controls(market="", speed=SPEEDS[speed], paused=paused)
+        watch = LedgerWatch(folder, controls)
+        server = WatchServer(watch.hub, controls, host, port)
+    except (RunFolderError, LedgerError, WatchError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    server.start()
+    watch.start()
+    typer.echo(f"watching {folder.path} at {server.url} (Ctrl-C to stop)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watch.stop()
+        server.stop()
+
+
+def cli() -> None:
+    app(prog_name="python -m market.watch")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

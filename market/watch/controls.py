@@ -1,0 +1,116 @@
+"""The viewer's controls: pause, resume, step, speed, and which market and listing are shown.
+
+Shared between the page's HTTP handlers (which change them) and the thread that
+advances the simulated clock (which obeys them). ``gate`` paces that thread:
+it blocks while paused, lets one batch through per step, and sleeps so that
+simulated time runs at ``speed`` simulated seconds per wall second (``0``: as
+fast as the run goes). Controls never touch market state, so they cannot
+change what a run does, only when it does it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_SPEED = 0.0
+SPEEDS = {"max": MAX_SPEED, "1 day/s": 86_400.0, "1 h/s": 3_600.0, "10 min/s": 600.0, "1 min/s": 60.0}
+
+
+class ControlError(ValueError):
+    """A control request the page sent that cannot be obeyed."""
+
+
+@dataclass
+class Controls:
+    """Thread-safe viewer state; ``version`` grows on every change."""
+
+    market: str
+    speed: float = MAX_SPEED
+    paused: bool = False
+    listing: str | None = None
+    steps: int = 0
+    version: int = 0
+    markets: tuple[str, ...] = ()
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _anchor: tuple[float, int] | None = field(default=None, repr=False)
+
+    def apply(self, request: dict[str, object]) -> None:
+        """Obey one request from the page, e.g. ``{"action": "pause"}`` or ``{"action": "market", "value": "B"}``."""
+        action, value = request.get("action"), request.get("value")
+        with self._cond:
+            match action:
+                case "pause":
+                    self.paused = True
+                case "resume":
+                    self.paused, self.steps = False, 0
+                case "step":
+                    self.paused = True
+                    self.steps += 1
+                case "speed":
+                    if value not in SPEEDS:
+                        raise ControlError(f"unknown speed {value!r}; choose one of {', '.join(SPEEDS)}")
+                    self.speed = SPEEDS[str(value)]
+                case "market":
+                    if value not in self.markets:
+                        raise ControlError(f"unknown market {value!r}; this run has {', '.join(self.markets)}")
+                    self.market, self.listing = str(value), None
+                case "listing":
+                    self.listing = str(value) if value else None
+                case _:
+                    raise ControlError(f"unknown action {action!r}")
+            self._anchor = None
+            self.version += 1
+            self._cond.notify_all()
+
+    def apply_markets(self, names: tuple[str, ...]) -> None:
+        """The run's markets, known once it starts; show the first unless one is chosen."""
+        with self._cond:
+            self.markets = names
+            if self.market not in names:
+                self.market = names[0]
+            self.version += 1
+
+    def wait_change(self, seen: int, timeout: float) -> bool:
+        """Wait until ``version`` moves past ``seen``; True if it did."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.version != seen, timeout)
+
+    @property
+    def speed_name(self) -> str:
+        return next(name for name, s in SPEEDS.items() if s == self.speed)
+
+    def gate(self, at: int, idle: Callable[[], None], *, poll: float = 0.2) -> None:
+        """Hold the clock at simulated second ``at`` as the controls say; call ``idle`` while held."""
+        with self._cond:
+            while self.paused and self.steps == 0:
+                seen = self.version
+                self._cond.wait(poll)
+                if self.version != seen:
+                    self._cond.release()
+                    try:
+                        idle()
+                    finally:
+                        self._cond.acquire()
+            if self.paused:
+                self.steps -= 1
+                self._anchor = None
+                return
+            if self.speed == MAX_SPEED:
+                return
+            if self._anchor is None:
+                self._anchor = (time.monotonic(), at)
+                return
+            wall0, sim0 = self._anchor
+            speed, seen = self.speed, self.version
+        due = wall0 + (at - sim0) / speed
+        while (left := due - time.monotonic()) > 0:
+            with self._cond:
+                if self.version != seen:  # paused, stepped or re-timed meanwhile: start again
+                    break
+                self._cond.wait(min(left, poll))
+        else:
+            return
+        self.gate(at, idle, poll=poll)

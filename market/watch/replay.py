@@ -1,0 +1,134 @@
+"""Watching a run from its ledger: its events replayed into market state on the viewer's clock.
+
+Works for a finished run and for one still running in another process (the
+ledger is SQLite in WAL mode, so reading never blocks the writer): new events
+are read as they land, and the clock never runs ahead of them. Hourly rows are
+taken as the clock crosses each hour, with the engine's own ``hourly_row``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from market.engine import HOUR, Market, hourly_row
+from market.events import ParticipantJoined
+from market.ledger import Ledger, LedgerError, Record
+from market.runfolder import RunFolder
+from market.watch.controls import Controls
+from market.watch.hub import Hub
+from market.watch.session import Session
+
+POLL = 0.2
+
+
+class LedgerWatch(Session):
+    """A run read back from ``folder``'s ledger, advanced by its own thread."""
+
+    def __init__(self, folder: RunFolder, controls: Controls | None = None, hub: Hub | None = None) -> None:
+        try:
+            scenario = yaml.safe_load(folder.scenario.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise LedgerError(f"{folder.scenario}: not a readable scenario ({exc})") from None
+        if not isinstance(scenario, dict) or "tiers" not in scenario:
+            raise LedgerError(f"{folder.scenario}: not a resolved scenario (no tiers)")
+        self.folder = folder
+        self.duration = int(scenario.get("days", 1)) * 86_400
+        with Ledger(folder.ledger) as ledger:  # sqlite connections stay in their thread: the player opens its own
+            names = ledger.markets() or [m["name"] for m in scenario.get("markets", [])]
+        if not names:
+            raise LedgerError(f"{folder.path}: the ledger has no markets yet")
+        controls = controls or Controls(market="", speed=3_600.0)
+        controls.apply_markets(tuple(names))
+        super().__init__(folder.path.name, list(scenario["tiers"]), controls, hub or Hub())
+        self._markets = {name: Market(name=name) for name in names}
+        self._hourly: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        self._pending: deque[Record] = deque()
+        self._seq = 0
+        self._clock = 0
+        self._complete = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- Session ----------------------------------------------------------
+    def markets(self) -> Sequence[Market]:
+        return list(self._markets.values())
+
+    def hourly_rows(self, market: str) -> list[dict[str, Any]]:
+        return self._hourly[market]
+
+    @property
+    def clock(self) -> int:
+        return self._clock
+
+    # --- the clock's thread -------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._play, name="watch-replay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _play(self) -> None:
+        with Ledger(self.folder.ledger) as self.ledger:
+            self._loop()
+
+    def _loop(self) -> None:
+        self._pull()
+        self._advance_to(0)  # markets open and participants join at second 0
+        self.status = "paused" if self.controls.paused else "playing"
+        self.publish(force=True)
+        shown = -1
+        while not self._stop.is_set():
+            self._pull()
+            if self._pending:
+                at = self._pending[0].event.at
+            elif self._complete and self._clock < self.duration:
+                at = self.duration
+            else:
+                status, seen = ("complete" if self._complete else "waiting for the run"), self.controls.version
+                if status != self.status or seen != shown:
+                    self.status, shown = status, seen
+                    self.publish(force=True)
+                self._stop.wait(POLL)
+                continue
+            self.status = "playing"
+            self.controls.gate(at, idle=lambda: self.publish(force=True))
+            self._advance_to(at)
+            self.publish()
+
+    def _pull(self) -> None:
+        if self._complete:
+            return  # everything was read after the run said it was complete
+        complete = self.ledger.status("state") == "complete"
+        for record in self.ledger.records(after=self._seq):
+            self._pending.append(record)
+            self._seq = record.seq
+        self._complete = complete
+
+    def _advance_to(self, at: int) -> None:
+        """Apply every pending event up to ``at``, taking hourly rows at each hour crossed."""
+        while True:
+            next_hour = (self._clock // HOUR + 1) * HOUR
+            upto = min(at, next_hour - 1) if next_hour <= at else at
+            while self._pending and self._pending[0].event.at <= upto:
+                record = self._pending.popleft()
+                market = self._markets.setdefault(record.market, Market(name=record.market))
+                event = record.event
+                market.state.evolve(event)
+                if isinstance(event, ParticipantJoined):
+                    market.tiers[event.participant.id] = event.participant.tier
+            self._clock = max(self._clock, upto)
+            if next_hour > at or next_hour > self.duration:
+                self._clock = max(self._clock, at)
+                return
+            for market in self._markets.values():
+                self._hourly[market.name].append(hourly_row(market, next_hour // HOUR, self.tiers))
+            self._clock = next_hour
+

@@ -1,0 +1,79 @@
+"""A watched run: whatever advances the clock, this turns its markets into snapshots for the page.
+
+Two kinds of run are watched: one the engine is running right now (``LiveWatch``,
+in ``live.py``) and one read back from its ledger (``LedgerWatch``, in
+``replay.py``). Both hold ``engine.Market``s and hourly rows of the engine's
+DataCollector schema, so the page and the figures cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from market.engine import Market
+from market.watch import figures
+from market.watch.controls import SPEEDS, Controls
+from market.watch.hub import Hub
+from market.watch.snapshot import clock_label, market_view
+
+
+class Session:
+    """Publishes what the controls ask for, at most every ``interval`` seconds (figures every ``figure_interval``)."""
+
+    def __init__(self, run: str, tiers: Sequence[str], controls: Controls, hub: Hub, *,
+                 interval: float = 0.25, figure_interval: float = 1.0) -> None:
+        self.run = run
+        self.tiers = list(tiers)
+        self.controls = controls
+        self.hub = hub
+        self.interval = interval
+        self.figure_interval = figure_interval
+        self.status = "starting"
+        self._last = 0.0
+        self._figures: tuple[tuple[Any, ...], float, dict[str, Any]] | None = None
+
+    # what a kind of run provides
+    def markets(self) -> Sequence[Market]:
+        raise NotImplementedError
+
+    def hourly_rows(self, market: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @property
+    def clock(self) -> int:
+        raise NotImplementedError
+
+    # publishing
+    def publish(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self.hub.publish(json.dumps(self.snapshot(force_figures=force), separators=(",", ":")))
+
+    def snapshot(self, *, force_figures: bool = False) -> dict[str, Any]:
+        controls = self.controls
+        market = next(m for m in self.markets() if m.name == controls.market)
+        view = market_view(market, controls.listing)
+        return {
+            "run": self.run, "status": self.status, "clock": self.clock, "clock_label": clock_label(self.clock),
+            "paused": controls.paused, "speed": controls.speed_name, "speeds": list(SPEEDS),
+            "markets": list(controls.markets), **view, "figures": self._figures_for(market, force_figures),
+        }
+
+    def _figures_for(self, market: Market, force: bool) -> dict[str, Any]:
+        rows = self.hourly_rows(market.name)
+        key = (market.name, len(rows), len(market.state.deals))
+        now = time.monotonic()
+        if self._figures is not None:
+            old_key, built, figs = self._figures
+            fresh = old_key == key or (not force and old_key[0] == key[0] and now - built < self.figure_interval)
+            if fresh:
+                return figs
+        figs = figures.build(market, rows, self.tiers, self.run)
+        figs["key"] = "/".join(map(str, key))
+        self._figures = (key, now, figs)
+        return figs
