@@ -1,0 +1,246 @@
+"""Block Kit builders: pure functions from market records to Slack messages.
+
+Every builder returns ``{"text": fallback, "blocks": [...]}`` within Slack's
+limits: at most 50 blocks per message and 3,000 characters per text field
+(longer text is cut with a visible marker). Text from people and agents is
+escaped here; names of buttons' values carry ids only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from market.domain import Deal, Item, Listing, Offer, OfferStatus
+from market.money import format_money
+from slackbot.escape import TEXT_LIMIT, cut, safe
+
+MAX_BLOCKS = 50
+Block = dict[str, Any]
+Msg = dict[str, Any]
+
+
+def mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": cut(text, TEXT_LIMIT)}
+
+
+def plain(text: str, limit: int = 75) -> dict[str, Any]:
+    return {"type": "plain_text", "text": cut(text, limit), "emoji": True}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "button", "text": plain(label), "action_id": action_id, "value": value[:2000]}
+    if style:
+        out["style"] = style
+    return out
+
+
+def message(fallback: str, blocks: Sequence[Block]) -> Msg:
+    """A message within limits: more than 50 blocks end in a 'not shown' marker."""
+    blocks = list(blocks)
+    if len(blocks) > MAX_BLOCKS:
+        hidden = len(blocks) - (MAX_BLOCKS - 1)
+        blocks = [*blocks[: MAX_BLOCKS - 1], context(f"…[cut] {hidden} more not shown")]
+    return {"text": cut(fallback, TEXT_LIMIT), "blocks": blocks}
+
+
+def _tier(tier: str | None) -> str:
+    return f" · _{safe(tier, 40)} agent_" if tier else ""
+
+
+# --- the market in its channel ------------------------------------------------------------------
+
+
+def market_opened(market: str, people: int) -> Msg:
+    text = f":shopping_trolley: *Market {safe(market, 40)} is open* with {people} participants."
+    return message(f"Market {market} is open", [section(text)])
+
+
+def participant_joined(name: str, tier: str | None) -> Msg:
+    return message(f"{name} joined", [context(f":wave: *{safe(name, 80)}* joined the market{_tier(tier)}")])
+
+
+def listing(lst: Listing, item: Item, seller_name: str, tier: str | None = None) -> Msg:
+    """The top-level message of a listing; its thread carries the haggling."""
+    head = f"*{safe(item.title, 200)}* — asking *{format_money(lst.ask)}*"
+    blocks = [section(head)]
+    if lst.description:
+        blocks.append(section(safe(lst.description)))
+    blocks.append(context(
+        f"Sold by *{safe(seller_name, 80)}*{_tier(tier)} · {safe(item.condition.value, 20)} · "
+        f"{safe(item.category, 40)} · listing `{safe(lst.id, 20)}`"
+    ))
+    return message(f"{item.title} — asking {format_money(lst.ask)}", blocks)
+
+
+def offer(off: Offer, proposer_name: str, recipient_name: str, buttons: bool = False) -> Msg:
+    """An offer or counter-offer, as a thread reply (or a DM with buttons for a person acting alone)."""
+    verb = "offers" if off.proposer == off.buyer and off.counter_of is None else "counters with"
+    text = f"*{safe(proposer_name, 80)}* {verb} *{format_money(off.amount)}* to {safe(recipient_name, 80)}"
+    blocks = [section(text)]
+    if off.message:
+        blocks.append(section(f"> {safe(off.message)}"))
+    blocks.append(context(f"offer `{safe(off.id, 20)}` · round {off.round}"))
+    if buttons:
+        blocks.append({"type": "actions", "elements": [
+            button("Accept", "offer_accept", off.id, "primary"),
+            button("Reject", "offer_reject", off.id, "danger"),
+        ]})
+    return message(f"{proposer_name} {verb} {format_money(off.amount)}", blocks)
+
+
+_ENDED = {
+    OfferStatus.REJECTED: "turned down",
+    OfferStatus.WITHDRAWN: "withdrew",
+    OfferStatus.EXPIRED: "expired",
+    OfferStatus.CLOSED: "closed",
+    OfferStatus.COUNTERED: "countered",
+}
+
+
+def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = "") -> Msg:
+    what = _ENDED.get(status, status.value)
+    if status in (OfferStatus.EXPIRED, OfferStatus.CLOSED):
+        text = f"Offer `{safe(off.id, 20)}` of {format_money(off.amount)} {what}."
+    else:
+        text = f"*{safe(actor_name, 80)}* {what} offer `{safe(off.id, 20)}` of {format_money(off.amount)}."
+    blocks = [context(text)]
+    if note:
+        blocks.append(section(f"> {safe(note)}"))
+    return message(text, blocks)
+
+
+def chat(sender_name: str, text: str, to_name: str | None = None) -> Msg:
+    who = f"*{safe(sender_name, 80)}*" + (f" → {safe(to_name, 80)}" if to_name else "")
+    return message(f"{sender_name}: {text[:200]}", [section(f"{who}: {safe(text, TEXT_LIMIT - 200)}")])
+
+
+def repriced(lst: Listing, old: int, new: int) -> Msg:
+    text = f"Price of `{safe(lst.id, 20)}` changed: ~{format_money(old)}~ → *{format_money(new)}*"
+    return message(text, [context(text)])
+
+
+def delisted(lst: Listing, seller_name: str) -> Msg:
+    text = f"*{safe(seller_name, 80)}* took listing `{safe(lst.id, 20)}` down."
+    return message(text, [context(text)])
+
+
+def deal(d: Deal, item: Item, seller_name: str, buyer_name: str, note: str = "") -> Msg:
+    """A closed deal, announced in the listing's thread and the channel."""
+    text = (f":handshake: *Deal!* {safe(buyer_name, 80)} bought *{safe(item.title, 200)}* "
+            f"from {safe(seller_name, 80)} for *{format_money(d.price)}*")
+    blocks = [section(text)]
+    if note:
+        blocks.append(section(f"> {safe(note)}"))
+    blocks.append(context(f"deal `{safe(d.id, 20)}`"))
+    return message(f"Deal: {item.title} for {format_money(d.price)}", blocks)
+
+
+@dataclass
+class DayStats:
+    """One simulated day of one market, for the digest."""
+
+    listings: int = 0
+    offers: int = 0
+    deals: int = 0
+    volume: int = 0
+    joined: int = 0
+    top: list[tuple[str, int]] = field(default_factory=list)  # (item title, price)
+
+
+def digest(market: str, day: int, stats: DayStats) -> Msg:
+    head = f":bar_chart: *Market {safe(market, 40)} — day {day} digest*"
+    lines = [
+        f"New listings: *{stats.listings}* · offers: *{stats.offers}* · deals: *{stats.deals}* "
+        f"· traded: *{format_money(stats.volume)}*",
+    ]
+    if stats.joined:
+        lines.append(f"New participants: *{stats.joined}*")
+    blocks = [section(head), section("\n".join(lines))]
+    if stats.top:
+        top = "\n".join(f"• {safe(t, 200)} — {format_money(p)}" for t, p in sorted(stats.top, key=lambda x: -x[1])[:5])
+        blocks.append(section(f"Biggest deals:\n{top}"))
+    return message(f"Market {market} day {day}: {stats.deals} deals, {format_money(stats.volume)}", blocks)
+
+
+# --- a person's own view (ephemeral or DM) -----------------------------------------------------
+
+
+def status(
+    name: str, market: str, balance: int, escrow: int, holdings: Sequence[Item],
+    listings: Sequence[tuple[Listing, Item]], threads: Sequence[Offer], names: dict[str, str],
+) -> Msg:
+    blocks = [
+        section(f"*{safe(name, 80)}* in market *{safe(market, 40)}*"),
+        section(f"Balance *{format_money(balance)}* · in escrow *{format_money(escrow)}* "
+                f"· available *{format_money(balance - escrow)}*"),
+    ]
+    if holdings:
+        lines = "\n".join(f"• `{safe(i.id, 30)}` {safe(i.title, 100)}" for i in holdings)
+        blocks.append(section(f"*Holdings*\n{lines}"))
+    if listings:
+        lines = "\n".join(f"• `{safe(lst.id, 20)}` {safe(i.title, 100)} at {format_money(lst.ask)}"
+                          for lst, i in listings)
+        blocks.append(section(f"*Your open listings*\n{lines}"))
+    if threads:
+        lines = "\n".join(
+            f"• `{safe(o.id, 20)}` on `{safe(o.listing_id, 20)}`: {format_money(o.amount)} from "
+            f"{safe(names.get(o.proposer, o.proposer), 80)} to {safe(names.get(o.recipient, o.recipient), 80)}"
+            for o in threads
+        )
+        blocks.append(section(f"*Open offers*\n{lines}"))
+    else:
+        blocks.append(context("No open offers."))
+    return message(f"Balance {format_money(balance)}, escrow {format_money(escrow)}", blocks)
+
+
+def approval_request(approval_id: str, off: Offer, item: Item, counterpart: str) -> Msg:
+    text = (f"Your agent wants to accept *{format_money(off.amount)}* from {safe(counterpart, 80)} "
+            f"for *{safe(item.title, 200)}* (offer `{safe(off.id, 20)}`). Approve?")
+    return message(f"Approve a deal for {item.title}?", [
+        section(text),
+        {"type": "actions", "block_id": f"approval:{approval_id}", "elements": [
+            button("Approve", "approve_deal", approval_id, "primary"),
+            button("Decline", "decline_deal", approval_id, "danger"),
+        ]},
+    ])
+
+
+def approval_done(approved: bool, item_title: str, reason: str = "") -> Msg:
+    text = f"{'Approved' if approved else 'Declined'}: {safe(item_title, 200)}"
+    if reason:
+        text += f" — {safe(reason)}"
+    return message(text, [section(text)])
+
+
+def settlement(
+    name: str, market: str, bought: Sequence[tuple[str, int]], sold: Sequence[tuple[str, int]], net: int,
+    survey_button: bool = True,
+) -> Msg:
+    """The end-of-week DM: what they bought and sold, and the net money."""
+    blocks = [section(f":receipt: *The week in market {safe(market, 40)} is settled, {safe(name, 80)}.*")]
+    for label, rows in (("Bought", bought), ("Sold", sold)):
+        if rows:
+            lines = "\n".join(f"• {safe(t, 200)} — {format_money(p)}" for t, p in rows)
+            blocks.append(section(f"*{label}*\n{lines}"))
+        else:
+            blocks.append(context(f"{label}: nothing"))
+    sign = "+" if net >= 0 else ""
+    blocks.append(section(f"Net money: *{sign}{format_money(net)}*"))
+    if survey_button and (bought or sold):
+        blocks.append({"type": "actions", "elements": [button("Rate your deals", "open_survey", market)]})
+    return message(f"Settled: net {sign}{format_money(net)}", blocks)
+
+
+def notice(text: str) -> Msg:
+    """A short ephemeral answer (errors, confirmations); ``text`` is already safe."""
+    return message(text, [section(text)])

@@ -1,0 +1,138 @@
+"""The bot's own tables, in ``slack.sqlite`` in the run folder (never in the ledger).
+
+It remembers what was posted (post key -> channel and message ts), channel ids,
+who joined from Slack and how autonomous their agent is, pending approvals,
+Slack event ids already handled, and survey answers already stored. The
+market's truth stays in the ledger; this file only makes the bot restart-safe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+STORE_FILE = "slack.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (key TEXT PRIMARY KEY, channel TEXT NOT NULL, ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people (
+    user_id TEXT NOT NULL, market TEXT NOT NULL, participant_id TEXT NOT NULL,
+    autonomy TEXT NOT NULL, PRIMARY KEY (user_id, market));
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, market TEXT NOT NULL, participant_id TEXT NOT NULL,
+    offer_id TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    market: str
+    participant_id: str
+    autonomy: str  # "autonomous" | "approve" | "manual"
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: str
+    market: str
+    participant_id: str
+    offer_id: str
+    state: str  # "pending" | "approved" | "declined"
+
+
+class Store:
+    """Thread-safe access to ``slack.sqlite``."""
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        self.path = path / STORE_FILE if path.is_dir() else path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _one(self, sql: str, args: tuple[object, ...]) -> tuple[object, ...] | None:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # posts
+    def posted(self, key: str) -> tuple[str, str] | None:
+        """(channel id, ts) of an already posted message, or None."""
+        row = self._one("SELECT channel, ts FROM posts WHERE key = ?", (key,))
+        return (str(row[0]), str(row[1])) if row else None
+
+    def record_post(self, key: str, channel: str, ts: str) -> None:
+        self._write("INSERT OR REPLACE INTO posts VALUES (?, ?, ?)", (key, channel, ts))
+
+    def post_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM posts", ())
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    # channels
+    def channel(self, name: str) -> str | None:
+        row = self._one("SELECT id FROM channels WHERE name = ?", (name,))
+        return str(row[0]) if row else None
+
+    def record_channel(self, name: str, channel_id: str) -> None:
+        self._write("INSERT OR REPLACE INTO channels VALUES (?, ?)", (name, channel_id))
+
+    # people
+    def add_person(self, person: Person) -> None:
+        self._write("INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?)",
+                    (person.user_id, person.market, person.participant_id, person.autonomy))
+
+    def people(self) -> list[Person]:
+        with self._lock:
+            rows = self._db.execute("SELECT user_id, market, participant_id, autonomy FROM people").fetchall()
+        return [Person(*r) for r in rows]
+
+    def person(self, user_id: str) -> Person | None:
+        return next((p for p in self.people() if p.user_id == user_id), None)
+
+    def person_by_participant(self, market: str, participant_id: str) -> Person | None:
+        return next((p for p in self.people() if p.market == market and p.participant_id == participant_id), None)
+
+    # approvals
+    def add_approval(self, approval: Approval) -> bool:
+        """Record a pending approval; False if one for the same offer exists."""
+        return self._write(
+            "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?)",
+            (approval.id, approval.market, approval.participant_id, approval.offer_id, approval.state),
+        ) == 1
+
+    def approval(self, approval_id: str) -> Approval | None:
+        row = self._one("SELECT id, market, participant_id, offer_id, state FROM approvals WHERE id = ?",
+                        (approval_id,))
+        return Approval(*row) if row else None  # type: ignore[arg-type]
+
+    def decide_approval(self, approval_id: str, state: str) -> bool:
+        """Move a pending approval to ``state``; False if it was already decided (a double click)."""
+        return self._write("UPDATE approvals SET state = ? WHERE id = ? AND state = 'pending'",
+                           (state, approval_id)) == 1
+
+    # event dedupe
+    def first_time(self, event_id: str) -> bool:
+        """True the first time an event id is seen (Slack retries deliver it again)."""
+        return self._write("INSERT OR IGNORE INTO seen_events VALUES (?)", (event_id,)) == 1
+
+    # small settings
+    def get(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM kv WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    def put(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))

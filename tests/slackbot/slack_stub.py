@@ -1,0 +1,230 @@
+"""A local stub of the Slack Web API: real HTTP on 127.0.0.1, for the real ``WebClient``.
+
+It keeps channels, members and messages, records every call (method, arguments,
+time), and can be told to fail: HTTP 429 with ``Retry-After``, or HTTP 200 with
+``{"ok": false, "error": ...}`` (``ratelimited``, ``channel_not_found``,
+``not_in_channel``, ...). ``response_url`` posts (``/respond/...``) are recorded too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float
+    auth: str = ""
+
+
+@dataclass
+class Failure:
+    method: str
+    error: str
+    status: int = 200
+    retry_after: int | None = None
+    times: int = 1
+
+
+@dataclass
+class StubState:
+    calls: list[Call] = field(default_factory=list)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> channel
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel id -> messages
+    failures: list[Failure] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
+    ts: int = 0
+
+
+class SlackStub:
+    """Start with ``SlackStub().start()``; ``base_url`` goes to ``WebClient(base_url=...)``."""
+
+    def __init__(self) -> None:
+        self.state = StubState()
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                    for key in ("blocks", "view", "metadata"):
+                        if isinstance(args.get(key), str):
+                            args[key] = json.loads(args[key])
+                path = self.path.split("?")[0]
+                if path.startswith("/respond/"):
+                    with stub.lock:
+                        stub.state.responses.append({"path": path, **args})
+                    self._send(200, {"ok": True}, {})
+                    return
+                method = path.removeprefix("/api/").strip("/")
+                status, body, headers = stub.handle(method, args, self.headers.get("Authorization", ""))
+                self._send(status, body, headers)
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> SlackStub:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    @property
+    def respond_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/respond/"
+
+    # --- scripting ------------------------------------------------------------------------------
+    def fail(self, method: str, error: str, *, status: int = 200, retry_after: int | None = None,
+             times: int = 1) -> None:
+        with self.lock:
+            self.state.failures.append(Failure(method, error, status, retry_after, times))
+
+    def add_channel(self, name: str, member: bool = True) -> str:
+        with self.lock:
+            return self._new_channel(name, member)
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self.state.calls if method is None or c.method == method]
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages posted (in order); ``channel`` is an id or a name."""
+        with self.lock:
+            if channel is None:
+                return [m for msgs in self.state.messages.values() for m in msgs]
+            cid = self._id(channel)
+            return list(self.state.messages.get(cid or "", []))
+
+    def channel_id(self, name: str) -> str | None:
+        with self.lock:
+            return self._id(name)
+
+    # --- the API ----------------------------------------------------------------------------------
+    def handle(self, method: str, args: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self.lock:
+            self.state.calls.append(Call(method, args, time.monotonic(), auth))
+            if not auth.startswith("Bearer xox"):
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            for failure in self.state.failures:
+                if failure.method == method and failure.times > 0:
+                    failure.times -= 1
+                    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+                    return failure.status, {"ok": False, "error": failure.error}, headers
+            handler = getattr(self, "_" + method.replace(".", "_"), None)
+            if handler is None:
+                return 200, {"ok": False, "error": "unknown_method"}, {}
+            body = handler(args)
+            return 200, body, {}
+
+    def _id(self, name_or_id: str) -> str | None:
+        if name_or_id in self.state.channels:
+            return name_or_id
+        return next((c["id"] for c in self.state.channels.values() if c["name"] == name_or_id.lstrip("#")), None)
+
+    def _new_channel(self, name: str, member: bool, dm: bool = False) -> str:
+        cid = ("D" if dm else "C") + f"{len(self.state.channels) + 1:08d}"
+        self.state.channels[cid] = {"id": cid, "name": name, "is_member": member, "is_im": dm}
+        self.state.messages[cid] = []
+        return cid
+
+    def _next_ts(self) -> str:
+        self.state.ts += 1
+        return f"1700000000.{self.state.ts:06d}"
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "dealbot"}
+
+    def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["name"]
+        if self._id(name):
+            return {"ok": False, "error": "name_taken"}
+        cid = self._new_channel(name, True)
+        return {"ok": True, "channel": self.state.channels[cid]}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        chans = [c for c in self.state.channels.values() if not c["is_im"]]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = chans[start : start + limit]
+        cursor = str(start + limit) if start + limit < len(chans) else ""
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self.state.channels.get(args["channel"])
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        channel["is_member"] = True
+        return {"ok": True, "channel": channel}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args["users"])
+        cid = self._id(f"dm-{user}") or self._new_channel(f"dm-{user}", True, dm=True)
+        return {"ok": True, "channel": {"id": cid}}
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._id(str(args.get("channel", "")))
+        if cid is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not self.state.channels[cid]["is_member"]:
+            return {"ok": False, "error": "not_in_channel"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if len(args.get("blocks") or []) > 50:
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._next_ts()
+        message = {"ts": ts, "channel": cid, **args}
+        self.state.messages[cid].append(message)
+        return {"ok": True, "channel": cid, "ts": ts, "message": message}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": {"id": f"V{len(self.state.calls)}", **(args.get("view") or {})}}
+
+    _views_update = _views_open
+    _views_push = _views_open
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user"))
+        return {"ok": True, "user": {"id": user, "name": user.lower(),
+                                     "profile": {"display_name": f"Person {user}", "real_name": f"Person {user}"}}}

@@ -1,0 +1,82 @@
+"""Watching a run: every event posted once, in threads; a restart posts nothing twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+
+from market.events import DealClosed, ItemListed
+from market.ledger import Ledger
+from slackbot.render import render_all
+from slackbot.store import Store
+from slackbot.watch import watch
+from tests.slackbot.conftest import ROOT, TOKEN
+from tests.slackbot.slack_stub import SlackStub
+
+
+def test_watch_posts_the_whole_run(stub: SlackStub, client: WebClient, smoke_run: Path) -> None:
+    result = watch(smoke_run, client, prefix="deal-", pace=0)
+    with Ledger(smoke_run) as ledger:
+        records = list(ledger.records())
+    expected = render_all(records)
+    posted = stub.posts("deal-a")
+    assert result.sent == len(expected) == len(posted) and not result.failed
+    listings = [r for r in records if isinstance(r.event, ItemListed)]
+    top = [m for m in posted if "thread_ts" not in m]
+    assert len(top) == len(listings) + 2  # + market opened + the digest
+    deals = [m for m in posted if m.get("reply_broadcast")]
+    assert len(deals) == sum(isinstance(r.event, DealClosed) for r in records)
+    assert (smoke_run / "slack.sqlite").is_file()
+    assert Store(smoke_run).post_count() == len(expected)
+
+
+def test_watch_restarted_midway_continues_without_duplicates(stub: SlackStub, client: WebClient,
+                                                              smoke_run: Path) -> None:
+    stop = threading.Event()
+    stub.fail("chat.postMessage", "ratelimited", status=429, retry_after=0, times=1)
+    calls = 0
+    original = client.chat_postMessage
+
+    def counting(**kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 40:
+            stop.set()  # the bot is killed after about 40 posts
+        return original(**kwargs)
+
+    client.chat_postMessage = counting  # type: ignore[method-assign]
+    first = watch(smoke_run, client, prefix="deal-", pace=0, stop=stop)
+    client.chat_postMessage = original  # type: ignore[method-assign]
+    assert 0 < first.sent < 115
+    second = watch(smoke_run, client, prefix="deal-", pace=0)
+    texts = [(m["ts"]) for m in stub.posts("deal-a")]
+    assert len(texts) == len(set(texts))
+    assert second.skipped == first.sent and first.sent + second.sent == second.posts
+    keys = Store(smoke_run).post_count()
+    assert keys == len(stub.posts("deal-a"))
+
+
+def test_watch_with_speed_keeps_the_rhythm(stub: SlackStub, client: WebClient, smoke_run: Path) -> None:
+    # a simulated day (opening to digest) at 86,400x: about one real second
+    result = watch(smoke_run, client, prefix="deal-", pace=0, speed=86_400)
+    assert result.seconds >= 0.7 and not result.failed
+
+
+@pytest.mark.slow
+def test_watch_command_line(stub: SlackStub, smoke_run: Path) -> None:
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": stub.base_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "slackbot", "watch", str(smoke_run), "--channel-prefix", "deal-", "--pace", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "posted" in done.stdout and TOKEN not in done.stdout + done.stderr
+    assert len(stub.posts("deal-a")) > 50
+    missing = subprocess.run([sys.executable, "-m", "slackbot", "watch", str(smoke_run)], cwd=ROOT,
+                             env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "SLACK_BOT_TOKEN" in missing.stderr
