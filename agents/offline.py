@@ -13,6 +13,7 @@ what they sell.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -70,6 +71,7 @@ class OfflinePolicy:
         # what each trader remembers between turns: listing -> kind it bid for, wants given up
         self._bids: dict[tuple[str, str], dict[str, str]] = {}
         self._given_up: dict[tuple[str, str], set[str]] = {}
+        self._estimates: dict[tuple[str, str], int] = {}
 
     def decide(self, obs: Observation) -> Decision:
         rng = random.Random(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
@@ -111,8 +113,13 @@ class OfflinePolicy:
     # --- estimates ---------------------------------------------------------
     def estimate(self, obs: Observation, item: Item) -> int:
         """The agent's own estimate of ``item``'s value (stable per trader and item)."""
-        noise = random.Random(f"{self.seed}:{obs.trader}:{item.id}:value").uniform(-1, 1)
-        return max(1, round(item.value * (1 + noise * self.profile.value_noise)))
+        key = (obs.trader, item.id)
+        cached = self._estimates.get(key)
+        if cached is None:
+            digest = zlib.crc32(f"{self.seed}:{obs.trader}:{item.id}:value".encode())
+            noise = digest / 0xFFFFFFFF * 2 - 1  # uniform in [-1, 1], stable per trader and item
+            cached = self._estimates[key] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
+        return cached
 
     def willing_to_pay(self, obs: Observation, item: Item) -> int:
         want = obs.principal.want_for(item.kind)

@@ -104,8 +104,14 @@ def observe(
 
 
 def _view(state: MarketState, listing_id: str) -> ListingView:
+    """The listing's view, built once per version of the listing."""
     listing = state.listings[listing_id]
-    return ListingView.model_construct(
-        listing=listing, item=state.items[listing.item_id],
-        seller_name=state.participants[listing.seller].name,
-    )
+    key = f"view:{listing_id}"
+    view = state.cache.get(key)
+    if view is None or view.listing is not listing:  # type: ignore[attr-defined]
+        view = ListingView.model_construct(
+            listing=listing, item=state.items[listing.item_id],
+            seller_name=state.participants[listing.seller].name,
+        )
+        state.cache[key] = view
+    return view  # type: ignore[return-value]

@@ -58,6 +58,7 @@ def plan(
     markets: Sequence[str] | None = None,
     tiers: dict[str, dict[str, Any]] | None = None,
     run_dir: Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Plan:
     """Load and check a scenario with command-line overrides; writes nothing."""
     overrides: dict[str, Any] = {}
@@ -79,7 +80,7 @@ def plan(
         scenario = scenario.model_copy(update={"tiers": merged})
     catalog_path = Path(scenario_path).parent / scenario.catalog
     people = build_participants(scenario, catalog)
-    policies = build_policies(BackendContext(scenario=scenario, run_dir=run_dir))
+    policies = build_policies(BackendContext(scenario=scenario, run_dir=run_dir, options=dict(options or {})))
     return Plan(scenario=scenario, catalog_path=catalog_path, participants=people, policies=policies)
 
 
@@ -88,14 +89,15 @@ def start(
     folder: RunFolder,
     on_batch: Callable[[MarketModel, int], None] | None = None,
     until: int | None = None,
+    after_run: bool = True,
 ) -> RunResult:
-    """Write the resolved scenario into ``folder`` and run it."""
+    """Write the resolved scenario into ``folder`` and run it (then the after-run plugins)."""
     resolved = prepared.scenario.model_copy(update={"catalog": "catalog.csv"})
     folder.scenario.write_text(dump_scenario(resolved), encoding="utf-8")
     shutil.copyfile(prepared.catalog_path, folder.catalog)
     with Ledger(folder.ledger, create=True) as ledger:
         ledger.set_status("state", "running")
-        return _run(prepared, folder, ledger, ledger.append_many, on_batch, until)
+        return _run(prepared, folder, ledger, ledger.append_many, on_batch, until, after_run)
 
 
 def resume(
@@ -103,15 +105,16 @@ def resume(
     on_batch: Callable[[MarketModel, int], None] | None = None,
     tiers: dict[str, dict[str, Any]] | None = None,
     until: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> RunResult:
     """Continue a run from its ledger; byte-identical to an uninterrupted run."""
-    prepared = plan(folder.scenario, tiers=tiers, run_dir=folder.path)
+    prepared = plan(folder.scenario, tiers=tiers, run_dir=folder.path, options=options)
     with Ledger(folder.ledger) as ledger:
         if ledger.status("state") == "complete":
             summary = json.loads(folder.summary.read_text()) if folder.summary.exists() else {}
             return RunResult(folder=folder, summary=summary, complete=True)
         checker = _Verifier(ledger)
-        return _run(prepared, folder, ledger, checker, on_batch, until)
+        return _run(prepared, folder, ledger, checker, on_batch, until, after_run=True)
 
 
 def _run(
@@ -121,7 +124,12 @@ def _run(
     sink: Callable[[Sequence[Entry]], None],
     on_batch: Callable[[MarketModel, int], None] | None,
     until: int | None,
+    after_run: bool,
 ) -> RunResult:
+    for policy in {id(p): p for p in prepared.policies.values()}.values():
+        opener = getattr(policy, "open_run", None)  # e.g. model backends record into the run's cassette
+        if opener is not None:
+            opener(folder.path)
     model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
     model.run(until)
     complete = model.stop_requested is None and model.now >= prepared.scenario.duration - 1
@@ -139,7 +147,8 @@ def _run(
     folder.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if complete:
         ledger.set_status("state", "complete")
-        _after_run(folder)
+        if after_run:
+            _after_run(folder)
     return RunResult(folder=folder, summary=summary, complete=complete, stopped=model.stop_requested, model=model)
 
 

@@ -62,6 +62,8 @@ class MarketState:
     sold_items: set[str] = field(default_factory=set)
     money_in: int = 0
     last_at: int = 0
+    cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    """Derived values keyed by whoever derives them; never part of the market's truth."""
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> MarketState:

@@ -1,0 +1,73 @@
+"""How the engine scales with the number of traders (one market, one simulated week).
+
+Each size runs in a fresh subprocess so peak memory (ru_maxrss) is its own.
+Prints wall time, events, events/s and peak memory per size, and the growth
+of time per trader between sizes (1.0 = linear, 10.0 = quadratic for 10x).
+
+    python benchmarks/scale.py [--sizes 1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one(size: int) -> dict[str, float]:
+    import yaml
+
+    from market import runner
+    from market.runfolder import RunFolder
+
+    data = yaml.safe_load((ROOT / "scenarios" / "deal.yaml").read_text())
+    data["name"] = f"scale{size}"
+    data["participants"]["generate"]["count"] = size
+    data["markets"] = [{"name": "B", "tiers": {"frontier": 0.5, "small": 0.5}}]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scale.yaml"
+        path.write_text(yaml.safe_dump(data))
+        (Path(tmp) / "catalog.csv").write_text((ROOT / "scenarios" / "catalog.csv").read_text())
+        start = time.perf_counter()
+        prepared = runner.plan(path)
+        folder = RunFolder.create(Path(tmp), "run", exact=Path(tmp) / "run")
+        result = runner.start(prepared, folder, after_run=False)  # the engine alone, no report
+        wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    market = result.summary["markets"][0]
+    return {"traders": size, "wall_s": wall, "events": result.summary["events"], "deals": market["deals"],
+            "listings": market["listings"], "peak_mib": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return
+    rows = []
+    for size in map(int, args.sizes.split(",")):
+        out = subprocess.run([sys.executable, __file__, "--one", str(size)], capture_output=True, text=True,
+                             check=True, cwd=ROOT)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{r['traders']:>7} traders  {r['wall_s']:7.1f} s  {r['events']:>9,} events  "
+              f"{r['events'] / r['wall_s']:>9,.0f} events/s  {r['deals']:>7,} deals  peak {r['peak_mib']:,.0f} MiB")
+    for a, b in zip(rows, rows[1:], strict=False):
+        size_ratio = b["traders"] / a["traders"]
+        time_ratio = b["wall_s"] / a["wall_s"]
+        print(f"{a['traders']} -> {b['traders']} traders (x{size_ratio:g}): time x{time_ratio:.1f}, "
+              f"time per trader x{time_ratio / size_ratio:.2f}, events x{b['events'] / a['events']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
