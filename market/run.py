@@ -38,33 +38,66 @@ def main(
     resume: Annotated[Path | None, typer.Option(help="continue the run in this folder")] = None,
     runs: Annotated[Path, typer.Option(help="where new run folders go")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="serve a live page of the run in the browser")] = False,
+    host: Annotated[str, typer.Option(help="with --watch: the address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="with --watch: the port (0: a free one)")] = 0,
 ) -> None:
     """Run SCENARIO offline (or on the backends it names) into a run folder."""
     console = Console(quiet=quiet)
     folder: RunFolder | None = None
+    live: Any = None
     try:
         if resume is not None:
             folder = RunFolder.open(resume)
-            result = _with_progress(console, quiet, lambda cb: runner.resume(folder, on_batch=cb))
+            live = _serve(watch, host, port)
+            go = _watched(live, folder, lambda cb: runner.resume(folder, on_batch=cb))
+            result = _with_progress(console, quiet, go)
         elif scenario is None:
             raise ValueError("give a SCENARIO file, or --resume RUN_DIR")
         else:
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out)
+            live = _serve(watch, host, port)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
-            result = _with_progress(console, quiet, lambda cb: runner.start(prepared, folder, on_batch=cb))
+            go = _watched(live, folder, lambda cb: runner.start(prepared, folder, on_batch=cb))
+            result = _with_progress(console, quiet, go)
     except BAD_INPUT as exc:
+        if live is not None:
+            live.close()
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         where = f"; continue with: python -m market.run --resume {folder.path}" if folder else ""
         err.print(f"interrupted{where}", highlight=False)
+        if live is not None:
+            live.close()
         raise typer.Exit(130) from None
     if not quiet:
         console.print(summary_table(result.summary))
     if result.stopped:
         console.print(f"stopped early: {result.stopped}")
-    print(f"run folder: {result.folder.path}")
+    print(f"run folder: {result.folder.path}", flush=True)
+    if live is not None:
+        live.watch.finish("complete" if result.complete else "stopped")
+        print(f"the run is over; the page stays up at {live.url} until Ctrl-C", flush=True)
+        live.linger()
+        live.close()
+
+
+def _serve(watch: bool, host: str, port: int) -> Any:
+    """With --watch: the page's server, started before anything is written (a busy port is bad input)."""
+    if not watch:
+        return None
+    from market.watch.live import LiveServer
+
+    live = LiveServer(host, port)
+    print(f"watch the run at {live.url}", flush=True)
+    return live
+
+
+def _watched(live: Any, folder: RunFolder, go: Any) -> Any:
+    """``go`` with the watcher's on_batch chained after the progress bar's."""
+    return go if live is None else lambda cb: go(live.watch.chain(cb, folder.path.name))
 
 
 def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:

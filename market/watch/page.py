@@ -153,7 +153,8 @@ function render(s) {
 }
 
 const events = new EventSource("/events");
-events.onmessage = (e) => render(JSON.parse(e.data));
+window.snapshots = 0;
+events.onmessage = (e) => { window.snapshots += 1; render(JSON.parse(e.data)); };
 events.onerror = () => { $("status").textContent = "disconnected (is the watcher still running?)"; };
 </script>
 </body>

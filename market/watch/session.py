@@ -24,7 +24,7 @@ class Session:
     """Publishes what the controls ask for, at most every ``interval`` seconds (figures every ``figure_interval``)."""
 
     def __init__(self, run: str, tiers: Sequence[str], controls: Controls, hub: Hub, *,
-                 interval: float = 0.25, figure_interval: float = 1.0) -> None:
+                 interval: float = 0.5, figure_interval: float = 2.0) -> None:
         self.run = run
         self.tiers = list(tiers)
         self.controls = controls
