@@ -86,7 +86,8 @@ def watch(
                 stop.wait(poll)
             if not stop.is_set() and ledger.status("state") == "complete":
                 emit(renderer.finish())
-        poster.flush()
+        while not poster.flush(0.1) and not stop.is_set():
+            pass  # a stop (Ctrl-C, a kill) abandons the queue: a restart posts the rest
     finally:
         poster.stop()
         store.close()

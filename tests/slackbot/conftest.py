@@ -43,3 +43,41 @@ def smoke_run(smoke_run_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(smoke_run_template, target)
     return target
+
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+def signed_request(body: str, content_type: str = "application/x-www-form-urlencoded", *,
+                   secret: str = SECRET, timestamp: int | None = None, signature: str | None = None,
+                   extra: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """A Bolt request signed the way Slack signs it (``v0=`` HMAC-SHA256 of ``v0:ts:body``)."""
+    import time
+
+    from slack_bolt.request import BoltRequest
+    from slack_sdk.signature import SignatureVerifier
+
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    sig = signature if signature is not None else SignatureVerifier(secret).generate_signature(
+        timestamp=ts, body=body)
+    headers = {"content-type": [content_type], "x-slack-request-timestamp": [ts]}
+    if sig:
+        headers["x-slack-signature"] = [sig]
+    for name, value in (extra or {}).items():
+        headers[name] = [value]
+    return BoltRequest(body=body, headers=headers)
+
+
+def command_body(text: str, user: str, respond_url: str, trigger: str = "T-1") -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({"token": "legacy", "team_id": "T1", "channel_id": "C0", "user_id": user,
+                      "user_name": user.lower(), "command": "/deal", "text": text,
+                      "response_url": respond_url, "trigger_id": trigger})
+
+
+def payload_body(payload: dict) -> str:  # type: ignore[type-arg]
+    import json
+    from urllib.parse import urlencode
+
+    return urlencode({"payload": json.dumps(payload)})

@@ -1,0 +1,399 @@
+"""Hosting a live week: the engine on a real-time clock, people joining and acting from Slack.
+
+The engine runs in its own thread (it owns the ledger's SQLite connection);
+Slack handlers talk to it only through ``MarketModel.join`` and ``submit``,
+which queue actions applied at the next tick under the exchange's rules.
+Every batch of events goes to the ledger, then to the renderer and the
+rate-limited poster. Restarting with the same run folder restores the week
+from the ledger (``history``); people who joined from Slack get their agent
+(or none, if they trade by hand) back from the bot's own table.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import simpy.rt
+from slack_sdk import WebClient
+
+from market import exchange
+from market.actions import Accept, Action, ListItem
+from market.backends import BackendContext, Policy, build_policies
+from market.domain import Deal, Item, Participant, Want
+from market.engine import Entry, MarketModel
+from market.events import DealClosed, OfferMade
+from market.ledger import Ledger
+from market.observation import Decision, Observation
+from market.runfolder import RunFolder
+from market.scenario import (
+    CatalogEntry,
+    Scenario,
+    build_participants,
+    dump_scenario,
+    load_catalog,
+    load_scenario,
+)
+from market.state import MarketState
+from slackbot import blocks
+from slackbot.modals import JoinForm
+from slackbot.poster import ChannelResolver, Poster
+from slackbot.render import Post, Renderer
+from slackbot.store import Approval, Person, Store
+
+log = logging.getLogger("slackbot.host")
+Notify = Callable[[str], None]
+
+
+def participant_id(user_id: str) -> str:
+    return "s-" + re.sub(r"[^a-z0-9]", "", user_id.lower())
+
+
+class ApprovalPolicy:
+    """An agent whose ``accept``s wait for its principal's Approve in a DM."""
+
+    def __init__(self, inner: Policy, host: Host, market: str, pid: str) -> None:
+        self.inner, self.host, self.market, self.pid = inner, host, market, pid
+
+    def decide(self, observation: Observation) -> Decision:
+        decision = self.inner.decide(observation)
+        kept: list[Action] = []
+        for action in decision.actions:
+            if isinstance(action, Accept):
+                self.host.request_approval(self.market, self.pid, action, observation)
+            else:
+                kept.append(action)
+        return Decision(actions=tuple(kept), note=decision.note)
+
+
+class Host:
+    """One live week: scenario, run folder, engine thread, poster."""
+
+    def __init__(
+        self, scenario_path: Path | str, client: WebClient, *, out: Path | None = None, speed: float = 1.0,
+        pace: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.speed = speed
+        resumed = out is not None and (Path(out) / "ledger.sqlite").is_file()
+        if resumed:
+            self.folder = RunFolder.open(out)  # type: ignore[arg-type]
+            self.scenario, _ = load_scenario(self.folder.scenario)
+            self.catalog = load_catalog(self.folder.catalog)
+        else:
+            self.scenario, self.catalog = load_scenario(scenario_path)
+            root = Path("runs")
+            self.folder = RunFolder.create(root, self.scenario.name, exact=Path(out) if out else None)
+            resolved = self.scenario.model_copy(update={"catalog": "catalog.csv"})
+            self.folder.scenario.write_text(dump_scenario(resolved), encoding="utf-8")
+            src = Path(scenario_path).parent / self.scenario.catalog
+            self.folder.catalog.write_bytes(src.read_bytes())
+        self.market_name = self.scenario.slack.join_market or self.scenario.markets[0].name
+        self.store = Store(self.folder.path)
+        resolver = ChannelResolver(client, self.store, self.scenario.slack.channel_prefix)
+        self.poster = Poster(client, self.store, resolver, pace=pace).start()
+        self.renderer = Renderer(show_tiers=self.scenario.slack.show_tiers)
+        self.policies = build_policies(BackendContext(scenario=self.scenario, run_dir=self.folder.path))
+        self.lock = threading.RLock()  # guards the renderer's view of the markets
+        self.model: MarketModel | None = None
+        self.ready = threading.Event()
+        self.running = threading.Event()  # the clock moves only while set
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self._quit = False
+        self._thread = threading.Thread(target=self._engine, name="market-engine", daemon=True)
+        self._thread.start()
+        if not self.ready.wait(60):
+            raise RuntimeError("the engine did not start")
+        if self.error:
+            raise RuntimeError(f"the engine failed to start: {self.error}")
+        if self.store.get("state") == "running":
+            self.running.set()  # it was running when the bot stopped
+
+    # --- the engine thread ---------------------------------------------------------------------
+    def _engine(self) -> None:
+        try:
+            with Ledger(self.folder.ledger, create=True) as ledger:
+                self._ledger = ledger
+                history = [(r.market, r.event) for r in ledger.records()]
+                with self.lock:
+                    for seq, (market, event) in enumerate(history, start=1):
+                        self._publish(seq, market, event, replay=True)
+                last = max((e.at for _, e in history), default=0)
+                # resume at the next whole simulated hour: the engine's hourly collector assumes it
+                # (engine._collect_hourly gives a negative delay when restored mid-hour)
+                start = -(-last // 3600) * 3600
+                env = simpy.rt.RealtimeEnvironment(initial_time=start, factor=1 / self.speed, strict=False)
+                people = build_participants(self.scenario, self.catalog) if not history else []
+                self.model = MarketModel(self.scenario, people, self.policies, self._sink, env=env,
+                                         history=history or None)
+                self._restore_people()
+                self.model.start_live()
+                if not history:
+                    ledger.set_status("state", "live")
+                self.ready.set()
+                while not self._quit and self.model.now < self.scenario.duration:
+                    if not self.running.wait(0.2):
+                        continue
+                    env.sync()  # after a pause, real time restarts from now
+                    while self.running.is_set() and not self._quit and self.model.now < self.scenario.duration:
+                        # small steps (about 0.2 s of real time) so pause and settle answer at once
+                        step = max(1, min(self.model.tick, int(self.speed / 5)))
+                        self.model.run(until=self.model.now + step)
+                if self.model.now >= self.scenario.duration:
+                    self.model._drain(self.model.now)  # actions queued in the last tick
+                    ledger.set_status("state", "complete")
+        except BaseException as exc:  # reported to admins and the log, never silently
+            self.error = exc
+            log.exception("the market engine stopped")
+        finally:
+            self.finished.set()
+            self.ready.set()
+
+    def _sink(self, entries: Sequence[Entry]) -> None:
+        first = self._ledger.last_seq + 1
+        self._ledger.append_many(entries)
+        with self.lock:
+            for offset, (market, event) in enumerate(entries):
+                self._publish(first + offset, market, event)
+
+    def _publish(self, seq: int, market: str, event: Any, replay: bool = False) -> None:
+        for post in self.renderer.feed(seq, market, event):
+            if not (replay and self.store.posted(post.key)):
+                self.poster.submit(post)
+        state = self.renderer.state(market)
+        if isinstance(event, OfferMade):
+            person = self.store.person_by_participant(market, event.offer.recipient)
+            if person and person.autonomy == "manual":
+                names = (_name(state, event.offer.proposer), _name(state, event.offer.recipient))
+                self.dm(person.user_id, f"dm:{market}:{seq}", blocks.offer(event.offer, *names, buttons=True))
+        elif isinstance(event, DealClosed):
+            for pid in (event.deal.buyer, event.deal.seller):
+                person = self.store.person_by_participant(market, pid)
+                if person:
+                    item = state.items[event.deal.item_id]
+                    msg = blocks.deal(event.deal, item, _name(state, event.deal.seller), _name(state, event.deal.buyer))
+                    self.dm(person.user_id, f"dm:{market}:{seq}:{pid}", msg)
+
+    def _restore_people(self) -> None:
+        assert self.model is not None
+        for person in self.store.people():
+            trader = self.model.market(person.market).traders.get(person.participant_id)
+            if trader is not None:
+                trader.policy = self._policy_for(person, trader.tier)
+
+    def _policy_for(self, person: Person, tier: str) -> Policy | None:
+        if person.autonomy == "manual":
+            return None
+        policy = self.policies[tier]
+        if person.autonomy == "approve":
+            return ApprovalPolicy(policy, self, person.market, person.participant_id)
+        return policy
+
+    # --- posting -------------------------------------------------------------------------------------
+    def dm(self, user_id: str, key: str, msg: blocks.Msg) -> None:
+        self.poster.submit(Post(key=key, market=f"@{user_id}", msg=msg))
+
+    # --- what people do -----------------------------------------------------------------------------
+    def state(self) -> MarketState:
+        return self.renderer.state(self.market_name)
+
+    def person(self, user_id: str) -> Person | None:
+        return self.store.person(user_id)
+
+    def join(self, user_id: str, name: str, form: JoinForm, done: Notify) -> str | None:
+        """Add a Slack user with their agent; ``done`` hears the outcome. Returns a refusal or None."""
+        if self.person(user_id):
+            return "You have already joined this week's market."
+        assert self.model is not None
+        pid = participant_id(user_id)
+        spec = self.scenario.market(self.market_name)
+        tier = spec.assign.get(pid) or _draw_tier(self.scenario, self.market_name, pid)
+        person = build_person(pid, name, form, self.catalog, self.scenario, tier)
+        record = Person(user_id, self.market_name, pid, form.autonomy)
+        future = self.model.join(self.market_name, person, self._policy_for(record, tier))
+
+        def joined(f: Future[exchange.Outcome]) -> None:
+            outcome = f.result()
+            if isinstance(outcome, exchange.Rejection):
+                done(f"Could not join: {outcome.reason}")
+                return
+            self.store.add_person(record)
+            if form.autonomy == "manual":
+                for item, line in zip(person.items, form.sells, strict=True):
+                    self.model.submit(self.market_name, pid, ListItem(item_id=item.id, ask=line.ask))  # type: ignore[union-attr]
+            done(f"You joined market {self.market_name} as {name} ({form.autonomy}).")
+
+        future.add_done_callback(joined)
+        return None
+
+    def submit(self, user_id: str, action: Action, done: Notify) -> str | None:
+        """Queue a person's action; ``done`` hears the exchange's answer. Returns a refusal or None."""
+        person = self.person(user_id)
+        if person is None:
+            return "You have not joined yet: type `/deal join`."
+        assert self.model is not None
+        future = self.model.submit(person.market, person.participant_id, action)
+
+        def answered(f: Future[exchange.Outcome]) -> None:
+            outcome = f.result()
+            if isinstance(outcome, exchange.Rejection):
+                done(f"Not done: {outcome.reason}")
+            else:
+                done(f"Done: {action.type.replace('_', ' ')}.")
+
+        future.add_done_callback(answered)
+        return None
+
+    def status(self, user_id: str) -> blocks.Msg | None:
+        person = self.person(user_id)
+        if person is None:
+            return None
+        with self.lock:
+            state = self.renderer.state(person.market)
+            pid = person.participant_id
+            holdings = state.holdings(pid)
+            mine = [(state.listings[lid], state.items[state.listings[lid].item_id])
+                    for lid in state.listings_by_seller.get(pid, {}) if state.listings[lid].status == "open"]
+            threads = [state.offers[o] for o in state.open_offers_by_party.get(pid, {})]
+            names = {p: q.name for p, q in state.participants.items()}
+            return blocks.status(names.get(pid, pid), person.market, state.balance.get(pid, 0),
+                                 state.escrow.get(pid, 0), holdings, mine, threads, names)
+
+    # --- approvals ------------------------------------------------------------------------------------
+    def request_approval(self, market: str, pid: str, action: Accept, obs: Observation) -> None:
+        person = self.store.person_by_participant(market, pid)
+        offer = next((o for o in obs.incoming if o.id == action.offer_id), None)
+        if person is None or offer is None:
+            return
+        approval = Approval(f"{market}:{pid}:{offer.id}", market, pid, offer.id, "pending")
+        if not self.store.add_approval(approval):
+            return  # already asked about this offer
+        state = self.renderer.state(market)
+        item = state.items[state.listings[offer.listing_id].item_id]
+        self.dm(person.user_id, f"approval:{approval.id}",
+                blocks.approval_request(approval.id, offer, item, _name(state, offer.proposer)))
+
+    def decide_approval(self, user_id: str, approval_id: str, approve: bool, done: Notify) -> str | None:
+        approval = self.store.approval(approval_id)
+        person = self.person(user_id)
+        if approval is None or person is None or person.participant_id != approval.participant_id:
+            return "That approval is not yours."
+        if not self.store.decide_approval(approval_id, "approved" if approve else "declined"):
+            return "You already answered this one."
+        if not approve:
+            done("Declined: your agent will not take that offer.")
+            return None
+        return self.submit(user_id, Accept(offer_id=approval.offer_id, message="Approved by my principal."), done)
+
+    # --- admin ----------------------------------------------------------------------------------------
+    def start(self) -> str:
+        if self.store.get("state") == "settled":
+            return "The week is settled; it cannot start again."
+        self.store.put("state", "running")
+        self.running.set()
+        return f"The week is running at {self.speed:g}x."
+
+    def pause(self) -> str:
+        self.running.clear()
+        self.store.put("state", "paused")
+        return "Paused: the clock stands still; actions queue until resume."
+
+    def settle(self) -> str:
+        """End the week: stop the clock, DM each person their settlement (once)."""
+        self.running.clear()
+        self.store.put("state", "settled")
+        self._quit = True
+        self.finished.wait(30)
+        self.poster.flush(60)
+        sent = 0
+        with self.lock:
+            for person in self.store.people():
+                state = self.renderer.state(person.market)
+                pid = person.participant_id
+                mine = [d for d in state.deals if pid in (d.buyer, d.seller)]
+                bought = [(state.items[d.item_id].title, d.price) for d in mine if d.buyer == pid]
+                sold = [(state.items[d.item_id].title, d.price) for d in mine if d.seller == pid]
+                net = state.balance.get(pid, 0) - state.participants[pid].budget
+                name = _name(state, pid)
+                self.dm(person.user_id, f"settle:{person.market}:{pid}",
+                        blocks.settlement(name, person.market, bought, sold, net))
+                sent += 1
+        for post in self.renderer.finish():
+            self.poster.submit(post)
+        return f"Settled: {sent} settlement messages on their way."
+
+    def export(self) -> str:
+        target = self.folder.path / "ledger.jsonl"
+        with Ledger(self.folder.ledger) as ledger:
+            lines = list(ledger.export_lines())
+        target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return f"Exported {len(lines)} events to {target.name} in the run folder."
+
+    def deals_of(self, user_id: str) -> list[tuple[Deal, str]]:
+        person = self.person(user_id)
+        if person is None:
+            return []
+        with self.lock:
+            state = self.renderer.state(person.market)
+            return [(d, state.items[d.item_id].title) for d in state.deals
+                    if person.participant_id in (d.buyer, d.seller)]
+
+    def close(self) -> None:
+        self._quit = True
+        self.running.clear()
+        self._thread.join(timeout=30)
+        self.poster.flush(60)
+        self.poster.stop()
+        self.store.close()
+
+
+def _name(state: MarketState, pid: str) -> str:
+    person = state.participants.get(pid)
+    return person.name if person else pid
+
+
+def _draw_tier(scenario: Scenario, market: str, pid: str) -> str:
+    """The scenario's rule for one newcomer: a draw by the market's tier shares, seeded by their id."""
+    shares = scenario.market(market).tiers
+    rng = random.Random(f"{scenario.seed}:{market}:{pid}:tier")
+    return rng.choices(list(shares), weights=list(shares.values()))[0]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "thing"
+
+
+def _match(title: str, catalog: list[CatalogEntry]) -> CatalogEntry | None:
+    key = title.lower().strip()
+    for entry in catalog:
+        if key in (entry.title.lower(), entry.kind):
+            return entry
+    return next((e for e in catalog if key and (key in e.title.lower() or e.title.lower() in key)), None)
+
+
+def build_person(pid: str, name: str, form: JoinForm, catalog: list[CatalogEntry], scenario: Scenario,
+                 tier: str) -> Participant:
+    """The participant a join form describes: items at their asks, wants matched to the catalog's kinds."""
+    items, reserves = [], {}
+    for n, line in enumerate(form.sells, start=1):
+        entry = _match(line.title, catalog)
+        item = Item(id=f"{pid}-i{n}", kind=entry.kind if entry else _slug(line.title), title=line.title,
+                    category=entry.category if entry else "other", value=line.ask)
+        items.append(item)
+        reserves[item.id] = line.least
+    wants = []
+    for line in form.wants:
+        entry = _match(line.title, catalog)
+        wants.append(Want(kind=entry.kind if entry else _slug(line.title),
+                          title=entry.title if entry else line.title, max_price=line.max_price))
+    generate = scenario.participants.generate
+    budget = generate.budget if generate else 10_000
+    return Participant(id=pid, name=name[:80], budget=budget, items=tuple(items), wants=tuple(wants),
+                       reserves=reserves, style=form.style, tier=tier)

@@ -1,0 +1,133 @@
+"""The join modal: its view (pure) and reading a submission into a join form (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from market.money import MoneyError, parse_money
+from market.scenario import STYLES
+from slackbot.blocks import plain
+
+JOIN_CALLBACK = "deal_join"
+AUTONOMY = {
+    "autonomous": "Fully autonomous: my agent trades for me",
+    "approve": "Approve before deal: ask me before any deal of mine closes",
+    "manual": "Manual: I trade myself with buttons and /deal",
+}
+MAX_LINES = 20
+
+
+@dataclass(frozen=True)
+class SellLine:
+    title: str
+    ask: int
+    least: int
+
+
+@dataclass(frozen=True)
+class WantLine:
+    title: str
+    max_price: int
+
+
+@dataclass(frozen=True)
+class JoinForm:
+    sells: tuple[SellLine, ...]
+    wants: tuple[WantLine, ...]
+    style: str
+    autonomy: str
+
+
+def join_view(market: str) -> dict[str, Any]:
+    """The modal ``/deal join`` opens."""
+
+    def text_input(block_id: str, label: str, hint: str, placeholder: str, optional: bool = False) -> dict[str, Any]:
+        return {"type": "input", "block_id": block_id, "optional": optional, "label": plain(label),
+                "hint": plain(hint, 150),
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                            "max_length": 2000, "placeholder": plain(placeholder, 150)}}
+
+    return {
+        "type": "modal", "callback_id": JOIN_CALLBACK, "private_metadata": market,
+        "title": plain("Join the market"), "submit": plain("Join"), "close": plain("Cancel"),
+        "blocks": [
+            text_input("sells", "What you sell", "One per line: title, asking price, least you accept",
+                       "Desk lamp, $18, $12"),
+            text_input("wants", "What you want", "One per line: title, most you would pay",
+                       "Monitor riser, $20", optional=True),
+            {"type": "input", "block_id": "style", "label": plain("Your agent's style"),
+             "element": {"type": "static_select", "action_id": "value",
+                         "initial_option": _option("friendly", "friendly"),
+                         "options": [_option(s, s) for s in STYLES]}},
+            {"type": "input", "block_id": "autonomy", "label": plain("How much your agent decides"),
+             "element": {"type": "radio_buttons", "action_id": "value",
+                         "initial_option": _option("autonomous", AUTONOMY["autonomous"]),
+                         "options": [_option(k, v) for k, v in AUTONOMY.items()]}},
+        ],
+    }
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": plain(text), "value": value}
+
+
+def _value(values: dict[str, Any], block: str) -> Any:
+    element = (values.get(block) or {}).get("value") or {}
+    if "selected_option" in element:
+        return (element["selected_option"] or {}).get("value")
+    return element.get("value")
+
+
+_SPLIT = re.compile(r"\s*[,|;]\s*")
+
+
+def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
+    """A join form, or errors by block id (shown next to the field in the modal)."""
+    errors: dict[str, str] = {}
+    sells: list[SellLine] = []
+    for n, line in enumerate(_lines(_value(values, "sells")), start=1):
+        parts = _SPLIT.split(line)
+        if len(parts) != 3 or not parts[0]:
+            errors["sells"] = f"Line {n}: write title, asking price, least you accept (e.g. Desk lamp, $18, $12)"
+            break
+        try:
+            ask, least = parse_money(parts[1]), parse_money(parts[2])
+        except MoneyError as exc:
+            errors["sells"] = f"Line {n}: {exc}"
+            break
+        if least > ask or ask == 0:
+            errors["sells"] = f"Line {n}: the least you accept must not exceed the asking price"
+            break
+        sells.append(SellLine(parts[0][:100], ask, least))
+    wants: list[WantLine] = []
+    for n, line in enumerate(_lines(_value(values, "wants")), start=1):
+        parts = _SPLIT.split(line)
+        if len(parts) != 2 or not parts[0]:
+            errors["wants"] = f"Line {n}: write title, most you would pay (e.g. Monitor riser, $20)"
+            break
+        try:
+            wants.append(WantLine(parts[0][:100], parse_money(parts[1])))
+        except MoneyError as exc:
+            errors["wants"] = f"Line {n}: {exc}"
+            break
+    if not sells and not wants and "sells" not in errors:
+        errors["sells"] = "Name at least one thing to sell or to buy"
+    if len(sells) > MAX_LINES:
+        errors["sells"] = f"At most {MAX_LINES} items"
+    if len(wants) > MAX_LINES:
+        errors["wants"] = f"At most {MAX_LINES} wants"
+    style = _value(values, "style") or "friendly"
+    autonomy = _value(values, "autonomy") or "autonomous"
+    if style not in STYLES:
+        errors["style"] = "Pick one of the styles"
+    if autonomy not in AUTONOMY:
+        errors["autonomy"] = "Pick one"
+    if errors:
+        return errors
+    return JoinForm(tuple(sells), tuple(wants), style, autonomy)
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]

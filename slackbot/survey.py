@@ -1,0 +1,85 @@
+"""The end-of-week fairness survey: its modal (pure), reading answers, storing them for the analysis.
+
+Answers go to ``fairness.jsonl`` in the run folder, one JSON line per deal:
+``{"market", "deal_id", "participant_id", "rating" (1-7), "source": "person", "comment"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from market.domain import Deal
+from market.money import format_money
+from slackbot.blocks import MAX_BLOCKS, plain, section
+from slackbot.escape import safe
+
+SURVEY_CALLBACK = "deal_survey"
+FAIRNESS_FILE = "fairness.jsonl"
+SCALE = {1: "1 — very unfair", 2: "2", 3: "3", 4: "4 — neither", 5: "5", 6: "6", 7: "7 — very fair"}
+_write_lock = threading.Lock()
+
+
+def survey_view(market: str, deals: list[tuple[Deal, str]]) -> dict[str, Any]:
+    """One rating (1-7) per deal (``(deal, item title)``), plus a comment."""
+    blocks: list[dict[str, Any]] = [section("How fair was each deal, for you? 1 = very unfair, 7 = very fair.")]
+    for deal, title in deals[: (MAX_BLOCKS - 2)]:
+        blocks.append({
+            "type": "input", "block_id": f"deal:{deal.id}",
+            "label": plain(f"{title} — {format_money(deal.price)}"),
+            "element": {"type": "static_select", "action_id": "rating",
+                        "options": [{"text": plain(v), "value": str(k)} for k, v in SCALE.items()]},
+        })
+    blocks.append({"type": "input", "block_id": "comment", "optional": True, "label": plain("Anything to add?"),
+                   "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                               "max_length": 1000}})
+    return {"type": "modal", "callback_id": SURVEY_CALLBACK, "private_metadata": market,
+            "title": plain("Fairness survey"), "submit": plain("Send"), "blocks": blocks}
+
+
+def parse_survey(values: dict[str, Any]) -> tuple[dict[str, int], str] | dict[str, str]:
+    """Ratings by deal id and the comment, or errors by block id."""
+    ratings: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for block_id, fields in values.items():
+        if not block_id.startswith("deal:"):
+            continue
+        chosen = ((fields.get("rating") or {}).get("selected_option") or {}).get("value")
+        try:
+            rating = int(chosen)
+        except (TypeError, ValueError):
+            errors[block_id] = "Pick a rating from 1 to 7"
+            continue
+        if not 1 <= rating <= 7:
+            errors[block_id] = "Pick a rating from 1 to 7"
+            continue
+        ratings[block_id.removeprefix("deal:")] = rating
+    comment = ((values.get("comment") or {}).get("value") or {}).get("value") or ""
+    return errors if errors else (ratings, comment[:1000])
+
+
+def store_answers(run_dir: Path, market: str, participant_id: str, ratings: dict[str, int], comment: str,
+                  allowed: set[str]) -> int:
+    """Append answers for deals ``allowed`` to this person; a deal already rated is not stored twice."""
+    path = Path(run_dir) / FAIRNESS_FILE
+    with _write_lock:
+        seen = set()
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                seen.add((row["market"], row["deal_id"], row["participant_id"]))
+        rows = [
+            {"market": market, "deal_id": deal_id, "participant_id": participant_id, "rating": rating,
+             "source": "person", "comment": comment}
+            for deal_id, rating in sorted(ratings.items())
+            if deal_id in allowed and (market, deal_id, participant_id) not in seen
+        ]
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+    return len(rows)
+
+
+__all__ = ["FAIRNESS_FILE", "SURVEY_CALLBACK", "parse_survey", "safe", "store_answers", "survey_view"]
