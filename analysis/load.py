@@ -88,14 +88,17 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def load_run(path: Path | str) -> RunData:
-    """Load one complete run folder; :class:`AnalysisError` names what is wrong."""
+def load_run(path: Path | str, run_id: str | None = None) -> RunData:
+    """Load one complete run folder; :class:`AnalysisError` names what is wrong.
+
+    ``run_id`` fills the ``run`` column (default: the folder's name).
+    """
     try:
         folder = RunFolder.open(path)
     except RunFolderError as exc:
         raise AnalysisError(str(exc)) from None
     scenario = _read_scenario(folder)
-    run = folder.path.name
+    run = run_id or folder.path.name
     try:
         with Ledger(folder.ledger) as ledger:
             state = ledger.status("state")
@@ -127,13 +130,17 @@ def load_run(path: Path | str) -> RunData:
 def load_runs(paths: Iterable[Path | str]) -> RunData:
     """Load and stack several runs (or sweep folders: every run folder directly inside)."""
     folders = expand_runs(paths)
-    loaded = [load_run(p) for p in folders]
+    names = [p.name for p in folders]
+    if len(set(names)) != len(names):  # e.g. runs of two sweeps: name them by sweep and run
+        names = [f"{p.parent.name}/{p.name}" for p in folders]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in folders]
+    if len(set(names)) != len(names):
+        raise AnalysisError(f"the same run folder is given twice ({', '.join(sorted(names))})")
+    loaded = [load_run(p, n) for p, n in zip(folders, names, strict=True)]
     first = loaded[0]
     if len(loaded) == 1:
         return first
-    names = [r.path.name for r in loaded]
-    if len(set(names)) != len(names):
-        raise AnalysisError(f"two runs share a folder name ({', '.join(sorted(names))}); rename one")
     tiers = list(dict.fromkeys(t for r in loaded for t in r.tiers))
     stacked = {
         name: pl.concat([getattr(r, name) for r in loaded], how="diagonal_relaxed") for name in TABLES

@@ -1,0 +1,74 @@
+"""Fairness ratings: simulated from outcomes, stored answers read back (people's answers win)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis import AnalysisError, load_run
+from analysis.fairness import (
+    FAIRNESS_FILE,
+    fairness_by_tier,
+    rated_deals,
+    ratings,
+    read_ratings,
+    simulate_rating,
+    write_simulated,
+)
+
+
+def test_simulated_rating_is_seeded_bounded_and_follows_surplus() -> None:
+    assert simulate_rating(0.3, "k") == simulate_rating(0.3, "k")
+    good = [simulate_rating(0.5, f"k{i}") for i in range(300)]
+    bad = [simulate_rating(-0.5, f"k{i}") for i in range(300)]
+    assert all(1 <= r <= 7 for r in good + bad)
+    assert sum(good) / 300 > sum(bad) / 300 + 2
+
+
+def test_the_run_stores_simulated_ratings_for_every_deal_side(smoke_run: Path) -> None:
+    data = load_run(smoke_run)
+    stored = read_ratings(smoke_run)  # written by the after-run plugin
+    assert stored.height == 2 * data.deals.height
+    assert set(stored["source"]) == {"simulated"}
+    assert write_simulated(smoke_run, data) == 0  # nothing new to add
+
+
+def test_a_persons_answer_wins_over_the_simulated_one(smoke_run: Path, copy_run) -> None:
+    run = copy_run(smoke_run)
+    data = load_run(run)
+    deal = data.deals.row(0, named=True)
+    answer = {"market": deal["market"], "deal_id": deal["deal_id"], "participant_id": deal["buyer"], "rating": 1,
+              "source": "person", "comment": "felt rushed"}
+    with (run / FAIRNESS_FILE).open("a") as out:
+        out.write(json.dumps(answer) + "\n")
+    rated = rated_deals(data, ratings(data))
+    mine = rated.filter((pl.col("deal_id") == deal["deal_id"]) & (pl.col("participant_id") == deal["buyer"]))
+    assert mine["rating"].to_list() == [1] and mine["source"].to_list() == ["person"]
+    assert rated.height == 2 * data.deals.height
+    assert fairness_by_tier(rated)["people"].sum() == 1
+
+
+def test_survey_table_in_the_ledger_is_read(smoke_run: Path, copy_run) -> None:
+    run = copy_run(smoke_run)
+    deal = load_run(run).deals.row(0, named=True)
+    db = sqlite3.connect(run / "ledger.sqlite")
+    db.execute("CREATE TABLE survey (market TEXT, deal_id TEXT, participant_id TEXT, rating INTEGER, "
+               "source TEXT, comment TEXT)")
+    db.execute("INSERT INTO survey VALUES (?, ?, ?, 6, 'person', NULL)",
+               (deal["market"], deal["deal_id"], deal["seller"]))
+    db.commit()
+    db.close()
+    people = read_ratings(run).filter(pl.col("source") == "person")
+    assert people.select("participant_id", "rating").rows() == [(deal["seller"], 6)]
+
+
+def test_a_bad_line_names_the_line_and_field(tmp_path: Path) -> None:
+    (tmp_path / FAIRNESS_FILE).write_text(
+        '{"market":"A","deal_id":"D1","participant_id":"p1","rating":5,"source":"person"}\n'
+        '{"market":"A","deal_id":"D2","participant_id":"p1","rating":9,"source":"person"}\n')
+    with pytest.raises(AnalysisError, match=r"line 2: rating"):
+        read_ratings(tmp_path)
