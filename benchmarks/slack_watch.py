@@ -1,0 +1,87 @@
+"""Posting speed of `python -m slackbot watch` against the local Web API stub.
+
+1. Runs one deal.yaml market (offline agents), renders it, and posts it to the stub
+   at Slack's per-channel pace (1 message/s) for WINDOW seconds: messages per minute.
+2. Posts the whole market at pace 0 (no rate limit) to measure the bot's own overhead.
+3. From the event times and the pace, the time a full market takes at several --speed
+   settings: each post goes out at max(its simulated time / speed, previous + pace).
+
+    python benchmarks/slack_watch.py [--window 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from slack_sdk import WebClient  # noqa: E402
+
+from market.ledger import Ledger  # noqa: E402
+from market.runfolder import RunFolder  # noqa: E402
+from market.runner import plan, start  # noqa: E402
+from slackbot.render import render_all  # noqa: E402
+from slackbot.watch import watch  # noqa: E402
+from tests.slackbot.slack_stub import SlackStub  # noqa: E402
+
+
+def finish_time(ats: list[int], speed: float | None, pace: float) -> float:
+    """Real seconds to post events at simulated seconds ``ats`` (one channel)."""
+    t, first = 0.0, ats[0]
+    for n, at in enumerate(ats):
+        due = (at - first) / speed if speed else 0.0
+        t = max(due, t + pace) if n else due
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--window", type=float, default=60.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    folder = RunFolder.create(tmp, "deal", exact=tmp / "run")
+    began = time.perf_counter()
+    start(plan(ROOT / "scenarios" / "deal.yaml", markets=["A"]), folder)
+    print(f"deal.yaml market A simulated in {time.perf_counter() - began:.1f}s")
+    with Ledger(folder.path) as ledger:
+        posts = render_all(ledger.records())
+    print(f"posts to make: {len(posts)} (simulated span {posts[-1].at / 3600:.0f} h)")
+
+    stub = SlackStub().start()
+    client = WebClient(token="xoxb-bench", base_url=stub.base_url)
+    import threading
+
+    stop = threading.Event()
+    threading.Timer(args.window, stop.set).start()
+    result = watch(folder.path, client, prefix="bench-", pace=1.0, stop=stop)
+    calls = stub.calls("chat.postMessage")
+    span = calls[-1].at - calls[0].at
+    print(f"at Slack's pace (1/s per channel): {len(calls)} messages in {span:.1f}s "
+          f"= {60 * (len(calls) - 1) / span:.1f} messages/minute")
+    stub.stop()
+
+    stub = SlackStub().start()
+    client = WebClient(token="xoxb-bench", base_url=stub.base_url)
+    fast = RunFolder.create(tmp, "deal2", exact=tmp / "run2")
+    for name in ("scenario.yaml", "catalog.csv", "ledger.sqlite"):
+        (fast.path / name).write_bytes((folder.path / name).read_bytes())
+    result = watch(fast.path, client, prefix="bench-", pace=0.0)
+    print(f"unpaced (bot + stub overhead): {result.sent} messages in {result.seconds:.1f}s "
+          f"= {60 * result.sent / result.seconds:.0f} messages/minute")
+    stub.stop()
+
+    ats = [p.at for p in posts]
+    print("full market A, one channel, at 1 message/s:")
+    for speed in (None, 60, 600, 3600, 36_000):
+        seconds = finish_time(ats, speed, 1.0)
+        label = "no --speed" if speed is None else f"--speed {speed}"
+        print(f"  {label:>14}: {seconds / 60:7.1f} min ({seconds / 3600:.2f} h)")
+
+
+if __name__ == "__main__":
+    main()
