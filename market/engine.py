@@ -309,9 +309,8 @@ class MarketModel(mesa.Model):
     # --- data collection -----------------------------------------------------
     def _collect_hourly(self):  # type: ignore[no-untyped-def]
         hour = self.now // HOUR
-        yield self.env.timeout((hour + 1) * HOUR - self.now - HOUR)
         while (hour + 1) * HOUR <= self.scenario.duration:
-            yield self.env.timeout(HOUR)
+            yield self.env.timeout((hour + 1) * HOUR - self.now)
             hour += 1
             for market in self.markets:
                 self.datacollector.add_table_row("hourly", hourly_row(market, hour, self.scenario.tiers))
