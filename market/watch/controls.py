@@ -85,15 +85,16 @@ class Controls:
     def gate(self, at: int, idle: Callable[[], None], *, poll: float = 0.2) -> None:
         """Hold the clock at simulated second ``at`` as the controls say; call ``idle`` while held."""
         with self._cond:
+            shown = -1
             while self.paused and self.steps == 0:
-                seen = self.version
-                self._cond.wait(poll)
-                if self.version != seen:
+                if self.version != shown:  # show the pause itself, and any market or listing chosen meanwhile
+                    shown = self.version
                     self._cond.release()
                     try:
                         idle()
                     finally:
                         self._cond.acquire()
+                self._cond.wait(poll)
             if self.paused:
                 self.steps -= 1
                 self._anchor = None

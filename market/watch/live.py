@@ -32,7 +32,7 @@ class LiveWatch(Session):
             self.controls.apply_markets(names)
         self.model = model
         self.status = "running"
-        self.publish()
+        self.publish(force=self.controls.paused)  # a step is always shown
         self.controls.gate(at, idle=lambda: self.publish(force=True))
 
     def chain(self, other: OnBatch | None, run: str) -> OnBatch:

@@ -101,7 +101,7 @@ class LedgerWatch(Session):
             self.status = "playing"
             self.controls.gate(at, idle=lambda: self.publish(force=True))
             self._advance_to(at)
-            self.publish()
+            self.publish(force=self.controls.paused)  # a step is always shown
 
     def _pull(self) -> None:
         if self._complete:

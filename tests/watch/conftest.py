@@ -1,0 +1,77 @@
+"""Fixtures for the watch page: a two-market smoke run, free ports, a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from market import runner
+from market.runfolder import RunFolder
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "artifacts" / "watch"
+
+
+@pytest.fixture(scope="session")
+def two_markets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scenarios/smoke.yaml plus an all-frontier market B (switching market needs two)."""
+    folder = tmp_path_factory.mktemp("scenario")
+    data = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8"))
+    data["markets"].append({"name": "B", "tiers": {"frontier": 1.0}})
+    (folder / "smoke.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    shutil.copyfile(ROOT / "scenarios" / data["catalog"], folder / data["catalog"])
+    return folder / "smoke.yaml"
+
+
+@pytest.fixture(scope="session")
+def smoke_run(two_markets: Path, tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
+    """A finished two-market smoke run (no report: the page is what is tested)."""
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    folder = RunFolder.create(out.parent, "smoke", exact=out)
+    result = runner.start(runner.plan(two_markets, run_dir=out), folder, after_run=False)
+    assert result.complete
+    return folder
+
+
+@pytest.fixture
+def no_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs started by the command line skip the after-run report (it is tested in tests/analysis)."""
+    monkeypatch.setenv("MARKET_AFTER_RUN_REPORT", "0")
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port some other program is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (browser downloads are not needed)."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (the .ci/run script does it as root)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (gitignored; kept after the run for CI to collect)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
