@@ -94,12 +94,19 @@ def efficiency(data: RunData) -> pl.DataFrame:
     realised = data.deals.group_by(KEYS).agg(
         realised_cents=(pl.col("buyer_value") - pl.col("seller_reserve")).sum(), deals=pl.len())
     rows = []
+    solved: dict[int, Optimum] = {}
     for (run, market), people in data.participants.group_by(KEYS, maintain_order=True):
         key = (pl.col("run") == run) & (pl.col("market") == market)
         items = data.items.filter(key).select(
             "item_id", "owner", "kind", pl.coalesce("reserve", "value").alias("reserve"))
         wants = data.wants.filter(key).select("participant_id", "kind", "max_price")
-        best = best_allocation(items, wants, dict(zip(people["participant_id"], people["budget"], strict=True)))
+        budgets = dict(zip(people["participant_id"], people["budget"], strict=True))
+        # markets of one run usually share people, items and wants (only tiers differ): solve once
+        key = hash((tuple(items.sort("item_id").rows()), tuple(wants.sort(pl.all()).rows()),
+                    tuple(sorted(budgets.items()))))
+        if key not in solved:
+            solved[key] = best_allocation(items, wants, budgets)
+        best = solved[key]
         rows.append({"run": run, "market": market, "optimal_cents": best.gains, "optimal_trades": best.trades,
                      "solver": best.status})
     out = pl.DataFrame(rows).join(realised, on=KEYS, how="left").with_columns(

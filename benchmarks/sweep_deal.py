@@ -30,6 +30,19 @@ def main() -> None:
         print(f"{count} replications, {k} worker(s): {record['wall_seconds']:.1f} s wall "
               f"({record['wall_seconds'] / count:.2f} s per replication)", flush=True)
         last = out
+    if len(workers) > 1:
+        from market.ledger import Ledger
+
+        def digest(folder: Path) -> list[int]:
+            runs = sorted(p for p in folder.iterdir() if p.is_dir())
+            out = []
+            for run in runs:
+                with Ledger(run) as ledger:
+                    out.append(hash("\n".join(ledger.export_lines())))
+            return out
+
+        same = digest(base / f"w{workers[0]}") == digest(base / f"w{workers[-1]}")
+        print(f"ledgers identical at {workers[0]} and {workers[-1]} workers: {same}")
     t = time.perf_counter()
     analysis = analyse(load_runs([last]))
     print(f"pooled analysis of {count} runs: {time.perf_counter() - t:.1f} s")

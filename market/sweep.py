@@ -80,7 +80,7 @@ def run_replication(rep: Replication) -> dict[str, Any]:
                 "skipped": done, "markets": summary.get("markets", [])}
     prepared = runner.plan(rep.scenario, seed=rep.seed, days=rep.days, markets=rep.markets, run_dir=path)
     folder = RunFolder.create(path.parent, path.name, exact=path)
-    result = runner.start(prepared, folder)
+    result = runner.start(prepared, folder, after_run=False)  # the sweep writes one pooled report
     return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": result.complete, "skipped": False,
             "markets": result.summary.get("markets", [])}
 
