@@ -41,25 +41,39 @@ def main(
     watch: Annotated[bool, typer.Option("--watch", help="serve a live page of the run in the browser")] = False,
     host: Annotated[str, typer.Option(help="with --watch: the address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="with --watch: the port (0: a free one)")] = 0,
+    backend: Annotated[list[str] | None, typer.Option(
+        help="TIER=BACKEND[:MODEL], e.g. frontier=anthropic:claude-opus-4-5 (repeatable)")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="model calls in flight at once (default 16)")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        min=0, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
+    cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
 ) -> None:
     """Run SCENARIO offline (or on the backends it names) into a run folder."""
     console = Console(quiet=quiet)
     folder: RunFolder | None = None
     live: Any = None
     try:
+        tiers = backend_overrides(backend or [])
+        options: dict[str, Any] = {"concurrency": concurrency} if concurrency else {}
+        if cassette is not None:
+            if not cassette.is_file():
+                raise ValueError(f"--cassette: no such file {cassette}")
+            options["cassette"] = str(cassette)
         if resume is not None:
             folder = RunFolder.open(resume)
             live = _serve(watch, host, port)
-            go = _watched(live, folder, lambda cb: runner.resume(folder, on_batch=cb))
+            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
+                folder, on_batch=cb, tiers=tiers or None, options=options)))
             result = _with_progress(console, quiet, go)
         elif scenario is None:
             raise ValueError("give a SCENARIO file, or --resume RUN_DIR")
         else:
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
-            prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out)
+            prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
+                                   tiers=tiers or None, options=options)
             live = _serve(watch, host, port)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
-            go = _watched(live, folder, lambda cb: runner.start(prepared, folder, on_batch=cb))
+            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(prepared, folder, on_batch=cb)))
             result = _with_progress(console, quiet, go)
     except BAD_INPUT as exc:
         if live is not None:
@@ -74,6 +88,8 @@ def main(
         raise typer.Exit(130) from None
     if not quiet:
         console.print(summary_table(result.summary))
+        if "llm" in result.summary:
+            console.print(cost_table(result.summary))
     if result.stopped:
         console.print(f"stopped early: {result.stopped}")
     print(f"run folder: {result.folder.path}", flush=True)
@@ -106,15 +122,18 @@ def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
     progress = Progress(
         TextColumn("[bold]{task.fields[market]}"), BarColumn(),
         TextColumn("day {task.completed:.1f}/{task.total:.0f}"), TextColumn("{task.fields[deals]} deals"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("{task.fields[spend]}"), TimeElapsedColumn(), console=console, transient=False,
     )
     tasks: dict[str, Any] = {}
 
     def on_batch(model: MarketModel, at: int) -> None:
         for market in model.markets:
             if market.name not in tasks:
-                tasks[market.name] = progress.add_task("", total=model.scenario.days, market=market.name, deals=0)
-            progress.update(tasks[market.name], completed=at / DAY, deals=len(market.state.deals))
+                tasks[market.name] = progress.add_task(
+                    "", total=model.scenario.days, market=market.name, deals=0, spend="")
+            spent = model_cost(model)
+            progress.update(tasks[market.name], completed=at / DAY, deals=len(market.state.deals),
+                            spend=f"${spent:,.2f} spent" if spent is not None else "")
 
     with progress:
         result = go(on_batch)
@@ -140,6 +159,65 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 format_money(t["volume_sold_cents"]), f"{t['deals_per_participant']:.2f}",
                 _ratio(t["price_ratio_as_seller"]), _ratio(t["price_ratio_as_buyer"]),
             )
+    return table
+
+
+def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``--backend TIER=BACKEND[:MODEL]`` values as tier settings overrides."""
+    tiers: dict[str, dict[str, Any]] = {}
+    for value in values:
+        tier, sep, rest = value.partition("=")
+        name, _, model = rest.partition(":")
+        if not sep or not tier or not name:
+            raise ValueError(f"--backend: expected TIER=BACKEND[:MODEL], got {value!r}")
+        tiers[tier.strip()] = {"backend": name.strip(), **({"model": model.strip()} if model else {})}
+    return tiers
+
+
+def model_cost(model: MarketModel) -> float | None:
+    """Dollars the run's model calls have cost so far (None when no tier runs on a model)."""
+    policies = {id(t.policy): t.policy for m in model.markets for t in m.traders.values()}
+    costs = [p.cost_usd for p in policies.values() if hasattr(p, "cost_usd")]
+    return sum(costs) if costs else None
+
+
+def _capped(max_cost: float | None, go: Any) -> Any:
+    """``go`` with an on_batch that stops the run (cleanly, resumable) once ``max_cost`` is spent."""
+    if max_cost is None:
+        return go
+
+    def run(cb: Any) -> Any:
+        def on_batch(model: MarketModel, at: int) -> None:
+            if cb is not None:
+                cb(model, at)
+            spent = model_cost(model) or 0.0
+            if spent >= max_cost and not model.stop_requested:
+                model.stop(f"--max-cost ${max_cost:,.2f} reached (${spent:,.2f} spent)")
+
+        return go(on_batch)
+
+    return run
+
+
+def cost_table(summary: dict[str, Any]) -> Table:
+    """Model tokens and cost per tier, and cost per deal (a deal counts for each tier of its two sides)."""
+    llm = summary["llm"]
+    table = Table(title=f"model calls (prices checked {llm.get('pricing_checked', '?')})")
+    for column in ("tier", "model", "calls", "input", "cache read", "cache write", "output", "cost", "deals",
+                   "cost/deal", "faults"):
+        table.add_column(column, justify="left" if column in ("tier", "model", "faults") else "right")
+    deals: dict[str, int] = {}
+    for m in summary.get("markets", []):
+        for tier, t in m["tiers"].items():
+            deals[tier] = deals.get(tier, 0) + t["deals_as_seller"] + t["deals_as_buyer"]
+    for tier, t in llm["tiers"].items():
+        n = deals.get(tier, 0)
+        faults = ", ".join(f"{k} {v}" for k, v in t["faults"].items()) or "-"
+        table.add_row(
+            tier, llm["models"].get(tier, {}).get("model", "?"), str(t["calls"]), f"{t['input_tokens']:,}",
+            f"{t['cache_read_tokens']:,}", f"{t['cache_write_tokens']:,}", f"{t['output_tokens']:,}",
+            f"${t['cost_usd']:,.2f}", str(n), f"${t['cost_usd'] / n:,.3f}" if n else "-", faults,
+        )
     return table
 
 

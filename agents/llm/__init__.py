@@ -1,0 +1,1 @@
+"""Model-backed agents: tool schemas, prompts, backends, cassette and pricing."""

@@ -1,0 +1,82 @@
+"""The cassette: every model request and its answer, appended as calls happen.
+
+One JSON object per line. ``kind: "tier"`` lines say how a tier was run (its API,
+model and prompt settings) so a replay can rebuild the same requests;
+``kind: "call"`` lines hold a request (keyed by the SHA-256 of its canonical JSON),
+the response as it came over the wire (or the error that ended the call), the
+usage and where it was asked (market, trader, step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class CassetteError(ValueError):
+    """A cassette that cannot be read, or a request it does not hold."""
+
+
+def request_key(api: str, request: dict[str, Any]) -> str:
+    """The key of a request: SHA-256 of its canonical JSON (sorted keys, no spaces)."""
+    blob = json.dumps({"api": api, "request": request}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Cassette:
+    """Recorded calls, read from a file and appended to it (thread-safe appends)."""
+
+    def __init__(self, path: Path | None, source: Path | None = None) -> None:
+        self.path = path
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.tiers: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        for file in dict.fromkeys(p for p in (source, path) if p is not None):
+            if file.is_file():
+                self._load(file)
+        self.own: set[str] = set()
+        if path is not None and path.is_file():
+            self.own = set(Cassette(None, source=path).calls)
+
+    def _load(self, file: Path) -> None:
+        with file.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    if handle.read().strip():  # a torn last line (killed mid-write) is dropped, nothing else
+                        raise CassetteError(f"{file}: line {number} is not valid JSON") from None
+                    break
+                if entry.get("kind") == "tier":
+                    self.tiers[entry["tier"]] = entry
+                elif entry.get("kind") == "call":
+                    self.calls[entry["key"]] = entry
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.calls.get(key)
+
+    def keep(self, entry: dict[str, Any]) -> None:
+        """Make sure this cassette's own file holds ``entry`` (answered from another cassette)."""
+        if self.path is not None and entry["key"] not in self.own:
+            self.append(entry)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Record ``entry`` now (one line, flushed), and remember it."""
+        if entry.get("kind") == "call":
+            self.calls[entry["key"]] = entry
+            self.own.add(entry["key"])
+        elif entry.get("kind") == "tier":
+            if self.tiers.get(entry["tier"]) == entry:
+                return
+            self.tiers[entry["tier"]] = entry
+        if self.path is None:
+            return
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()

@@ -1,0 +1,110 @@
+"""Concurrency, rate limits and retries for model calls.
+
+One ``asyncio.Semaphore`` bounds calls in flight across all tiers (``--concurrency``);
+per model, ``aiolimiter`` leaky buckets hold requests and tokens per minute to the
+scenario's ``rpm`` / ``tpm``. Retries use tenacity: a server's ``retry-after`` is
+honoured (capped), otherwise exponential backoff with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+T = TypeVar("T")
+MAX_RETRY_AFTER = 120.0
+
+
+class Retryable(Exception):
+    """A failed attempt worth repeating: ``kind`` is counted, ``retry_after`` honoured."""
+
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass
+class ModelLimits:
+    """Requests and tokens per minute for one model (None: unlimited)."""
+
+    rpm: AsyncLimiter | None
+    tpm: AsyncLimiter | None
+    tpm_capacity: int = 0
+
+    @classmethod
+    def make(cls, rpm: int | None, tpm: int | None) -> ModelLimits:
+        return cls(
+            rpm=AsyncLimiter(rpm, 60) if rpm else None,
+            tpm=AsyncLimiter(tpm, 60) if tpm else None,
+            tpm_capacity=tpm or 0,
+        )
+
+    @contextlib.asynccontextmanager
+    async def slot(self, tokens: int) -> AsyncIterator[None]:
+        if self.rpm is not None:
+            await self.rpm.acquire()
+        if self.tpm is not None:
+            await self.tpm.acquire(min(max(1, tokens), self.tpm_capacity))
+        yield
+
+
+def retry_after(headers: object) -> float | None:
+    """Seconds a server asks us to wait (``retry-after-ms`` or ``retry-after``), if it says."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = get(name)
+        if value is not None:
+            try:
+                return min(MAX_RETRY_AFTER, max(0.0, float(value) * scale))
+            except ValueError:
+                continue
+    return None
+
+
+def _wait(initial: float, cap: float) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            return exc.retry_after
+        backoff = min(cap, initial * 2 ** (state.attempt_number - 1))
+        return backoff * (0.5 + random.random() / 2)
+
+    return wait
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    max_retries: int,
+    initial_wait: float,
+    on_fault: Callable[[Retryable], None],
+    max_wait: float = 30.0,
+) -> T:
+    """``attempt()`` until it succeeds or ``max_retries`` retries are used; each fault is reported."""
+
+    async def counted() -> T:
+        try:
+            return await attempt()
+        except Retryable as exc:
+            on_fault(exc)
+            raise
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=_wait(initial_wait, max_wait),
+        retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
+        reraise=True,
+        sleep=asyncio.sleep,
+    )
+    return await retrying(counted)

@@ -1,0 +1,108 @@
+"""Model tools generated from the action vocabulary (``market.actions``), and back.
+
+One tool per action type; the tool's input schema is the action's own pydantic
+schema without the ``type`` discriminator (the tool's name says it). A tool call
+becomes an action through ``parse_action``, so validation is the market's own.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from market.actions import ACTION_TYPES, Action, action_name, parse_action
+
+
+class ToolCallError(ValueError):
+    """A tool call that is not a valid action; the message names the field and the reason."""
+
+
+@cache
+def tool_specs() -> tuple[dict[str, Any], ...]:
+    """``(name, description, input_schema)`` per action, derived from ``market.actions``."""
+    specs = []
+    for action_type in ACTION_TYPES:
+        schema = action_type.model_json_schema()
+        schema.pop("title", None)
+        props = {k: _clean(v) for k, v in schema.get("properties", {}).items() if k != "type"}
+        required = [r for r in schema.get("required", []) if r != "type"]
+        input_schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        if required:
+            input_schema["required"] = required
+        specs.append({
+            "name": action_name(action_type),
+            "description": " ".join((action_type.__doc__ or "").split()),
+            "input_schema": input_schema,
+        })
+    return tuple(specs)
+
+
+def _clean(prop: dict[str, Any]) -> dict[str, Any]:
+    prop = {k: v for k, v in prop.items() if k != "title"}
+    if prop.get("type") == "integer" and "cents" in prop.get("description", ""):
+        prop["minimum"] = 1
+    return prop
+
+
+def tool_names() -> tuple[str, ...]:
+    return tuple(spec["name"] for spec in tool_specs())
+
+
+def anthropic_tools() -> list[dict[str, Any]]:
+    """Tools in the Anthropic Messages API shape (the last one carries the cache breakpoint)."""
+    tools = [dict(spec) for spec in tool_specs()]
+    tools[-1]["cache_control"] = {"type": "ephemeral"}
+    return tools
+
+
+def openai_tools() -> list[dict[str, Any]]:
+    """Tools in the OpenAI chat completions shape."""
+    return [
+        {"type": "function", "function": {
+            "name": s["name"], "description": s["description"], "parameters": s["input_schema"],
+        }}
+        for s in tool_specs()
+    ]
+
+
+def _money_fields(name: str) -> set[str]:
+    spec = next(s for s in tool_specs() if s["name"] == name)
+    return {k for k, v in spec["input_schema"]["properties"].items() if v.get("type") == "integer"}
+
+
+def to_action(name: str, arguments: Any) -> Action:
+    """The action a tool call asks for; ``ToolCallError`` says what is wrong with it.
+
+    ``arguments`` is the tool input: a dict (Anthropic) or a JSON string (OpenAI).
+    Amounts must be JSON integers of cents: "$12.50" or 12.5 are refused rather than
+    guessed at, because a model that writes text may have meant dollars.
+    """
+    if name not in tool_names():
+        raise ToolCallError(f"unknown tool {name!r}; the tools are: {', '.join(tool_names())}")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ToolCallError(f"{name}: the arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(arguments, dict):
+        raise ToolCallError(f"{name}: the arguments must be a JSON object, got {type(arguments).__name__}")
+    for field in sorted(_money_fields(name) & arguments.keys()):
+        value = arguments[field]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ToolCallError(
+                f"{name}.{field}: must be a whole number of cents (1250 means $12.50), got {json.dumps(value)}"
+            )
+    if "type" in arguments and arguments["type"] != name:
+        raise ToolCallError(f"{name}.type: unknown field (the tool name already says the action)")
+    try:
+        return parse_action({**arguments, "type": name})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"] if p != name)
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{name}.{loc}: {msg}" if loc else f"{name}: {msg}")
+        raise ToolCallError("; ".join(problems)) from None

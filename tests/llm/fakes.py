@@ -1,0 +1,380 @@
+"""Local fake model APIs for tests and benchmarks: real HTTP on 127.0.0.1.
+
+``FakeAnthropic`` speaks the Anthropic Messages API (``POST /v1/messages``) and
+``FakeOpenAI`` the OpenAI chat completions API (``POST /v1/chat/completions``),
+enough for the real ``anthropic`` and ``openai`` SDKs. The "model" is the
+rule-based ``OfflinePolicy`` (frontier profile for opus-like model names, small
+otherwise) reading the observation and mandate out of the request, so the
+answers are real trading decisions as tool calls. Usage blocks are real in shape:
+tokens are counted as characters / 4, and prompt caching is simulated (Anthropic:
+breakpoints, 20-block lookback, the model's minimum cacheable length; OpenAI:
+automatic prefix caching from 1024 tokens in 128-token steps).
+
+Fault modes, each on every Nth request (``faults={"rate_limit": 5}``):
+``rate_limit`` (429 + retry-after), ``overloaded`` (529), ``server_error`` (500),
+``slow`` (answers after ``slow_seconds``), ``malformed`` (an amount as text /
+arguments that are not JSON), ``unknown_tool``, ``max_tokens`` (the last tool
+call cut short), ``refusal``, and for OpenAI ``quota`` (429 insufficient_quota).
+A repair request (the error sent back as a tool result) gets the corrected call.
+
+Run standalone (for benchmarks): ``python tests/llm/fakes.py anthropic --latency 0.2``
+prints the port, then serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any
+
+from agents.llm.pricing import lookup
+from agents.llm.prompts import parse_observation, parse_principal
+from agents.offline import PROFILES, OfflinePolicy
+from market.money import format_money
+from market.observation import Observation
+
+MONEY_FIELDS = ("amount", "ask")
+
+
+def tokens(obj: Any) -> int:
+    text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return max(1, len(text) // 4)
+
+
+def _strip(block: Any) -> Any:
+    return {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+class FakeModelServer:
+    """The shared machinery: HTTP server in a thread, counters, fault schedule, the offline model."""
+
+    def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
+                 retry_after: str = "0.01", api_key: str = "test-key") -> None:
+        self.latency = latency
+        self.faults = dict(faults or {})
+        self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.api_key = api_key
+        self.requests = 0
+        self.faults_sent: dict[str, int] = {}
+        self.answered = 0
+        self.lock = threading.Lock()
+        self._ids = count(1)
+        self._policies = {name: OfflinePolicy(profile, seed=0) for name, profile in PROFILES.items()}
+        self._policy_lock = threading.Lock()
+        self.corrections: dict[str, dict[str, Any]] = {}
+        self.cache: set[str] = set()
+        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self.thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> FakeModelServer:
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- helpers for subclasses ----------------------------------------------
+    def next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):06d}"
+
+    def fault_for(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            n = self.requests
+        for mode, every in self.faults.items():
+            if every and n % every == 0:
+                with self.lock:
+                    self.faults_sent[mode] = self.faults_sent.get(mode, 0) + 1
+                return mode
+        return None
+
+    def decide(self, model: str, observation: Observation) -> list[dict[str, Any]]:
+        """The offline policy's actions, as (name, input) tool calls."""
+        profile = "frontier" if "opus" in model or "frontier" in model else "small"
+        with self._policy_lock:
+            decision = self._policies[profile].decide(observation)
+        return [
+            {"name": a.type, "input": a.model_dump(mode="json", exclude={"type"})}
+            for a in decision.actions
+        ]
+
+    def corrupt(self, calls: list[dict[str, Any]], mode: str) -> str | None:
+        """Break one call the way a model might; returns the index (as the id to correct) or None."""
+        for i, call in enumerate(calls):
+            money = [f for f in MONEY_FIELDS if f in call["input"]]
+            if mode == "malformed" and money:
+                self.corrections[str(i)] = dict(call)
+                call["input"] = {**call["input"], money[0]: format_money(call["input"][money[0]])}
+                return str(i)
+            if mode == "unknown_tool":
+                self.corrections[str(i)] = dict(call)
+                call["name"] = "buy_now"
+                return str(i)
+        return None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                auth = self.headers.get("x-api-key") or (self.headers.get("authorization") or "").removeprefix(
+                    "Bearer ")
+                if auth != fake.api_key:
+                    status, headers, payload = fake.auth_error()
+                else:
+                    try:
+                        status, headers, payload = fake.handle(self.path, json.loads(body))
+                    except Exception as exc:  # a bug in the fake must be visible, not a hang
+                        status, headers, payload = 500, {}, {"type": "error", "error": {
+                            "type": "api_error", "message": f"fake server error: {exc!r}"}}
+                if status == 0:  # the client gave up waiting; nothing to send
+                    self.close_connection = True
+                    return
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        return Handler
+
+    def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
+        raise NotImplementedError
+
+    def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        raise NotImplementedError
+
+
+class FakeAnthropic(FakeModelServer):
+    """The Anthropic Messages API."""
+
+    def error(self, status: int, kind: str, message: str, **headers: str) -> tuple[int, dict[str, str], dict]:
+        return status, {"request-id": self.next_id("req_"), **headers}, {
+            "type": "error", "error": {"type": kind, "message": message}}
+
+    def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
+        return self.error(401, "authentication_error", "invalid x-api-key")
+
+    def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if path.rstrip("/") != "/v1/messages":
+            return self.error(404, "not_found_error", f"no route {path}")
+        model = request.get("model", "")
+        if lookup(model) is None:
+            return self.error(404, "not_found_error", f"model: {model}")
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self.fault_for()
+        if fault == "rate_limit":
+            return self.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
+                              **{"retry-after": self.retry_after})
+        if fault == "overloaded":
+            return self.error(529, "overloaded_error", "Overloaded")
+        if fault == "server_error":
+            return self.error(500, "api_error", "Internal server error")
+        if fault == "slow":
+            time.sleep(self.slow_seconds)
+        system = "".join(b["text"] for b in request.get("system", []) if isinstance(b, dict))
+        principal = parse_principal(system)
+        last = request["messages"][-1]
+        text = "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
+        stop = "tool_use"
+        if "<observation>" in text:
+            calls = self.decide(model, parse_observation(text, principal))
+        else:  # a repair request: the corrected calls for the ones that failed
+            calls = [self.corrections.pop(b["tool_use_id"]) for b in last["content"]
+                     if b.get("type") == "tool_result" and b.get("is_error") and b["tool_use_id"] in self.corrections]
+            if not calls:
+                calls = [{"name": "pass", "input": {}}]
+        calls = calls or [{"name": "pass", "input": {}}]  # nothing to do: the model calls `pass`
+        content: list[dict[str, Any]] = [{"type": "text", "text": "Here is what I will do."}]
+        ids = [self.next_id("toolu_") for _ in calls]
+        if fault in ("malformed", "unknown_tool"):
+            index = self.corrupt(calls, fault)
+            if index is not None:
+                self.corrections[ids[int(index)]] = self.corrections.pop(index)
+        if fault == "max_tokens" and calls:
+            cut = calls[-1]
+            self.corrections[ids[-1]] = dict(cut)
+            calls[-1] = {"name": cut["name"], "input": dict(list(cut["input"].items())[:1])}
+            stop = "max_tokens"
+        if fault == "refusal":
+            content, calls, stop = [], [], "refusal"
+        content += [{"type": "tool_use", "id": i, "name": c["name"], "input": c["input"]} for i, c in zip(
+            ids, calls, strict=False)]
+        if not calls and stop != "refusal":
+            stop = "end_turn"
+        usage = self.usage(model, request)
+        usage["output_tokens"] = tokens(content)
+        with self.lock:
+            self.answered += 1
+        return 200, {"request-id": self.next_id("req_")}, {
+            "id": self.next_id("msg_"), "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
+        }
+
+    def usage(self, model: str, request: dict[str, Any]) -> dict[str, int]:
+        """Input tokens split as the real API does: uncached, cache writes, cache reads."""
+        blocks: list[tuple[Any, bool]] = [(t, "cache_control" in t) for t in request.get("tools", [])]
+        blocks += [(b, "cache_control" in b) for b in request.get("system", [])]
+        for message in request["messages"]:
+            content = message["content"]
+            content = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            blocks += [({"role": message["role"], **b}, "cache_control" in b) for b in content]
+        hashes, sizes, digest, total = [], [], b"", 0
+        for block, _ in blocks:
+            digest = hashlib.sha256(digest + json.dumps(_strip(block), sort_keys=True).encode()).digest()
+            total += tokens(_strip(block))
+            hashes.append(model + digest.hex())
+            sizes.append(total)
+        breakpoints = [i for i, (_, marked) in enumerate(blocks) if marked]
+        minimum = (lookup(model).min_cache_tokens if lookup(model) else 1024)
+        read = 0
+        with self.lock:
+            for b in breakpoints:
+                for j in range(b, max(-1, b - 21), -1):
+                    if hashes[j] in self.cache:
+                        read = max(read, sizes[j])
+                        break
+            write = 0
+            for b in breakpoints:
+                if sizes[b] >= minimum:
+                    self.cache.add(hashes[b])
+            if breakpoints and sizes[breakpoints[-1]] >= minimum and sizes[breakpoints[-1]] > read:
+                write = sizes[breakpoints[-1]] - read
+        return {"input_tokens": total - read - write, "output_tokens": 0,
+                "cache_creation_input_tokens": write, "cache_read_input_tokens": read}
+
+
+class FakeOpenAI(FakeModelServer):
+    """The OpenAI chat completions API."""
+
+    def error(self, status: int, code: str, message: str, **headers: str) -> tuple[int, dict[str, str], dict]:
+        return status, {"x-request-id": self.next_id("req_"), **headers}, {
+            "error": {"message": message, "type": "requests" if status == 429 else "server_error",
+                      "param": None, "code": code}}
+
+    def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
+        return self.error(401, "invalid_api_key", "Incorrect API key provided")
+
+    def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if path.rstrip("/") != "/v1/chat/completions":
+            return self.error(404, "not_found", f"no route {path}")
+        model = request.get("model", "")
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self.fault_for()
+        if fault == "rate_limit":
+            return self.error(429, "rate_limit_exceeded", "Rate limit reached", **{"retry-after": self.retry_after})
+        if fault == "quota":
+            return self.error(429, "insufficient_quota", "You exceeded your current quota")
+        if fault in ("server_error", "overloaded"):
+            return self.error(500 if fault == "server_error" else 503, "server_error", "The server had an error")
+        if fault == "slow":
+            time.sleep(self.slow_seconds)
+        messages = request["messages"]
+        principal = parse_principal(messages[0]["content"])
+        last = messages[-1]
+        finish = "tool_calls"
+        if last["role"] == "user" and "<observation>" in last["content"]:
+            calls = self.decide(model, parse_observation(last["content"], principal))
+        else:
+            tool_msgs = []
+            for m in reversed(messages[:-1]):
+                if m["role"] != "tool":
+                    break
+                tool_msgs.append(m)
+            calls = [self.corrections.pop(m["tool_call_id"]) for m in tool_msgs
+                     if m["content"].startswith("error:") and m["tool_call_id"] in self.corrections]
+            calls = calls or [{"name": "pass", "input": {}}]
+        calls = calls or [{"name": "pass", "input": {}}]
+        ids = [self.next_id("call_") for _ in calls]
+        args = [json.dumps(c["input"]) for c in calls]
+        names = [c["name"] for c in calls]
+        refusal = None
+        if fault == "malformed" and calls:
+            self.corrections[ids[0]] = calls[0]
+            args[0] = args[0][:-1] + ",}"  # not JSON
+        if fault == "unknown_tool" and calls:
+            self.corrections[ids[0]] = calls[0]
+            names[0] = "buy_now"
+        if fault == "max_tokens" and calls:
+            self.corrections[ids[-1]] = calls[-1]
+            args[-1] = args[-1][: len(args[-1]) // 2]
+            finish = "length"
+        if fault == "refusal":
+            ids, refusal, finish = [], "I can't help with that.", "stop"
+        tool_calls = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                      for i, n, a in zip(ids, names, args, strict=False)]
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": refusal}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        prompt, cached = self.usage(model, request)
+        completion = tokens(tool_calls or refusal or "")
+        with self.lock:
+            self.answered += 1
+        return 200, {"x-request-id": self.next_id("req_")}, {
+            "id": self.next_id("chatcmpl-"), "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+        }
+
+    def usage(self, model: str, request: dict[str, Any]) -> tuple[int, int]:
+        """(prompt tokens including cached ones, cached tokens): automatic prefix caching."""
+        parts = [request.get("tools", []), *request["messages"]]
+        digest, total, best = b"", 0, 0
+        hashes = []
+        for part in parts:
+            digest = hashlib.sha256(digest + json.dumps(part, sort_keys=True).encode()).digest()
+            total += tokens(part)
+            hashes.append((model + digest.hex(), total))
+        with self.lock:
+            for h, size in hashes:
+                if h in self.cache:
+                    best = max(best, size)
+            for h, size in hashes:
+                if size >= 1024:
+                    self.cache.add(h)
+        cached = best // 128 * 128 if best >= 1024 else 0
+        return total, cached
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("api", choices=["anthropic", "openai"])
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = (FakeAnthropic if args.api == "anthropic" else FakeOpenAI)(latency=args.latency)
+    print(server.port, flush=True)
+    server.server.serve_forever()
