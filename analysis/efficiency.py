@@ -33,11 +33,14 @@ class Optimum:
     status: str
 
 
-def best_allocation(items: pl.DataFrame, wants: pl.DataFrame, budgets: dict[str, int]) -> Optimum:
+def best_allocation(items: pl.DataFrame, wants: pl.DataFrame, budgets: dict[str, int],
+                    time_limit: float = 60.0) -> Optimum:
     """Exact maximum gains from trade for one market.
 
     ``items``: item_id, owner, kind, reserve (cents); ``wants``: participant_id,
-    kind, max_price (cents); ``budgets``: participant id -> cents.
+    kind, max_price (cents); ``budgets``: participant id -> cents. Should the
+    solver hit ``time_limit`` seconds (very large markets), the best allocation
+    found so far is returned and ``status`` says so.
     """
     wants = wants.with_row_index("w")
     items = items.with_row_index("i")
@@ -80,12 +83,12 @@ def best_allocation(items: pl.DataFrame, wants: pl.DataFrame, budgets: dict[str,
         c=np.concatenate([-gain, np.zeros(n)]), constraints=constraints,
         integrality=np.concatenate([np.ones(n), np.zeros(n)]),
         bounds=Bounds(np.zeros(2 * n), np.concatenate([np.ones(n), value])),
-        options={"mip_rel_gap": 0.0},
+        options={"mip_rel_gap": 0.0, "time_limit": time_limit},
     )
     if result.x is None:
         return Optimum(0, 0, f"solver failed: {result.message}")
     chosen = result.x[:n] > 0.5
-    status = "optimal" if result.status == 0 else str(result.message)
+    status = "optimal" if result.status == 0 else f"not proven optimal: {result.message}"
     return Optimum(round(float(gain[chosen].sum())), int(chosen.sum()), status)
 
 
