@@ -91,6 +91,8 @@ class MarketModel(mesa.Model):
     ``history`` restores the markets from recorded events instead of opening
     them (a live week coming back after a restart); ``env`` may be a
     ``simpy.rt.RealtimeEnvironment`` for a live week on a real-time clock.
+    ``policy_for(market, participant)`` picks a restored participant's policy
+    (None for a person acting alone); by default their tier's policy.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class MarketModel(mesa.Model):
         *,
         env: simpy.Environment | None = None,
         history: Sequence[Entry] | None = None,
+        policy_for: Callable[[str, Participant], Policy | None] | None = None,
     ) -> None:
         super().__init__(seed=scenario.seed)
         self.scenario = scenario
@@ -111,6 +114,7 @@ class MarketModel(mesa.Model):
         self.sink = sink
         self.on_batch = on_batch
         self.policies = policies
+        self.policy_for = policy_for or (lambda _market, person: policies.get(person.tier))
         self.stop_requested: str | None = None
         self.tick = scenario.timing.tick_minutes * 60
         self.markets: list[Market] = []
@@ -155,7 +159,8 @@ class MarketModel(mesa.Model):
             if isinstance(event, ParticipantJoined):
                 person = event.participant
                 market.tiers[person.id] = person.tier
-                market.traders[person.id] = Trader(self, market, person.id, person.tier, self.policies.get(person.tier))
+                policy = self.policy_for(name, person)
+                market.traders[person.id] = Trader(self, market, person.id, person.tier, policy)
         self.markets = list(by_name.values())
 
     def _schedule_first(self, trader: Trader, after: int) -> None:

@@ -43,6 +43,7 @@ def test_join_submit_and_restore(smoke: Path, tmp_path: Path) -> None:
         history = [(r.market, r.event) for r in ledger.records()]
         restored = MarketModel(
             prepared.scenario, prepared.participants, prepared.policies, ledger.append_many, history=history,
+            policy_for=lambda _market, p: None if p.id == "u-slack" else prepared.policies[p.tier],
         )
         assert restored.now == max(e.at for _, e in history)
         before = ledger.last_seq
