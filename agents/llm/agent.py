@@ -151,10 +151,12 @@ class ModelPolicy:
         self.concurrency = int(context.options.get("concurrency", 16))
         self.retry_wait = float(context.options.get("retry_wait", 1.0))
         self.source = Path(context.options["cassette"]) if context.options.get("cassette") else None
-        self.cassette = Cassette(None, source=self.source)
         self.run_dir: Path | None = None
-        if context.run_dir is not None:
-            self.open_run(context.run_dir)
+        # nothing is written before the run starts (``open_run``); a resumed run's cassette is read now
+        own = Path(context.run_dir) / "cassette.jsonl" if context.run_dir is not None else None
+        self.cassette = Cassette(None, source=self.source or own)
+        if self.source is not None and own is not None and own.is_file():
+            self.cassette._load(own)
         self.memory: dict[tuple[str, str], Memory] = {}
         self.instructions: dict[str, str] = {}
         self.accounts: dict[tuple[str, str, str], Account] = {}
@@ -215,7 +217,19 @@ class ModelPolicy:
     async def _batch(self, observations: list[Observation]) -> list[Decision]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
-        return list(await asyncio.gather(*(self._decide(o) for o in observations)))
+        # one trader's observations (the engine can wake a trader twice in a batch) run in order, since
+        # each turn extends that trader's conversation; different traders run concurrently
+        results: list[Decision | None] = [None] * len(observations)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, obs in enumerate(observations):
+            groups.setdefault((obs.market, obs.trader), []).append(i)
+
+        async def in_order(indexes: list[int]) -> None:
+            for i in indexes:
+                results[i] = await self._decide(observations[i])
+
+        await asyncio.gather(*(in_order(ix) for ix in groups.values()))
+        return results  # type: ignore[return-value]
 
     def _instructions(self, obs: Observation) -> str:
         pid = obs.principal.id
@@ -376,6 +390,12 @@ class ModelPolicy:
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+async def body_text(raw: Any) -> str:
+    """The body of an SDK raw response (``text`` is a coroutine in some SDK classes, a property in others)."""
+    text = raw.text
+    return await text() if callable(text) else text
 
 
 def shared_policy(context: BackendContext) -> ModelPolicy:

@@ -17,7 +17,7 @@ from typing import Any
 
 import anthropic
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, body_text, shared_policy
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -84,7 +84,7 @@ class AnthropicApi:
     async def send(self, client: anthropic.AsyncAnthropic, request: dict[str, Any]) -> tuple[dict, str | None]:
         try:
             raw = await client.messages.with_raw_response.create(**request)
-            return json.loads(await raw.text()), raw.request_id
+            return json.loads(await body_text(raw)), raw.request_id
         except anthropic.APIStatusError as exc:
             raise classify(exc.status_code, exc.response.headers, _error(exc), exc.request_id) from None
         except anthropic.APITimeoutError:

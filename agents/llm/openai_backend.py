@@ -16,7 +16,7 @@ from typing import Any
 
 import openai
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, body_text, shared_policy
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -82,7 +82,7 @@ class OpenAIApi:
     async def send(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> tuple[dict, str | None]:
         try:
             raw = await client.chat.completions.with_raw_response.create(**request)
-            return json.loads(await raw.text()), raw.request_id
+            return json.loads(await body_text(raw)), raw.request_id
         except openai.APIStatusError as exc:
             raise classify(exc) from None
         except openai.APITimeoutError:

@@ -22,10 +22,10 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
     policy = shared_policy(context)
     recorded = policy.cassette.tiers.get(tier)
     if recorded is None:
-        where = policy.source or (policy.cassette.path if policy.cassette.path else None)
+        where = f" in {policy.source}" if policy.source else ""
         raise BackendError(
-            f"tiers.{tier}: the replay backend has no recording of this tier"
-            + (f" in {where}" if where else "; give the cassette with --cassette RUN_DIR/cassette.jsonl")
+            f"tiers.{tier}: the replay backend has no recording of this tier{where}; "
+            f"give a recorded run's cassette with --cassette RUN_DIR/cassette.jsonl"
         )
     api = APIS[recorded["api"]]()
     policy.add_tier(tier, TierSettings.model_validate(recorded["settings"]), api, recorded["model"], replay=True)

@@ -12,7 +12,8 @@ automatic prefix caching from 1024 tokens in 128-token steps).
 
 Fault modes, each on every Nth request (``faults={"rate_limit": 5}``):
 ``rate_limit`` (429 + retry-after), ``overloaded`` (529), ``server_error`` (500),
-``slow`` (answers after ``slow_seconds``), ``malformed`` (an amount as text /
+``slow`` (answers after ``slow_seconds``), ``adversarial`` (bids far above any limit,
+asks of one cent), ``malformed`` (an amount as text /
 arguments that are not JSON), ``unknown_tool``, ``max_tokens`` (the last tool
 call cut short), ``refusal``, and for OpenAI ``quota`` (429 insufficient_quota).
 A repair request (the error sent back as a tool result) gets the corrected call.
@@ -130,6 +131,17 @@ class FakeModelServer:
                 return str(i)
         return None
 
+    @staticmethod
+    def adversarial(calls: list[dict[str, Any]]) -> None:
+        """Ignore the principal: bid far above any limit, sell for a cent."""
+        for call in calls:
+            if call["name"] == "make_offer":
+                call["input"] = {**call["input"], "amount": 1_000_000}
+            elif call["name"] in ("list_item", "reprice"):
+                call["input"] = {**call["input"], "ask": 1}
+            elif call["name"] == "counter":
+                call["input"] = {**call["input"], "amount": 1}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -217,6 +229,8 @@ class FakeAnthropic(FakeModelServer):
             if not calls:
                 calls = [{"name": "pass", "input": {}}]
         calls = calls or [{"name": "pass", "input": {}}]  # nothing to do: the model calls `pass`
+        if fault == "adversarial":
+            self.adversarial(calls)
         content: list[dict[str, Any]] = [{"type": "text", "text": "Here is what I will do."}]
         ids = [self.next_id("toolu_") for _ in calls]
         if fault in ("malformed", "unknown_tool"):
@@ -318,6 +332,8 @@ class FakeOpenAI(FakeModelServer):
                      if m["content"].startswith("error:") and m["tool_call_id"] in self.corrections]
             calls = calls or [{"name": "pass", "input": {}}]
         calls = calls or [{"name": "pass", "input": {}}]
+        if fault == "adversarial":
+            self.adversarial(calls)
         ids = [self.next_id("call_") for _ in calls]
         args = [json.dumps(c["input"]) for c in calls]
         names = [c["name"] for c in calls]

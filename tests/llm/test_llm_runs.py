@@ -1,0 +1,155 @@
+"""Whole smoke days on the fake model APIs through the real SDKs: faults, record and replay, cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.llm.agent import ReplayMiss
+from market import runner
+from market.backends import BackendError
+from market.ledger import Ledger
+from market.runfolder import RunFolder
+from tests.conftest import run_cli
+from tests.llm.conftest import SMOKE, export, model_tiers, run_model, summary
+
+pytestmark = pytest.mark.slow
+
+
+def _conserved(run_dir: Path) -> None:
+    with Ledger(run_dir / "ledger.sqlite") as ledger:
+        for market in ledger.markets():
+            state = ledger.replay(market)
+            assert sum(state.balance.values()) == state.money_in
+            assert all(v >= 0 for v in state.escrow.values())
+            owners = [item for item in state.items if item in state.owner]
+            assert len(owners) == len(state.items)
+
+
+def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path) -> None:
+    server = fake_server("anthropic")
+    result = run_model(tmp_path / "rec", model_tiers(server))
+    assert result.complete and result.summary["markets"][0]["deals"] > 0
+    llm = result.summary["llm"]
+    assert llm["total"]["calls"] == server.answered > 0
+    assert llm["total"]["cost_microcents"] > 0 and llm["total"]["cache_read_tokens"] > 0
+    assert set(llm["tiers"]) == {"frontier", "small"}
+    cassette = [json.loads(line) for line in (tmp_path / "rec" / "cassette.jsonl").read_text().splitlines()]
+    assert {e["kind"] for e in cassette} == {"tier", "call"}
+    assert all(e["request_id"].startswith("req_") for e in cassette if e["kind"] == "call")
+    assert (tmp_path / "rec" / "instructions").is_dir()
+    server.stop()  # no network from here on
+    replay = {"frontier": {"backend": "replay"}, "small": {"backend": "replay"}}
+    again = run_model(tmp_path / "replay", replay, options={"cassette": str(tmp_path / "rec" / "cassette.jsonl")})
+    assert again.complete
+    assert export(tmp_path / "replay") == export(tmp_path / "rec")
+    assert again.summary["llm"]["total"]["replayed_calls"] == again.summary["llm"]["total"]["calls"]
+    assert again.summary["llm"]["total"]["spent_usd"] == 0
+    _conserved(tmp_path / "rec")
+
+
+@pytest.mark.parametrize("mode", [
+    "rate_limit", "overloaded", "server_error", "slow", "malformed", "unknown_tool", "max_tokens", "refusal",
+])
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+def test_a_day_completes_under_every_fault(fake_server, tmp_path: Path, api: str, mode: str) -> None:
+    server = fake_server(api, faults={mode: 4}, slow_seconds=0.5)
+    result = run_model(tmp_path / "run", model_tiers(server, api, timeout=0.25))
+    assert result.complete
+    assert server.faults_sent.get(mode, 0) > 0
+    faults = summary(tmp_path / "run")["llm"]["total"]["faults"]
+    expected = {
+        "rate_limit": "rate_limited", "overloaded": "overloaded" if api == "anthropic" else "server_error",
+        "server_error": "server_error", "slow": "timeout", "malformed": "malformed_calls",
+        "unknown_tool": "malformed_calls", "max_tokens": "max_tokens", "refusal": "refusals",
+    }[mode]
+    assert faults.get(expected, 0) > 0, faults
+    if mode in ("malformed", "unknown_tool", "max_tokens"):
+        assert faults["repair_attempts"] > 0
+    _conserved(tmp_path / "run")
+
+
+def test_the_mandate_holds_against_an_agent_that_ignores_its_principal(fake_server, tmp_path: Path) -> None:
+    server = fake_server("anthropic", faults={"adversarial": 2})
+    result = run_model(tmp_path / "run", model_tiers(server))
+    assert result.complete
+    with Ledger(tmp_path / "run" / "ledger.sqlite") as ledger:
+        state = ledger.replay("A")
+        lines = [json.loads(line)["event"] for line in ledger.export_lines()]
+    refused = [e["reason"] for e in lines if e["type"] == "action_rejected"]
+    assert any("reserve price" in r for r in refused) and any("cannot pay" in r or "most your" in r for r in refused)
+    for deal in state.deals:
+        seller, buyer = state.participants[deal.seller], state.participants[deal.buyer]
+        reserve = seller.reserves.get(deal.item_id)
+        assert reserve is None or deal.price >= reserve
+        want = buyer.want_for(state.items[deal.item_id].kind)
+        assert want is None or deal.price <= want.max_price
+    _conserved(tmp_path / "run")
+
+
+def test_max_cost_stops_cleanly_and_resume_replays_for_free(fake_server, tmp_path: Path) -> None:
+    reference = run_model(tmp_path / "ref", model_tiers(fake_server("anthropic")))
+    assert reference.complete
+    server = fake_server("anthropic")
+    tiers = model_tiers(server)
+
+    def cap(model, at):  # what --max-cost does
+        if model_cost(model) >= 0.10:
+            model.stop("max cost")
+
+    from market.run import model_cost
+    stopped = run_model(tmp_path / "run", tiers, on_batch=cap)
+    assert not stopped.complete and stopped.stopped == "max cost"
+    calls_before = server.answered
+    resumed = runner.resume(RunFolder.open(tmp_path / "run"), tiers=tiers, options={"retry_wait": 0.01})
+    assert resumed.complete
+    assert export(tmp_path / "run") == export(tmp_path / "ref")
+    llm = resumed.summary["llm"]["total"]
+    assert llm["replayed_calls"] > 0 and server.answered - calls_before == llm["calls"] - llm["replayed_calls"]
+
+
+def test_a_request_missing_from_the_cassette_names_trader_and_step(fake_server, tmp_path: Path) -> None:
+    server = fake_server("anthropic")
+    run_model(tmp_path / "rec", model_tiers(server))
+    server.stop()
+    lines = (tmp_path / "rec" / "cassette.jsonl").read_text().splitlines()
+    calls = [i for i, line in enumerate(lines) if '"kind":"call"' in line]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[: calls[len(calls) // 2]]) + "\n")
+    replay = {"frontier": {"backend": "replay"}, "small": {"backend": "replay"}}
+    with pytest.raises(ReplayMiss, match=r"no answer for trader p\d+ in market A at step \d+"):
+        run_model(tmp_path / "replay", replay, options={"cassette": str(cut)})
+
+
+def test_insufficient_quota_stops_the_run_with_the_reason(fake_server, tmp_path: Path) -> None:
+    server = fake_server("openai", faults={"quota": 3})
+    with pytest.raises(BackendError, match="insufficient quota"):
+        run_model(tmp_path / "run", model_tiers(server, "openai"))
+    _conserved(tmp_path / "run")
+
+
+def test_cli_reports_setup_problems_before_the_run(fake_server, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    out = run_cli(SMOKE, "--out", tmp_path / "a", "--backend", "frontier=anthropic:claude-opus-4-5", "-q")
+    assert out.returncode == 2 and "set ANTHROPIC_API_KEY" in out.stderr and not (tmp_path / "a").exists()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    out = run_cli(SMOKE, "--out", tmp_path / "b", "--backend", "small=anthropic:claude-haiku-9", "-q")
+    assert out.returncode == 2 and "unknown model 'claude-haiku-9'" in out.stderr
+    out = run_cli(SMOKE, "--out", tmp_path / "c", "--backend", "small=replay", "-q")
+    assert out.returncode == 2 and "--cassette" in out.stderr
+
+
+def test_cli_runs_on_the_fake_api_with_cost_and_replays(fake_server, tmp_path: Path, monkeypatch) -> None:
+    server = fake_server("anthropic")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{server.port}")
+    out = run_cli(SMOKE, "--out", tmp_path / "rec", "--concurrency", "4",
+                  "--backend", "frontier=anthropic:claude-opus-4-5", "--backend", "small=anthropic:claude-haiku-4-5")
+    assert out.returncode == 0, out.stderr
+    assert "cost/deal" in out.stdout and "claude-opus-4-5" in out.stdout
+    server.stop()
+    out = run_cli(SMOKE, "--out", tmp_path / "rep", "--backend", "frontier=replay", "--backend", "small=replay",
+                  "--cassette", tmp_path / "rec" / "cassette.jsonl", "-q")
+    assert out.returncode == 0, out.stderr
+    assert export(tmp_path / "rep") == export(tmp_path / "rec")
