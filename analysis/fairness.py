@@ -76,8 +76,12 @@ def simulate_ratings(data: RunData) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
 
-def read_ratings(run_dir: Path) -> pl.DataFrame:
-    """Stored ratings of one run folder: ``fairness.jsonl`` and a ``survey`` table in the ledger, if present."""
+def read_ratings(run_dir: Path, run_id: str | None = None) -> pl.DataFrame:
+    """Stored ratings of one run folder: ``fairness.jsonl`` and a ``survey`` table in the ledger, if present.
+
+    ``run_id`` fills the ``run`` column (default: the folder's name, as :func:`analysis.load_run` does).
+    """
+    run = run_id or run_dir.name
     rows: list[tuple[object, ...]] = []
     path = run_dir / FAIRNESS_FILE
     if path.is_file():
@@ -90,12 +94,12 @@ def read_ratings(run_dir: Path) -> pl.DataFrame:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "line"
                 raise AnalysisError(f"{path}: line {n}: {where}: {first['msg']}") from None
-            rows.append((run_dir.name, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
-    rows += _survey_table(run_dir)
+            rows.append((run, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
+    rows += _survey_table(run_dir, run)
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
 
-def _survey_table(run_dir: Path) -> list[tuple[object, ...]]:
+def _survey_table(run_dir: Path, run: str) -> list[tuple[object, ...]]:
     ledger = run_dir / "ledger.sqlite"
     if not ledger.is_file():
         return []
@@ -113,7 +117,7 @@ def _survey_table(run_dir: Path) -> list[tuple[object, ...]]:
                                    source=source, comment=comment)
             except ValidationError as exc:
                 raise AnalysisError(f"{ledger}: survey table: {exc.errors()[0]['msg']}") from None
-            out.append((run_dir.name, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
+            out.append((run, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
         return out
     except sqlite3.DatabaseError as exc:
         raise AnalysisError(f"{ledger}: survey table cannot be read ({exc})") from None
@@ -132,13 +136,15 @@ def combine(stored: pl.DataFrame, simulated: pl.DataFrame) -> pl.DataFrame:
 
 def ratings(data: RunData) -> pl.DataFrame:
     """Every deal side's rating for the runs in ``data`` (stored answers first, simulated otherwise)."""
-    stored = pl.concat([read_ratings(p) for p in data.runs]) if data.runs else read_ratings(data.path)
+    ids = data.run_ids or [p.name for p in data.runs]
+    stored = pl.concat([read_ratings(p, i) for p, i in zip(data.runs, ids, strict=True)]) if data.runs \
+        else read_ratings(data.path)
     return combine(stored, simulate_ratings(data))
 
 
 def write_simulated(run_dir: Path, data: RunData) -> int:
     """Append simulated ratings for deal sides not yet rated to ``run_dir/fairness.jsonl``; returns how many."""
-    stored = read_ratings(run_dir)
+    stored = read_ratings(run_dir, data.run_ids[0] if len(data.run_ids) == 1 else None)
     seen = set(zip(stored["market"], stored["deal_id"], stored["participant_id"], strict=True))
     new = [r for r in simulate_ratings(data).iter_rows(named=True)
            if (r["market"], r["deal_id"], r["participant_id"]) not in seen]

@@ -68,12 +68,15 @@ def analyse(data: RunData, seed: int = 0) -> Analysis:
         return out
     out.seller_pairs = stats.same_item_pairs(data, "seller")
     out.regression = stats.fixed_effects(data)
-    out.noticed = fairness.noticed(data, rated, seed)
     if out.replications > 1:
         out.per_run = stats.per_run_headline(data, seed)
         out.headline = stats.across_runs(out.per_run, seed)
+        noticed = [{"run": run, **e.as_dict()} for run in data.participants["run"].unique(maintain_order=True)
+                   for e in fairness.noticed(stats.subset(data, run), rated.filter(pl.col("run") == run), seed)]
+        out.noticed = stats.across_runs(pl.DataFrame(noticed), seed)
     else:
         out.headline = stats.headline(data, seed)
+        out.noticed = fairness.noticed(data, rated, seed)
     return out
 
 
@@ -274,6 +277,9 @@ def after_run(path: Path) -> None:
         write_report([Path(path)])
     except AnalysisError as exc:  # the run itself is complete and recorded; only the report is missing
         print(f"warning: no report written for {path}: {exc}", file=sys.stderr)
+    except Exception as exc:  # a fault in the analysis must not turn a recorded run into a failed one
+        print(f"warning: no report written for {path} ({type(exc).__name__}: {exc}); "
+              f"see `python -m analysis.report {path}`", file=sys.stderr)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -171,7 +171,7 @@ def across_runs(per_run: pl.DataFrame, seed: int = 0) -> list[Estimate]:
         mean, sem = float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
         tcrit = sps.t.ppf(0.975, values.size - 1)
         p = float(sps.ttest_1samp(values, 0.0).pvalue) if sem > 0 else None
-        out.append(Estimate(name, mean, mean - tcrit * sem, mean + tcrit * sem, p, int(values.size),
+        out.append(Estimate(name, mean, float(mean - tcrit * sem), float(mean + tcrit * sem), p, int(values.size),
                             "mean over replications; t interval"))
     del seed
     return out

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from analysis import AnalysisError, load_run, load_runs
+from analysis.fairness import ratings
 from market.ledger import Ledger
 
 
@@ -43,6 +44,8 @@ def test_load_runs_stacks_runs_with_a_run_column(smoke_run: Path, pairs_run: Pat
     assert set(data.deals["run"].unique()) == {f"{smoke_run.parent.name}/run", f"{pairs_run.parent.name}/run"}
     assert data.deals.height == load_run(smoke_run).deals.height + load_run(pairs_run).deals.height
     assert len(data.runs) == 2
+    # stored ratings are matched to the same run ids
+    assert ratings(data).height == 2 * data.deals.height
     with pytest.raises(AnalysisError, match="given twice"):
         load_runs([smoke_run, smoke_run])
 
