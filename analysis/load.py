@@ -223,12 +223,13 @@ def _collect(ledger: Ledger, run: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _enrich_deals(deals: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Add the item's kind and value, both parties' tiers, the seller's reserve and the buyer's limit.
+    """Add the item's kind and value, both parties' tiers, the seller's reserve and the buyer's value.
 
     ``buyer_value`` is the buyer's most-they-would-pay for the item's kind (0 when
-    they did not want it, or when an earlier deal already filled that want);
-    ``seller_reserve`` is the seller's reserve for the item (for an item bought
-    earlier in the week and sold on, the price they paid).
+    they did not want it, or when an earlier purchase already filled that want).
+    ``seller_reserve`` is the seller's reserve for the item (its reference value
+    when none was given). The exchange sells every item once, so the seller is
+    always the item's first owner.
     """
     keys = ["run", "market"]
     items = frames["items"].select(*keys, "item_id", "kind", "title", "condition", "value", "reserve")
@@ -242,18 +243,11 @@ def _enrich_deals(deals: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.Da
         .join(wants, on=[*keys, "buyer", "kind"], how="left")
         .sort([*keys, "at", "deal_id"])
     )
-    first_fill = pl.col("at").rank("ordinal").over([*keys, "buyer", "kind"]) == 1
-    bought_before = (
-        out.select(*keys, "item_id", pl.col("buyer").alias("seller"), pl.col("price").alias("paid_before"),
-                   pl.col("at").alias("bought_at"))
-    )
-    out = out.join(bought_before, on=[*keys, "item_id", "seller"], how="left").filter(
-        pl.col("bought_at").is_null() | (pl.col("bought_at") < pl.col("at"))
-    ).unique(subset=[*keys, "deal_id"], keep="last", maintain_order=True)
+    first_fill = pl.int_range(pl.len()).over([*keys, "buyer", "kind"]) == 0
     return out.with_columns(
         buyer_value=pl.when(first_fill & pl.col("want_max").is_not_null()).then(pl.col("want_max")).otherwise(0),
-        seller_reserve=pl.coalesce("paid_before", "reserve", "value"),
-    ).drop("want_max", "paid_before", "bought_at", "reserve")
+        seller_reserve=pl.coalesce("reserve", "value"),
+    ).drop("want_max", "reserve")
 
 
 def hourly_series(frames: dict[str, pl.DataFrame], tiers: Sequence[str], duration: int, run: str) -> pl.DataFrame:
