@@ -1,0 +1,44 @@
+"""Shared helpers for the model-backend benchmarks: a fake API in a subprocess, a scenario variant."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_fake(api: str = "anthropic", latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    """The fake API in its own process (so it does not share the client's GIL); returns (process, base url)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "llm" / "fakes.py"), api, "--latency", str(latency)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    return proc, f"http://127.0.0.1:{port}" + ("/v1" if api == "openai" else "")
+
+
+def variant(base: str, folder: Path, **changes: Any) -> Path:
+    """A copy of scenarios/BASE with top-level settings changed (and its catalog beside it)."""
+    data = yaml.safe_load((ROOT / "scenarios" / base).read_text())
+    data.update(changes)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "scenarios" / data.get("catalog", "catalog.csv"), folder / "catalog.csv")
+    path = folder / base
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def model_tiers(url: str) -> dict[str, dict[str, Any]]:
+    os.environ.setdefault("ANTHROPIC_API_KEY", "test-key")
+    return {
+        "frontier": {"backend": "anthropic", "model": "claude-opus-4-5", "base_url": url},
+        "small": {"backend": "anthropic", "model": "claude-haiku-4-5", "base_url": url},
+    }

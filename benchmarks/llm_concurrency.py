@@ -1,0 +1,71 @@
+"""Wall time of model calls at concurrency 8 and 32 against a fake API with 200 ms latency.
+
+The 69 traders of deal.yaml in its four markets, one simulated day, waking hourly on
+hourly ticks so that many traders are due together. Prints the calls, the wall time
+of the run, the bound ``calls x latency / concurrency`` and the ratio, and also the
+batch-aware bound ``sum over batches of ceil(batch / concurrency) x latency``: a
+batch must finish before the next starts, so that is the best any scheduler can do.
+
+    python benchmarks/llm_concurrency.py [--latency 0.2] [--concurrency 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from llm_common import model_tiers, start_fake, variant
+
+from market import engine, runner
+from market.runfolder import RunFolder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--markets", default="A,B,C,D", help="markets of deal.yaml (each has the same 69 traders)")
+    args = parser.parse_args()
+    batches: list[int] = []
+    original = engine.MarketModel._batch
+
+    def counting(self: engine.MarketModel, at: int) -> None:
+        batches.append(len({id(t) for t in self._due.get(at, []) if t.next_wake == at}))
+        original(self, at)
+
+    engine.MarketModel._batch = counting  # type: ignore[method-assign]
+    print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
+          f"(69 traders each), {args.days} day(s), hourly ticks")
+    print(f"{'conc':>5} {'calls':>6} {'batches':>8} {'wall s':>8} {'bound s':>8} {'ratio':>6} "
+          f"{'batch bound s':>14} {'ratio':>6}")
+    for concurrency in args.concurrency:
+        proc, url = start_fake("anthropic", args.latency)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                scenario = variant("deal.yaml", Path(tmp), days=args.days, timing={
+                    "wake_every_minutes": {"min": 60, "max": 60}, "reaction_minutes": {"min": 5, "max": 40},
+                    "tick_minutes": 60})
+                prepared = runner.plan(scenario, markets=args.markets.split(","), tiers=model_tiers(url),
+                                       options={"concurrency": concurrency})
+                folder = RunFolder.create(Path(tmp), "b", exact=Path(tmp) / "run")
+                batches.clear()
+                started = time.perf_counter()
+                result = runner.start(prepared, folder, after_run=False)
+                wall = time.perf_counter() - started
+                llm = result.summary["llm"]["total"]
+                calls = llm["calls"]
+                bound = calls * args.latency / concurrency
+                batch_bound = sum(math.ceil(n / concurrency) for n in batches if n) * args.latency
+                print(f"{concurrency:>5} {calls:>6} {len(batches):>8} {wall:>8.2f} {bound:>8.2f} {wall / bound:>6.2f} "
+                      f"{batch_bound:>14.2f} {wall / batch_bound:>6.2f}")
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
