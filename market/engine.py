@@ -272,7 +272,8 @@ class MarketModel(mesa.Model):
         for market in self.markets:
             for event in exchange.expire(market.state, at):
                 self._record(market, event, entries)
-        due = [t for t in self._due.pop(at) if t.next_wake == at and t.policy is not None]
+        # a trader rescheduled earlier and back again can stand twice in a list: once is enough
+        due = [t for t in dict.fromkeys(self._due.pop(at)) if t.next_wake == at and t.policy is not None]
         decisions = decide_batch([(t.policy, t.observe(at)) for t in due])  # type: ignore[misc]
         by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
         for market in self.markets:
