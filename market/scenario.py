@@ -210,17 +210,6 @@ class SlackSettings(Frozen):
     join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
 
 
-class SlackSettings(Frozen):
-    """How the Slack bot shows and hosts this scenario's markets."""
-
-    admins: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]+$")]] = Field(
-        default_factory=list, description="Slack user ids allowed to run /deal admin"
-    )
-    show_tiers: bool = Field(False, description="show each agent's tier next to its name")
-    channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_-]{0,40}$")] = "deal-"
-    join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
-
-
 class Scenario(Frozen):
     """A whole scenario file."""
 
@@ -235,7 +224,6 @@ class Scenario(Frozen):
     participants: Participants
     tiers: dict[str, TierSettings]
     markets: Annotated[list[MarketSpec], Field(min_length=1)]
-    slack: SlackSettings = SlackSettings()
     slack: SlackSettings = SlackSettings()
 
     @model_validator(mode="after")
