@@ -127,11 +127,11 @@ def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
     tasks: dict[str, Any] = {}
 
     def on_batch(model: MarketModel, at: int) -> None:
+        spent = model_cost(model)
         for market in model.markets:
             if market.name not in tasks:
                 tasks[market.name] = progress.add_task(
                     "", total=model.scenario.days, market=market.name, deals=0, spend="")
-            spent = model_cost(model)
             progress.update(tasks[market.name], completed=at / DAY, deals=len(market.state.deals),
                             spend=f"${spent:,.2f} spent" if spent is not None else "")
 
@@ -176,7 +176,7 @@ def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
 
 def model_cost(model: MarketModel) -> float | None:
     """Dollars the run's model calls have cost so far (None when no tier runs on a model)."""
-    policies = {id(t.policy): t.policy for m in model.markets for t in m.traders.values()}
+    policies = {id(p): p for p in model.policies.values()}
     costs = [p.cost_usd for p in policies.values() if hasattr(p, "cost_usd")]
     return sum(costs) if costs else None
 
