@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -144,10 +145,14 @@ def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"{summary.get('scenario', '')} (seed {summary.get('seed', '?')})")
-    for column in ("market", "tier", "participants", "listings", "deals", "volume", "deals/participant",
-                   "price/value (sold)", "price/value (bought)"):
-        table.add_column(column, justify="left" if column in ("market", "tier") else "right")
+    table = Table(
+        title=f"{summary.get('scenario', '')} (seed {summary.get('seed', '?')})", box=box.SIMPLE_HEAD,
+        caption="tier rows: deals as seller+buyer; p/v: mean price over the item's reference value",
+        collapse_padding=True, pad_edge=False,
+    )
+    for column in ("market", "tier", "people", "listings", "deals", "volume", "deals/\nperson",
+                   "p/v\nsold", "p/v\nbought"):
+        table.add_column(column, justify="left" if column in ("market", "tier") else "right", no_wrap=True)
     for m in summary.get("markets", []):
         table.add_row(
             m["market"], "all", str(m["participants"]), str(m["listings"]), str(m["deals"]),

@@ -80,7 +80,7 @@ def test_cli_prints_table_and_folder(smoke: Path, tmp_path: Path) -> None:
     result = run_cli(smoke, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert f"run folder: {tmp_path / 'run'}" in result.stdout
-    assert "deals/participant" in result.stdout and "frontier" in result.stdout
+    assert "person" in result.stdout and "p/v" in result.stdout and "frontier" in result.stdout
     assert (tmp_path / "run" / "summary.json").is_file()
 
 
