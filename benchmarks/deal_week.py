@@ -36,6 +36,27 @@ def bare_simpy(timeouts: int) -> float:
     return time.perf_counter() - start
 
 
+class Idle:
+    """A policy that always passes: what is left is the engine itself."""
+
+    def decide(self, observation):  # type: ignore[no-untyped-def]
+        from market.observation import Decision
+
+        return Decision()
+
+
+def idle_engine() -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = runner.plan(ROOT / "scenarios" / "deal.yaml")
+        prepared.policies = {tier: Idle() for tier in prepared.policies}  # type: ignore[misc]
+        folder = RunFolder.create(Path(tmp), "idle", exact=Path(tmp) / "run")
+        start = time.perf_counter()
+        result = runner.start(prepared, folder, after_run=False)
+        wall = time.perf_counter() - start
+        wakes = sum(t.steps for m in result.model.markets for t in m.traders.values())  # type: ignore[union-attr]
+    return wall, wakes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int)
@@ -55,6 +76,12 @@ def main() -> None:
     events = result.summary["events"]
     print(f"deal.yaml, 4 markets x 69 traders, 5 days: {wall:.2f} s wall, {events:,} events, "
           f"{events / wall:,.0f} events/s, {decisions:,} decisions")
+    idle_wall, wakes = idle_engine()
+    print(f"engine with do-nothing policies: {wakes:,} trader wakes in {idle_wall:.2f} s "
+          f"({wakes / idle_wall:,.0f} wakes/s: scheduling, batching, observations, SQLite)")
+    bare_wakes = bare_simpy(wakes)
+    print(f"bare SimPy loop, {wakes:,} timeouts: {bare_wakes:.3f} s; the engine's own overhead per wake is "
+          f"{idle_wall / bare_wakes:.0f}x a bare timeout")
     bare = bare_simpy(events)
     print(f"bare SimPy loop, {events:,} timeouts: {bare:.3f} s ({events / bare:,.0f} events/s); "
           f"engine events/s is 1/{(events / bare) / (events / wall):.0f} of bare SimPy "
