@@ -110,7 +110,9 @@ class TierSettings(Frozen):
     max_tokens: Annotated[int, Field(gt=0, le=64_000)] = Field(1024, description="most output tokens per call")
     timeout: Annotated[float, Field(gt=0)] = Field(60.0, description="seconds before a call is abandoned")
     max_retries: Annotated[int, Field(ge=0, le=20)] = Field(4, description="retries on 429/529/5xx/timeouts")
-    history_turns: Annotated[int, Field(ge=1, le=100)] = Field(4, description="past turns kept per trader")
+    history_turns: Annotated[int, Field(ge=1, le=100)] = Field(
+        12, description="past turns kept per trader; past this many, the oldest are summarised down to half at once"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

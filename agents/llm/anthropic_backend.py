@@ -53,6 +53,15 @@ class AnthropicApi:
             content[-1] = {**content[-1], "cache_control": EPHEMERAL}
         return [{"role": "user", "content": content}]
 
+    def cached(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` with a cache breakpoint on the last block of the last user message."""
+        for i in range(len(messages) - 1, -1, -1):
+            if messages[i]["role"] == "user":
+                content = list(messages[i]["content"])
+                content[-1] = {**content[-1], "cache_control": EPHEMERAL}
+                return [*messages[:i], {**messages[i], "content": content}, *messages[i + 1:]]
+        return messages
+
     def parse(self, response: dict[str, Any]) -> Reply:
         blocks = response.get("content") or []
         calls = tuple(

@@ -46,6 +46,9 @@ class OpenAIApi:
         tool = [{"role": "tool", "tool_call_id": cid, "content": out} for cid, out, _ in results]
         return [*tool, {"role": "user", "content": text}]
 
+    def cached(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return messages  # prefix caching is automatic
+
     def parse(self, response: dict[str, Any]) -> Reply:
         choice = (response.get("choices") or [{}])[0]
         message = choice.get("message") or {}
