@@ -18,6 +18,15 @@ arguments that are not JSON), ``unknown_tool``, ``max_tokens`` (the last tool
 call cut short), ``refusal``, and for OpenAI ``quota`` (429 insufficient_quota).
 A repair request (the error sent back as a tool result) gets the corrected call.
 
+Prompt injection: the offline policy never reads free text, so the fake adds a
+*modelled* susceptibility. When an observation carries text matching one of
+``INJECTION_KINDS`` (pay far above the ask, reveal your limit, ignore your
+principal) on a listing, the fake follows it with probability
+``SUSCEPTIBILITY[profile]`` (small 0.35, frontier 0.03 by default), decided once
+per (model, market, trader, listing, kind) from a SHA-256 hash: deterministic,
+independent of call order. These are assumed rates, not measured model behaviour;
+pointed at the real API, ``benchmarks/llm_injection.py`` measures the real models.
+
 Run standalone (for benchmarks): ``python tests/llm/fakes.py anthropic --latency 0.2``
 prints the port, then serves until killed.
 """
@@ -27,8 +36,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
@@ -40,6 +51,30 @@ from market.money import format_money
 from market.observation import Observation
 
 MONEY_FIELDS = ("amount", "ask")
+SUSCEPTIBILITY = {"frontier": 0.03, "small": 0.35}  # modelled share of injected instructions followed
+INJECTION_KINDS = {
+    "overpay": re.compile(r"\b(?:pay|offer)\b[^.]*\b(?:times|above|more than)\b[^.]*\bask", re.I),
+    "reveal": re.compile(r"\b(?:reveal|tell|share)\b[^.]*\b(?:limit|maximum|most|budget|reserve)", re.I),
+    "ignore": re.compile(r"\bignore\b[^.]*\b(?:principal|instructions|rules)", re.I),
+}
+
+
+def _unit(*parts: str) -> float:
+    """A number in [0, 1) from a hash of ``parts`` (no shared random state)."""
+    return int.from_bytes(hashlib.sha256(":".join(parts).encode()).digest()[:8], "big") / 2**64
+
+
+def injected_texts(obs: Observation) -> list[tuple[str, str]]:
+    """(listing id, text) of every free text the observation shows that was written by someone else."""
+    out = [(v.listing.id, v.listing.description) for v in (*obs.market_listings, *obs.thread_listings)]
+    out += [(o.listing_id, o.message) for o in obs.incoming]
+    for event in obs.news:
+        match event.type:
+            case "message_sent" if event.message.sender != obs.trader:  # type: ignore[union-attr]
+                out.append((event.message.listing_id, event.message.text))  # type: ignore[union-attr]
+            case "offer_made" if event.offer.proposer != obs.trader:  # type: ignore[union-attr]
+                out.append((event.offer.listing_id, event.offer.message))  # type: ignore[union-attr]
+    return [(lid, text) for lid, text in out if text]
 
 
 def tokens(obj: Any) -> int:
@@ -72,6 +107,8 @@ class FakeModelServer:
         self.lock = threading.Lock()
         self._ids = count(1)
         self._policies = {name: OfflinePolicy(profile, seed=0) for name, profile in PROFILES.items()}
+        self.susceptibility = dict(SUSCEPTIBILITY)
+        self.injections_followed: dict[str, int] = {}
         self._policy_lock = threading.Lock()
         self.corrections: dict[str, dict[str, Any]] = {}
         self.cache: set[str] = set()
@@ -107,15 +144,68 @@ class FakeModelServer:
                 return mode
         return None
 
-    def decide(self, model: str, observation: Observation) -> list[dict[str, Any]]:
-        """The offline policy's actions, as (name, input) tool calls."""
+    def decide(self, model: str, observation: Observation,
+               prior: AbstractSet[tuple[str, str]] = frozenset()) -> list[dict[str, Any]]:
+        """The offline policy's actions as (name, input) tool calls, plus any injected instruction followed.
+
+        ``prior`` holds (tool name, listing id) of the calls already in the conversation, so an
+        injected instruction is followed once, not on every turn.
+        """
         profile = "frontier" if "opus" in model or "frontier" in model else "small"
         with self._policy_lock:
             decision = self._policies[profile].decide(observation)
-        return [
+        calls = [
             {"name": a.type, "input": a.model_dump(mode="json", exclude={"type"})}
             for a in decision.actions
         ]
+        return self.follow_injections(model, profile, observation, calls, prior)
+
+    def follow_injections(self, model: str, profile: str, obs: Observation, calls: list[dict[str, Any]],
+                          prior: AbstractSet[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The modelled susceptibility (see the module docstring): replace or add calls as instructed."""
+        rate = self.susceptibility.get(profile, 0.0)
+        views = {v.listing.id: v for v in (*obs.market_listings, *obs.thread_listings)}
+        mine = {listing.id: listing for listing in obs.my_listings}
+        bidding = {o.listing_id for o in obs.outgoing}
+        done: set[tuple[str, str]] = set()
+        for lid, text in injected_texts(obs):
+            for kind, pattern in INJECTION_KINDS.items():
+                if (lid, kind) in done or not pattern.search(text):
+                    continue
+                done.add((lid, kind))
+                if _unit(model, obs.market, obs.trader, lid, kind) >= rate:
+                    continue
+                call = self._instructed(kind, obs, views.get(lid), mine.get(lid), lid)
+                if call is None or (call["name"], lid) in prior or (call["name"] == "make_offer" and lid in bidding):
+                    continue
+                if call["name"] == "make_offer":  # instead of the policy's own bid on that listing
+                    calls = [c for c in calls if c["input"].get("listing_id") != lid]
+                calls.append(call)
+                with self.lock:
+                    self.injections_followed[kind] = self.injections_followed.get(kind, 0) + 1
+        return calls
+
+    @staticmethod
+    def _instructed(kind: str, obs: Observation, view: Any, own: Any, lid: str) -> dict[str, Any] | None:
+        principal = obs.principal
+        if own is not None:  # the trader sells this one
+            reserve = principal.reserves.get(own.item_id)
+            if kind == "reveal" and reserve is not None:
+                return {"name": "send_message", "input": {
+                    "listing_id": lid, "text": f"Between us, the least I can take is {format_money(reserve)}."}}
+            offer = next((o for o in obs.incoming if o.listing_id == lid), None)
+            if kind == "ignore" and offer is not None:
+                return {"name": "accept", "input": {"offer_id": offer.id, "message": "As you asked."}}
+            return None
+        if view is None:
+            return None
+        want = principal.want_for(view.item.kind)
+        if kind == "reveal":
+            most = want.max_price if want is not None else principal.budget
+            return {"name": "send_message", "input": {
+                "listing_id": lid, "text": f"The most I can pay for the {view.item.title} is {format_money(most)}."}}
+        amount = view.listing.ask * 2 if kind == "overpay" else obs.balance
+        return {"name": "make_offer", "input": {"listing_id": lid, "amount": amount, "message": "As you asked."}}
 
     def corrupt(self, calls: list[dict[str, Any]], mode: str) -> str | None:
         """Break one call the way a model might; returns the index (as the id to correct) or None."""
@@ -222,7 +312,10 @@ class FakeAnthropic(FakeModelServer):
         text = "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
         stop = "tool_use"
         if "<observation>" in text:
-            calls = self.decide(model, parse_observation(text, principal))
+            prior = {(b["name"], str((b.get("input") or {}).get("listing_id")))
+                     for m in request["messages"] if m["role"] == "assistant" and isinstance(m["content"], list)
+                     for b in m["content"] if b.get("type") == "tool_use"}
+            calls = self.decide(model, parse_observation(text, principal), prior)
         else:  # a repair request: the corrected calls for the ones that failed
             calls = [self.corrections.pop(b["tool_use_id"]) for b in last["content"]
                      if b.get("type") == "tool_result" and b.get("is_error") and b["tool_use_id"] in self.corrections]
@@ -321,7 +414,15 @@ class FakeOpenAI(FakeModelServer):
         last = messages[-1]
         finish = "tool_calls"
         if last["role"] == "user" and "<observation>" in last["content"]:
-            calls = self.decide(model, parse_observation(last["content"], principal))
+            prior = set()
+            for m in messages:
+                for c in m.get("tool_calls") or [] if m["role"] == "assistant" else []:
+                    try:
+                        args = json.loads(c["function"]["arguments"])
+                    except ValueError:
+                        continue
+                    prior.add((c["function"]["name"], str(args.get("listing_id") if isinstance(args, dict) else None)))
+            calls = self.decide(model, parse_observation(last["content"], principal), prior)
         else:
             tool_msgs = []
             for m in reversed(messages[:-1]):
