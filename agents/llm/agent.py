@@ -13,7 +13,6 @@ answered from it (free, no network), a new one is sent and appended.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import threading
 from collections import Counter
@@ -24,7 +23,7 @@ from typing import Any, Protocol
 
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
-from agents.llm.cassette import Cassette, CassetteError, request_key
+from agents.llm.cassette import Cassette, CassetteError, keyed
 from agents.llm.pricing import Price, Usage, cost_microcents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
 from agents.llm.tools import ToolCallError, to_action
@@ -297,7 +296,7 @@ class ModelPolicy:
     # --- one call through the cassette -------------------------------------------------
     async def _call(self, tier: Tier, obs: Observation, request: dict[str, Any], purpose: str) -> Reply | None:
         account = self._account(obs)
-        key = request_key(tier.api.name, request)
+        key, size = keyed(tier.api.name, request)
         entry = self.cassette.get(key)
         if entry is None and tier.replay:
             raise ReplayMiss(
@@ -310,7 +309,7 @@ class ModelPolicy:
             account.replayed += 1
             live = False
         else:
-            entry = await self._live(tier, obs, request, key, purpose, account)
+            entry = await self._live(tier, obs, request, key, purpose, account, size)
             live = True
         if entry.get("error"):
             account.faults["gave_up"] += 1
@@ -325,7 +324,8 @@ class ModelPolicy:
         return reply
 
     async def _live(
-        self, tier: Tier, obs: Observation, request: dict[str, Any], key: str, purpose: str, account: Account
+        self, tier: Tier, obs: Observation, request: dict[str, Any], key: str, purpose: str, account: Account,
+        size: int,
     ) -> dict[str, Any]:
         assert self._semaphore is not None
         if tier.client is None:
@@ -333,7 +333,7 @@ class ModelPolicy:
         limits = self._limits.setdefault(
             (tier.api.name, tier.settings.base_url, tier.model), ModelLimits.make(tier.settings.rpm, tier.settings.tpm)
         )
-        estimate = len(json.dumps(request)) // 4 + tier.settings.max_tokens
+        estimate = size // 4 + tier.settings.max_tokens  # tokens, for the per-minute budget
 
         async def attempt() -> tuple[dict[str, Any], str | None]:
             async with limits.slot(estimate), self._semaphore:

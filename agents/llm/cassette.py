@@ -22,8 +22,13 @@ class CassetteError(ValueError):
 
 def request_key(api: str, request: dict[str, Any]) -> str:
     """The key of a request: SHA-256 of its canonical JSON (sorted keys, no spaces)."""
+    return keyed(api, request)[0]
+
+
+def keyed(api: str, request: dict[str, Any]) -> tuple[str, int]:
+    """(the request's key, the length of its canonical JSON), from one serialisation."""
     blob = json.dumps({"api": api, "request": request}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest(), len(blob)
 
 
 class Cassette:
