@@ -10,6 +10,7 @@ of time per trader between sizes (1.0 = linear, 10.0 = quadratic for 10x).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -62,7 +63,7 @@ def main() -> None:
         r = rows[-1]
         print(f"{r['traders']:>7} traders  {r['wall_s']:7.1f} s  {r['events']:>9,} events  "
               f"{r['events'] / r['wall_s']:>9,.0f} events/s  {r['deals']:>7,} deals  peak {r['peak_mib']:,.0f} MiB")
-    for a, b in zip(rows, rows[1:], strict=False):
+    for a, b in itertools.pairwise(rows):
         size_ratio = b["traders"] / a["traders"]
         time_ratio = b["wall_s"] / a["wall_s"]
         print(f"{a['traders']} -> {b['traders']} traders (x{size_ratio:g}): time x{time_ratio:.1f}, "
