@@ -105,7 +105,8 @@ def test_cli_needs_a_scenario_or_a_run(tmp_path: Path) -> None:
 def test_ctrl_c_exits_130_with_a_consistent_ledger(deal: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market.run", str(deal), "--out", str(out), "--quiet"],
+        # a long week, so the interrupt surely lands mid-run
+        [sys.executable, "-m", "market.run", str(deal), "--out", str(out), "--days", "30", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     _wait_for_events(out, 2_000, proc)
