@@ -12,6 +12,7 @@ scenario gives the same events, byte for byte.
 from __future__ import annotations
 
 import contextlib
+import gc
 import queue
 import random
 from collections.abc import Callable, Sequence
@@ -225,8 +226,17 @@ class MarketModel(mesa.Model):
     # --- running -----------------------------------------------------------
     def run(self, until: int | None = None) -> None:
         """Advance the clock to ``until`` (default: the scenario's end)."""
-        with contextlib.suppress(StopRun):
-            self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+        # A week creates millions of small, long-lived objects; frequent full collections
+        # would rescan them all (cost growing with the market), so collect less often.
+        threshold = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        try:
+            with contextlib.suppress(StopRun):
+                self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+        finally:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
         self.running = False
 
     def stop(self, reason: str) -> None:
