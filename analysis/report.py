@@ -163,9 +163,15 @@ _MONEY_COLUMNS = {"volume_cents", "seller_premium", "buyer_savings", "mean_price
                   "realised_cents", "buyer_surplus", "seller_surplus", "surplus", "mean_surplus"}
 
 
+def _header(column: str) -> str:
+    """A column name as a person reads it: words, and ($) where cents are shown as dollars."""
+    words = column.removesuffix("_cents").replace("_", " ")
+    return f"{words} ($)" if column in _MONEY_COLUMNS else words
+
+
 def html_table(df: pl.DataFrame, caption: str = "") -> str:
     """A polars frame as an HTML table; cents columns shown as dollars."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    head = "".join(f"<th>{html.escape(_header(c))}</th>" for c in df.columns)
     body = []
     for row in df.iter_rows(named=True):
         cells = []
