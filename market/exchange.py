@@ -210,11 +210,9 @@ def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
 
 
 def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferStatus, message: str) -> Outcome:
-    offer = state.offers.get(offer_id)
-    if offer is None:
-        return Rejection(reason=f"There is no offer {offer_id}.")
-    if offer.status is not OfferStatus.OPEN or offer.expires_at <= at:
-        return Rejection(reason=f"Offer {offer_id} is no longer open ({_status(offer, at)}).")
+    offer = _open_offer(state, offer_id, at)
+    if isinstance(offer, Rejection):
+        return offer
     if status is OfferStatus.WITHDRAWN and offer.proposer != actor:
         return Rejection(reason=f"Only the one who made offer {offer_id} can withdraw it.")
     if status is OfferStatus.REJECTED and offer.recipient != actor:
@@ -246,12 +244,19 @@ def _open_listing(state: MarketState, listing_id: str) -> Listing | Rejection:
     return listing
 
 
-def _open_offer_to(state: MarketState, actor: str, offer_id: str, at: int) -> Offer | Rejection:
+def _open_offer(state: MarketState, offer_id: str, at: int) -> Offer | Rejection:
     offer = state.offers.get(offer_id)
     if offer is None:
         return Rejection(reason=f"There is no offer {offer_id}.")
     if offer.status is not OfferStatus.OPEN or offer.expires_at <= at:
         return Rejection(reason=f"Offer {offer_id} is no longer open ({_status(offer, at)}).")
+    return offer
+
+
+def _open_offer_to(state: MarketState, actor: str, offer_id: str, at: int) -> Offer | Rejection:
+    offer = _open_offer(state, offer_id, at)
+    if isinstance(offer, Rejection):
+        return offer
     if offer.recipient != actor:
         return Rejection(
             reason=f"Offer {offer_id} is addressed to {offer.recipient}, not you; only they can answer it."
