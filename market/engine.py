@@ -81,6 +81,14 @@ class Market:
     tiers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Join:
+    """A request to add a participant mid-run, queued like a person's action."""
+
+    person: Participant
+    policy: Policy | None
+
+
 class StopRun(Exception):
     """Raised inside the clock to end a run early (the ledger stays consistent)."""
 
@@ -120,7 +128,7 @@ class MarketModel(mesa.Model):
         self.tick = scenario.timing.tick_minutes * 60
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
-        self._submitted: queue.Queue[tuple[str, str, Action, Future[exchange.Outcome]]] = queue.Queue()
+        self._submitted: queue.Queue[tuple[str, str, Action | _Join, Future[exchange.Outcome]]] = queue.Queue()
         tier_names = list(scenario.tiers)
         self.datacollector = mesa.DataCollector(tables={"hourly": [
             "market", "hour", "open_listings", "open_offers", "deals", "volume",
@@ -175,13 +183,13 @@ class MarketModel(mesa.Model):
 
     def join(self, market_name: str, person: Participant, policy: Policy | None) -> Future[exchange.Outcome]:
         """Add a participant mid-run (thread-safe); ``policy=None`` means a person acts alone."""
-        return self._enqueue(market_name, person.id, ("join", person, policy))  # type: ignore[arg-type]
+        return self._enqueue(market_name, person.id, _Join(person, policy))
 
     def submit(self, market_name: str, participant_id: str, action: Action) -> Future[exchange.Outcome]:
         """Queue a person's action (thread-safe); it is applied at the next tick under the same rules."""
         return self._enqueue(market_name, participant_id, action)
 
-    def _enqueue(self, market_name: str, participant_id: str, action: Action) -> Future[exchange.Outcome]:
+    def _enqueue(self, market_name: str, participant_id: str, action: Action | _Join) -> Future[exchange.Outcome]:
         future: Future[exchange.Outcome] = Future()
         self._submitted.put((market_name, participant_id, action, future))
         return future
@@ -204,8 +212,8 @@ class MarketModel(mesa.Model):
             except queue.Empty:
                 break
             market = self.market(market_name)
-            if isinstance(action, tuple):  # a join
-                _, person, policy = action
+            if isinstance(action, _Join):
+                person, policy = action.person, action.policy
                 outcome: exchange.Outcome
                 if pid in market.state.participants:
                     outcome = exchange.Rejection(reason=f"{pid} has already joined market {market_name}.")
