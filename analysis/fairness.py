@@ -171,11 +171,13 @@ def rated_deals(data: RunData, rated: pl.DataFrame) -> pl.DataFrame:
 
 
 def fairness_by_tier(rated: pl.DataFrame) -> pl.DataFrame:
-    """Per tier and side: mean rating, mean surplus per deal (cents), and their correlation."""
+    """Per tier and side: mean rating, mean surplus per deal (cents), their correlation, and who rated
+    (``people``: answered in Slack, ``model``: asked of the tier's model; the rest simulated)."""
     return rated.group_by(["tier", "side"]).agg(
         ratings=pl.len(), mean_rating=pl.col("rating").mean(), mean_surplus=pl.col("surplus").mean(),
         rating_surplus_corr=pl.corr("rating", "surplus"),
         people=(pl.col("source") == "person").sum(),
+        model=(pl.col("source") == "model").sum(),
     ).sort(["tier", "side"])
 
 

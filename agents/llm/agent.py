@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
@@ -33,6 +34,19 @@ from market.observation import Decision, Observation
 from market.scenario import TierSettings
 
 ROUTER_KEY = "_model_policy"
+T = TypeVar("T")
+# the open policy of each run folder, so an after-run step (the fairness survey) asks through the same
+# client, limits and cassette; a closed policy leaves it
+LIVE: weakref.WeakValueDictionary[Path, ModelPolicy] = weakref.WeakValueDictionary()
+
+
+class Asker(Protocol):
+    """Who a call is made for: an ``Observation``, or an after-run question (e.g. the survey)."""
+
+    market: str
+    trader: str
+    tier: str
+    step: int
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,7 @@ class ModelPolicy:
         if self.run_dir == run_dir:
             return
         self.run_dir = run_dir
+        LIVE[run_dir.resolve()] = self
         own = run_dir / "cassette.jsonl"
         if self.source is not None and self.source.resolve() != own.resolve() and not own.exists():
             shutil.copyfile(self.source, own)  # a replayed run carries its own copy
@@ -294,8 +309,12 @@ class ModelPolicy:
         return actions, errors
 
     # --- one call through the cassette -------------------------------------------------
-    async def _call(self, tier: Tier, obs: Observation, request: dict[str, Any], purpose: str) -> Reply | None:
-        account = self._account(obs)
+    async def _call(
+        self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None
+    ) -> Reply | None:
+        """One call through the cassette, counted on ``account`` (default: the trader's own)."""
+        if account is None:
+            account = self._account(obs)
         key, size = keyed(tier.api.name, request)
         entry = self.cassette.get(key)
         if entry is None and tier.replay:
@@ -324,10 +343,11 @@ class ModelPolicy:
         return reply
 
     async def _live(
-        self, tier: Tier, obs: Observation, request: dict[str, Any], key: str, purpose: str, account: Account,
+        self, tier: Tier, obs: Asker, request: dict[str, Any], key: str, purpose: str, account: Account,
         size: int,
     ) -> dict[str, Any]:
-        assert self._semaphore is not None
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
         if tier.client is None:
             tier.client = tier.api.client(tier.settings)
         limits = self._limits.setdefault(
@@ -355,7 +375,7 @@ class ModelPolicy:
         self.cassette.append(entry)
         return entry
 
-    def _account(self, obs: Observation) -> Account:
+    def _account(self, obs: Asker) -> Account:
         return self.accounts.setdefault((obs.market, obs.tier, obs.trader), Account())
 
     # --- reporting -----------------------------------------------------------
@@ -391,7 +411,13 @@ class ModelPolicy:
             "traders": {f"{m}/{p}": a.as_dict() for (m, _, p), a in sorted(self.accounts.items())},
         }}
 
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on this policy's event loop (where its clients, limits and semaphore live)."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
     def close(self) -> None:
+        for path in [p for p, policy in LIVE.items() if policy is self]:
+            LIVE.pop(path, None)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
@@ -410,4 +436,7 @@ def shared_policy(context: BackendContext) -> ModelPolicy:
     return policy
 
 
-__all__ = ["Api", "CassetteError", "ModelPolicy", "ReplayMiss", "Reply", "ToolCall", "shared_policy"]
+__all__ = [
+    "LIVE", "Account", "Api", "Asker", "CassetteError", "ModelPolicy", "ReplayMiss", "Reply", "ToolCall",
+    "shared_policy",
+]

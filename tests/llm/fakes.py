@@ -27,6 +27,16 @@ per (model, market, trader, listing, kind) from a SHA-256 hash: deterministic,
 independent of call order. These are assumed rates, not measured model behaviour;
 pointed at the real API, ``benchmarks/llm_injection.py`` measures the real models.
 
+Fairness survey (``agents.llm.survey``): a request offering the ``rate_deals`` tool
+is answered from the deal facts in its ``<deals>`` block by a fixed rule, the fake's
+rule and no model's: the principal's surplus share is ``(limit - price) / limit``
+for a buyer (-1 with no limit) and ``(price - reserve) / reserve`` for a seller,
+and the rating is ``4 + round(6 * share)`` clamped to 1..7 (more surplus, a higher
+rating); the comment states the surplus. Survey faults, on every Nth survey
+question (``survey_faults={"malformed": 3}``): ``malformed`` (a rating as text, or
+arguments that are not JSON; the repair is correct) and ``stubborn`` (the repair is
+malformed too).
+
 Run standalone (for benchmarks): ``python tests/llm/fakes.py anthropic --latency 0.2``
 prints the port, then serves until killed.
 """
@@ -46,6 +56,7 @@ from typing import Any
 
 from agents.llm.pricing import lookup
 from agents.llm.prompts import parse_observation, parse_principal
+from agents.llm.survey import SURVEY_TOOL, deals_in
 from agents.offline import PROFILES, OfflinePolicy
 from market.money import format_money
 from market.observation import Observation
@@ -95,7 +106,8 @@ class FakeModelServer:
     """The shared machinery: HTTP server in a thread, counters, fault schedule, the offline model."""
 
     def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
-                 retry_after: str = "0.01", api_key: str = "test-key") -> None:
+                 retry_after: str = "0.01", api_key: str = "test-key",
+                 survey_faults: dict[str, int] | None = None) -> None:
         self.latency = latency
         self.faults = dict(faults or {})
         self.slow_seconds = slow_seconds
@@ -112,6 +124,10 @@ class FakeModelServer:
         self._policy_lock = threading.Lock()
         self.corrections: dict[str, dict[str, Any]] = {}
         self.cache: set[str] = set()
+        self.survey_faults = dict(survey_faults or {})
+        self.survey_questions = 0
+        self.survey_faults_sent: dict[str, int] = {}
+        self.stubborn: set[str] = set()  # ids of survey answers whose repair is malformed too
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.thread: threading.Thread | None = None
 
@@ -222,6 +238,43 @@ class FakeModelServer:
         return None
 
     @staticmethod
+    def rate(facts: dict[str, Any]) -> tuple[int, str]:
+        """The fake's rule for a fairness rating (see the module docstring): more surplus, a higher rating."""
+        price = facts["price"]
+        if facts["you_were"] == "buyer":
+            limit = facts.get("most_you_would_pay")
+            surplus = limit - price if limit else None
+            share = surplus / limit if limit else -1.0
+        else:
+            reserve = facts["least_you_would_accept"]
+            surplus = price - reserve
+            share = surplus / max(reserve, 1)
+        rating = max(1, min(7, 4 + round(6 * share)))
+        said = f"{format_money(surplus)} of surplus" if surplus is not None else "I did not need it"
+        return rating, f"{said} at {format_money(price)}."
+
+    def survey_answer(self, question: str, repair_of: str | None) -> tuple[dict[str, Any], str | None]:
+        """(the ``rate_deals`` arguments, the fault to apply to them: None, "malformed")."""
+        ratings = []
+        for facts in deals_in(question):
+            rating, comment = self.rate(facts)
+            ratings.append({"deal_id": facts["deal_id"], "rating": rating, "comment": comment})
+        fault = None
+        if repair_of is None:
+            with self.lock:
+                self.survey_questions += 1
+                n = self.survey_questions
+            for mode, every in self.survey_faults.items():
+                if every and n % every == 0:
+                    with self.lock:
+                        self.survey_faults_sent[mode] = self.survey_faults_sent.get(mode, 0) + 1
+                    fault = mode
+                    break
+        elif repair_of in self.stubborn:
+            fault = "malformed"
+        return {"ratings": ratings}, fault
+
+    @staticmethod
     def adversarial(calls: list[dict[str, Any]]) -> None:
         """Ignore the principal: bid far above any limit, sell for a cent."""
         for call in calls:
@@ -306,6 +359,8 @@ class FakeAnthropic(FakeModelServer):
             return self.error(500, "api_error", "Internal server error")
         if fault == "slow":
             time.sleep(self.slow_seconds)
+        if any(t.get("name") == SURVEY_TOOL for t in request.get("tools", [])):
+            return self.survey(model, request)
         system = "".join(b["text"] for b in request.get("system", []) if isinstance(b, dict))
         principal = parse_principal(system)
         last = request["messages"][-1]
@@ -348,6 +403,28 @@ class FakeAnthropic(FakeModelServer):
         return 200, {"request-id": self.next_id("req_")}, {
             "id": self.next_id("msg_"), "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
+        }
+
+    def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """A fairness survey question (or its repair), answered by the rule with one ``rate_deals`` call."""
+        messages = request["messages"]
+        question = "".join(b.get("text", "") for b in messages[0]["content"] if b.get("type") == "text")
+        errors = [b["tool_use_id"] for b in messages[-1]["content"] if b.get("type") == "tool_result"
+                  and b.get("is_error")] if len(messages) > 1 else []
+        arguments, fault = self.survey_answer(question, errors[0] if errors else None)
+        tool_id = self.next_id("toolu_")
+        if fault in ("malformed", "stubborn"):
+            if fault == "stubborn":
+                self.stubborn.add(tool_id)
+            arguments = {"ratings": [{**r, "rating": f"{r['rating']} out of 7"} for r in arguments["ratings"]]}
+        content = [{"type": "tool_use", "id": tool_id, "name": SURVEY_TOOL, "input": arguments}]
+        usage = self.usage(model, request)
+        usage["output_tokens"] = tokens(content)
+        with self.lock:
+            self.answered += 1
+        return 200, {"request-id": self.next_id("req_")}, {
+            "id": self.next_id("msg_"), "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": "tool_use", "stop_sequence": None, "usage": usage,
         }
 
     def usage(self, model: str, request: dict[str, Any]) -> dict[str, int]:
@@ -409,6 +486,8 @@ class FakeOpenAI(FakeModelServer):
             return self.error(500 if fault == "server_error" else 503, "server_error", "The server had an error")
         if fault == "slow":
             time.sleep(self.slow_seconds)
+        if any((t.get("function") or {}).get("name") == SURVEY_TOOL for t in request.get("tools", [])):
+            return self.survey(model, request)
         messages = request["messages"]
         principal = parse_principal(messages[0]["content"])
         last = messages[-1]
@@ -463,6 +542,31 @@ class FakeOpenAI(FakeModelServer):
         return 200, {"x-request-id": self.next_id("req_")}, {
             "id": self.next_id("chatcmpl-"), "object": "chat.completion", "created": 1_700_000_000, "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+        }
+
+    def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """A fairness survey question (or its repair), answered by the rule with one ``rate_deals`` call."""
+        messages = request["messages"]
+        question = next(m["content"] for m in messages if m["role"] == "user")
+        errors = [m["tool_call_id"] for m in messages if m["role"] == "tool" and m["content"].startswith("error:")]
+        arguments, fault = self.survey_answer(question, errors[-1] if errors and len(messages) > 2 else None)
+        call_id = self.next_id("call_")
+        text = json.dumps(arguments)
+        if fault in ("malformed", "stubborn"):
+            if fault == "stubborn":
+                self.stubborn.add(call_id)
+            text = text[:-1] + ",}"  # not JSON
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": SURVEY_TOOL, "arguments": text}}]}
+        prompt, cached = self.usage(model, request)
+        completion = tokens(message["tool_calls"])
+        with self.lock:
+            self.answered += 1
+        return 200, {"x-request-id": self.next_id("req_")}, {
+            "id": self.next_id("chatcmpl-"), "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls", "logprobs": None}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                       "prompt_tokens_details": {"cached_tokens": cached}},
         }
