@@ -15,8 +15,10 @@ so it asks nothing over the network and writes the same ratings.
 Tokens, cost and faults of the survey go into ``summary.json`` under
 ``survey``. Offline tiers are not asked: the analysis keeps simulating their
 ratings. The ``market.after_run`` entry point ``fairness`` runs this before the
-``report`` plugin (entry points run sorted by name); ``python -m
-agents.llm.survey RUN_DIR`` surveys a finished run after the fact.
+``report`` plugin (entry points run sorted by name), on a run folder or on each
+run of a sweep folder; ``python -m agents.llm.survey RUN_DIR`` surveys a finished
+run after the fact (asking again only what is still unanswered; a recorded
+question is answered from the run's cassette, so the same answer comes back).
 """
 
 from __future__ import annotations
@@ -385,21 +387,26 @@ def survey(run_dir: Path | str) -> Survey | None:
 def after_run(path: Path) -> None:
     """The ``market.after_run`` plugin ``fairness``: survey a model-backed run before the report is written.
 
-    A sweep folder or an offline run is left alone; a failure is a warning (the run itself is recorded).
+    ``path`` is a run folder, or a sweep folder (each of its runs is surveyed). Offline runs are left
+    alone; a failure is a warning, never an error (the run itself is complete and recorded).
     """
-    path = Path(path)
-    if not (path / "scenario.yaml").is_file():
-        return
+    from analysis.load import expand_runs
+
     try:
-        result = survey(path)
-    except Exception as exc:  # the run is complete and recorded; only the model's ratings are missing
-        print(f"warning: no model fairness ratings for {path} ({type(exc).__name__}: {exc}); "
-              f"see `python -m agents.llm.survey {path}`", file=sys.stderr)
+        runs = expand_runs([path])
+    except ValueError:  # not a run or sweep folder: the report plugin says so
         return
-    if result is not None and result.missing:
-        reasons = Counter(m["reason"] for m in result.missing)
-        print(f"fairness survey: {len(result.missing)} deal side(s) without a model rating "
-              f"({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})", file=sys.stderr)
+    for run_dir in runs:
+        try:
+            result = survey(run_dir)
+        except Exception as exc:  # only the model's ratings are missing; the analysis simulates them
+            print(f"warning: no model fairness ratings for {run_dir} ({type(exc).__name__}: {exc}); "
+                  f"see `python -m agents.llm.survey {run_dir}`", file=sys.stderr)
+            continue
+        if result is not None and result.missing:
+            reasons = Counter(m["reason"] for m in result.missing)
+            print(f"fairness survey of {run_dir}: {len(result.missing)} deal side(s) without a model rating "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
