@@ -301,20 +301,24 @@ class Survey:
                 "tiers": {t: a.as_dict() for t, a in sorted(self.accounts.items())}}
 
 
-def survey_run(run_dir: Path, policy: ModelPolicy) -> Survey:
-    """Ask every model-backed principal of the finished run in ``run_dir``; append to ``fairness.jsonl``."""
+def unanswered(run_dir: Path, tiers: Sequence[str]) -> dict[tuple[str, str], list[DealSide]]:
+    """Deal sides of ``tiers``' principals with no person's or model's rating yet, by (market, principal)."""
     from analysis.load import load_run  # the analysis reads the run folder; imported only when a survey runs
 
     data = load_run(run_dir)
     names = {(m, p): n for m, p, n in data.participants.select("market", "participant_id", "name").iter_rows()}
-    out = run_dir / FAIRNESS_FILE
-    done = rated(out)
-    sides = [s for s in sides_of(data.deals.to_dicts(), names, set(policy.tiers))
-             if (s.market, s.deal_id, s.participant_id) not in done]
+    done = rated(run_dir / FAIRNESS_FILE)
     groups: dict[tuple[str, str], list[DealSide]] = {}
-    for s in sides:
-        groups.setdefault((s.market, s.participant_id), []).append(s)
-    accounts = {t: Account() for t in sorted({s.tier for s in sides})}
+    for s in sides_of(data.deals.to_dicts(), names, set(tiers)):
+        if (s.market, s.deal_id, s.participant_id) not in done:
+            groups.setdefault((s.market, s.participant_id), []).append(s)
+    return groups
+
+
+def survey_run(run_dir: Path, policy: ModelPolicy, groups: dict[tuple[str, str], list[DealSide]]) -> Survey:
+    """Ask each principal in ``groups`` (concurrently) through ``policy``; append to ``fairness.jsonl``."""
+    out = run_dir / FAIRNESS_FILE
+    accounts = {t: Account() for t in sorted({g[0].tier for g in groups.values()})}
 
     async def everyone() -> list[Outcome]:
         return await asyncio.gather(*(ask(policy, g, accounts[g[0].tier]) for g in groups.values()))
@@ -363,11 +367,15 @@ def policy_for(run_dir: Path) -> tuple[ModelPolicy, bool]:
 def survey(run_dir: Path | str) -> Survey | None:
     """Survey the finished run in ``run_dir`` (None when no tier ran on a model) and record it in summary.json."""
     run_dir = Path(run_dir)
-    if not model_tiers(run_dir):
+    tiers = model_tiers(run_dir)
+    if not tiers:
         return None
+    groups = unanswered(run_dir, tiers)
+    if not groups:  # everyone has answered: nothing to ask, nothing to record
+        return Survey(asked=0, rated=0, missing=[], accounts={})
     policy, own = policy_for(run_dir)
     try:
-        result = survey_run(run_dir, policy)
+        result = survey_run(run_dir, policy, groups)
     finally:
         if own:
             policy.close()
