@@ -203,12 +203,24 @@ def status(
     return message(f"Balance {format_money(balance)}, escrow {format_money(escrow)}", blocks)
 
 
-def approval_request(approval_id: str, off: Offer, item: Item, counterpart: str) -> Msg:
-    text = (f"Your agent wants to accept *{format_money(off.amount)}* from {safe(counterpart, 80)} "
-            f"for *{safe(item.title, 200)}* (offer `{safe(off.id, 20)}`). Approve?")
-    return message(f"Approve a deal for {item.title}?", [
+_HELD_VERBS = {
+    "accept": "accept *{amount}* from {who}",
+    "make_offer": "offer *{amount}* to {who}",
+    "counter": "answer {who}'s offer of {previous} with *{amount}*",
+}
+
+
+def approval_request(approval_id: str, kind: str, amount: int, item_title: str, counterpart: str,
+                     ref: str, previous: int | None = None) -> Msg:
+    """The DM asking a person to approve an action of their agent's that can close a deal."""
+    verb = _HELD_VERBS.get(kind, kind.replace("_", " ") + " *{amount}* with {who}")
+    what = verb.format(amount=format_money(amount), who=safe(counterpart, 80),
+                       previous=format_money(previous) if previous is not None else "?")
+    text = (f"Your agent wants to {what} for *{safe(item_title, 200)}* (`{safe(ref, 20)}`). "
+            "If it is taken, that is a deal. Approve?")
+    return message(f"Approve a deal for {item_title}?", [
         section(text),
-        {"type": "actions", "block_id": f"approval:{approval_id}", "elements": [
+        {"type": "actions", "block_id": f"approval:{approval_id}"[:255], "elements": [
             button("Approve", "approve_deal", approval_id, "primary"),
             button("Decline", "decline_deal", approval_id, "danger"),
         ]},

@@ -24,13 +24,13 @@ import simpy.rt
 from slack_sdk import WebClient
 
 from market import exchange
-from market.actions import Accept, Action, ListItem
+from market.actions import Accept, Action, Counter, ListItem, MakeOffer, parse_action
 from market.backends import BackendContext, Policy, build_policies
 from market.domain import Deal, Item, Participant, Want
 from market.engine import Entry, MarketModel
 from market.events import DealClosed, OfferMade
 from market.ledger import Ledger
-from market.observation import Decision, Observation
+from market.observation import Observation
 from market.runfolder import RunFolder
 from market.scenario import (
     CatalogEntry,
@@ -42,6 +42,7 @@ from market.scenario import (
 )
 from market.state import MarketState
 from slackbot import blocks
+from slackbot.approvals import ApprovalPolicy, approval_id, target
 from slackbot.modals import JoinForm
 from slackbot.poster import ChannelResolver, Poster
 from slackbot.render import Post, Renderer
@@ -53,23 +54,6 @@ Notify = Callable[[str], None]
 
 def participant_id(user_id: str) -> str:
     return "s-" + re.sub(r"[^a-z0-9]", "", user_id.lower())
-
-
-class ApprovalPolicy:
-    """An agent whose ``accept``s wait for its principal's Approve in a DM."""
-
-    def __init__(self, inner: Policy, host: Host, market: str, pid: str) -> None:
-        self.inner, self.host, self.market, self.pid = inner, host, market, pid
-
-    def decide(self, observation: Observation) -> Decision:
-        decision = self.inner.decide(observation)
-        kept: list[Action] = []
-        for action in decision.actions:
-            if isinstance(action, Accept):
-                self.host.request_approval(self.market, self.pid, action, observation)
-            else:
-                kept.append(action)
-        return Decision(actions=tuple(kept), note=decision.note)
 
 
 class Host:
@@ -101,6 +85,7 @@ class Host:
         self.renderer = Renderer(show_tiers=self.scenario.slack.show_tiers)
         self.policies = build_policies(BackendContext(scenario=self.scenario, run_dir=self.folder.path))
         self.lock = threading.RLock()  # guards the renderer's view of the markets
+        self._approvers: dict[tuple[str, str], ApprovalPolicy] = {}
         self.model: MarketModel | None = None
         self.ready = threading.Event()
         self.running = threading.Event()  # the clock moves only while set
@@ -193,7 +178,9 @@ class Host:
             return None
         policy = self.policies[tier]
         if person.autonomy == "approve":
-            return ApprovalPolicy(policy, self, person.market, person.participant_id)
+            wrapped = ApprovalPolicy(policy, self, person.market, person.participant_id)
+            self._approvers[(person.market, person.participant_id)] = wrapped
+            return wrapped
         return policy
 
     # --- posting -------------------------------------------------------------------------------------
@@ -238,15 +225,27 @@ class Host:
         person = self.person(user_id)
         if person is None:
             return "You have not joined yet: type `/deal join`."
+        return self._submit(person, action, done)
+
+    def _submit(self, person: Person, action: Action, done: Notify, approval: str | None = None) -> str | None:
+        if self.finished.is_set() or self.store.get("state") == "settled":
+            if approval:
+                self.store.approval_result(approval, "refused: the week is over")
+            return "The week is over: nothing more can be done in this market."
         assert self.model is not None
         future = self.model.submit(person.market, person.participant_id, action)
 
         def answered(f: Future[exchange.Outcome]) -> None:
             outcome = f.result()
             if isinstance(outcome, exchange.Rejection):
-                done(f"Not done: {outcome.reason}")
+                result, text = f"refused: {outcome.reason}", f"Not done: {outcome.reason}"
             else:
-                done(f"Done: {action.type.replace('_', ' ')}.")
+                made = [e.deal.id for e in outcome if isinstance(e, DealClosed)]
+                made += [e.offer.id for e in outcome if isinstance(e, OfferMade)]
+                result, text = ",".join(made), f"Done: {action.type.replace('_', ' ')}."
+            if approval:
+                self.store.approval_result(approval, result)
+            done(text)
 
         future.add_done_callback(answered)
         return None
@@ -267,18 +266,18 @@ class Host:
                                  state.escrow.get(pid, 0), holdings, mine, threads, names)
 
     # --- approvals ------------------------------------------------------------------------------------
-    def request_approval(self, market: str, pid: str, action: Accept, obs: Observation) -> None:
+    def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None:
+        """Hold an agent's committing action and DM its principal Approve / Decline (once per action)."""
         person = self.store.person_by_participant(market, pid)
-        offer = next((o for o in obs.incoming if o.id == action.offer_id), None)
-        if person is None or offer is None:
+        if person is None:
             return
-        approval = Approval(f"{market}:{pid}:{offer.id}", market, pid, offer.id, "pending")
+        approval = Approval(approval_id(market, pid, action), market, pid, target(action), "pending",
+                            action.model_dump_json())
         if not self.store.add_approval(approval):
-            return  # already asked about this offer
-        state = self.renderer.state(market)
-        item = state.items[state.listings[offer.listing_id].item_id]
-        self.dm(person.user_id, f"approval:{approval.id}",
-                blocks.approval_request(approval.id, offer, item, _name(state, offer.proposer)))
+            return  # asked already, or a question about the same offer or listing is still open
+        with self.lock:
+            question = _question(self.renderer.state(market), approval.id, action)
+        self.dm(person.user_id, f"approval:{approval.id}", question)
 
     def decide_approval(self, user_id: str, approval_id: str, approve: bool, done: Notify) -> str | None:
         approval = self.store.approval(approval_id)
@@ -287,10 +286,14 @@ class Host:
             return "That approval is not yours."
         if not self.store.decide_approval(approval_id, "approved" if approve else "declined"):
             return "You already answered this one."
+        action = parse_action(approval.action) if approval.action else Accept(offer_id=approval.target)
         if not approve:
-            done("Declined: your agent will not take that offer.")
+            policy = self._approvers.get((approval.market, approval.participant_id))
+            if policy is not None and self.model is not None:
+                policy.declined(action, self.model.now)
+            done("Declined: your agent will not do that, and hears so at its next turn.")
             return None
-        return self.submit(user_id, Accept(offer_id=approval.offer_id, message="Approved by my principal."), done)
+        return self._submit(person, action, done, approval=approval.id)
 
     # --- admin ----------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -357,6 +360,21 @@ class Host:
 def _name(state: MarketState, pid: str) -> str:
     person = state.participants.get(pid)
     return person.name if person else pid
+
+
+def _question(state: MarketState, approval: str, action: Action) -> blocks.Msg:
+    """The approval DM for ``action``, from what the state still knows (the exchange judges it later)."""
+    offer = state.offers.get(getattr(action, "offer_id", ""))
+    listing = state.listings.get(offer.listing_id if offer else getattr(action, "listing_id", ""))
+    item = state.items.get(listing.item_id) if listing else None
+    title = item.title if item else "an item"
+    if isinstance(action, MakeOffer):
+        seller = _name(state, listing.seller) if listing else "the seller"
+        return blocks.approval_request(approval, action.type, action.amount, title, seller, action.listing_id)
+    who = _name(state, offer.proposer) if offer else "the other side"
+    previous = offer.amount if offer else None
+    amount = action.amount if isinstance(action, Counter) else (previous or 0)
+    return blocks.approval_request(approval, action.type, amount, title, who, target(action), previous)
 
 
 def _draw_tier(scenario: Scenario, market: str, pid: str) -> str:

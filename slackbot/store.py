@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS people (
     autonomy TEXT NOT NULL, PRIMARY KEY (user_id, market));
 CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY, market TEXT NOT NULL, participant_id TEXT NOT NULL,
-    offer_id TEXT NOT NULL, state TEXT NOT NULL);
+    offer_id TEXT NOT NULL, -- the target: an offer id, or a listing id for make_offer
+    state TEXT NOT NULL, action TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -39,11 +41,15 @@ class Person:
 
 @dataclass(frozen=True)
 class Approval:
+    """An agent's action held for its principal's Approve / Decline."""
+
     id: str
     market: str
     participant_id: str
-    offer_id: str
+    target: str  # the offer (accept, counter) or listing (make_offer) it is about
     state: str  # "pending" | "approved" | "declined"
+    action: str = ""  # the held action as JSON ("" in tables from before: an accept of ``target``)
+    result: str = ""  # what the approved action made: the deal or offer id, or the exchange's refusal
 
 
 class Store:
@@ -56,6 +62,10 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(approvals)")}
+        for column in ("action", "result"):
+            if column not in columns:  # a table from an older bot
+                self._db.execute(f"ALTER TABLE approvals ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -107,22 +117,38 @@ class Store:
         return next((p for p in self.people() if p.market == market and p.participant_id == participant_id), None)
 
     # approvals
+    _APPROVAL = "SELECT id, market, participant_id, offer_id, state, action, result FROM approvals"
+
     def add_approval(self, approval: Approval) -> bool:
-        """Record a pending approval; False if one for the same offer exists."""
-        return self._write(
-            "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?)",
-            (approval.id, approval.market, approval.participant_id, approval.offer_id, approval.state),
-        ) == 1
+        """Record a pending approval; False if this one exists or another is pending on the same target."""
+        with self._lock:
+            busy = self._db.execute(
+                "SELECT 1 FROM approvals WHERE market = ? AND participant_id = ? AND offer_id = ? "
+                "AND state = 'pending'", (approval.market, approval.participant_id, approval.target)).fetchone()
+            if busy:
+                return False
+            return self._db.execute(
+                "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (approval.id, approval.market, approval.participant_id, approval.target, approval.state,
+                 approval.action, approval.result),
+            ).rowcount == 1
 
     def approval(self, approval_id: str) -> Approval | None:
-        row = self._one("SELECT id, market, participant_id, offer_id, state FROM approvals WHERE id = ?",
-                        (approval_id,))
+        row = self._one(self._APPROVAL + " WHERE id = ?", (approval_id,))
         return Approval(*row) if row else None  # type: ignore[arg-type]
+
+    def approvals(self) -> list[Approval]:
+        with self._lock:
+            rows = self._db.execute(self._APPROVAL + " ORDER BY rowid").fetchall()
+        return [Approval(*r) for r in rows]
 
     def decide_approval(self, approval_id: str, state: str) -> bool:
         """Move a pending approval to ``state``; False if it was already decided (a double click)."""
         return self._write("UPDATE approvals SET state = ? WHERE id = ? AND state = 'pending'",
                            (state, approval_id)) == 1
+
+    def approval_result(self, approval_id: str, result: str) -> None:
+        self._write("UPDATE approvals SET result = ? WHERE id = ?", (result, approval_id))
 
     # event dedupe
     def first_time(self, event_id: str) -> bool:

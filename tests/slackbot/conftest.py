@@ -81,3 +81,24 @@ def payload_body(payload: dict) -> str:  # type: ignore[type-arg]
     from urllib.parse import urlencode
 
     return urlencode({"payload": json.dumps(payload)})
+
+
+ADMIN = "UADMIN1"
+
+
+def live_scenario(tmp_path: Path, **extra: object) -> Path:
+    """smoke.yaml with a Slack section (and ``extra`` top-level keys), beside a copy of its catalog."""
+    import yaml
+
+    data = yaml.safe_load(SMOKE.read_text())
+    data["slack"] = {"admins": [ADMIN], "show_tiers": False, "channel_prefix": "deal-"}
+    data.update(extra)
+    path = tmp_path / "live.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shutil.copy(SMOKE.parent / "catalog.csv", tmp_path / "catalog.csv")
+    return path
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    return live_scenario(tmp_path)

@@ -92,10 +92,13 @@ def test_offer_buttons_and_approval_carry_ids_only() -> None:
                   amount=999, made_at=0, expires_at=10)
     actions = blocks.offer(offer, "Ben", "Ada", buttons=True)["blocks"][-1]["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [("offer_accept", "O7"), ("offer_reject", "O7")]
-    approval = blocks.approval_request("ap-1", offer, ITEM, "Ben")
+    approval = blocks.approval_request("ap-1", "accept", offer.amount, ITEM.title, "Ben", offer.id)
     ids = [(e["action_id"], e["value"]) for e in approval["blocks"][-1]["elements"]]
     assert ids == [("approve_deal", "ap-1"), ("decline_deal", "ap-1")]
-    assert "$9.99" in approval["blocks"][0]["text"]["text"]
+    assert "accept *$9.99* from Ben" in approval["blocks"][0]["text"]["text"]
+    counter = blocks.approval_request("ap-2", "counter", 1200, ITEM.title, "<!here>", "O7", previous=999)
+    text = counter["blocks"][0]["text"]["text"]
+    assert "offer of $9.99 with *$12.00*" in text and "<!here>" not in text
 
 
 def test_digest_and_status_money_is_formatted_from_cents() -> None:

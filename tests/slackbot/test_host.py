@@ -4,103 +4,30 @@ security checks, and a restart that loses and duplicates nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 from slack_sdk import WebClient
 
 from market.ledger import Ledger
-from market.scenario import build_participants, load_scenario
 from market.state import check_invariants
 from slackbot.app import build_app
 from slackbot.host import Host, participant_id
-from tests.slackbot.conftest import SECRET, SMOKE, command_body, payload_body, signed_request
+from tests.slackbot.conftest import ADMIN, SECRET, command_body, signed_request
+from tests.slackbot.live import (
+    APPROVER,
+    MANUAL,
+    STRANGER,
+    Slack,
+    approve_all,
+    buttons,
+    dms,
+    join_values,
+    most_wanted,
+    wait_for,
+)
 from tests.slackbot.slack_stub import SlackStub
-
-ADMIN, MANUAL, APPROVER, STRANGER = "UADMIN1", "UMAN1", "UAPP1", "USTRANGE1"
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or check}")
-
-
-@pytest.fixture
-def scenario(tmp_path: Path) -> Path:
-    data = yaml.safe_load(SMOKE.read_text())
-    data["slack"] = {"admins": [ADMIN], "show_tiers": False, "channel_prefix": "deal-"}
-    path = tmp_path / "live.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copy(SMOKE.parent / "catalog.csv", tmp_path / "catalog.csv")
-    return path
-
-
-def most_wanted(scenario: Path) -> list[str]:
-    """Catalog titles the smoke agents want most (so agents bid on what the people sell)."""
-    sc, catalog = load_scenario(scenario)
-    counts = Counter(w.title for p in build_participants(sc, catalog) for w in p.wants)
-    return [t for t, _ in counts.most_common()]
-
-
-class Slack:
-    """Sends signed requests into the app, as Slack would."""
-
-    def __init__(self, app, stub: SlackStub) -> None:  # type: ignore[no-untyped-def]
-        self.app, self.stub = app, stub
-
-    def command(self, user: str, text: str) -> dict:  # type: ignore[type-arg]
-        response = self.app.dispatch(signed_request(command_body(text, user, self.stub.respond_url + user)))
-        assert response.status == 200, response.body
-        return json.loads(response.body) if response.body else {}
-
-    def payload(self, payload: dict) -> dict:  # type: ignore[type-arg]
-        response = self.app.dispatch(signed_request(payload_body(payload)))
-        assert response.status == 200, response.body
-        return json.loads(response.body) if response.body else {}
-
-    def submit_view(self, user: str, view: dict, values: dict) -> dict:  # type: ignore[type-arg]
-        return self.payload({"type": "view_submission", "user": {"id": user}, "team": {"id": "T1"},
-                             "view": {**view, "id": "V1", "state": {"values": values}}})
-
-    def click(self, user: str, action_id: str, value: str) -> dict:  # type: ignore[type-arg]
-        return self.payload({"type": "block_actions", "user": {"id": user}, "team": {"id": "T1"},
-                             "trigger_id": "T-2", "response_url": self.stub.respond_url + user,
-                             "actions": [{"action_id": action_id, "value": value, "block_id": "b",
-                                          "type": "button"}]})
-
-    def responses(self, user: str) -> list[str]:
-        return [r.get("text", "") for r in self.stub.state.responses if r["path"].endswith(user)]
-
-
-def join_values(sells: str, wants: str, autonomy: str) -> dict:  # type: ignore[type-arg]
-    return {"sells": {"value": {"type": "plain_text_input", "value": sells}},
-            "wants": {"value": {"type": "plain_text_input", "value": wants}},
-            "style": {"value": {"type": "static_select", "selected_option": {"value": "direct"}}},
-            "autonomy": {"value": {"type": "radio_buttons", "selected_option": {"value": autonomy}}}}
-
-
-def dms(stub: SlackStub, user: str) -> list[dict]:  # type: ignore[type-arg]
-    return stub.posts(f"dm-{user}")
-
-
-def buttons(stub: SlackStub, user: str, action_id: str) -> list[str]:
-    out = []
-    for message in dms(stub, user):
-        for block in message.get("blocks") or []:
-            for element in block.get("elements", []) if block["type"] == "actions" else []:
-                if element["action_id"] == action_id:
-                    out.append(element["value"])
-    return out
 
 
 @pytest.mark.slow
@@ -144,7 +71,8 @@ def test_a_live_week_end_to_end(stub: SlackStub, client: WebClient, scenario: Pa
         slack.click(APPROVER, "approve_deal", approvals[0])  # a double click is answered, not applied twice
         wait_for(lambda: any("already answered" in r for r in slack.responses(APPROVER)), what="double click")
         pids = {participant_id(MANUAL), participant_id(APPROVER)}
-        wait_for(lambda: {p for d in host.state().deals for p in (d.buyer, d.seller)} >= pids, timeout=60,
+        wait_for(lambda: approve_all(slack, APPROVER) and
+                 {p for d in host.state().deals for p in (d.buyer, d.seller)} >= pids, timeout=60,
                  what="deals for both people")
         slack.command(ADMIN, "admin settle")
         wait_for(lambda: all(any("settled" in json.dumps(m.get("blocks")) for m in dms(stub, u))

@@ -1,0 +1,76 @@
+"""Approve-before-deal: an agent's committing actions wait for its principal's click.
+
+An action commits the principal when the other side can turn it into a deal
+without a further step of theirs: ``accept`` (closes at once), ``make_offer``
+and ``counter`` (the other side may accept). ``ApprovalPolicy`` takes these out
+of the agent's decision and hands them to the host, which DMs Approve /
+Decline. Approved actions go through ``MarketModel.submit`` (the exchange's
+rules, at the time of the click: an offer that expired or a listing that
+closed meanwhile is answered with the exchange's reason). Declined ones are
+dropped, and the agent reads an ``action_rejected`` event ("declined by your
+principal") in its next observation's news; it may try something else later.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from market.actions import Accept, Action, Counter, MakeOffer
+from market.backends import Policy
+from market.events import ActionRejected
+from market.observation import Decision, Observation
+
+HELD: tuple[type, ...] = (Accept, MakeOffer, Counter)
+DECLINED = "Your principal declined this in Slack; do not repeat it unchanged."
+
+
+def held(action: Action) -> bool:
+    """True for actions that can lead to a deal without a further step of the principal's."""
+    return isinstance(action, HELD)
+
+
+def target(action: Action) -> str:
+    """What a held action is about: the offer it answers, or the listing it bids on."""
+    if isinstance(action, MakeOffer):
+        return action.listing_id
+    return str(getattr(action, "offer_id", ""))
+
+
+def approval_id(market: str, pid: str, action: Action) -> str:
+    """The same action asked twice gets the same id (and one question)."""
+    amount = getattr(action, "amount", "")
+    return f"{market}:{pid}:{action.type}:{target(action)}:{amount}"
+
+
+class Asker(Protocol):
+    def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None: ...
+
+
+class ApprovalPolicy:
+    """Wraps a principal's agent: committing actions are held for approval, the rest go through."""
+
+    def __init__(self, inner: Policy, host: Asker, market: str, pid: str) -> None:
+        self.inner, self.host, self.market, self.pid = inner, host, market, pid
+        self._declined: list[ActionRejected] = []
+        self._lock = threading.Lock()
+
+    def declined(self, action: Action, at: int) -> None:
+        """Tell the agent, at its next turn, that its principal said no (called from Slack's threads)."""
+        event = ActionRejected(at=at, actor=self.pid, action=action.model_dump(mode="json"), reason=DECLINED)
+        with self._lock:
+            self._declined.append(event)
+
+    def decide(self, observation: Observation) -> Decision:
+        with self._lock:
+            news, self._declined = self._declined, []
+        if news:
+            observation = observation.model_copy(update={"news": (*observation.news, *news)})
+        decision = self.inner.decide(observation)
+        kept: list[Action] = []
+        for action in decision.actions:
+            if held(action):
+                self.host.request_approval(self.market, self.pid, action, observation)
+            else:
+                kept.append(action)
+        return Decision(actions=tuple(kept), note=decision.note)

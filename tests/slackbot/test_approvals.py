@@ -1,0 +1,144 @@
+"""Approve-before-deal: every committing action of the person's agent waits for a click.
+
+A unit check of the wrapper (what is held, what the agent hears after a
+Decline), and a hosted smoke week where no deal of the approver's closes
+without an Approve recorded, a late Approve is answered with the exchange's
+reason, and one after the week gets a clear answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+
+from market import actions as act
+from market.actions import Action
+from market.domain import Participant
+from market.events import DealClosed, OfferMade
+from market.ledger import Ledger
+from market.observation import Decision, Observation
+from market.scenario import build_participants, load_scenario
+from market.state import check_invariants
+from slackbot.app import build_app
+from slackbot.approvals import DECLINED, ApprovalPolicy
+from slackbot.host import Host, participant_id
+from tests.slackbot.conftest import ADMIN, SECRET, live_scenario
+from tests.slackbot.live import APPROVER, Slack, approve_all, join_values, most_wanted, wait_for
+from tests.slackbot.slack_stub import SlackStub
+
+
+class Scripted:
+    """An agent that always wants to do the same things, and remembers what it saw."""
+
+    def __init__(self, actions: list[Action]) -> None:
+        self.actions, self.seen = actions, []  # type: ignore[var-annotated]
+
+    def decide(self, observation: Observation) -> Decision:
+        self.seen.append(observation)
+        return Decision(actions=tuple(self.actions))
+
+
+class Asker:
+    def __init__(self) -> None:
+        self.asked: list[Action] = []
+
+    def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None:
+        self.asked.append(action)
+
+
+def test_committing_actions_are_held_and_a_decline_is_news() -> None:
+    committing = [act.Accept(offer_id="O1"), act.MakeOffer(listing_id="L1", amount=500),
+                  act.Counter(offer_id="O2", amount=700)]
+    free = [act.ListItem(item_id="i1", ask=900), act.SendMessage(listing_id="L1", text="hi")]
+    inner, asker = Scripted([*committing, *free]), Asker()
+    policy = ApprovalPolicy(inner, asker, "A", "s-u1")
+    obs = Observation.model_construct(market="A", trader="s-u1", at=60, news=(),
+                                      principal=Participant(id="s-u1", name="U", budget=100))
+    assert policy.decide(obs).actions == tuple(free)
+    assert asker.asked == committing
+    policy.declined(committing[1], at=120)
+    policy.decide(obs)
+    news = inner.seen[-1].news
+    assert [(e.type, e.reason, e.action["listing_id"]) for e in news] == [("action_rejected", DECLINED, "L1")]
+    policy.decide(obs)
+    assert inner.seen[-1].news == ()  # told once
+
+
+def commonly_held(scenario: Path) -> list[str]:
+    sc, catalog = load_scenario(scenario)
+    counts = Counter(i.title for p in build_participants(sc, catalog) for i in p.items)
+    return [t for t, _ in counts.most_common()]
+
+
+@pytest.mark.slow
+def test_no_deal_of_an_approver_closes_without_approve(stub: SlackStub, client: WebClient, tmp_path: Path) -> None:
+    scenario = live_scenario(tmp_path, rules={"offer_ttl": 3 * 3600})
+    wanted, held_by_agents = most_wanted(scenario), commonly_held(scenario)
+    host = Host(scenario, client, out=tmp_path / "run", speed=20_000, pace=0)
+    slack = Slack(build_app(host, client, signing_secret=SECRET), stub)
+    pid = participant_id(APPROVER)
+    late, expires, clicked = "", 0, False  # one approval left unanswered until its offer expired
+    try:
+        slack.command(APPROVER, "join")
+        view = wait_for(lambda: stub.calls("views.open"), what="join modal")[0].args["view"]  # type: ignore[index]
+        sells = "\n".join(f"{t}, $25, $4" for t in wanted[:3])
+        wants = "\n".join(f"{t}, $40" for t in held_by_agents[:2])
+        assert slack.submit_view(APPROVER, view, join_values(sells, wants, "approve")) == {}
+        slack.command(ADMIN, "admin start")
+        turn = itertools.count()
+        while not host.finished.is_set():
+            if not late:
+                pending = [a for a in host.store.approvals() if a.state == "pending"
+                           and json.loads(a.action)["type"] in ("accept", "counter")]
+                if pending:
+                    late, expires = pending[0].id, host.state().offers[pending[0].target].expires_at
+                    slack.answered.add(late)
+            approve_all(slack, APPROVER, decline=lambda _: next(turn) % 4 == 3)
+            if late and not clicked and host.model.now > expires:  # type: ignore[union-attr]
+                slack.click(APPROVER, "approve_deal", late)  # too late now
+                clicked = True
+            time.sleep(0.02)
+        wait_for(lambda: any("no longer open" in r for r in slack.responses(APPROVER)), what="late approval")
+        # after the week an Approve gets a clear answer, not silence
+        pending = [a for a in host.store.approvals() if a.state == "pending"]
+        if pending:
+            slack.click(APPROVER, "approve_deal", pending[0].id)
+            wait_for(lambda: any("week is over" in r for r in slack.responses(APPROVER)), what="after the week")
+    finally:
+        host.close()
+    assert host.error is None
+    approvals = _approvals(tmp_path / "run")
+    approved = {r for a in approvals if a[0] == "approved" for r in a[2].split(",") if r}
+    kinds = Counter((a[0], a[1]) for a in approvals)
+    assert kinds[("approved", "make_offer")] + kinds[("approved", "counter")] > 0, kinds
+    assert kinds[("declined", "accept")] + kinds[("declined", "make_offer")] + kinds[("declined", "counter")] > 0
+    assert any(a[2].startswith("refused: Offer") and "no longer open" in a[2] for a in approvals)
+    with Ledger(tmp_path / "run") as ledger:
+        events = [r.event for r in ledger.records()]
+        assert check_invariants(ledger.replay("A")) == []
+    mine = [e.deal for e in events if isinstance(e, DealClosed) and pid in (e.deal.buyer, e.deal.seller)]
+    assert mine, "the approver closed no deal"
+    offers = {e.offer.id: e.offer for e in events if isinstance(e, OfferMade)}
+    for offer in offers.values():
+        if offer.proposer == pid:
+            assert offer.id in approved, f"offer {offer.id} of the approver's was made without Approve"
+    for deal in mine:
+        accepted_by_them = offers[deal.offer_id].recipient == pid
+        assert (deal.id if accepted_by_them else deal.offer_id) in approved, f"deal {deal.id} closed unapproved"
+
+
+def _approvals(run: Path) -> list[tuple[str, str, str]]:
+    """(state, action type, result) of every approval, read from the bot's table after the host closed."""
+    from slackbot.store import Store
+
+    store = Store(run)
+    try:
+        return [(a.state, json.loads(a.action)["type"], a.result) for a in store.approvals()]
+    finally:
+        store.close()
