@@ -40,6 +40,7 @@ class StubState:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> channel
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel id -> messages
     failures: list[Failure] = field(default_factory=list)
+    socket_url: str = ""  # what apps.connections.open answers (a local Socket Mode server)
     responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
     ts: int = 0
 
@@ -139,7 +140,8 @@ class SlackStub:
     def handle(self, method: str, args: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             self.state.calls.append(Call(method, args, time.monotonic(), auth))
-            if not auth.startswith("Bearer xox"):
+            kind = "Bearer xapp-" if method == "apps.connections.open" else "Bearer xox"
+            if not auth.startswith(kind):  # Socket Mode URLs need the app-level token, the rest a bot token
                 return 200, {"ok": False, "error": "not_authed"}, {}
             for failure in self.state.failures:
                 if failure.method == method and failure.times > 0:
@@ -166,6 +168,11 @@ class SlackStub:
     def _next_ts(self) -> str:
         self.state.ts += 1
         return f"1700000000.{self.state.ts:06d}"
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.state.socket_url:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.state.socket_url}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "dealbot"}
