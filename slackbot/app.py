@@ -1,8 +1,9 @@
 """The Bolt app: ``/deal`` commands, the join and survey modals, approval and offer buttons.
 
-Every listener acks first (Slack wants an answer within 3 seconds) and does
-the slow part afterwards; Bolt runs listeners on its thread pool, so the ack
-goes back at once. Retried events are handled once (by ``event_id``), the
+Every listener acks first (Slack wants an answer within 3 seconds) and hands
+the slow part (Web API calls, joins, settlement) to the bot's own worker pool:
+Bolt's listener pool (5 threads) then only ever runs quick ack functions, so
+acks do not queue behind slow work (``benchmarks/slack_ack.py``). Retried events are handled once (by ``event_id``), the
 bot's own messages are ignored, user text is escaped, malformed commands get
 usage help. HTTP mode verifies Slack's signatures (Bolt refuses missing,
 wrong and stale ones); Socket Mode is the default.
@@ -14,6 +15,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,19 @@ from slackbot.survey import SURVEY_CALLBACK, parse_survey, store_answers, survey
 log = logging.getLogger("slackbot.app")
 
 
-def build_app(host: Host, client: WebClient, *, signing_secret: str | None = None) -> App:
+def build_app(host: Host, client: WebClient, *, signing_secret: str | None = None, workers: int = 16) -> App:
     """The app around ``host``; with ``signing_secret`` every HTTP request must be signed."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slackbot-work")
+
+    def later(work: Callable[[], None]) -> None:
+        """Run ``work`` after the ack, off Bolt's listener threads; failures go to the log."""
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("work after an ack failed")
+        pool.submit(run)
+
     app = App(
         client=client,
         signing_secret=signing_secret or "unused-in-socket-mode",
@@ -54,7 +68,7 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
         if event.get("bot_id") or event.get("subtype"):
             return  # our own posts (and edits, joins, ...) come back as events
         if event.get("channel_type") == "im":
-            say(text=USAGE)
+            later(lambda: say(text=USAGE))
 
     @app.command("/deal")
     def on_command(ack: Any, command: dict[str, Any], respond: Any, client: WebClient) -> None:
@@ -67,11 +81,15 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
             ack(response_type="ephemeral", text="Sorry, only the week's admins can do that.")
             return
         ack()
-        try:
-            _run_command(host, parsed, user, command, respond, client)
-        except Exception as exc:  # the person gets a sentence, the log gets the details
-            log.exception("command %s failed", parsed.name)
-            respond(response_type="ephemeral", text=f"Something went wrong ({type(exc).__name__}).")
+
+        def run() -> None:
+            try:
+                _run_command(host, parsed, user, command, respond, client)
+            except Exception as exc:  # the person gets a sentence, the log gets the details
+                log.exception("command %s failed", parsed.name)
+                respond(response_type="ephemeral", text=f"Something went wrong ({type(exc).__name__}).")
+
+        later(run)
 
     @app.view(JOIN_CALLBACK)
     def on_join(ack: Any, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -81,11 +99,15 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
             return
         ack()
         user = body["user"]["id"]
-        name = _display_name(client, user)
-        refusal = host.join(user, name, form, lambda text: host.dm(user, f"note:join:{user}", blocks.notice(
-            safe(text))))
-        if refusal:
-            host.dm(user, f"note:join-refused:{user}", blocks.notice(safe(refusal)))
+
+        def run() -> None:
+            name = _display_name(client, user)
+            refusal = host.join(user, name, form, lambda text: host.dm(user, f"note:join:{user}", blocks.notice(
+                safe(text))))
+            if refusal:
+                host.dm(user, f"note:join-refused:{user}", blocks.notice(safe(refusal)))
+
+        later(run)
 
     @app.view(SURVEY_CALLBACK)
     def on_survey(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -95,13 +117,17 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
             return
         ack()
         user = body["user"]["id"]
-        person = host.person(user)
-        if person is None:
-            return
         ratings, comment = answers
-        allowed = {d.id for d, _ in host.deals_of(user)}
-        stored = store_answers(host.folder.path, person.market, person.participant_id, ratings, comment, allowed)
-        host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
+
+        def run() -> None:
+            person = host.person(user)
+            if person is None:
+                return
+            allowed = {d.id for d, _ in host.deals_of(user)}
+            stored = store_answers(host.folder.path, person.market, person.participant_id, ratings, comment, allowed)
+            host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
+
+        later(run)
 
     def _button(action_id: str, approve: bool | None, offer_action: type | None) -> None:
         @app.action(action_id)
@@ -110,13 +136,17 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
             user = body["user"]["id"]
             value = str(action.get("value", ""))
             reply = _responder(respond)
-            if approve is not None:
-                refusal = host.decide_approval(user, value, approve, reply)
-            else:
-                assert offer_action is not None
-                refusal = host.submit(user, offer_action(offer_id=value), reply)
-            if refusal:
-                reply(refusal)
+
+            def run() -> None:
+                if approve is not None:
+                    refusal = host.decide_approval(user, value, approve, reply)
+                else:
+                    assert offer_action is not None
+                    refusal = host.submit(user, offer_action(offer_id=value), reply)
+                if refusal:
+                    reply(refusal)
+
+            later(run)
 
     _button("approve_deal", True, None)
     _button("decline_deal", False, None)
@@ -127,10 +157,14 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
     def on_open_survey(ack: Any, body: dict[str, Any], client: WebClient) -> None:
         ack()
         user = body["user"]["id"]
-        person = host.person(user)
-        deals = host.deals_of(user)
-        if person and deals:
-            client.views_open(trigger_id=body["trigger_id"], view=survey_view(person.market, deals))
+
+        def run() -> None:
+            person = host.person(user)
+            deals = host.deals_of(user)
+            if person and deals:
+                client.views_open(trigger_id=body["trigger_id"], view=survey_view(person.market, deals))
+
+        later(run)
 
     return app
 

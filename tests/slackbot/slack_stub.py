@@ -40,6 +40,7 @@ class StubState:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> channel
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel id -> messages
     failures: list[Failure] = field(default_factory=list)
+    delay: float = 0.0  # seconds every call takes (a slow Slack), outside the lock
     socket_url: str = ""  # what apps.connections.open answers (a local Socket Mode server)
     responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
     ts: int = 0
@@ -68,6 +69,8 @@ class SlackStub:
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
                 path = self.path.split("?")[0]
+                if stub.state.delay:
+                    time.sleep(stub.state.delay)
                 if path.startswith("/respond/"):
                     with stub.lock:
                         stub.state.responses.append({"path": path, **args})
