@@ -71,7 +71,8 @@ def simulate_ratings(data: RunData) -> pl.DataFrame:
                 share = (d["buyer_value"] - d["price"]) / d["buyer_value"] if d["buyer_value"] else -1.0
             else:
                 share = (d["price"] - d["seller_reserve"]) / max(d["seller_reserve"], 1)
-            key = f"{data.seed}:{d['run']}:{d['market']}:{d['deal_id']}:{pid}"
+            # the deal's own facts, not the folder's name: the same run rates the same wherever it lies
+            key = f"{data.seed}:{d['market']}:{d['deal_id']}:{d['item_id']}:{d['price']}:{pid}"
             rows.append((d["run"], d["market"], d["deal_id"], pid, simulate_rating(share, key), "simulated", ""))
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
