@@ -67,7 +67,8 @@ class Trader(mesa.Agent):
 
     def rng(self, *purpose: object) -> random.Random:
         """A generator for this trader's ``step`` and ``purpose`` alone."""
-        key = ":".join(map(str, (self.model.seed_key, self.market.name, self.participant_id, self.steps, *purpose)))
+        parts = (self.model.scenario.seed, self.market.name, self.participant_id, self.steps, *purpose)
+        key = ":".join(map(str, parts))
         return random.Random(key)
 
 
@@ -118,7 +119,6 @@ class MarketModel(mesa.Model):
     ) -> None:
         super().__init__(seed=scenario.seed)
         self.scenario = scenario
-        self.seed_key = scenario.seed
         self.env = env or simpy.Environment(initial_time=max((e.at for _, e in history or ()), default=0))
         self.sink = sink
         self.on_batch = on_batch
@@ -296,7 +296,7 @@ class MarketModel(mesa.Model):
         by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
         for market in self.markets:
             mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
-            random.Random(f"{self.seed_key}:{market.name}:order:{at}").shuffle(mine)
+            random.Random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
             for trader in mine:
                 for action in by_trader[id(trader)].actions:
                     outcome = exchange.decide(market.state, trader.participant_id, action, at)
