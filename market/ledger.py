@@ -53,11 +53,10 @@ class Ledger:
         if not create and not self.path.is_file():
             raise LedgerError(f"{self.path}: no ledger here (is this a run folder?)")
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if create and not self.path.exists():
+                _create(self.path)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA synchronous=NORMAL")
-            if create:
-                self._db.executescript(_SCHEMA)
             self._db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: not a readable ledger ({exc})") from exc
@@ -127,6 +126,23 @@ class Ledger:
             yield from self._db.execute(sql, args)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: cannot read events ({exc})") from exc
+
+
+def _create(path: Path) -> None:
+    """Make an empty ledger in WAL mode beside ``path``, then move it into place in one step.
+
+    Readers (a watcher, a test polling the run) may open the file at any moment;
+    they must never meet a half-made database or race its switch to WAL.
+    """
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    db = sqlite3.connect(partial, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
+        db.executescript(_SCHEMA)
+    finally:
+        db.close()
+    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
