@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
-from agents.llm.cassette import Cassette, CassetteError, keyed
+from agents.llm.cassette import Cassette, CassetteError, keyed_text
 from agents.llm.pricing import Price, Usage, cost_microcents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
 from agents.llm.tools import ToolCallError, to_action
@@ -315,7 +315,7 @@ class ModelPolicy:
         """One call through the cassette, counted on ``account`` (default: the trader's own)."""
         if account is None:
             account = self._account(obs)
-        key, size = keyed(tier.api.name, request)
+        key, size, text = keyed_text(tier.api.name, request)
         entry = self.cassette.get(key)
         if entry is None and tier.replay:
             raise ReplayMiss(
@@ -328,7 +328,7 @@ class ModelPolicy:
             account.replayed += 1
             live = False
         else:
-            entry = await self._live(tier, obs, request, key, purpose, account, size)
+            entry = await self._live(tier, obs, request, key, purpose, account, size, text)
             live = True
         if entry.get("error"):
             account.faults["gave_up"] += 1
@@ -344,7 +344,7 @@ class ModelPolicy:
 
     async def _live(
         self, tier: Tier, obs: Asker, request: dict[str, Any], key: str, purpose: str, account: Account,
-        size: int,
+        size: int, text: str | None = None,
     ) -> dict[str, Any]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
@@ -372,7 +372,7 @@ class ModelPolicy:
         except Retryable as exc:
             entry = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request,
                      "error": str(exc)}
-        self.cassette.append(entry)
+        self.cassette.append(entry, text)
         return entry
 
     def _account(self, obs: Asker) -> Account:

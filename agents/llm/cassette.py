@@ -27,8 +27,33 @@ def request_key(api: str, request: dict[str, Any]) -> str:
 
 def keyed(api: str, request: dict[str, Any]) -> tuple[str, int]:
     """(the request's key, the length of its canonical JSON), from one serialisation."""
-    blob = json.dumps({"api": api, "request": request}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest(), len(blob)
+    key, size, _ = keyed_text(api, request)
+    return key, size
+
+
+def keyed_text(api: str, request: dict[str, Any]) -> tuple[str, int, str]:
+    """``keyed``, plus the request's own canonical JSON (for ``Cassette.append``, so it is not encoded twice)."""
+    head = '{"api":' + _canonical(api) + ',"request":'
+    text = _canonical(request)
+    blob = head + text + "}"  # == _canonical({"api": api, "request": request})
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest(), len(blob), text
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_line(entry: dict[str, Any], request_text: str | None = None) -> str:
+    """``entry`` as its cassette line; ``request_text``, the canonical JSON of ``entry["request"]``, is
+    spliced in where a sorted-keys encoding puts it instead of encoding the request again."""
+    if request_text is None or "request" not in entry:
+        return _canonical(entry)
+    parts = [
+        _canonical({k: v for k, v in entry.items() if k < "request"})[1:-1],
+        '"request":' + request_text,
+        _canonical({k: v for k, v in entry.items() if k > "request"})[1:-1],
+    ]
+    return "{" + ",".join(p for p in parts if p) + "}"
 
 
 class Cassette:
@@ -70,8 +95,8 @@ class Cassette:
         if self.path is not None and entry["key"] not in self.own:
             self.append(entry)
 
-    def append(self, entry: dict[str, Any]) -> None:
-        """Record ``entry`` now (one line, flushed), and remember it."""
+    def append(self, entry: dict[str, Any], request_text: str | None = None) -> None:
+        """Record ``entry`` now (one line, flushed), and remember it (``request_text``: see ``entry_line``)."""
         if entry.get("kind") == "call":
             self.calls[entry["key"]] = entry
             self.own.add(entry["key"])
@@ -81,7 +106,7 @@ class Cassette:
             self.tiers[entry["tier"]] = entry
         if self.path is None:
             return
-        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        line = entry_line(entry, request_text) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()

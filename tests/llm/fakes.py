@@ -88,8 +88,12 @@ def injected_texts(obs: Observation) -> list[tuple[str, str]]:
     return [(lid, text) for lid, text in out if text]
 
 
+def _compact(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
 def tokens(obj: Any) -> int:
-    text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    text = obj if isinstance(obj, str) else _compact(obj)
     return max(1, len(text) // 4)
 
 
@@ -437,8 +441,9 @@ class FakeAnthropic(FakeModelServer):
             blocks += [({"role": message["role"], **b}, "cache_control" in b) for b in content]
         hashes, sizes, digest, total = [], [], b"", 0
         for block, _ in blocks:
-            digest = hashlib.sha256(digest + json.dumps(_strip(block), sort_keys=True).encode()).digest()
-            total += tokens(_strip(block))
+            text = _compact(_strip(block))  # one encoding per block, for its prefix hash and its tokens
+            digest = hashlib.sha256(digest + text.encode()).digest()
+            total += tokens(text)
             hashes.append(model + digest.hex())
             sizes.append(total)
         breakpoints = [i for i, (_, marked) in enumerate(blocks) if marked]
@@ -577,8 +582,9 @@ class FakeOpenAI(FakeModelServer):
         digest, total, best = b"", 0, 0
         hashes = []
         for part in parts:
-            digest = hashlib.sha256(digest + json.dumps(part, sort_keys=True).encode()).digest()
-            total += tokens(part)
+            text = _compact(part)
+            digest = hashlib.sha256(digest + text.encode()).digest()
+            total += tokens(text)
             hashes.append((model + digest.hex(), total))
         with self.lock:
             for h, size in hashes:
