@@ -17,7 +17,7 @@ import shutil
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -128,6 +128,19 @@ class Account:
     cost: int = 0  # micro-cents, all calls of the run
     spent: int = 0  # micro-cents, calls sent by this process
     faults: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def total(cls, accounts: Iterable[Account]) -> Account:
+        """One account adding up ``accounts``."""
+        out = cls()
+        for a in accounts:
+            out.calls += a.calls
+            out.replayed += a.replayed
+            out.usage += a.usage
+            out.cost += a.cost
+            out.spent += a.spent
+            out.faults.update(a.faults)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         total_in = self.usage.total_input
@@ -385,17 +398,7 @@ class ModelPolicy:
 
     def summary(self) -> dict[str, Any]:
         """Tokens, cost and faults per tier, per market and tier, and per trader (merged into summary.json)."""
-        def total(accounts: Sequence[Account]) -> Account:
-            out = Account()
-            for a in accounts:
-                out.calls += a.calls
-                out.replayed += a.replayed
-                out.usage += a.usage
-                out.cost += a.cost
-                out.spent += a.spent
-                out.faults.update(a.faults)
-            return out
-
+        total = Account.total
         by_tier: dict[str, list[Account]] = {}
         by_market: dict[str, dict[str, list[Account]]] = {}
         for (market, tier, _), account in sorted(self.accounts.items()):

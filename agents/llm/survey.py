@@ -288,14 +288,7 @@ class Survey:
     accounts: dict[str, Account]
 
     def as_dict(self) -> dict[str, Any]:
-        total = Account()
-        for a in self.accounts.values():
-            total.calls += a.calls
-            total.replayed += a.replayed
-            total.usage += a.usage
-            total.cost += a.cost
-            total.spent += a.spent
-            total.faults.update(a.faults)
+        total = Account.total(self.accounts.values())
         return {"principals_asked": self.asked, "rated": self.rated, "missing": len(self.missing),
                 "missing_deal_sides": self.missing, "total": total.as_dict(),
                 "tiers": {t: a.as_dict() for t, a in sorted(self.accounts.items())}}

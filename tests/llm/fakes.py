@@ -101,6 +101,16 @@ def _strip(block: Any) -> Any:
     return {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
 
 
+
+def _every_nth(n: int, faults: dict[str, int], sent: dict[str, int]) -> str | None:
+    """The fault mode due on the ``n``-th request (mode -> every how many), counted in ``sent``."""
+    for mode, every in faults.items():
+        if every and n % every == 0:
+            sent[mode] = sent.get(mode, 0) + 1
+            return mode
+    return None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
@@ -156,13 +166,7 @@ class FakeModelServer:
     def fault_for(self) -> str | None:
         with self.lock:
             self.requests += 1
-            n = self.requests
-        for mode, every in self.faults.items():
-            if every and n % every == 0:
-                with self.lock:
-                    self.faults_sent[mode] = self.faults_sent.get(mode, 0) + 1
-                return mode
-        return None
+            return _every_nth(self.requests, self.faults, self.faults_sent)
 
     def decide(self, model: str, observation: Observation,
                prior: AbstractSet[tuple[str, str]] = frozenset()) -> list[dict[str, Any]]:
@@ -267,13 +271,7 @@ class FakeModelServer:
         if repair_of is None:
             with self.lock:
                 self.survey_questions += 1
-                n = self.survey_questions
-            for mode, every in self.survey_faults.items():
-                if every and n % every == 0:
-                    with self.lock:
-                        self.survey_faults_sent[mode] = self.survey_faults_sent.get(mode, 0) + 1
-                    fault = mode
-                    break
+                fault = _every_nth(self.survey_questions, self.survey_faults, self.survey_faults_sent)
         elif repair_of in self.stubborn:
             fault = "malformed"
         return {"ratings": ratings}, fault
