@@ -78,6 +78,11 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
         raise BackendError(f"tiers.{tier}: {exc}") from exc
 
 
+def distinct(policies: dict[str, Policy]) -> list[Policy]:
+    """Each policy once, though several tiers may share it (model tiers share one)."""
+    return list({id(p): p for p in policies.values()}.values())
+
+
 def decide_batch(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision]:
     """Decisions for a whole batch, each policy seeing all of its observations at once.
 

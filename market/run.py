@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from market import runner
-from market.backends import BackendError
+from market.backends import BackendError, distinct
 from market.engine import DAY, MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
@@ -181,8 +181,7 @@ def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
 
 def model_cost(model: MarketModel) -> float | None:
     """Dollars the run's model calls have cost so far (None when no tier runs on a model)."""
-    policies = {id(p): p for p in model.policies.values()}
-    costs = [p.cost_usd for p in policies.values() if hasattr(p, "cost_usd")]
+    costs = [p.cost_usd for p in distinct(model.policies) if hasattr(p, "cost_usd")]
     return sum(costs) if costs else None
 
 

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from market.backends import BackendContext, Policy, build_policies
+from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
 from market.ledger import Ledger
 from market.runfolder import RunFolder
@@ -126,7 +126,7 @@ def _run(
     until: int | None,
     after_run: bool,
 ) -> RunResult:
-    for policy in {id(p): p for p in prepared.policies.values()}.values():
+    for policy in distinct(prepared.policies):
         opener = getattr(policy, "open_run", None)  # e.g. model backends record into the run's cassette
         if opener is not None:
             opener(folder.path)
@@ -154,13 +154,7 @@ def _run(
 
 def _extras(policies: dict[str, Policy]) -> list[dict[str, Any]]:
     """Figures a backend adds to the summary (tokens, cost, faults), if it has any."""
-    seen, extras = set(), []
-    for policy in policies.values():
-        report = getattr(policy, "summary", None)
-        if report is not None and id(policy) not in seen:
-            seen.add(id(policy))
-            extras.append(report())
-    return extras
+    return [p.summary() for p in distinct(policies) if hasattr(p, "summary")]
 
 
 def _after_run(folder: RunFolder) -> None:
