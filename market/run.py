@@ -138,9 +138,9 @@ def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
 
     with progress:
         result = go(on_batch)
-        for market_name, task in tasks.items():
-            progress.update(task, completed=progress.tasks[task].total if result.complete else None)
-            del market_name
+        if result.complete:
+            for task in tasks.values():
+                progress.update(task, completed=progress.tasks[task].total)
     return result
 
 
