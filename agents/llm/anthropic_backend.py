@@ -10,14 +10,13 @@ in ``agents.llm.ratelimit``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import anthropic
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, body_text, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, post_json, shared_policy
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -87,13 +86,12 @@ class AnthropicApi:
     def client(self, settings: TierSettings) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL"),
-            timeout=settings.timeout, max_retries=0,
+            timeout=settings.timeout, max_retries=0, http_client=anthropic.DefaultAioHttpClient(),
         )
 
-    async def send(self, client: anthropic.AsyncAnthropic, request: dict[str, Any]) -> tuple[dict, str | None]:
+    async def send(self, client: anthropic.AsyncAnthropic, body: bytes) -> tuple[dict, str | None]:
         try:
-            raw = await client.messages.with_raw_response.create(**request)
-            return json.loads(await body_text(raw)), raw.request_id
+            return await post_json(client, "/v1/messages", body)
         except anthropic.APIStatusError as exc:
             raise classify(exc.status_code, exc.response.headers, _error(exc), exc.request_id) from None
         except anthropic.APITimeoutError:

@@ -10,50 +10,46 @@ usage and where it was asked (market, trader, step).
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 class CassetteError(ValueError):
     """A cassette that cannot be read, or a request it does not hold."""
 
 
-def request_key(api: str, request: dict[str, Any]) -> str:
-    """The key of a request: SHA-256 of its canonical JSON (sorted keys, no spaces)."""
-    return keyed(api, request)[0]
+def keyed_text(api: str, request: dict[str, Any]) -> tuple[str, int, bytes]:
+    """(the request's key, the length of its canonical JSON, the request's own canonical JSON).
+
+    The key is the SHA-256 of ``{"api": api, "request": request}`` in canonical JSON (sorted keys, no
+    spaces, UTF-8). The request's bytes are also the body sent and the text spliced into its cassette
+    line, so a request is encoded once.
+    """
+    body = canonical(request)
+    blob = b'{"api":' + canonical(api) + b',"request":' + body + b"}"
+    return hashlib.sha256(blob).hexdigest(), len(blob), body
 
 
-def keyed(api: str, request: dict[str, Any]) -> tuple[str, int]:
-    """(the request's key, the length of its canonical JSON), from one serialisation."""
-    key, size, _ = keyed_text(api, request)
-    return key, size
+def canonical(value: Any) -> bytes:
+    """``value`` as canonical JSON: the bytes of ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``, encoded by orjson (a tenth of the time for a week-long conversation)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def keyed_text(api: str, request: dict[str, Any]) -> tuple[str, int, str]:
-    """``keyed``, plus the request's own canonical JSON (for ``Cassette.append``, so it is not encoded twice)."""
-    head = '{"api":' + _canonical(api) + ',"request":'
-    text = _canonical(request)
-    blob = head + text + "}"  # == _canonical({"api": api, "request": request})
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest(), len(blob), text
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def entry_line(entry: dict[str, Any], request_text: str | None = None) -> str:
-    """``entry`` as its cassette line; ``request_text``, the canonical JSON of ``entry["request"]``, is
+def entry_line(entry: dict[str, Any], request_json: bytes | None = None) -> bytes:
+    """``entry`` as its cassette line; ``request_json``, the canonical JSON of ``entry["request"]``, is
     spliced in where a sorted-keys encoding puts it instead of encoding the request again."""
-    if request_text is None or "request" not in entry:
-        return _canonical(entry)
+    if request_json is None or "request" not in entry:
+        return canonical(entry)
     parts = [
-        _canonical({k: v for k, v in entry.items() if k < "request"})[1:-1],
-        '"request":' + request_text,
-        _canonical({k: v for k, v in entry.items() if k > "request"})[1:-1],
+        canonical({k: v for k, v in entry.items() if k < "request"})[1:-1],
+        b'"request":' + request_json,
+        canonical({k: v for k, v in entry.items() if k > "request"})[1:-1],
     ]
-    return "{" + ",".join(p for p in parts if p) + "}"
+    return b"{" + b",".join(p for p in parts if p) + b"}"
 
 
 class Cassette:
@@ -72,13 +68,13 @@ class Cassette:
             self.own = set(Cassette(None, source=path).calls)
 
     def _load(self, file: Path) -> None:
-        with file.open(encoding="utf-8") as handle:
+        with file.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
                     if handle.read().strip():  # a torn last line (killed mid-write) is dropped, nothing else
                         raise CassetteError(f"{file}: line {number} is not valid JSON") from None
                     break
@@ -95,8 +91,8 @@ class Cassette:
         if self.path is not None and entry["key"] not in self.own:
             self.append(entry)
 
-    def append(self, entry: dict[str, Any], request_text: str | None = None) -> None:
-        """Record ``entry`` now (one line, flushed), and remember it (``request_text``: see ``entry_line``)."""
+    def append(self, entry: dict[str, Any], request_json: bytes | None = None) -> None:
+        """Record ``entry`` now (one line, flushed), and remember it (``request_json``: see ``entry_line``)."""
         if entry.get("kind") == "call":
             self.calls[entry["key"]] = entry
             self.own.add(entry["key"])
@@ -106,7 +102,7 @@ class Cassette:
             self.tiers[entry["tier"]] = entry
         if self.path is None:
             return
-        line = entry_line(entry, request_text) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+        line = entry_line(entry, request_json) + b"\n"
+        with self._lock, self.path.open("ab") as handle:
             handle.write(line)
             handle.flush()

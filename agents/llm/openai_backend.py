@@ -9,14 +9,13 @@ A 429 ``insufficient_quota`` stops the run; other 429s are retried.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import openai
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, body_text, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, post_json, shared_policy
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -82,10 +81,9 @@ class OpenAIApi:
             timeout=settings.timeout, max_retries=0,
         )
 
-    async def send(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> tuple[dict, str | None]:
+    async def send(self, client: openai.AsyncOpenAI, body: bytes) -> tuple[dict, str | None]:
         try:
-            raw = await client.chat.completions.with_raw_response.create(**request)
-            return json.loads(await body_text(raw)), raw.request_id
+            return await post_json(client, "/chat/completions", body)
         except openai.APIStatusError as exc:
             raise classify(exc) from None
         except openai.APITimeoutError:

@@ -6,7 +6,7 @@ enough for the real ``anthropic`` and ``openai`` SDKs. The "model" is the
 rule-based ``OfflinePolicy`` (frontier profile for opus-like model names, small
 otherwise) reading the observation and mandate out of the request, so the
 answers are real trading decisions as tool calls. Usage blocks are real in shape:
-tokens are counted as characters / 4, and prompt caching is simulated (Anthropic:
+tokens are counted as the bytes of compact JSON / 4, and prompt caching is simulated (Anthropic:
 breakpoints, 20-block lookback, the model's minimum cacheable length; OpenAI:
 automatic prefix caching from 1024 tokens in 128-token steps).
 
@@ -44,15 +44,19 @@ prints the port, then serves until killed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import re
+import socket
 import threading
-import time
 from collections.abc import Set as AbstractSet
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 from typing import Any
+
+import orjson
+from aiohttp import web
 
 from agents.llm.pricing import lookup
 from agents.llm.prompts import parse_observation, parse_principal
@@ -88,12 +92,13 @@ def injected_texts(obs: Observation) -> list[tuple[str, str]]:
     return [(lid, text) for lid, text in out if text]
 
 
-def _compact(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+def _compact(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
 def tokens(obj: Any) -> int:
-    text = obj if isinstance(obj, str) else _compact(obj)
+    """A token estimate: the bytes of ``obj`` as compact JSON (or of the text itself), divided by 4."""
+    text = obj.encode() if isinstance(obj, str) else obj if isinstance(obj, bytes) else _compact(obj)
     return max(1, len(text) // 4)
 
 
@@ -111,13 +116,13 @@ def _every_nth(n: int, faults: dict[str, int], sent: dict[str, int]) -> str | No
     return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-
 class FakeModelServer:
-    """The shared machinery: HTTP server in a thread, counters, fault schedule, the offline model."""
+    """The shared machinery: the HTTP server, counters, fault schedule, the offline model.
+
+    The server is aiohttp on its own event loop in one thread, which reads every request as it comes
+    and answers it ``latency`` later; a few worker threads choose the answers. (A thread per
+    connection, as ``http.server`` has, made requests wait for the GIL before they were even read.)
+    """
 
     def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
                  retry_after: str = "0.01", api_key: str = "test-key",
@@ -142,22 +147,33 @@ class FakeModelServer:
         self.survey_questions = 0
         self.survey_faults_sent: dict[str, int] = {}
         self.stubborn: set[str] = set()  # ids of survey answers whose repair is malformed too
-        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self._local = threading.local()  # ``slow``: the extra delay ``handle`` asks for this request
+        self._workers = ThreadPoolExecutor(4, thread_name_prefix="fake-api")
+        self._socket = socket.create_server(("127.0.0.1", 0))  # bound now, so the port is known before start
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
         self.thread: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self._socket.getsockname()[1]
 
     def start(self) -> FakeModelServer:
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self._loop.run_forever, name="fake-api", daemon=True)
         self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        self._socket.close()
+        self._workers.shutdown(wait=False)
 
     # --- helpers for subclasses ----------------------------------------------
     def next_id(self, prefix: str) -> str:
@@ -287,44 +303,39 @@ class FakeModelServer:
             elif call["name"] == "counter":
                 call["input"] = {**call["input"], "amount": 1}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    async def _answer(self, request: web.Request) -> web.Response:
+        # the answer leaves ``latency`` after the request came, however long the fake took to choose it
+        # (a model's time to answer includes its thinking); choosing runs in a worker thread so the
+        # event loop keeps reading (and timing) the requests that come meanwhile
+        loop = asyncio.get_running_loop()
+        answer_at = loop.time() + self.latency
+        body = await request.read()
+        auth = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        status, headers, data, slow = self._choose(request.path, body, auth)
+        delay = answer_at - loop.time() + slow
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return web.Response(status=status, body=data, headers={**headers, "content-type": "application/json"})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _choose(self, path: str, body: bytes, auth: str) -> tuple[int, dict[str, str], bytes, float]:
+        """(status, headers, encoded body, extra delay of the ``slow`` fault) for one request."""
+        self._local.slow = 0.0
+        if auth != self.api_key:
+            status, headers, payload = self.auth_error()
+        else:
+            try:
+                status, headers, payload = self.handle(path, orjson.loads(body))
+            except Exception as exc:  # a bug in the fake must be visible, not a hang
+                status, headers, payload = 500, {}, {"type": "error", "error": {
+                    "type": "api_error", "message": f"fake server error: {exc!r}"}}
+        return status, headers, orjson.dumps(payload), self._local.slow
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                auth = self.headers.get("x-api-key") or (self.headers.get("authorization") or "").removeprefix(
-                    "Bearer ")
-                if auth != fake.api_key:
-                    status, headers, payload = fake.auth_error()
-                else:
-                    try:
-                        status, headers, payload = fake.handle(self.path, json.loads(body))
-                    except Exception as exc:  # a bug in the fake must be visible, not a hang
-                        status, headers, payload = 500, {}, {"type": "error", "error": {
-                            "type": "api_error", "message": f"fake server error: {exc!r}"}}
-                if status == 0:  # the client gave up waiting; nothing to send
-                    self.close_connection = True
-                    return
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-        return Handler
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_post("/{path:.*}", self._answer)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._socket).start()
 
     def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
         raise NotImplementedError
@@ -349,8 +360,6 @@ class FakeAnthropic(FakeModelServer):
         model = request.get("model", "")
         if lookup(model) is None:
             return self.error(404, "not_found_error", f"model: {model}")
-        if self.latency:
-            time.sleep(self.latency)
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
@@ -360,7 +369,7 @@ class FakeAnthropic(FakeModelServer):
         if fault == "server_error":
             return self.error(500, "api_error", "Internal server error")
         if fault == "slow":
-            time.sleep(self.slow_seconds)
+            self._local.slow = self.slow_seconds
         if any(t.get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         system = "".join(b["text"] for b in request.get("system", []) if isinstance(b, dict))
@@ -440,7 +449,7 @@ class FakeAnthropic(FakeModelServer):
         hashes, sizes, digest, total = [], [], b"", 0
         for block, _ in blocks:
             text = _compact(_strip(block))  # one encoding per block, for its prefix hash and its tokens
-            digest = hashlib.sha256(digest + text.encode()).digest()
+            digest = hashlib.sha256(digest + text).digest()
             total += tokens(text)
             hashes.append(model + digest.hex())
             sizes.append(total)
@@ -478,8 +487,6 @@ class FakeOpenAI(FakeModelServer):
         if path.rstrip("/") != "/v1/chat/completions":
             return self.error(404, "not_found", f"no route {path}")
         model = request.get("model", "")
-        if self.latency:
-            time.sleep(self.latency)
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_exceeded", "Rate limit reached", **{"retry-after": self.retry_after})
@@ -488,7 +495,7 @@ class FakeOpenAI(FakeModelServer):
         if fault in ("server_error", "overloaded"):
             return self.error(500 if fault == "server_error" else 503, "server_error", "The server had an error")
         if fault == "slow":
-            time.sleep(self.slow_seconds)
+            self._local.slow = self.slow_seconds
         if any((t.get("function") or {}).get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         messages = request["messages"]
@@ -581,7 +588,7 @@ class FakeOpenAI(FakeModelServer):
         hashes = []
         for part in parts:
             text = _compact(part)
-            digest = hashlib.sha256(digest + text.encode()).digest()
+            digest = hashlib.sha256(digest + text).digest()
             total += tokens(text)
             hashes.append((model + digest.hex(), total))
         with self.lock:
@@ -601,5 +608,6 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
     server = (FakeAnthropic if args.api == "anthropic" else FakeOpenAI)(latency=args.latency)
+    server.start()
     print(server.port, flush=True)
-    server.server.serve_forever()
+    threading.Event().wait()
