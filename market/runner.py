@@ -126,6 +126,24 @@ def _run(
     until: int | None,
     after_run: bool,
 ) -> RunResult:
+    try:
+        return _run_open(prepared, folder, ledger, sink, on_batch, until, after_run)
+    finally:
+        for policy in distinct(prepared.policies):
+            closer = getattr(policy, "close", None)  # e.g. model backends' clients and event loop
+            if closer is not None:
+                closer()
+
+
+def _run_open(
+    prepared: Plan,
+    folder: RunFolder,
+    ledger: Ledger,
+    sink: Callable[[Sequence[Entry]], None],
+    on_batch: Callable[[MarketModel, int], None] | None,
+    until: int | None,
+    after_run: bool,
+) -> RunResult:
     for policy in distinct(prepared.policies):
         opener = getattr(policy, "open_run", None)  # e.g. model backends record into the run's cassette
         if opener is not None:

@@ -192,6 +192,7 @@ class ModelPolicy:
             self.cassette._load(own)
         self.memory: dict[tuple[str, str], Memory] = {}
         self.instructions: dict[str, str] = {}
+        self._systems: dict[str, tuple[object, str]] = {}
         self.accounts: dict[tuple[str, str, str], Account] = {}
         self._limits: dict[tuple[str, str | None, str], ModelLimits] = {}
         self._loop = asyncio.new_event_loop()
@@ -212,6 +213,8 @@ class ModelPolicy:
                 f"`options: {{price: {{input: '1.00', output: '5.00'}}}}` (dollars per million tokens)"
             )
         self.tiers[tier] = Tier(tier, settings, api, model, price, replay)
+        if not replay:
+            self.transport.prepare(self.tiers[tier])
         self._write_tier(self.tiers[tier])
 
     def _write_tier(self, tier: Tier) -> None:
@@ -272,19 +275,24 @@ class ModelPolicy:
         await asyncio.gather(*(in_order(ix) for ix in groups.values()))
         return results  # type: ignore[return-value]
 
-    def _instructions(self, obs: Observation) -> str:
+    def _system(self, obs: Observation) -> str:
+        """The trader's system text (its principal interviewed on first use, instructions written)."""
         pid = obs.principal.id
         if pid not in self.instructions:
             self.instructions[pid] = interview(obs.principal).instructions
             if self.run_dir is not None:
                 write_instructions(self.run_dir, obs.principal)
-        return self.instructions[pid]
+        principal, system = self._systems.get(pid, (None, ""))
+        if principal is not obs.principal:  # the same object all run long, unless the principal changed
+            system = prompts.system_text(obs.principal, self.instructions[pid])
+            self._systems[pid] = (obs.principal, system)
+        return system
 
     async def _decide(self, obs: Observation) -> Decision:
         tier = self.tiers[obs.tier]
         account = self._account(obs)
         memory = self.memory.setdefault((obs.market, obs.trader), Memory())
-        system = prompts.system_text(obs.principal, self._instructions(obs))
+        system = self._system(obs)
         text = prompts.observation_text(obs)
         history = memory.render(tier.api)
         lead = memory.pending if memory.turns else []
@@ -430,12 +438,9 @@ class ModelPolicy:
     def close(self) -> None:
         for path in [p for p, policy in LIVE.items() if policy is self]:
             LIVE.pop(path, None)
-        if self._loop.is_running():  # the transport's streams belong to the loop: closed on it
-            self.run(self._close_transport())
+        if self._loop.is_running():  # the transport's clients and streams belong to the loop: closed on it
+            self.run(self.transport.aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
-
-    async def _close_transport(self) -> None:
-        self.transport.close()
 
 
 async def post_json(client: Any, path: str, body: bytes) -> tuple[dict[str, Any], str | None]:

@@ -78,7 +78,7 @@ class OpenAIApi:
     def client(self, settings: TierSettings) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get(URL_ENV) or None,
-            timeout=settings.timeout, max_retries=0,
+            timeout=settings.timeout, max_retries=0, http_client=openai.DefaultAioHttpClient(),
         )
 
     async def send(self, client: openai.AsyncOpenAI, body: bytes) -> tuple[dict, str | None]:

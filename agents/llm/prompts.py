@@ -92,7 +92,8 @@ def observation_text(obs: Observation) -> str:
         f"{len(obs.incoming)} offer(s) await your answer; {len(obs.unlisted)} item(s) not yet listed; "
         f"{len(obs.market_listings)} listing(s) match what your principal wants."
     )
-    body = json.dumps(observation_payload(obs), separators=(",", ":"), ensure_ascii=False)
+    # == json.dumps(observation_payload(obs), separators=(",", ":"), ensure_ascii=False), encoded by pydantic
+    body = obs.model_dump_json(exclude={"principal"}, exclude_none=True)
     return f"{headline}\n<observation>\n{body}\n</observation>\nDecide what to do now, using the tools."
 
 

@@ -33,8 +33,15 @@ HEADER = struct.Struct(">I")  # the length of each framed message
 
 
 class Transport(Protocol):
+    def prepare(self, tier: Tier) -> None:
+        """Get ready to send for ``tier`` (at set-up, so the first calls do not wait for it)."""
+        ...
+
     async def send(self, tier: Tier, body: bytes) -> tuple[dict[str, Any], str | None]: ...
-    def close(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Close the clients (and stop any worker processes)."""
+        ...
 
 
 class Local:
@@ -43,14 +50,18 @@ class Local:
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
 
-    async def send(self, tier: Tier, body: bytes) -> tuple[dict[str, Any], str | None]:
-        client = self._clients.get(tier.name)
-        if client is None:
-            client = self._clients[tier.name] = tier.api.client(tier.settings)
-        return await tier.api.send(client, body)
+    def prepare(self, tier: Tier) -> None:
+        if tier.name not in self._clients:
+            self._clients[tier.name] = tier.api.client(tier.settings)
 
-    def close(self) -> None:
-        self._clients.clear()
+    async def send(self, tier: Tier, body: bytes) -> tuple[dict[str, Any], str | None]:
+        self.prepare(tier)
+        return await tier.api.send(self._clients[tier.name], body)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
 
 
 async def _read(reader: asyncio.StreamReader) -> Any:
@@ -113,6 +124,9 @@ class Workers:
         self._ids = itertools.count()
         self._connected: asyncio.Future[Any] | None = None
 
+    def prepare(self, tier: Tier) -> None:
+        pass  # each worker makes its client when it is first sent a request for ``tier``
+
     async def send(self, tier: Tier, body: bytes) -> tuple[dict[str, Any], str | None]:
         if self._connected is None:  # once, on the calling loop (where the streams will live)
             self._connected = asyncio.ensure_future(asyncio.gather(*(w.connect() for w in self._workers)))
@@ -128,7 +142,7 @@ class Workers:
         worker.writer.write(_frame(("call", call, tier.name, body)))
         return await future
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         for worker in self._workers:
             if worker.reading is not None:
                 worker.reading.cancel()

@@ -51,7 +51,6 @@ import re
 import socket
 import threading
 from collections.abc import Set as AbstractSet
-from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 from typing import Any
 
@@ -147,8 +146,7 @@ class FakeModelServer:
         self.survey_questions = 0
         self.survey_faults_sent: dict[str, int] = {}
         self.stubborn: set[str] = set()  # ids of survey answers whose repair is malformed too
-        self._local = threading.local()  # ``slow``: the extra delay ``handle`` asks for this request
-        self._workers = ThreadPoolExecutor(4, thread_name_prefix="fake-api")
+        self._slow = 0.0  # extra delay ``handle`` asks for (the ``slow`` fault); one request at a time
         self._socket = socket.create_server(("127.0.0.1", 0))  # bound now, so the port is known before start
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
         self._loop = asyncio.new_event_loop()
@@ -167,13 +165,14 @@ class FakeModelServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving (idempotent): open connections are closed, the port is released."""
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self.thread is not None:
-            self.thread.join(timeout=30)
+            runner, self._runner = self._runner, None
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self.thread is not None:
+                self.thread.join(timeout=30)
         self._socket.close()
-        self._workers.shutdown(wait=False)
 
     # --- helpers for subclasses ----------------------------------------------
     def next_id(self, prefix: str) -> str:
@@ -305,21 +304,19 @@ class FakeModelServer:
 
     async def _answer(self, request: web.Request) -> web.Response:
         # the answer leaves ``latency`` after the request came, however long the fake took to choose it
-        # (a model's time to answer includes its thinking); choosing runs in a worker thread so the
-        # event loop keeps reading (and timing) the requests that come meanwhile
+        # (a model's time to answer includes its thinking)
         loop = asyncio.get_running_loop()
         answer_at = loop.time() + self.latency
         body = await request.read()
         auth = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-        status, headers, data, slow = self._choose(request.path, body, auth)
-        delay = answer_at - loop.time() + slow
+        status, headers, data = self._choose(request.path, body, auth)
+        delay, self._slow = answer_at - loop.time() + self._slow, 0.0
         if delay > 0:
             await asyncio.sleep(delay)
         return web.Response(status=status, body=data, headers={**headers, "content-type": "application/json"})
 
-    def _choose(self, path: str, body: bytes, auth: str) -> tuple[int, dict[str, str], bytes, float]:
-        """(status, headers, encoded body, extra delay of the ``slow`` fault) for one request."""
-        self._local.slow = 0.0
+    def _choose(self, path: str, body: bytes, auth: str) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, encoded body) for one request (``handle`` may set ``_slow``)."""
         if auth != self.api_key:
             status, headers, payload = self.auth_error()
         else:
@@ -328,12 +325,13 @@ class FakeModelServer:
             except Exception as exc:  # a bug in the fake must be visible, not a hang
                 status, headers, payload = 500, {}, {"type": "error", "error": {
                     "type": "api_error", "message": f"fake server error: {exc!r}"}}
-        return status, headers, orjson.dumps(payload), self._local.slow
+        return status, headers, orjson.dumps(payload)
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_post("/{path:.*}", self._answer)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # a slow answer still sleeping when the server stops is dropped, not waited for
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket).start()
 
@@ -369,7 +367,7 @@ class FakeAnthropic(FakeModelServer):
         if fault == "server_error":
             return self.error(500, "api_error", "Internal server error")
         if fault == "slow":
-            self._local.slow = self.slow_seconds
+            self._slow = self.slow_seconds
         if any(t.get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         system = "".join(b["text"] for b in request.get("system", []) if isinstance(b, dict))
@@ -495,7 +493,7 @@ class FakeOpenAI(FakeModelServer):
         if fault in ("server_error", "overloaded"):
             return self.error(500 if fault == "server_error" else 503, "server_error", "The server had an error")
         if fault == "slow":
-            self._local.slow = self.slow_seconds
+            self._slow = self.slow_seconds
         if any((t.get("function") or {}).get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         messages = request["messages"]
