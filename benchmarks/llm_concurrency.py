@@ -6,7 +6,7 @@ of the run, the bound ``calls x latency / concurrency`` and the ratio, and also 
 batch-aware bound ``sum over batches of ceil(batch / concurrency) x latency``: a
 batch must finish before the next starts, so that is the best any scheduler can do.
 
-    python benchmarks/llm_concurrency.py [--latency 0.2] [--concurrency 8 32] [--workers 0]
+    python benchmarks/llm_concurrency.py [--latency 0.2] [--concurrency 8 32]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=0, help="processes sending the calls (0: the run's own)")
     parser.add_argument("--markets", default="A,B,C,D", help="markets of deal.yaml (each has the same 69 traders)")
     args = parser.parse_args()
     batches: list[int] = []
@@ -40,7 +39,7 @@ def main() -> None:
 
     engine.MarketModel._batch = counting  # type: ignore[method-assign]
     print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
-          f"(69 traders each), {args.days} day(s), hourly ticks, {args.workers or 'no'} worker processes")
+          f"(69 traders each), {args.days} day(s), hourly ticks")
     print(f"{'conc':>5} {'calls':>6} {'batches':>8} {'wall s':>8} {'bound s':>8} {'ratio':>6} "
           f"{'batch bound s':>14} {'ratio':>6}")
     for concurrency in args.concurrency:
@@ -51,7 +50,7 @@ def main() -> None:
                     "wake_every_minutes": {"min": 60, "max": 60}, "reaction_minutes": {"min": 5, "max": 40},
                     "tick_minutes": 60})
                 prepared = runner.plan(scenario, markets=args.markets.split(","), tiers=model_tiers(url),
-                                       options={"concurrency": concurrency, "workers": args.workers})
+                                       options={"concurrency": concurrency})
                 folder = RunFolder.create(Path(tmp), "b", exact=Path(tmp) / "run")
                 batches.clear()
                 started = time.perf_counter()

@@ -45,8 +45,6 @@ def main(
     backend: Annotated[list[str] | None, typer.Option(
         help="TIER=BACKEND[:MODEL], e.g. frontier=anthropic:claude-opus-4-5 (repeatable)")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="model calls in flight at once (default 16)")] = None,
-    workers: Annotated[int, typer.Option(
-        min=0, help="processes that send model calls (0: the run's own; more help at high --concurrency)")] = 0,
     max_cost: Annotated[float | None, typer.Option(
         min=0, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
     cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
@@ -58,8 +56,6 @@ def main(
     try:
         tiers = backend_overrides(backend or [])
         options: dict[str, Any] = {"concurrency": concurrency} if concurrency else {}
-        if workers:
-            options["workers"] = workers
         if cassette is not None:
             if not cassette.is_file():
                 raise ValueError(f"--cassette: no such file {cassette}")

@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from agents.interview import interview, write_instructions
-from agents.llm import prompts, transport
+from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, keyed_text
 from agents.llm.pricing import Price, Usage, cost_microcents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
@@ -199,7 +199,7 @@ class ModelPolicy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
         self._thread.start()
         self._semaphore: asyncio.Semaphore | None = None
-        self.transport = transport.make(int(context.options.get("workers") or 0))
+        self._clients: dict[str, Any] = {}  # one SDK client per tier, made at set-up, closed with the policy
 
     # --- set-up --------------------------------------------------------------
     def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, replay: bool = False) -> None:
@@ -214,7 +214,7 @@ class ModelPolicy:
             )
         self.tiers[tier] = Tier(tier, settings, api, model, price, replay)
         if not replay:
-            self.transport.prepare(self.tiers[tier])
+            self._clients[tier] = api.client(settings)
         self._write_tier(self.tiers[tier])
 
     def _write_tier(self, tier: Tier) -> None:
@@ -387,7 +387,7 @@ class ModelPolicy:
 
         async def attempt() -> tuple[dict[str, Any], str | None]:
             async with limits.slot(estimate), self._semaphore:
-                return await self.transport.send(tier, body)
+                return await tier.api.send(self._clients[tier.name], body)
 
         def fault(exc: Retryable) -> None:
             account.faults[exc.kind] += 1
@@ -438,9 +438,14 @@ class ModelPolicy:
     def close(self) -> None:
         for path in [p for p, policy in LIVE.items() if policy is self]:
             LIVE.pop(path, None)
-        if self._loop.is_running():  # the transport's clients and streams belong to the loop: closed on it
-            self.run(self.transport.aclose())
+        if self._loop.is_running():  # the clients' connections belong to the loop: closed on it
+            self.run(self._close_clients())
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _close_clients(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
 
 
 async def post_json(client: Any, path: str, body: bytes) -> tuple[dict[str, Any], str | None]:

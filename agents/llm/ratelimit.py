@@ -31,9 +31,6 @@ class Retryable(Exception):
         self.detail = detail
         self.retry_after = retry_after
 
-    def __reduce__(self) -> tuple[type[Retryable], tuple[str, str, float | None]]:
-        return type(self), (self.kind, self.detail, self.retry_after)  # sent back from a worker process
-
 
 @dataclass
 class ModelLimits:
