@@ -3,7 +3,7 @@
 Runs deal.yaml (all four markets) for one simulated day on the fake Anthropic API
 (frontier = claude-opus-4-5, small = claude-haiku-4-5, priced from
 agents/llm/pricing.yaml), and smoke.yaml for a five-day week for the cache share.
-Token counts are the fake's (characters / 4, simulated prompt caching with the
+Token counts are the fake's (bytes of compact JSON / 4, simulated prompt caching with the
 models' 4096-token minimum), so the figures are estimates of shape, not a bill.
 
     python benchmarks/llm_cost.py [--days 1] [--concurrency 32]
