@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -126,48 +127,44 @@ def _run(
     until: int | None,
     after_run: bool,
 ) -> RunResult:
+    with _opened(prepared.policies, folder.path):
+        model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
+        model.run(until)
+        complete = model.stop_requested is None and model.now >= prepared.scenario.duration - 1
+        summary = {
+            "scenario": prepared.scenario.name,
+            "seed": prepared.scenario.seed,
+            "complete": complete,
+            "stopped": model.stop_requested,
+            "simulated_seconds": model.now,
+            "events": ledger.last_seq,
+            "markets": [summarize(m.name, m.state) for m in model.markets],
+        }
+        for extra in _extras(prepared.policies):
+            summary.update(extra)
+        folder.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if complete:
+            ledger.set_status("state", "complete")
+            if after_run:
+                _after_run(folder)
+        return RunResult(folder=folder, summary=summary, complete=complete, stopped=model.stop_requested, model=model)
+
+
+@contextmanager
+def _opened(policies: dict[str, Policy], run_dir: Path) -> Iterator[None]:
+    """Each shared policy told the run folder first (``open_run``: e.g. where model calls are
+    recorded) and closed at the end (``close``: e.g. model clients and their event loop)."""
     try:
-        return _run_open(prepared, folder, ledger, sink, on_batch, until, after_run)
+        for policy in distinct(policies):
+            opener = getattr(policy, "open_run", None)
+            if opener is not None:
+                opener(run_dir)
+        yield
     finally:
-        for policy in distinct(prepared.policies):
-            closer = getattr(policy, "close", None)  # e.g. model backends' clients and event loop
+        for policy in distinct(policies):
+            closer = getattr(policy, "close", None)
             if closer is not None:
                 closer()
-
-
-def _run_open(
-    prepared: Plan,
-    folder: RunFolder,
-    ledger: Ledger,
-    sink: Callable[[Sequence[Entry]], None],
-    on_batch: Callable[[MarketModel, int], None] | None,
-    until: int | None,
-    after_run: bool,
-) -> RunResult:
-    for policy in distinct(prepared.policies):
-        opener = getattr(policy, "open_run", None)  # e.g. model backends record into the run's cassette
-        if opener is not None:
-            opener(folder.path)
-    model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
-    model.run(until)
-    complete = model.stop_requested is None and model.now >= prepared.scenario.duration - 1
-    summary = {
-        "scenario": prepared.scenario.name,
-        "seed": prepared.scenario.seed,
-        "complete": complete,
-        "stopped": model.stop_requested,
-        "simulated_seconds": model.now,
-        "events": ledger.last_seq,
-        "markets": [summarize(m.name, m.state) for m in model.markets],
-    }
-    for extra in _extras(prepared.policies):
-        summary.update(extra)
-    folder.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if complete:
-        ledger.set_status("state", "complete")
-        if after_run:
-            _after_run(folder)
-    return RunResult(folder=folder, summary=summary, complete=complete, stopped=model.stop_requested, model=model)
 
 
 def _extras(policies: dict[str, Policy]) -> list[dict[str, Any]]:

@@ -63,11 +63,7 @@ def run_model(
     """Run ``scenario`` on the given tiers into ``out`` (no after-run report)."""
     prepared = runner.plan(scenario, tiers=tiers, options={**FAST, **(options or {})})
     folder = RunFolder.create(out.parent, "x", exact=out)
-    try:
-        return runner.start(prepared, folder, on_batch=on_batch, after_run=False)
-    finally:
-        for policy in {id(p): p for p in prepared.policies.values()}.values():
-            getattr(policy, "close", lambda: None)()
+    return runner.start(prepared, folder, on_batch=on_batch, after_run=False)  # which closes the policies
 
 
 def export(run_dir: Path) -> str:

@@ -118,9 +118,9 @@ def _every_nth(n: int, faults: dict[str, int], sent: dict[str, int]) -> str | No
 class FakeModelServer:
     """The shared machinery: the HTTP server, counters, fault schedule, the offline model.
 
-    The server is aiohttp on its own event loop in one thread, which reads every request as it comes
-    and answers it ``latency`` later; a few worker threads choose the answers. (A thread per
-    connection, as ``http.server`` has, made requests wait for the GIL before they were even read.)
+    The server is aiohttp on its own event loop in one thread, which reads every request as it comes,
+    chooses the answer and sends it ``latency`` after the request came. (A thread per connection, as
+    ``http.server`` has, made requests wait for the GIL before they were even read.)
     """
 
     def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
@@ -148,7 +148,6 @@ class FakeModelServer:
         self.stubborn: set[str] = set()  # ids of survey answers whose repair is malformed too
         self._slow = 0.0  # extra delay ``handle`` asks for (the ``slow`` fault); one request at a time
         self._socket = socket.create_server(("127.0.0.1", 0))  # bound now, so the port is known before start
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self.thread: threading.Thread | None = None
@@ -405,14 +404,7 @@ class FakeAnthropic(FakeModelServer):
             ids, calls, strict=False)]
         if not calls and stop != "refusal":
             stop = "end_turn"
-        usage = self.usage(model, request)
-        usage["output_tokens"] = tokens(content)
-        with self.lock:
-            self.answered += 1
-        return 200, {"request-id": self.next_id("req_")}, {
-            "id": self.next_id("msg_"), "type": "message", "role": "assistant", "model": model,
-            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
-        }
+        return self._reply(model, request, content, stop)
 
     def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """A fairness survey question (or its repair), answered by the rule with one ``rate_deals`` call."""
@@ -427,13 +419,18 @@ class FakeAnthropic(FakeModelServer):
                 self.stubborn.add(tool_id)
             arguments = {"ratings": [{**r, "rating": f"{r['rating']} out of 7"} for r in arguments["ratings"]]}
         content = [{"type": "tool_use", "id": tool_id, "name": SURVEY_TOOL, "input": arguments}]
+        return self._reply(model, request, content, "tool_use")
+
+    def _reply(self, model: str, request: dict[str, Any], content: list[dict[str, Any]],
+               stop: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """A 200 answer with ``content``, its usage and ids, counted as answered."""
         usage = self.usage(model, request)
         usage["output_tokens"] = tokens(content)
         with self.lock:
             self.answered += 1
         return 200, {"request-id": self.next_id("req_")}, {
             "id": self.next_id("msg_"), "type": "message", "role": "assistant", "model": model,
-            "content": content, "stop_reason": "tool_use", "stop_sequence": None, "usage": usage,
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
         }
 
     def usage(self, model: str, request: dict[str, Any]) -> dict[str, int]:
@@ -543,16 +540,7 @@ class FakeOpenAI(FakeModelServer):
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": refusal}
         if tool_calls:
             message["tool_calls"] = tool_calls
-        prompt, cached = self.usage(model, request)
-        completion = tokens(tool_calls or refusal or "")
-        with self.lock:
-            self.answered += 1
-        return 200, {"x-request-id": self.next_id("req_")}, {
-            "id": self.next_id("chatcmpl-"), "object": "chat.completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                      "prompt_tokens_details": {"cached_tokens": cached}},
-        }
+        return self._reply(model, request, message, finish)
 
     def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """A fairness survey question (or its repair), answered by the rule with one ``rate_deals`` call."""
@@ -568,13 +556,18 @@ class FakeOpenAI(FakeModelServer):
             text = text[:-1] + ",}"  # not JSON
         message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
             {"id": call_id, "type": "function", "function": {"name": SURVEY_TOOL, "arguments": text}}]}
+        return self._reply(model, request, message, "tool_calls")
+
+    def _reply(self, model: str, request: dict[str, Any], message: dict[str, Any],
+               finish: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """A 200 completion with ``message``, its usage and ids, counted as answered."""
         prompt, cached = self.usage(model, request)
-        completion = tokens(message["tool_calls"])
+        completion = tokens(message.get("tool_calls") or message.get("refusal") or "")
         with self.lock:
             self.answered += 1
         return 200, {"x-request-id": self.next_id("req_")}, {
             "id": self.next_id("chatcmpl-"), "object": "chat.completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls", "logprobs": None}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                       "prompt_tokens_details": {"cached_tokens": cached}},
         }
