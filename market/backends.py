@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from market.observation import Decision, Observation
 from market.scenario import Scenario, TierSettings
@@ -23,11 +23,74 @@ ENTRY_POINT_GROUP = "market.backends"
 _BUILTIN = {"offline": "agents.offline:build_policy"}
 
 
-@runtime_checkable
-class Policy(Protocol):
-    """Anything that turns an observation into a decision."""
+class AgentFailure(Exception):
+    """One trader's turn failed (a 400 for its conversation, an unrepairable tool call,
+    hostile JSON, an exception in a custom policy, a result that is not a Decision).
 
-    def decide(self, observation: Observation) -> Decision: ...
+    It costs that trader its turn, never the week: the engine records it as an
+    ``agent_failed`` event (trader, tier, ``kind``, short ``reason``) and the trader passes.
+    ``kind`` is a short stable code (``bad_request``, ``unrepairable_tool_call``,
+    ``cut_off``, ``hostile_json``, ``policy_error``, ``not_a_decision``, ``context_too_long``...).
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason[:500]
+
+
+class FatalPolicyError(Exception):
+    """A failure of the account or the run (key, permission, quota, unknown model, a cost cap):
+    no later call can succeed. The run stops cleanly after the current batch (resumable)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Policy:
+    """The port every backend implements: turns observations into decisions.
+
+    Declared, not probed (like httpx's ``BaseTransport``): every method has a
+    default, a backend overrides what it needs. ``decide`` is the one method a
+    policy must provide. ``decide_batch`` may answer a batch concurrently; a
+    failure that belongs to one trader is an ``AgentFailure`` *in its slot* of the
+    result (or raised by ``decide``); a ``FatalPolicyError`` raised from either stops the run.
+    """
+
+    def decide(self, observation: Observation) -> Decision:
+        """One trader's decision for one turn."""
+        raise NotImplementedError
+
+    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
+        """Decisions for a batch, in its order (default: one ``decide`` after another)."""
+        return [_guarded(self.decide, o) for o in observations]
+
+    def open_run(self, run_dir: Path) -> None:
+        """Told the run folder before the first turn (e.g. where model calls are recorded)."""
+
+    def close(self) -> None:
+        """Release clients and loops after the run and its after-run steps (idempotent)."""
+
+    def summary(self) -> dict[str, Any]:
+        """Figures this backend adds to summary.json (tokens, cost, faults); empty by default."""
+        return {}
+
+    def cost_usd(self) -> float | None:
+        """Dollars spent so far on model calls; None for a policy that calls no model."""
+        return None
+
+
+def _guarded(decide: Callable[[Observation], Decision], observation: Observation) -> Decision | AgentFailure:
+    """``decide`` with a trader's own failure turned into its ``AgentFailure``."""
+    try:
+        return decide(observation)
+    except (AgentFailure, FatalPolicyError) as exc:
+        if isinstance(exc, FatalPolicyError):
+            raise
+        return exc
+    except Exception as exc:  # a custom policy's bug costs its trader the turn, not the week
+        return AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
 
 
 @dataclass

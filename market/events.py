@@ -95,6 +95,18 @@ class ActionRejected(Frozen):
     reason: str
 
 
+class AgentFailed(Frozen):
+    """A trader's turn that failed (its policy or model call), recorded so the week goes on and
+    the failure is counted: ``kind`` is a short stable code, ``reason`` a short sentence."""
+
+    type: Literal["agent_failed"] = "agent_failed"
+    at: int
+    actor: str
+    tier: str
+    kind: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+
+
 Event = Annotated[
     MarketOpened
     | ParticipantJoined
@@ -105,7 +117,8 @@ Event = Annotated[
     | OfferEnded
     | MessageSent
     | DealClosed
-    | ActionRejected,
+    | ActionRejected
+    | AgentFailed,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -123,7 +136,7 @@ def event_json(event: Event) -> str:
 
 
 __all__ = [
-    "ActionRejected", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
+    "ActionRejected", "AgentFailed", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
     "MarketOpened", "MessageSent", "OfferEnded", "OfferMade", "ParticipantJoined",
     "Rules", "event_json", "parse_event",
 ]
