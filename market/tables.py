@@ -1,0 +1,216 @@
+"""A run's events as tables: the rows an analyst loads and an export writes.
+
+Every table is projected through the exchange's own state: each market's
+events go through :meth:`market.state.MarketState.evolve`, and the rows are
+read from that state (statuses, final asks, owners), with only what the state
+does not keep (when a listing or offer closed, refused actions, failed turns)
+taken from the events themselves. Refused actions and failed turns are kept.
+
+Money columns are integer cents (``Int64``); times are simulated seconds.
+The column lists are documented in ``docs/data.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from market.events import (
+    ActionRejected,
+    AgentFailed,
+    DealClosed,
+    Event,
+    ItemListed,
+    ListingDelisted,
+    MessageSent,
+    OfferEnded,
+)
+from market.state import MarketState
+
+HOUR = 3600
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "participants": {"run": pl.Utf8, "market": pl.Utf8, "participant_id": pl.Utf8, "name": pl.Utf8,
+                     "tier": pl.Utf8, "budget": pl.Int64, "items": pl.Int64, "wants": pl.Int64},
+    "items": {"run": pl.Utf8, "market": pl.Utf8, "item_id": pl.Utf8, "kind": pl.Utf8, "title": pl.Utf8,
+              "category": pl.Utf8, "condition": pl.Utf8, "value": pl.Int64, "owner": pl.Utf8,
+              "reserve": pl.Int64},
+    "wants": {"run": pl.Utf8, "market": pl.Utf8, "participant_id": pl.Utf8, "kind": pl.Utf8,
+              "title": pl.Utf8, "max_price": pl.Int64},
+    "listings": {"run": pl.Utf8, "market": pl.Utf8, "listing_id": pl.Utf8, "item_id": pl.Utf8,
+                 "seller": pl.Utf8, "first_ask": pl.Int64, "ask": pl.Int64, "opened_at": pl.Int64,
+                 "status": pl.Utf8, "closed_at": pl.Int64},
+    "offers": {"run": pl.Utf8, "market": pl.Utf8, "offer_id": pl.Utf8, "listing_id": pl.Utf8,
+               "proposer": pl.Utf8, "buyer": pl.Utf8, "seller": pl.Utf8, "amount": pl.Int64,
+               "round": pl.Int64, "made_at": pl.Int64, "status": pl.Utf8, "ended_at": pl.Int64},
+    "deals": {"run": pl.Utf8, "market": pl.Utf8, "deal_id": pl.Utf8, "listing_id": pl.Utf8,
+              "offer_id": pl.Utf8, "item_id": pl.Utf8, "seller": pl.Utf8, "buyer": pl.Utf8,
+              "price": pl.Int64, "at": pl.Int64},
+    "messages": {"run": pl.Utf8, "market": pl.Utf8, "listing_id": pl.Utf8, "sender": pl.Utf8,
+                 "to": pl.Utf8, "text": pl.Utf8, "at": pl.Int64},
+    "rejections": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
+                   "action_type": pl.Utf8, "action": pl.Utf8, "reason": pl.Utf8},
+    "failures": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
+                 "kind": pl.Utf8, "reason": pl.Utf8},
+}
+"""The tables projected from the ledger, column by column (deals before :func:`enrich_deals`)."""
+
+DEAL_EXTRAS: dict[str, Any] = {
+    "kind": pl.Utf8, "title": pl.Utf8, "condition": pl.Utf8, "value": pl.Int64, "seller_tier": pl.Utf8,
+    "buyer_tier": pl.Utf8, "buyer_value": pl.Int64, "seller_reserve": pl.Int64,
+}
+"""Columns :func:`enrich_deals` adds to every deal."""
+
+TABLES = tuple(SCHEMAS)
+
+
+class MarketTables:
+    """One market's rows, read from its :class:`MarketState` as every event evolves it."""
+
+    def __init__(self, run: str, market: str) -> None:
+        self.run, self.market = run, market
+        self.state = MarketState()
+        self.closed_at: dict[str, int] = {}
+        self.first_ask: dict[str, int] = {}
+        self.ended_at: dict[str, int] = {}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"messages": [], "rejections": [], "failures": []}
+
+    def evolve(self, event: Event) -> None:
+        """Apply ``event`` to the state, noting what the state does not keep."""
+        state = self.state
+        state.evolve(event)
+        keys = (self.run, self.market)
+        match event:
+            case ListingDelisted(listing_id=lid, at=at):
+                self.closed_at[lid] = at
+            case OfferEnded(offer_id=oid, at=at):
+                self.ended_at[oid] = at
+            case DealClosed(deal=deal, at=at):
+                self.closed_at[deal.listing_id] = at
+                self.ended_at[deal.offer_id] = at
+            case ActionRejected(actor=actor, action=action, reason=reason, at=at):
+                person = state.participants.get(actor)
+                self.rows["rejections"].append((
+                    *keys, at, actor, person.tier if person else None, str(action.get("type", "")),
+                    json.dumps(action, sort_keys=True, separators=(",", ":")), reason))
+            case AgentFailed(actor=actor, tier=tier, kind=kind, reason=reason, at=at):
+                self.rows["failures"].append((*keys, at, actor, tier, kind, reason))
+            case MessageSent(message=m):
+                self.rows["messages"].append((*keys, m.listing_id, m.sender, m.to, m.text, m.at))
+            case ItemListed(listing=listing):
+                self.first_ask[listing.id] = listing.ask
+            case _:
+                pass
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows as the state stands now."""
+        state, keys = self.state, (self.run, self.market)
+        out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in SCHEMAS}
+        for p in state.participants.values():
+            out["participants"].append((*keys, p.id, p.name, p.tier, p.budget, len(p.items), len(p.wants)))
+            for item in p.items:
+                out["items"].append((*keys, item.id, item.kind, item.title, item.category, item.condition.value,
+                                     item.value, p.id, p.reserves.get(item.id)))
+            for want in p.wants:
+                out["wants"].append((*keys, p.id, want.kind, want.title, want.max_price))
+        for li in state.listings.values():
+            out["listings"].append((*keys, li.id, li.item_id, li.seller, self.first_ask[li.id], li.ask,
+                                    li.opened_at, li.status.value, self.closed_at.get(li.id)))
+        for o in state.offers.values():
+            out["offers"].append((*keys, o.id, o.listing_id, o.proposer, o.buyer, o.seller, o.amount, o.round,
+                                  o.made_at, o.status.value, self.ended_at.get(o.id)))
+        for d in state.deals:
+            out["deals"].append((*keys, d.id, d.listing_id, d.offer_id, d.item_id, d.seller, d.buyer, d.price,
+                                 d.at))
+        for name, rows in self.rows.items():
+            out[name] = list(rows)
+        return out
+
+
+def project(records: Iterable[tuple[str, Event]], run: str) -> dict[str, pl.DataFrame]:
+    """Every table of one run from its ``(market, event)`` records in ledger order (deals not yet enriched)."""
+    markets: dict[str, MarketTables] = {}
+    for market, event in records:
+        tables = markets.get(market)
+        if tables is None:
+            tables = markets[market] = MarketTables(run, market)
+        tables.evolve(event)
+    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in SCHEMAS}
+    for tables in markets.values():
+        for name, part in tables.tables().items():
+            rows[name].extend(part)
+    return {name: pl.DataFrame(rows[name], schema=SCHEMAS[name], orient="row") for name in SCHEMAS}
+
+
+def enrich_deals(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Every deal with the item's kind, title, condition and value, both parties' tiers, the seller's reserve
+    and the buyer's value.
+
+    ``buyer_value`` is the buyer's most-they-would-pay for the item's kind (0 when
+    they did not want it, or when an earlier purchase already filled that want).
+    ``seller_reserve`` is the seller's reserve for the item (its reference value
+    when none was given). The exchange sells every item once, so the seller is
+    always the item's first owner.
+    """
+    keys = ["run", "market"]
+    items = frames["items"].select(*keys, "item_id", "kind", "title", "condition", "value", "reserve")
+    tiers = frames["participants"].select(*keys, "participant_id", "tier")
+    wants = frames["wants"].select(*keys, pl.col("participant_id").alias("buyer"), "kind",
+                                   pl.col("max_price").alias("want_max"))
+    out = (
+        frames["deals"].join(items, on=[*keys, "item_id"], how="left")
+        .join(tiers.rename({"participant_id": "seller", "tier": "seller_tier"}), on=[*keys, "seller"], how="left")
+        .join(tiers.rename({"participant_id": "buyer", "tier": "buyer_tier"}), on=[*keys, "buyer"], how="left")
+        .join(wants, on=[*keys, "buyer", "kind"], how="left")
+        .sort([*keys, "at", "deal_id"])
+    )
+    first_fill = pl.int_range(pl.len()).over([*keys, "buyer", "kind"]) == 0
+    return out.with_columns(
+        buyer_value=pl.when(first_fill & pl.col("want_max").is_not_null()).then(pl.col("want_max")).otherwise(0),
+        seller_reserve=pl.coalesce("reserve", "value"),
+    ).drop("want_max", "reserve").with_columns(pl.col("buyer_value", "seller_reserve").cast(pl.Int64))
+
+
+def hourly_series(frames: dict[str, pl.DataFrame], tiers: Sequence[str], duration: int, run: str) -> pl.DataFrame:
+    """Per market and simulated hour: open listings and offers, cumulative deals and volume, money per tier.
+
+    Rebuilt from the tables, the same figures the engine's hourly DataCollector
+    table records. Money per tier is settled money (budget plus sales minus
+    purchases), in cents. ``frames["deals"]`` must be enriched (both tiers).
+    """
+    times = np.arange(1, duration // HOUR + 1, dtype=np.int64) * HOUR
+    out = []
+    for market in sorted(frames["participants"]["market"].unique().to_list()):
+        people = frames["participants"].filter(pl.col("market") == market)
+        tier_of = dict(zip(people["participant_id"], people["tier"], strict=True))
+        deals = frames["deals"].filter(pl.col("market") == market).sort("at")
+        at = deals["at"].to_numpy()
+        done = np.searchsorted(at, times, side="right")  # deals closed by each hour
+        volume = np.concatenate([[0], np.cumsum(deals["price"].to_numpy())])
+        columns: dict[str, Any] = {
+            "run": run, "market": market, "hour": times // HOUR,
+            "open_listings": _open_at(frames["listings"].filter(pl.col("market") == market), "opened_at",
+                                      "closed_at", times),
+            "open_offers": _open_at(frames["offers"].filter(pl.col("market") == market), "made_at", "ended_at",
+                                    times),
+            "deals": done, "volume": volume[done],
+        }
+        for tier in tiers:
+            budget = int(people.filter(pl.col("tier") == tier)["budget"].sum())
+            flow = np.array([(p if tier_of[s] == tier else 0) - (p if tier_of[b] == tier else 0)
+                             for p, s, b in zip(deals["price"], deals["seller"], deals["buyer"], strict=True)],
+                            dtype=np.int64)
+            columns[f"money_{tier}"] = budget + np.concatenate([[0], np.cumsum(flow)])[done]
+        out.append(pl.DataFrame(columns).with_columns(pl.exclude("run", "market").cast(pl.Int64)))
+    return pl.concat(out)
+
+
+def _open_at(df: pl.DataFrame, start: str, end: str, times: np.ndarray) -> np.ndarray:
+    """How many intervals [start, end) contain each time (end null = still open)."""
+    starts = np.sort(df[start].to_numpy())
+    ends = np.sort(df[end].fill_null(np.iinfo(np.int64).max).to_numpy())
+    return np.searchsorted(starts, times, side="right") - np.searchsorted(ends, times, side="right")
