@@ -18,36 +18,22 @@ from __future__ import annotations
 import json
 import math
 import random
-import sqlite3
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy.stats import mannwhitneyu
 
 from analysis.load import AnalysisError, RunData
 from analysis.metrics import mixed_markets
 from analysis.stats import Estimate, contrast
+from market.ratings import FAIRNESS_FILE, SCHEMA, SOURCES, FairnessRating, RatingsError
+from market.ratings import read_ratings as stored_ratings
 
-FAIRNESS_FILE = "fairness.jsonl"
-SOURCES = ("simulated", "model", "person")
-_SCHEMA = {"run": pl.Utf8, "market": pl.Utf8, "deal_id": pl.Utf8, "participant_id": pl.Utf8,
-           "rating": pl.Int64, "source": pl.Utf8, "comment": pl.Utf8}
+__all__ = ["FAIRNESS_FILE", "SOURCES", "FairnessRating", "combine", "fairness_by_tier", "noticed", "rated_deals",
+           "ratings", "read_ratings", "simulate_rating", "simulate_ratings", "write_simulated"]
 
-
-class FairnessRating(BaseModel):
-    """One principal's rating of one of their deals (a line of ``fairness.jsonl``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    market: str = Field(min_length=1)
-    deal_id: str = Field(min_length=1)
-    participant_id: str = Field(min_length=1)
-    rating: int = Field(ge=1, le=7)
-    source: Literal["simulated", "model", "person"]
-    comment: str = ""
+_SCHEMA = SCHEMA
 
 
 def simulate_rating(share: float, key: str) -> int:
@@ -78,52 +64,11 @@ def simulate_ratings(data: RunData) -> pl.DataFrame:
 
 
 def read_ratings(run_dir: Path, run_id: str | None = None) -> pl.DataFrame:
-    """Stored ratings of one run folder: ``fairness.jsonl`` and a ``survey`` table in the ledger, if present.
-
-    ``run_id`` fills the ``run`` column (default: the folder's name, as :func:`analysis.load_run` does).
-    """
-    run = run_id or run_dir.name
-    rows: list[tuple[object, ...]] = []
-    path = run_dir / FAIRNESS_FILE
-    if path.is_file():
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                r = FairnessRating.model_validate_json(line)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "line"
-                raise AnalysisError(f"{path}: line {n}: {where}: {first['msg']}") from None
-            rows.append((run, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
-    rows += _survey_table(run_dir, run)
-    return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
-
-
-def _survey_table(run_dir: Path, run: str) -> list[tuple[object, ...]]:
-    ledger = run_dir / "ledger.sqlite"
-    if not ledger.is_file():
-        return []
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    """Stored ratings of one run folder (:func:`market.ratings.read_ratings`); bad lines are an AnalysisError."""
     try:
-        found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='survey'").fetchone()
-        if not found:
-            return []
-        out = []
-        for market, deal_id, pid, rating, source, comment in db.execute(
-            "SELECT market, deal_id, participant_id, rating, source, COALESCE(comment, '') FROM survey"
-        ):
-            try:
-                r = FairnessRating(market=market, deal_id=deal_id, participant_id=pid, rating=rating,
-                                   source=source, comment=comment)
-            except ValidationError as exc:
-                raise AnalysisError(f"{ledger}: survey table: {exc.errors()[0]['msg']}") from None
-            out.append((run, r.market, r.deal_id, r.participant_id, r.rating, r.source, r.comment))
-        return out
-    except sqlite3.DatabaseError as exc:
-        raise AnalysisError(f"{ledger}: survey table cannot be read ({exc})") from None
-    finally:
-        db.close()
+        return stored_ratings(run_dir, run_id)
+    except RatingsError as exc:
+        raise AnalysisError(str(exc)) from None
 
 
 def combine(stored: pl.DataFrame, simulated: pl.DataFrame) -> pl.DataFrame:
