@@ -1,0 +1,222 @@
+"""Scenario fields addressed by path, for experiments and one-off changes (``--set PATH=VALUE``).
+
+A path names a field as it is written in the scenario file, dots between keys
+and brackets for lists: ``days``, ``participants.generate.budget``,
+``markets[1].tiers.small``, ``tiers.small.profile``, ``tiers.small.options.attention``,
+``profiles.medium.attention``. ``[*]`` stands for every element of a list (or
+every entry of a mapping): ``markets[*].tiers.small``, ``tiers[*].backend``.
+
+Two shortcuts, in the words researchers use:
+
+- ``markets[...].tiers.T.share`` (or ``markets[...].tiers.T``) sets tier T's share
+  of a market; the other tiers of that market keep their proportions and share
+  what is left, and T is added to a market that did not have it
+  (``{frontier: 1.0}`` with ``small.share = 0.2`` becomes ``{frontier: 0.8, small: 0.2}``).
+- ``participants.budget`` sets the budget of every participant: the generated
+  ones and each one listed under ``people:``.
+
+Applying values works on the whole resolved scenario (defaults included) and
+validates the result with the scenario schema, so a value is checked exactly
+as if it had been written in the file ("$50" is money, a share must lie in
+[0, 1], an unknown key is an error). Errors name the path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from market.scenario import (
+    CatalogEntry,
+    Scenario,
+    ScenarioError,
+    check_kinds,
+    dump_scenario,
+    load_scenario,
+    validate_scenario,
+)
+
+_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\*|\d+)\]")
+_SHARE = re.compile(r"^markets\[\d+\]\.tiers$")
+ALL = "*"
+
+
+class FactorError(ScenarioError):
+    """A path or value that cannot be applied to a scenario; the message names the path."""
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A parsed field path: keys (str), indexes (int) and ``*`` for every element."""
+
+    text: str
+    parts: tuple[str | int, ...]
+
+
+def parse_path(text: str) -> FieldPath:
+    """Parse ``markets[*].tiers.small.share`` into its parts; a malformed path is a FactorError."""
+    parts: list[str | int] = []
+    position = 0
+    text = text.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or (position == 0 and match.group(0).startswith(".")):
+            raise FactorError(f"{text}: not a field path (expected keys joined by dots, [N] or [*] for lists, "
+                              f"e.g. markets[*].tiers.small.share); stuck at {text[position:]!r}")
+        key, index = match.groups()
+        if key is not None:
+            parts.append(key)
+        else:
+            parts.append(ALL if index == ALL else int(index))
+        position = match.end()
+    if not parts or not isinstance(parts[0], str):
+        raise FactorError(f"{text!r}: a field path starts with a key, e.g. days or markets[0].tiers")
+    return FieldPath(text, tuple(parts))
+
+
+def _where(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) or part == ALL else (f".{part}" if out else part)
+    return out
+
+
+def set_path(data: Any, path: FieldPath, value: Any) -> Any:
+    """``data`` (plain dicts and lists) with the field at ``path`` set to ``value``; ``data`` is not changed."""
+    parts = path.parts
+    if parts[0] == "participants" and len(parts) == 2 and parts[1] == "budget":
+        return _set_budget(data, value, path.text)
+    return _set(data, parts, (), value, path.text)
+
+
+def _set(node: Any, rest: tuple[str | int, ...], done: tuple[str | int, ...], value: Any, text: str) -> Any:
+    if not rest:
+        return value
+    head, tail = rest[0], rest[1:]
+    here = _where(done)
+    if isinstance(node, dict) and _SHARE.match(here) and isinstance(head, str) and tail in ((), ("share",)):
+        return _set_share(node, head, value, f"{text}: {here}")
+    if head == ALL:
+        if isinstance(node, list):
+            return [_set(item, tail, (*done, i), value, text) for i, item in enumerate(node)]
+        if isinstance(node, dict):
+            return {k: _set(v, tail, (*done, k), value, text) for k, v in node.items()}
+        raise FactorError(f"{text}: {here or 'the scenario'} is not a list or mapping, so [*] does not apply")
+    if isinstance(head, int):
+        if not isinstance(node, list):
+            raise FactorError(f"{text}: {here} is not a list, so [{head}] does not apply")
+        if head >= len(node):
+            raise FactorError(f"{text}: {here} has {len(node)} entries; [{head}] is out of range")
+        out = list(node)
+        out[head] = _set(node[head], tail, (*done, head), value, text)
+        return out
+    if not isinstance(node, dict):
+        what = "not set in this scenario" if node is None else f"a value ({node!r}), not a mapping"
+        raise FactorError(f"{text}: {here} is {what}, so it has no field {head!r}")
+    if head not in node and tail:
+        known = ", ".join(map(str, node)) or "none"
+        raise FactorError(f"{text}: {_where((*done, head))} is not a field (fields here: {known})")
+    out = dict(node)
+    out[head] = _set(node.get(head), tail, (*done, head), value, text)
+    return out
+
+
+def _set_share(tiers: dict[str, Any], tier: str, value: Any, where: str) -> dict[str, Any]:
+    """Tier ``tier`` gets share ``value``; the others keep their proportions within the rest."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FactorError(f"{where}.{tier}: a share is a number between 0 and 1, got {value!r}")
+    others = {k: float(v) for k, v in tiers.items() if k != tier}
+    rest = sum(others.values())
+    if value < 1 and rest <= 0:
+        raise FactorError(f"{where}.{tier}: no other tier in this market takes the remaining {1 - value:g}; "
+                          "set the whole mapping instead, e.g. {frontier: 0.5, small: 0.5}")
+    out = {k: (v * (1 - value) / rest if rest else 0.0) for k, v in others.items()}
+    out[tier] = float(value)
+    return {k: v for k, v in out.items() if v > 0 or k == tier}
+
+
+def _set_budget(data: dict[str, Any], value: Any, text: str) -> dict[str, Any]:
+    participants = dict(data.get("participants") or {})
+    if participants.get("generate") is not None:
+        participants["generate"] = {**participants["generate"], "budget": value}
+    participants["people"] = [{**person, "budget": value} for person in participants.get("people") or []]
+    if participants.get("generate") is None and not participants["people"]:
+        raise FactorError(f"{text}: the scenario has no participants to give a budget")
+    return {**data, "participants": participants}
+
+
+def parse_assignment(text: str) -> tuple[FieldPath, Any]:
+    """``PATH=VALUE`` from the command line; VALUE is read as YAML (``0.2``, ``"$50"``, ``[1.1, 1.3]``)."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path.strip():
+        raise FactorError(f"--set {text!r}: expected PATH=VALUE, e.g. --set participants.budget='$50'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parse_path(path), value
+
+
+def canonical(value: Any) -> str:
+    """A stable text of a value (for seeds and comparisons)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def as_data(scenario: Scenario) -> dict[str, Any]:
+    """The resolved scenario as plain data (defaults included, money in cents)."""
+    return json.loads(scenario.model_dump_json())
+
+
+def apply(scenario: Scenario, catalog: list[CatalogEntry], values: Mapping[str, Any], source: str) -> Scenario:
+    """``scenario`` with each path set to its value, validated as a whole by the scenario schema.
+
+    ``source`` names where the values came from (a file, ``--set``) in errors.
+    """
+    data = as_data(scenario)
+    for text, value in values.items():
+        try:
+            data = set_path(data, parse_path(text), value)
+        except FactorError as exc:
+            raise FactorError(f"{source}: {exc}") from None
+    label = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
+    try:
+        changed = validate_scenario(data, f"{source}: with {label}: scenario")
+        check_kinds(changed, catalog, f"{source}: with {label}: scenario")
+    except ScenarioError as exc:
+        raise FactorError(str(exc)) from None
+    return changed
+
+
+def load_with(
+    path: Path | str, values: Mapping[str, Any], source: str = "--set"
+) -> tuple[Scenario, list[CatalogEntry]]:
+    """Load a scenario file and apply ``values`` (path -> value) to it."""
+    scenario, catalog = load_scenario(path)
+    return (apply(scenario, catalog, values, source) if values else scenario), catalog
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else canonical(value)
+
+
+def write_resolved(scenario: Scenario, catalog_path: Path, folder: Path, name: str = "scenario.yaml") -> Path:
+    """Write ``scenario`` (resolved) and a copy of its catalog into ``folder``; returns the scenario file.
+
+    The file is written only when it is new or different, so a resumed experiment keeps its files.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    text = dump_scenario(scenario.model_copy(update={"catalog": "catalog.csv"}))
+    target = folder / name
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    catalog = folder / "catalog.csv"
+    source = catalog_path.read_bytes()
+    if not catalog.is_file() or catalog.read_bytes() != source:
+        catalog.write_bytes(source)
+    return target
