@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -57,11 +58,10 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market.backends import BackendContext, build_policies
 from market.domain import Frozen
-from market.factors import FactorError, apply, as_data, canonical, parse_path, write_resolved
+from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
-from market.scenario import CatalogEntry, Scenario, ScenarioError, _describe, build_participants, load_scenario
+from market.scenario import Scenario, ScenarioError, _describe, load_scenario
 from market.sweep import BAD_INPUT, Replication, run_local, run_ray
 
 EXPERIMENT_FILE = "experiment.json"
@@ -212,6 +212,13 @@ def validate_spec(data: dict[str, Any], source: str) -> ExperimentSpec:
 
 def design(spec: ExperimentSpec, source: Path | None, base_dir: Path, *, name: str | None = None) -> Design:
     """Check every cell (scenario schema, catalog, participants, backends) before anything is written."""
+    try:
+        return _design(spec, source, base_dir, name)
+    except FactorError as exc:
+        raise ExperimentError(str(exc)) from None
+
+
+def _design(spec: ExperimentSpec, source: Path | None, base_dir: Path, name: str | None) -> Design:
     where = source.name if source else "batch_run"
     base_path = (base_dir / spec.scenario).resolve()
     try:
@@ -235,20 +242,11 @@ def design(spec: ExperimentSpec, source: Path | None, base_dir: Path, *, name: s
     for i, values in enumerate(grid, start=1):
         label = f"{where}: {'cells' if spec.cells is not None else 'factors'}"
         scenario = apply(base, catalog, values, label) if values else base
-        _check(scenario, catalog, f"{where}: cell {i} ({', '.join(map(str, values)) or 'base'})")
+        check_runnable(scenario, catalog, f"{where}: cell {i} ({', '.join(map(str, values)) or 'base'})")
         cells.append(Cell(f"c{i:0{width}d}", values, scenario))
     return Design(spec=spec, source=source, name=name or spec.name or (source.stem if source else base.name),
                   base_path=base_path, catalog_path=base_path.parent / base.catalog,
                   base_seed=base.seed if spec.seed is None else spec.seed, factors=factors, cells=cells)
-
-
-def _check(scenario: Scenario, catalog: list[CatalogEntry], where: str) -> None:
-    """Participants and backends of a cell can be built (what a run checks before writing anything)."""
-    try:
-        build_participants(scenario, catalog)
-        build_policies(BackendContext(scenario=scenario, run_dir=None, options={}))
-    except (ScenarioError, ValueError) as exc:
-        raise ExperimentError(f"{where}: {exc}") from None
 
 
 def load(path: Path | str) -> Design:
@@ -348,10 +346,11 @@ def run(
     incomplete = 0
     if reps:
         source = run_ray(reps, ray_address, workers) if ray_address else run_local(reps, min(workers, len(reps)))
-        for result in source:
-            incomplete += not result["complete"]
-            if on_done:
-                on_done(by_dir[result["run_dir"]].cell.id)
+        with closing(source):  # an interruption cancels what has not started and shuts the workers down
+            for result in source:
+                incomplete += not result["complete"]
+                if on_done:
+                    on_done(by_dir[result["run_dir"]].cell.id)
     record.update(complete=incomplete == 0, wall_seconds=round(time.perf_counter() - started, 3),
                   skipped=finished, folder=str(folder))
     if record["complete"]:

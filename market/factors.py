@@ -32,10 +32,12 @@ from typing import Any
 
 import yaml
 
+from market.backends import BackendContext, build_policies
 from market.scenario import (
     CatalogEntry,
     Scenario,
     ScenarioError,
+    build_participants,
     check_kinds,
     dump_scenario,
     load_scenario,
@@ -220,3 +222,12 @@ def write_resolved(scenario: Scenario, catalog_path: Path, folder: Path, name: s
     if not catalog.is_file() or catalog.read_bytes() != source:
         catalog.write_bytes(source)
     return target
+
+
+def check_runnable(scenario: Scenario, catalog: list[CatalogEntry], where: str) -> None:
+    """Participants and backends of ``scenario`` can be built (what a run checks before writing anything)."""
+    try:
+        build_participants(scenario, catalog)
+        build_policies(BackendContext(scenario=scenario, run_dir=None, options={}))
+    except (ScenarioError, ValueError) as exc:
+        raise FactorError(f"{where}: {exc}") from None

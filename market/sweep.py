@@ -10,7 +10,10 @@ scenario's seed) into its own run folder inside one sweep folder::
 
 Replications run in local processes by default (``--workers K``) or on Ray
 (``--ray local`` starts Ray here; ``--ray auto`` or ``--ray HOST:PORT`` joins a
-cluster whose nodes have this project installed). Running the same command
+cluster whose nodes have this project installed). ``--set PATH=VALUE``
+(repeatable) changes one scenario field for the whole sweep (paths as in
+:mod:`market.factors`); the changed scenario is written into the sweep folder
+as ``scenario.yaml``. Running the same command
 again with ``--out`` of an interrupted sweep keeps finished runs, resumes
 unfinished ones and runs the rest.
 """
@@ -36,9 +39,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from market import runner
 from market.backends import BackendError
+from market.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
 from market.ledger import Ledger, LedgerError
 from market.runfolder import RunFolder, RunFolderError
-from market.scenario import ScenarioError, load_scenario
+from market.scenario import ScenarioError
 
 SWEEP_FILE = "sweep.json"
 SKIP_REPORT_ENV = "MARKET_AFTER_RUN_REPORT"  # "0": per-run reports are skipped; the sweep writes a pooled one
@@ -153,23 +157,42 @@ def sweep(
     markets: tuple[str, ...] | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
     report: bool = True,
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records."""
+    """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records.
+
+    ``changes`` (field path -> value, as ``--set PATH=VALUE``) are made to the scenario first; the
+    changed scenario is written into the sweep folder and every replication runs it.
+    """
     if count < 1:
         raise ValueError(f"--replications must be at least 1, got {count}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     # validate everything (scenario, catalog, markets, backends) before writing anything
-    prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
-    scenario, _ = load_scenario(scenario_path)
+    changes = dict(changes or {})
+    if changes:
+        scenario, catalog = load_with(scenario_path, changes, "--set")
+        check_runnable(scenario, catalog, "--set")
+    else:
+        prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
+        scenario = prepared.scenario
     base = scenario.seed if seed is None else seed
-    sweep_dir = out or root / f"{prepared.scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    sweep_dir = out or root / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if sweep_dir.exists() and not (sweep_dir / SWEEP_FILE).is_file() and any(sweep_dir.iterdir()):
         raise ValueError(f"--out {sweep_dir}: folder exists, is not empty and is not a sweep folder")
+    if (sweep_dir / SWEEP_FILE).is_file():
+        before = json.loads((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8")).get("set") or {}
+        if canonical(before) != canonical(changes):
+            raise ValueError(f"--out {sweep_dir}: that sweep ran with --set {before or 'nothing'}, "
+                             f"not {changes or 'nothing'}; choose a new folder")
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    if changes:  # the replications run the changed scenario, written beside them
+        scenario_path = write_resolved(scenario, Path(scenario_path).parent / scenario.catalog, sweep_dir)
+        prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
     reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets)
     record: dict[str, Any] = {
         "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
+        "set": changes,
         "seeds": [r.seed for r in reps], "workers": workers, "executor": f"ray:{ray_address}" if ray_address
         else "processes", "days": days, "markets": list(markets) if markets else None,
         "runs": [Path(r.run_dir).name for r in reps], "started": datetime.now().isoformat(timespec="seconds"),
@@ -210,6 +233,9 @@ def main(
     seed: Annotated[int | None, typer.Option(help="base seed (default: the scenario's); seed i = base + i")] = None,
     days: Annotated[int | None, typer.Option(help="override the number of simulated days")] = None,
     markets: Annotated[str | None, typer.Option(help="only these markets, e.g. B,C")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="change a scenario field for this sweep, PATH=VALUE (repeatable), e.g. "
+        "--set participants.budget='$50' --set 'markets[*].tiers.small.share=0.8'")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the pooled report")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -219,10 +245,12 @@ def main(
     progress = Progress(TextColumn("[bold]replications"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, disable=quiet)
     try:
+        changes = {path.text: value for path, value in map(parse_assignment, set_ or [])}
         with progress:
             task = progress.add_task("", total=replications_)
             record = sweep(scenario, replications_, workers=workers, ray_address=ray, out=out, seed=seed, days=days,
-                           markets=only, report=not no_report, on_done=lambda _: progress.advance(task))
+                           markets=only, report=not no_report, on_done=lambda _: progress.advance(task),
+                           changes=changes)
     except BAD_INPUT as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
