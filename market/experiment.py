@@ -26,7 +26,7 @@ the results. The experiment folder::
       experiment.yaml       the experiment file as given
       experiment.json       cells (values, scenario), every run with its seed, status, wall time
       cells/c01/            scenario.yaml (the cell's resolved scenario), catalog.csv,
-        r01-s<seed>/        ... and one ordinary run folder per replication
+        c01-r01-s<seed>/    ... and one ordinary run folder per replication (names unique in the experiment)
       runs.parquet          tidy: one row per run x market x tier, factor values and tier metrics
       cells.parquet, effects.parquet, report.html   (the ``market.after_experiment`` plugins: analysis)
 
@@ -266,10 +266,11 @@ class RunSpec:
 
 
 def plan_runs(plan: Design, folder: Path) -> list[RunSpec]:
-    """Every cell x replication with its seed and run folder (cell-major)."""
+    """Every cell x replication with its seed and run folder (cell-major; folder names unique across cells)."""
     width = max(2, len(str(plan.spec.replications)))
     return [
-        RunSpec(cell, r, plan.seed(cell, r), folder / "cells" / cell.id / f"r{r:0{width}d}-s{plan.seed(cell, r)}")
+        RunSpec(cell, r, plan.seed(cell, r),
+                folder / "cells" / cell.id / f"{cell.id}-r{r:0{width}d}-s{plan.seed(cell, r)}")
         for cell in plan.cells for r in range(1, plan.spec.replications + 1)
     ]
 

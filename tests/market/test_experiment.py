@@ -152,7 +152,7 @@ def test_seeds_are_derived_from_cell_and_replication_and_stated(tmp_path: Path) 
     assert seeds == {(r.cell.values["days"], r.replication): r.seed for r in plan_runs(more, tmp_path)
                      if r.cell.values["days"] != 3}  # adding a level keeps the other cells' seeds
     runs = plan_runs(first, tmp_path / "x")
-    assert runs[0].run_dir == tmp_path / "x" / "cells" / "c01" / f"r1-s{runs[0].seed}".replace("r1", "r01")
+    assert runs[0].run_dir == tmp_path / "x" / "cells" / "c01" / f"c01-r01-s{runs[0].seed}"
 
 
 # --- running --------------------------------------------------------------------------------
