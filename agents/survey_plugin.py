@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from market.runner import RunResult
 
-def after_run(path: Path) -> None:
-    """Survey a model-backed run (or sweep) before the report is written; offline runs are left alone."""
+
+def after_run(result: RunResult | Path) -> None:
+    """Survey a model-backed run (or sweep) before the report is written; offline runs are left alone.
+
+    ``result`` is the finished run (with its policies); a folder is accepted too (a sweep's folder).
+    """
     try:
         from agents.llm.survey import after_run as survey_after_run
     except ImportError:  # the llm extra is not installed, so no tier ran on a model
         return
-    survey_after_run(path)
+    survey_after_run(result)

@@ -100,6 +100,8 @@ class BackendContext:
     scenario: Scenario
     run_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # policies shared by several tiers of one plan, by key (e.g. every model-backed tier's one policy)
+    shared: dict[str, Policy] = field(default_factory=dict)
 
 
 class BackendError(ValueError):

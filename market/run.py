@@ -181,7 +181,7 @@ def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
 
 def model_cost(model: MarketModel) -> float | None:
     """Dollars the run's model calls have cost so far (None when no tier runs on a model)."""
-    costs = [p.cost_usd for p in distinct(model.policies) if hasattr(p, "cost_usd")]
+    costs = [c for p in distinct(model.policies) if (c := p.cost_usd()) is not None]
     return sum(costs) if costs else None
 
 

@@ -1,23 +1,32 @@
 """The model-backed policy: turns observations into tool calls and tool calls into actions.
 
 One ``ModelPolicy`` serves every model-backed tier of a run (each tier's factory
-returns the same object), so a batch's calls for all tiers run together on one
-event loop, bounded by ``--concurrency`` and per-model rate limits. Per trader it
-keeps a bounded conversation (the last ``history_turns`` turns; older ones are
-summarised as the actions taken). A malformed tool call gets its validation error
-and one repair attempt, then is counted and skipped; a refusal or an empty answer
-is a ``pass``. Every call goes through the cassette: a recorded request is
-answered from it (free, no network), a new one is sent and appended.
+returns the same object, shared through the plan's ``BackendContext.shared``), so a
+batch's calls for all tiers run together on one event loop, bounded by
+``--concurrency`` and per-model rate limits. Per trader it keeps a bounded
+conversation (the last ``history_turns`` turns; older ones are summarised as the
+actions taken). A malformed tool call gets its validation error and one repair
+attempt, then is counted and skipped; a refusal or an empty answer is a ``pass``.
+An answer cut off at ``max_tokens`` is never acted on: every call in it is sent back
+as cut off for one repair. Every call goes through the cassette: a recorded request
+is answered from it (free, no network), a new one is sent and appended.
+
+Failures are isolated per trader (``market.backends.Policy``): a 400 for one
+conversation, a tool call that cannot be repaired, a repair cut off again, hostile
+JSON or a prompt over the model's context is an ``AgentFailure`` in that trader's
+slot of ``decide_batch`` (counted per tier), and the trader's conversation is reset.
+Account-level refusals (key, permission, unknown model, quota, billing) raise
+``FatalPolicyError`` after the batch's calls in flight have been answered and recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import threading
-import weakref
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -29,18 +38,17 @@ from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, keyed_text
 from agents.llm.pricing import Price, Usage, cost_microcents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
-from agents.llm.tools import ToolCallError, to_action
+from agents.llm.tools import HostileJson, ToolCallError, to_action
 from market.actions import Action, Pass
-from market.backends import BackendContext, BackendError
+from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError, Policy
 from market.observation import Decision, Observation
 from market.scenario import TierSettings
 
-ROUTER_KEY = "_model_policy"
+SHARED_KEY = "model"  # the run's one ModelPolicy in ``BackendContext.shared``
 RAW_HEADERS = {"X-Stainless-Raw-Response": "raw", "Content-Type": "application/json"}
+MAX_RESPONSE_BYTES = 8 * 2**20  # an answer longer than this is not read (hostile_json)
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 T = TypeVar("T")
-# the open policy of each run folder, so an after-run step (the fairness survey) asks through the same
-# client, limits and cassette; a closed policy leaves it
-LIVE: weakref.WeakValueDictionary[Path, ModelPolicy] = weakref.WeakValueDictionary()
 
 
 class Asker(Protocol):
@@ -71,13 +79,17 @@ class Reply:
 
 
 class Api(Protocol):
-    """One wire format (Anthropic Messages, OpenAI chat completions)."""
+    """One wire format (Anthropic Messages, OpenAI chat completions).
+
+    ``request`` makes a request the API accepts from any conversation the policy keeps (it places the
+    cache breakpoints itself, at most the API's limit); ``parse`` keeps an assistant message that is
+    valid to send back (tool names and ids as the API requires, no empty text).
+    """
 
     name: str
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict: ...
-    def user(self, results: Sequence[tuple[str, str, bool]], text: str, cache: bool) -> list[dict[str, Any]]: ...
-    def cached(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]: ...
     def parse(self, response: dict[str, Any]) -> Reply: ...
     def client(self, settings: TierSettings) -> Any: ...
     async def send(self, client: Any, body: bytes) -> tuple[dict[str, Any], str | None]:
@@ -87,6 +99,12 @@ class Api(Protocol):
 
 class ReplayMiss(BackendError):
     """A request the cassette does not hold, in replay mode."""
+
+
+# How a request reaches a model: (tier, request, its canonical JSON) -> (response, request id). The default
+# sends it through the tier's SDK client; ``agents.llm.estimate`` and tests answer in process instead. It raises
+# ``Retryable`` (retried), ``AgentFailure`` (this conversation) or ``FatalPolicyError`` (the account).
+Transport = Callable[["Tier", dict[str, Any], bytes], Awaitable[tuple[dict[str, Any], str | None]]]
 
 
 @dataclass
@@ -106,16 +124,23 @@ class Memory:
     pending: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def render(self, api: Api) -> list[dict[str, Any]]:
+        """The kept turns as messages (the oldest turn's leading tool results dropped with its question)."""
         messages: list[dict[str, Any]] = []
         for i, turn in enumerate(self.turns):
-            text = turn.text
-            if i == 0 and self.digest:
-                text = "Earlier turns, summarised: " + "; ".join(self.digest[-30:]) + "\n\n" + text
-            messages += api.user(turn.lead if i else [], text, cache=False)
+            messages += api.user(turn.lead if i else [], self.opening(turn.text) if i == 0 else turn.text)
             messages += turn.rest
-        # a breakpoint where the previous request ended, so its cached prefix is found whatever the
-        # number of blocks (tool calls and results) between it and this turn's breakpoint
-        return api.cached(messages)
+        return messages
+
+    def opening(self, text: str) -> str:
+        """``text`` of the conversation's first user message, after the digest of dropped turns."""
+        if not self.digest:
+            return text
+        return "Earlier turns, summarised: " + "; ".join(self.digest[-30:]) + "\n\n" + text
+
+    def reset(self, note: str) -> None:
+        """Forget the conversation (after a failed turn), keeping the digest of what was done."""
+        self.digest += [t.summary for t in self.turns] + [note]
+        self.turns, self.pending = [], []
 
     def trim(self, keep: int) -> None:
         """Past ``keep`` turns, drop the oldest half at once (so the cached prefix changes rarely)."""
@@ -133,6 +158,7 @@ class Account:
     cost: int = 0  # micro-cents, all calls of the run
     spent: int = 0  # micro-cents, calls sent by this process
     faults: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # turns lost, by AgentFailure kind
 
     @classmethod
     def total(cls, accounts: Iterable[Account]) -> Account:
@@ -145,6 +171,7 @@ class Account:
             out.cost += a.cost
             out.spent += a.spent
             out.faults.update(a.faults)
+            out.failures.update(a.failures)
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,6 +181,7 @@ class Account:
             "cache_share": round(self.usage.cache_read / total_in, 4) if total_in else 0.0,
             "cost_microcents": self.cost, "cost_usd": round(dollars(self.cost), 6),
             "spent_usd": round(dollars(self.spent), 6), "faults": dict(sorted(self.faults.items())),
+            "failures": dict(sorted(self.failures.items())),
         }
 
 
@@ -175,10 +203,10 @@ def _summary_of(actions: Sequence[Action], step: int) -> str:
     return f"turn {step}: " + (", ".join(parts) or "pass")
 
 
-class ModelPolicy:
+class ModelPolicy(Policy):
     """Every model-backed tier of one run; see the module docstring."""
 
-    def __init__(self, context: BackendContext) -> None:
+    def __init__(self, context: BackendContext, transport: Transport | None = None) -> None:
         self.context = context
         self.tiers: dict[str, Tier] = {}
         self.concurrency = int(context.options.get("concurrency", 16))
@@ -195,6 +223,8 @@ class ModelPolicy:
         self._systems: dict[str, tuple[object, str]] = {}
         self.accounts: dict[tuple[str, str, str], Account] = {}
         self._limits: dict[tuple[str, str | None, str], ModelLimits] = {}
+        self._transport = transport
+        self._fatal: FatalPolicyError | None = None  # once the account is refused, no call is sent
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
         self._thread.start()
@@ -203,6 +233,7 @@ class ModelPolicy:
 
     # --- set-up --------------------------------------------------------------
     def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, replay: bool = False) -> None:
+        """Serve ``tier`` with ``model`` over ``api`` (``replay``: from the cassette only)."""
         price = lookup(model)
         if "price" in settings.options:
             price = price_from(model, settings.options["price"], f"tiers.{tier}.options.price")
@@ -213,7 +244,7 @@ class ModelPolicy:
                 f"`options: {{price: {{input: '1.00', output: '5.00'}}}}` (dollars per million tokens)"
             )
         self.tiers[tier] = Tier(tier, settings, api, model, price, replay)
-        if not replay:
+        if not replay and self._transport is None:
             self._clients[tier] = api.client(settings)
         self._write_tier(self.tiers[tier])
 
@@ -231,33 +262,36 @@ class ModelPolicy:
         if self.run_dir == run_dir:
             return
         self.run_dir = run_dir
-        LIVE[run_dir.resolve()] = self
         own = run_dir / "cassette.jsonl"
         if self.source is not None and self.source.resolve() != own.resolve() and not own.exists():
             shutil.copyfile(self.source, own)  # a replayed run carries its own copy
         self.cassette = Cassette(own, source=self.source)
-        for tier in getattr(self, "tiers", {}).values():
+        for tier in self.tiers.values():
             self._write_tier(tier)
 
     def configure(self, concurrency: int | None = None) -> None:
+        """Change the number of calls in flight before the run starts."""
         if concurrency:
             self.concurrency = concurrency
 
     # --- deciding ------------------------------------------------------------
     def decide(self, observation: Observation) -> Decision:
-        return self.decide_batch([observation])[0]
+        """One trader's decision; its failure is raised as its ``AgentFailure``."""
+        result = self.decide_batch([observation])[0]
+        if isinstance(result, AgentFailure):
+            raise result
+        return result
 
-    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision]:
+    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
         """All decisions of one batch, called concurrently; returned in input order."""
-        future = asyncio.run_coroutine_threadsafe(self._batch(list(observations)), self._loop)
-        return future.result()
+        return self.run(self._batch(list(observations)))
 
-    async def _batch(self, observations: list[Observation]) -> list[Decision]:
+    async def _batch(self, observations: list[Observation]) -> list[Decision | AgentFailure]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         # one trader's observations (the engine can wake a trader twice in a batch) run in order, since
         # each turn extends that trader's conversation; different traders run concurrently
-        results: list[Decision | None] = [None] * len(observations)
+        results: list[Decision | AgentFailure | None] = [None] * len(observations)
         groups: dict[tuple[str, str], list[int]] = {}
         for i, obs in enumerate(observations):
             groups.setdefault((obs.market, obs.trader), []).append(i)
@@ -272,7 +306,12 @@ class ModelPolicy:
                 async with turns:
                     results[i] = await self._decide(observations[i])
 
-        await asyncio.gather(*(in_order(ix) for ix in groups.values()))
+        # every turn runs to its end (a call in flight is answered and recorded) before a run-level
+        # error (a refused account, a replay miss) is raised
+        outcomes = await asyncio.gather(*(in_order(ix) for ix in groups.values()), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            raise next((e for e in errors if isinstance(e, FatalPolicyError)), errors[0])
         return results  # type: ignore[return-value]
 
     def _system(self, obs: Observation) -> str:
@@ -288,44 +327,79 @@ class ModelPolicy:
             self._systems[pid] = (obs.principal, system)
         return system
 
-    async def _decide(self, obs: Observation) -> Decision:
+    async def _decide(self, obs: Observation) -> Decision | AgentFailure:
+        """One turn; a failure of this trader's turn is its ``AgentFailure`` (counted, conversation reset)."""
+        try:
+            return await self._turn(obs)
+        except (FatalPolicyError, ReplayMiss):
+            raise
+        except AgentFailure as failure:
+            return self._failed(obs, failure)
+        except Exception as exc:  # a bug met by one conversation costs that trader its turn
+            return self._failed(obs, AgentFailure("policy_error", f"{type(exc).__name__}: {exc}"))
+
+    def _failed(self, obs: Observation, failure: AgentFailure) -> AgentFailure:
+        self._account(obs).failures[failure.kind] += 1
+        memory = self.memory.get((obs.market, obs.trader))
+        if memory is not None:
+            memory.reset(f"turn {obs.step}: failed ({failure.kind})")
+        return failure
+
+    def turn_request(self, tier: Tier, memory: Memory, system: str, text: str) -> tuple[dict, list[dict]]:
+        """(the request of a new turn, its messages): the kept conversation, then the new observation."""
+        lead = memory.pending if memory.turns else []
+        messages = memory.render(tier.api) + tier.api.user(lead, text if memory.turns else memory.opening(text))
+        return tier.api.request(tier.settings, tier.model, system, messages), messages
+
+    async def _turn(self, obs: Observation) -> Decision:
         tier = self.tiers[obs.tier]
         account = self._account(obs)
         memory = self.memory.setdefault((obs.market, obs.trader), Memory())
         system = self._system(obs)
         text = prompts.observation_text(obs)
-        history = memory.render(tier.api)
         lead = memory.pending if memory.turns else []
-        messages = history + tier.api.user(lead, text, cache=True)
-        reply = await self._call(tier, obs, tier.api.request(tier.settings, tier.model, system, messages), "turn")
+        request, messages = self.turn_request(tier, memory, system, text)
+        reply = await self._call(tier, obs, request, "turn")
         if reply is None:  # gave up after retries: a pass; the conversation is left as it was
             return Decision(actions=(Pass(),), note="model call failed")
         actions, errors = self._convert(reply, account)
         rest, final = [reply.assistant], reply
         if errors:
-            results = [(c.id, errors.get(c.id, prompts.TOOL_QUEUED), c.id in errors) for c in reply.calls]
-            request = tier.api.request(
-                tier.settings, tier.model, system, messages + rest + tier.api.user(results, prompts.REPAIR_TEXT, True)
-            )
+            results = _results(reply, errors)
+            repair = tier.api.user(results, prompts.REPAIR_TEXT)
+            request = tier.api.request(tier.settings, tier.model, system, messages + rest + repair)
             account.faults["repair_attempts"] += 1
             repaired = await self._call(tier, obs, request, "repair")
             if repaired is None:  # the repair call failed: the bad calls are skipped, the exchange forgotten
                 account.faults["skipped_calls"] += len(errors)
             else:
+                if repaired.stop == "max_tokens":
+                    account.faults["cut_off"] += 1
+                    raise AgentFailure("cut_off", "the answer and its repair were both cut off at max_tokens")
                 more, still = self._convert(repaired, account)
+                if still and not actions and not more:
+                    raise AgentFailure("unrepairable_tool_call", next(iter(still.values())).removeprefix("error: "))
                 account.faults["skipped_calls"] += len(still)
+                if not still and errors:
+                    account.faults["repaired"] += 1
                 actions += more
-                rest += [*tier.api.user(results, prompts.REPAIR_TEXT, False), repaired.assistant]
+                rest += [*repair, repaired.assistant]
                 final, errors = repaired, still
         memory.turns.append(Turn(text=text, lead=lead, rest=rest, summary=_summary_of(actions, obs.step)))
-        memory.pending = [(c.id, errors.get(c.id, prompts.TOOL_QUEUED), c.id in errors) for c in final.calls]
+        memory.pending = _results(final, errors)
         memory.trim(tier.settings.history_turns)
         note = final.text[:500] or None
         return Decision(actions=tuple(actions) or (Pass(),), note=note)
 
     def _convert(self, reply: Reply, account: Account) -> tuple[list[Action], dict[str, str]]:
+        """(the actions of a reply's tool calls, the errors of those that cannot be used, by call id).
+
+        Nothing of an answer cut off at ``max_tokens`` is used: each of its calls is an error to repair.
+        Hostile arguments fail the turn (``hostile_json``).
+        """
         if reply.stop == "max_tokens":
-            account.faults["max_tokens"] += 1
+            account.faults["cut_off"] += 1
+            return [], {c.id: prompts.CUT_OFF_TEXT for c in reply.calls}
         if reply.stop == "refusal":
             account.faults["refusals"] += 1
             return [], {}
@@ -335,6 +409,8 @@ class ModelPolicy:
         for call in reply.calls:
             try:
                 actions.append(to_action(call.name, call.arguments))
+            except HostileJson as exc:
+                raise AgentFailure("hostile_json", str(exc)) from None
             except ToolCallError as exc:
                 errors[call.id] = f"error: {exc}"
                 account.faults["malformed_calls"] += 1
@@ -344,7 +420,11 @@ class ModelPolicy:
     async def _call(
         self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None
     ) -> Reply | None:
-        """One call through the cassette, counted on ``account`` (default: the trader's own)."""
+        """One call through the cassette, counted on ``account`` (default: the trader's own).
+
+        None when the call gave up after its retries; ``AgentFailure`` when the API refused this
+        conversation or the answer cannot be read; ``FatalPolicyError`` when the account is refused.
+        """
         if account is None:
             account = self._account(obs)
         key, size, body = keyed_text(tier.api.name, request)
@@ -362,6 +442,10 @@ class ModelPolicy:
         else:
             entry = await self._live(tier, obs, request, body, key, purpose, account, size)
             live = True
+        failure = entry.get("failure")
+        if failure:  # recorded as it happened, so a replay fails the same turn the same way
+            account.calls += 1
+            raise AgentFailure(failure["kind"], failure["reason"])
         if entry.get("error"):
             account.faults["gave_up"] += 1
             return None
@@ -378,6 +462,8 @@ class ModelPolicy:
         self, tier: Tier, obs: Asker, request: dict[str, Any], body: bytes, key: str, purpose: str,
         account: Account, size: int,
     ) -> dict[str, Any]:
+        if self._fatal is not None:
+            raise self._fatal
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         limits = self._limits.setdefault(
@@ -387,21 +473,30 @@ class ModelPolicy:
 
         async def attempt() -> tuple[dict[str, Any], str | None]:
             async with limits.slot(estimate), self._semaphore:
+                if self._fatal is not None:
+                    raise self._fatal
+                if self._transport is not None:
+                    return await self._transport(tier, request, body)
                 return await tier.api.send(self._clients[tier.name], body)
 
         def fault(exc: Retryable) -> None:
             account.faults[exc.kind] += 1
 
         where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
+        base = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request}
         try:
             response, request_id = await with_retries(
                 attempt, max_retries=tier.settings.max_retries, initial_wait=self.retry_wait, on_fault=fault
             )
-            entry = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request,
-                     "response": response, "request_id": request_id}
+            entry = {**base, "response": response, "request_id": request_id}
         except Retryable as exc:
-            entry = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request,
-                     "error": str(exc)}
+            entry = {**base, "error": str(exc)}
+        except AgentFailure as exc:  # the API refused this conversation, or its answer cannot be read
+            entry = {**base, "failure": {"kind": exc.kind, "reason": exc.reason}}
+        except FatalPolicyError as exc:  # nothing to record: a resumed run asks again
+            if self._fatal is None:
+                self._fatal = exc
+            raise
         self.cassette.append(entry, body)
         return entry
 
@@ -409,12 +504,12 @@ class ModelPolicy:
         return self.accounts.setdefault((obs.market, obs.tier, obs.trader), Account())
 
     # --- reporting -----------------------------------------------------------
-    @property
     def cost_usd(self) -> float:
+        """Dollars of every model call of the run so far (replayed ones at their recorded usage)."""
         return dollars(sum(a.cost for a in self.accounts.values()))
 
     def summary(self) -> dict[str, Any]:
-        """Tokens, cost and faults per tier, per market and tier, and per trader (merged into summary.json)."""
+        """Tokens, cost, faults and failed turns per tier, per market and tier, and per trader (for summary.json)."""
         total = Account.total
         by_tier: dict[str, list[Account]] = {}
         by_market: dict[str, dict[str, list[Account]]] = {}
@@ -436,16 +531,33 @@ class ModelPolicy:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def close(self) -> None:
-        for path in [p for p, policy in LIVE.items() if policy is self]:
-            LIVE.pop(path, None)
+        """Close the SDK clients and stop the event loop (idempotent)."""
         if self._loop.is_running():  # the clients' connections belong to the loop: closed on it
             self.run(self._close_clients())
-        self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _close_clients(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+
+
+def _results(reply: Reply, errors: dict[str, str]) -> list[tuple[str, str, bool]]:
+    """The tool results answering every call of ``reply``: its error, or queued."""
+    return [(c.id, errors.get(c.id, prompts.TOOL_QUEUED), c.id in errors) for c in reply.calls]
+
+
+def read_body(raw: bytes) -> dict[str, Any]:
+    """An API answer's JSON body, read with bounds; ``AgentFailure("hostile_json")`` past them."""
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise AgentFailure("hostile_json", f"the answer is {len(raw):,} bytes long (at most {MAX_RESPONSE_BYTES:,})")
+    try:
+        body = orjson.loads(raw)  # 64-bit numbers, nesting at most 1024 deep: a bounded parse
+    except orjson.JSONDecodeError as exc:
+        raise AgentFailure("hostile_json", f"the answer cannot be read as JSON ({exc.msg})") from None
+    if not isinstance(body, dict):
+        raise AgentFailure("hostile_json", f"the answer is a JSON {type(body).__name__}, not an object")
+    return body
 
 
 async def post_json(client: Any, path: str, body: bytes) -> tuple[dict[str, Any], str | None]:
@@ -457,19 +569,39 @@ async def post_json(client: Any, path: str, body: bytes) -> tuple[dict[str, Any]
     Stainless) for the raw response, as its ``with_raw_response`` does.
     """
     raw = await client.post(path, cast_to=dict, content=body, options={"headers": RAW_HEADERS})
-    return orjson.loads(await raw.read()), raw.request_id
+    return read_body(await raw.read()), raw.request_id
+
+
+def tool_name(name: Any) -> str:
+    """A tool name the APIs accept in a kept assistant message (a model may have written any text)."""
+    text = name if isinstance(name, str) else ""
+    return text if TOOL_NAME.match(text) else (re.sub(r"[^a-zA-Z0-9_-]", "_", text)[:64] or "unnamed_tool")
+
+
+def call_ids(ids: Sequence[Any], prefix: str) -> list[str]:
+    """Ids for a reply's tool calls: as given, or made up when missing or repeated (local servers do that)."""
+    out: list[str] = []
+    for i, given in enumerate(ids):
+        cid = given if isinstance(given, str) and TOOL_NAME.match(given) else ""
+        out.append(cid if cid and cid not in out else f"{prefix}{i}_{len(out)}")
+    return out
 
 
 def shared_policy(context: BackendContext) -> ModelPolicy:
-    """The run's one ``ModelPolicy`` (created on first use, kept in the context's options)."""
-    policy = context.options.get(ROUTER_KEY)
-    if policy is None:
+    """The plan's one ``ModelPolicy`` (made on first use, kept in the context's ``shared`` registry)."""
+    policy = context.shared.get(SHARED_KEY)
+    if not isinstance(policy, ModelPolicy):
         policy = ModelPolicy(context)
-        context.options[ROUTER_KEY] = policy
+        context.shared[SHARED_KEY] = policy
     return policy
 
 
+def model_policy(policies: Iterable[Policy]) -> ModelPolicy | None:
+    """The ``ModelPolicy`` among a run's policies, if a tier ran on a model."""
+    return next((p for p in policies if isinstance(p, ModelPolicy)), None)
+
+
 __all__ = [
-    "LIVE", "Account", "Api", "Asker", "CassetteError", "ModelPolicy", "ReplayMiss", "Reply", "ToolCall",
-    "shared_policy",
+    "Account", "AgentFailure", "Api", "Asker", "CassetteError", "FatalPolicyError", "ModelPolicy", "ReplayMiss",
+    "Reply", "ToolCall", "Transport", "model_policy", "read_body", "shared_policy",
 ]

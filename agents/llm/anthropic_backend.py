@@ -1,8 +1,9 @@
 """The ``anthropic`` backend: the official SDK, tool use, prompt caching.
 
-Cache breakpoints sit on the end of the system prompt (tools + rules + the
-principal's instructions and mandate, stable per trader) and on the newest user
-message, so each turn reads the previous turns from the cache. ``usage.input_tokens``
+Cache breakpoints sit on the tools, on the end of the system prompt (rules + the
+principal's instructions and mandate, stable per trader) and on the last two user
+messages, so each request reads the previous one's prefix from the cache: four, the
+API's maximum, in every conversation state (first turn, later turns, repair). ``usage.input_tokens``
 excludes cached tokens; cache reads and writes are priced separately. The SDK's
 own retries are off: retries, backoff and ``retry-after`` are handled (and counted)
 in ``agents.llm.ratelimit``.
@@ -11,17 +12,18 @@ in ``agents.llm.ratelimit``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import anthropic
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, post_json, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, call_ids, post_json, shared_policy, tool_name
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
 from agents.llm.tools import anthropic_tools
-from market.backends import BackendContext, BackendError
+from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.scenario import TierSettings
 
 EPHEMERAL = {"type": "ephemeral"}
@@ -34,62 +36,62 @@ class AnthropicApi:
     name = "anthropic"
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict:
+        """A request with four cache breakpoints at most: tools, system, and the last two user messages."""
         return {
             "model": model,
             "max_tokens": settings.max_tokens,
             "system": [{"type": "text", "text": RULES}, {"type": "text", "text": system, "cache_control": EPHEMERAL}],
             "tools": anthropic_tools(),
-            "messages": messages,
+            "messages": breakpoints(messages),
         }
 
-    def user(self, results: Sequence[tuple[str, str, bool]], text: str, cache: bool) -> list[dict[str, Any]]:
+    def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]:
+        """One user message: the tool results first (as the API requires), then ``text``."""
         content: list[dict[str, Any]] = [
-            {"type": "tool_result", "tool_use_id": cid, "content": out, **({"is_error": True} if bad else {})}
+            {"type": "tool_result", "tool_use_id": cid, "content": out or "(empty)",
+             **({"is_error": True} if bad else {})}
             for cid, out, bad in results
         ]
         content.append({"type": "text", "text": text})
-        if cache:
-            content[-1] = {**content[-1], "cache_control": EPHEMERAL}
         return [{"role": "user", "content": content}]
 
-    def cached(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``messages`` with a cache breakpoint on the last block of the last user message."""
-        for i in range(len(messages) - 1, -1, -1):
-            if messages[i]["role"] == "user":
-                content = list(messages[i]["content"])
-                content[-1] = {**content[-1], "cache_control": EPHEMERAL}
-                return [*messages[:i], {**messages[i], "content": content}, *messages[i + 1:]]
-        return messages
-
     def parse(self, response: dict[str, Any]) -> Reply:
-        blocks = response.get("content") or []
-        calls = tuple(
-            ToolCall(b["id"], b["name"], b.get("input")) for b in blocks if b.get("type") == "tool_use"
-        )
-        text = "\n".join(b["text"] for b in blocks if b.get("type") == "text" and b.get("text"))
-        kept = [
-            {"type": "tool_use", "id": b["id"], "name": b["name"], "input": b.get("input")}
-            if b.get("type") == "tool_use" else {"type": "text", "text": b.get("text") or "(empty)"}
-            for b in blocks if b.get("type") in ("tool_use", "text")
-        ] or [{"type": "text", "text": "(no answer)"}]
+        """The reply, and an assistant message that is valid to send back (names, ids, inputs, no empty text)."""
+        blocks = [b for b in (response.get("content") or []) if isinstance(b, dict)]
+        uses = [b for b in blocks if b.get("type") == "tool_use"]
+        ids = call_ids([b.get("id") for b in uses], "toolu_local_")
+        calls = tuple(ToolCall(i, str(b.get("name") or ""), b.get("input")) for i, b in zip(ids, uses, strict=True))
+        text = "\n".join(b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
+                         and b["text"])
+        kept: list[dict[str, Any]] = []
+        known = iter(calls)
+        for b in blocks:
+            if b.get("type") == "tool_use":
+                call = next(known)
+                data = call.arguments if isinstance(call.arguments, dict) else {}
+                kept.append({"type": "tool_use", "id": call.id, "name": tool_name(call.name), "input": data})
+            elif b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"].strip():
+                kept.append({"type": "text", "text": b["text"]})
         usage = response.get("usage") or {}
         return Reply(
             calls=calls, text=text, stop=response.get("stop_reason") or "end_turn",
             usage=Usage(
-                input=usage.get("input_tokens") or 0, output=usage.get("output_tokens") or 0,
-                cache_read=usage.get("cache_read_input_tokens") or 0,
-                cache_write=usage.get("cache_creation_input_tokens") or 0,
+                input=_count(usage.get("input_tokens")), output=_count(usage.get("output_tokens")),
+                cache_read=_count(usage.get("cache_read_input_tokens")),
+                cache_write=_count(usage.get("cache_creation_input_tokens")),
             ),
-            assistant={"role": "assistant", "content": kept},
+            assistant={"role": "assistant", "content": kept or [{"type": "text", "text": "(no answer)"}]},
         )
 
     def client(self, settings: TierSettings) -> anthropic.AsyncAnthropic:
+        """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
         return anthropic.AsyncAnthropic(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL"),
             timeout=settings.timeout, max_retries=0, http_client=anthropic.DefaultAioHttpClient(),
         )
 
     async def send(self, client: anthropic.AsyncAnthropic, body: bytes) -> tuple[dict, str | None]:
+        """POST a request; API errors become ``Retryable``, ``AgentFailure`` or ``FatalPolicyError``."""
         try:
             return await post_json(client, "/v1/messages", body)
         except anthropic.APIStatusError as exc:
@@ -100,28 +102,65 @@ class AnthropicApi:
             raise Retryable("connection", str(exc)) from None
 
 
+def breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with cache breakpoints on the last block of the last two user messages, and nowhere else.
+
+    The last one caches this request; the one before is where the previous request of the conversation
+    ended (a turn's question, or the repair after it), so its cached prefix is found whatever the number
+    of blocks since. With the tools' and the system's, that is the API's maximum of four, in every state.
+    """
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"][-2:]
+    out = []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            out.append(message)
+            continue
+        blocks = [{k: v for k, v in b.items() if k != "cache_control"} if "cache_control" in b else b
+                  for b in content]
+        if i in users and blocks:
+            blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
+        out.append({**message, "content": blocks})
+    return out
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def _error(exc: anthropic.APIStatusError) -> tuple[str, str]:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
     return str(error.get("type") or ""), str(error.get("message") or exc.message)
 
 
+CONTEXT = re.compile(r"prompt is too long|exceed context limit|context window|too many tokens", re.I)
+BILLING = re.compile(r"credit balance|billing|quota", re.I)
+
+
 def classify(status: int, headers: Any, error: tuple[str, str], request_id: str | None) -> Exception:
-    """A retryable fault (429, 529 overloaded, 5xx, 408) or a ``BackendError`` that stops the run."""
+    """What an error answer means: ``Retryable`` (429, 529 overloaded, 5xx, 408), ``AgentFailure`` (a 400 or 413
+    for this conversation), or ``FatalPolicyError`` (key, permission, unknown model, billing: no call can succeed)."""
     kind, message = error
     wait = retry_after(headers)
+    said = f"{status} {kind}: {message} (request-id {request_id})"
     if status == 429:
         return Retryable("rate_limited", message, wait)
     if status == 529 or kind == "overloaded_error":
         return Retryable("overloaded", message, wait)
     if status >= 500 or status == 408:
         return Retryable("server_error", f"{status} {message}", wait)
-    hint = {401: f"check {KEY_ENV}", 403: f"check {KEY_ENV} and its permissions",
-            404: "check the tier's model name"}.get(status, "")
-    return BackendError(
-        f"anthropic API refused a request: {status} {kind}: {message} (request-id {request_id})"
-        + (f"; {hint}" if hint else "")
-    )
+    fatal = {401: f"authentication failed; check {KEY_ENV}",
+             403: f"permission denied; check {KEY_ENV} and its permissions",
+             404: "unknown model or endpoint; check the tier's model name and base_url",
+             402: "billing: add credit to the account"}.get(status)
+    if fatal is None and BILLING.search(message):
+        fatal = "billing: add credit to the account"
+    if fatal is not None:
+        return FatalPolicyError(f"anthropic API: {fatal} ({said})")
+    if status == 413 or CONTEXT.search(message):
+        return AgentFailure("context_too_long", said)
+    return AgentFailure("bad_request", said)
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:

@@ -4,23 +4,25 @@ vLLM, Ollama, ...) through the official SDK.
 ``usage.prompt_tokens`` includes cached tokens (``prompt_tokens_details.cached_tokens``);
 they are split out so each kind is priced once. Tool arguments arrive as a JSON
 string, which may be malformed: that is a malformed call (one repair attempt).
-A 429 ``insufficient_quota`` stops the run; other 429s are retried.
+A 429 ``insufficient_quota`` stops the run (``FatalPolicyError``); other 429s are retried.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import openai
+import orjson
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, post_json, shared_policy
+from agents.llm.agent import ModelPolicy, Reply, ToolCall, call_ids, post_json, shared_policy, tool_name
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
-from agents.llm.tools import openai_tools
-from market.backends import BackendContext, BackendError
+from agents.llm.tools import openai_tools, parse_arguments
+from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.scenario import TierSettings
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -33,6 +35,7 @@ class OpenAIApi:
     name = "openai"
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict:
+        """A request (prefix caching is automatic on OpenAI-compatible servers: nothing to mark)."""
         return {
             "model": model,
             "max_tokens": settings.max_tokens,
@@ -40,48 +43,55 @@ class OpenAIApi:
             "tools": openai_tools(),
         }
 
-    def user(self, results: Sequence[tuple[str, str, bool]], text: str, cache: bool) -> list[dict[str, Any]]:
-        del cache  # OpenAI-compatible servers cache prefixes by themselves
-        tool = [{"role": "tool", "tool_call_id": cid, "content": out} for cid, out, _ in results]
+    def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]:
+        """A ``role: tool`` message per result (answering the assistant's calls), then the user message."""
+        tool = [{"role": "tool", "tool_call_id": cid, "content": out or "(empty)"} for cid, out, _ in results]
         return [*tool, {"role": "user", "content": text}]
 
-    def cached(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return messages  # prefix caching is automatic
-
     def parse(self, response: dict[str, Any]) -> Reply:
-        choice = (response.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        raw_calls = message.get("tool_calls") or []
+        """The reply, and an assistant message that is valid to send back (names, ids, string arguments)."""
+        choices = response.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        raw_calls = [c for c in (message.get("tool_calls") or []) if isinstance(c, dict)]
+        functions = [c.get("function") if isinstance(c.get("function"), dict) else {} for c in raw_calls]
+        ids = call_ids([c.get("id") for c in raw_calls], "call_local_")
         calls = tuple(
-            ToolCall(c.get("id", ""), (c.get("function") or {}).get("name", ""), (c.get("function") or {}).get(
-                "arguments", "")) for c in raw_calls
+            ToolCall(i, str(f.get("name") or ""), f.get("arguments", "")) for i, f in zip(ids, functions, strict=True)
         )
         finish = choice.get("finish_reason") or "stop"
         stop = {"length": "max_tokens", "tool_calls": "tool_use", "stop": "end_turn",
                 "content_filter": "refusal"}.get(finish, finish)
         if message.get("refusal"):
             stop = "refusal"
-        usage = response.get("usage") or {}
-        cached = ((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0
-        assistant: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
-        if raw_calls:
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+        cached = _count(details.get("cached_tokens"))
+        content = message.get("content") if isinstance(message.get("content"), str) else ""
+        text = content or (message.get("refusal") if isinstance(message.get("refusal"), str) else "") or ""
+        assistant: dict[str, Any] = {"role": "assistant", "content": content or ("" if calls else "(no answer)")}
+        if calls:
             assistant["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+                {"id": c.id, "type": "function", "function": {"name": tool_name(c.name), "arguments": _kept(c)}}
+                for c in calls
             ]
+        prompt = _count(usage.get("prompt_tokens"))
         return Reply(
-            calls=calls, text=message.get("content") or message.get("refusal") or "", stop=stop,
-            usage=Usage(input=(usage.get("prompt_tokens") or 0) - cached, output=usage.get("completion_tokens") or 0,
-                        cache_read=cached, cache_write=0),
+            calls=calls, text=text, stop=stop,
+            usage=Usage(input=max(0, prompt - cached), output=_count(usage.get("completion_tokens")),
+                        cache_read=min(cached, prompt), cache_write=0),
             assistant=assistant,
         )
 
     def client(self, settings: TierSettings) -> openai.AsyncOpenAI:
+        """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
         return openai.AsyncOpenAI(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get(URL_ENV) or None,
             timeout=settings.timeout, max_retries=0, http_client=openai.DefaultAioHttpClient(),
         )
 
     async def send(self, client: openai.AsyncOpenAI, body: bytes) -> tuple[dict, str | None]:
+        """POST a request; API errors become ``Retryable``, ``AgentFailure`` or ``FatalPolicyError``."""
         try:
             return await post_json(client, "/chat/completions", body)
         except openai.APIStatusError as exc:
@@ -92,23 +102,51 @@ class OpenAIApi:
             raise Retryable("connection", str(exc)) from None
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _kept(call: ToolCall) -> str:
+    """A call's arguments as kept in the conversation: the JSON object text it gave, else ``{}`` (some
+    servers render the history through a template that must read them)."""
+    arguments = call.arguments
+    if isinstance(arguments, dict):
+        return orjson.dumps(arguments).decode()
+    if isinstance(arguments, str):
+        try:
+            if isinstance(parse_arguments(call.name, arguments), dict):
+                return arguments
+        except ValueError:
+            pass
+    return "{}"
+
+
+CONTEXT = re.compile(r"context length|context window|maximum context|too many tokens|exceeds? the context", re.I)
+
+
 def classify(exc: openai.APIStatusError) -> Exception:
+    """What an error answer means: ``Retryable`` (429, 5xx, 408), ``AgentFailure`` (a 400, 413 or 422 for this
+    conversation), or ``FatalPolicyError`` (key, permission, unknown model, quota: no call can succeed)."""
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else body
     code = str(error.get("code") or error.get("type") or "")
     message = str(error.get("message") or exc.message)
     status = exc.status_code
+    said = f"{status} {code}: {message} (request-id {exc.request_id})"
     if status == 429 and code == "insufficient_quota":
-        return BackendError(f"OpenAI-compatible API: insufficient quota ({message}); add credit or use another key")
+        return FatalPolicyError(f"OpenAI-compatible API: insufficient quota; add credit or use another key ({said})")
     if status == 429:
         return Retryable("rate_limited", message, retry_after(exc.response.headers))
     if status >= 500 or status == 408:
         return Retryable("server_error", f"{status} {message}", retry_after(exc.response.headers))
-    hint = {401: f"check {KEY_ENV}", 404: "check the tier's model name and base_url"}.get(status, "")
-    return BackendError(
-        f"OpenAI-compatible API refused a request: {status} {code}: {message} (request-id {exc.request_id})"
-        + (f"; {hint}" if hint else "")
-    )
+    fatal = {401: f"authentication failed; check {KEY_ENV}", 403: f"permission denied; check {KEY_ENV}",
+             404: "unknown model or endpoint; check the tier's model name and base_url",
+             402: "billing: add credit to the account"}.get(status)
+    if fatal is not None:
+        return FatalPolicyError(f"OpenAI-compatible API: {fatal} ({said})")
+    if status == 413 or code == "context_length_exceeded" or CONTEXT.search(message):
+        return AgentFailure("context_too_long", said)
+    return AgentFailure("bad_request", said)
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:

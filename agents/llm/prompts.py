@@ -102,6 +102,10 @@ REPAIR_TEXT = (
     "or call `pass` if you no longer want to. Calls that succeeded are already queued."
 )
 TOOL_QUEUED = "queued; its outcome appears in your next update"
+CUT_OFF_TEXT = (
+    "error: your answer was cut off at the token limit before it was complete, so none of its tool calls "
+    "was done. Call again, complete and brief, the tools you meant to call, or call `pass`."
+)
 
 
 def parse_observation(text: str, principal: dict[str, Any]) -> Observation:

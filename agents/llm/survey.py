@@ -28,7 +28,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,10 +36,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.llm.agent import LIVE, Account, ModelPolicy, ReplayMiss, Reply, Tier
-from market.backends import BackendContext, BackendError, build_policy
+from agents.llm.agent import Account, ModelPolicy, ReplayMiss, Reply, Tier, model_policy
+from agents.llm.prompts import CUT_OFF_TEXT
+from agents.llm.tools import parse_arguments
+from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
 from market.money import format_money, parse_money
 from market.runfolder import RunFolder
+from market.runner import RunResult
 
 SURVEY_TOOL = "rate_deals"
 FAIRNESS_FILE = "fairness.jsonl"
@@ -150,10 +153,7 @@ def deals_in(text: str) -> list[dict[str, Any]]:
 def read_answer(arguments: Any, deal_ids: Sequence[str]) -> list[Rating]:
     """The ratings in a ``rate_deals`` call, one per asked deal; ``ValueError`` says what is wrong."""
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"the arguments are not valid JSON ({exc.msg})") from None
+        arguments = parse_arguments(SURVEY_TOOL, arguments)  # ToolCallError / HostileJson are ValueErrors
     if not isinstance(arguments, dict) or not isinstance(arguments.get("ratings"), list):
         raise ValueError("expected an object with a `ratings` list")
     ratings = []
@@ -225,7 +225,7 @@ async def ask(policy: ModelPolicy, sides: Sequence[DealSide], account: Account) 
     tier = policy.tiers[first.tier]
     ids = [s.deal_id for s in sides]
     system = SYSTEM.format(name=first.name, tool=SURVEY_TOOL)
-    messages = tier.api.user([], question(sides), cache=False)
+    messages = tier.api.user([], question(sides))
     try:
         reply = await policy._call(tier, who, request_for(tier.api.name, tier, system, messages), "survey", account)
         if reply is None:
@@ -235,7 +235,7 @@ async def ask(policy: ModelPolicy, sides: Sequence[DealSide], account: Account) 
             return Outcome(who, ratings, [])
         account.faults["malformed_answers"] += 1
         account.faults["repair_attempts"] += 1
-        messages = [*messages, reply.assistant, *tier.api.user(results, REPAIR, cache=False)]
+        messages = [*messages, reply.assistant, *tier.api.user(results, REPAIR)]
         repaired = await policy._call(tier, who, request_for(tier.api.name, tier, system, messages), "survey repair",
                                       account)
         if repaired is None:
@@ -249,11 +249,16 @@ async def ask(policy: ModelPolicy, sides: Sequence[DealSide], account: Account) 
     except ReplayMiss:
         account.faults["not_recorded"] += 1
         return Outcome(who, [], ids, "not_recorded")
+    except AgentFailure as failure:  # refused or unreadable: this principal's ratings are missing
+        account.failures[failure.kind] += 1
+        return Outcome(who, [], ids, failure.kind)
 
 
 def _answer(reply: Reply, ids: list[str]) -> tuple[list[Rating], str | None, list[tuple[str, str, bool]]]:
     """(ratings, the error if unreadable, tool results to send back with a repair)."""
     calls = [c for c in reply.calls if c.name == SURVEY_TOOL]
+    if reply.stop == "max_tokens":  # a cut-off answer is not read, however it looks
+        return [], CUT_OFF_TEXT, [(c.id, CUT_OFF_TEXT, True) for c in reply.calls]
     if reply.stop == "refusal" or not calls:
         error = "error: no `rate_deals` call"
         return [], error, [(c.id, error, True) for c in reply.calls]
@@ -338,9 +343,10 @@ def model_tiers(run_dir: Path) -> list[str]:
     return [t for t, s in (scenario.get("tiers") or {}).items() if (s or {}).get("backend") in MODEL_BACKENDS]
 
 
-def policy_for(run_dir: Path) -> tuple[ModelPolicy, bool]:
-    """The run's own open policy (same process), else one built from the folder; and whether it was built here."""
-    live = LIVE.get(run_dir.resolve())
+def policy_for(run_dir: Path, policies: Iterable[Policy] = ()) -> tuple[ModelPolicy, bool]:
+    """The run's own open policy (among ``policies``, the run's), else one built from the folder; and whether
+    it was built here (then the caller closes it)."""
+    live = model_policy(policies)
     if live is not None:
         return live, False
     from market.scenario import load_scenario
@@ -357,8 +363,12 @@ def policy_for(run_dir: Path) -> tuple[ModelPolicy, bool]:
     return policy, True
 
 
-def survey(run_dir: Path | str) -> Survey | None:
-    """Survey the finished run in ``run_dir`` (None when no tier ran on a model) and record it in summary.json."""
+def survey(run_dir: Path | str, policies: Iterable[Policy] = ()) -> Survey | None:
+    """Survey the finished run in ``run_dir`` (None when no tier ran on a model) and record it in summary.json.
+
+    ``policies`` are the run's own, still open (the after-run step): the survey asks through its
+    ``ModelPolicy`` (same clients, limits and cassette); without one, a policy is built from the folder.
+    """
     run_dir = Path(run_dir)
     tiers = model_tiers(run_dir)
     if not tiers:
@@ -366,7 +376,7 @@ def survey(run_dir: Path | str) -> Survey | None:
     groups = unanswered(run_dir, tiers)
     if not groups:  # everyone has answered: nothing to ask, nothing to record
         return Survey(asked=0, rated=0, missing=[], accounts={})
-    policy, own = policy_for(run_dir)
+    policy, own = policy_for(run_dir, policies)
     try:
         result = survey_run(run_dir, policy, groups)
     finally:
@@ -385,28 +395,30 @@ def survey(run_dir: Path | str) -> Survey | None:
     return result
 
 
-def after_run(path: Path) -> None:
+def after_run(result: RunResult | Path) -> None:
     """The ``market.after_run`` plugin ``fairness``: survey a model-backed run before the report is written.
 
-    ``path`` is a run folder, or a sweep folder (each of its runs is surveyed). Offline runs are left
-    alone; a failure is a warning, never an error (the run itself is complete and recorded).
+    ``result`` is the finished run (its folder and its still-open policies), or a folder: a run folder or a
+    sweep folder (each of its runs is surveyed with a policy built from it). Offline runs are left alone;
+    a failure is a warning, never an error (the run itself is complete and recorded).
     """
     from analysis.load import expand_runs
 
+    path, policies = (result, []) if isinstance(result, Path) else (result.folder.path, list(result.policies.values()))
     try:
         runs = expand_runs([path])
     except ValueError:  # not a run or sweep folder: the report plugin says so
         return
     for run_dir in runs:
         try:
-            result = survey(run_dir)
+            done = survey(run_dir, policies if run_dir == path else [])
         except Exception as exc:  # only the model's ratings are missing; the analysis simulates them
             print(f"warning: no model fairness ratings for {run_dir} ({type(exc).__name__}: {exc}); "
                   f"see `python -m agents.llm.survey {run_dir}`", file=sys.stderr)
             continue
-        if result is not None and result.missing:
-            reasons = Counter(m["reason"] for m in result.missing)
-            print(f"fairness survey of {run_dir}: {len(result.missing)} deal side(s) without a model rating "
+        if done is not None and done.missing:
+            reasons = Counter(m["reason"] for m in done.missing)
+            print(f"fairness survey of {run_dir}: {len(done.missing)} deal side(s) without a model rating "
                   f"({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})", file=sys.stderr)
 
 

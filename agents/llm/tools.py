@@ -11,13 +11,36 @@ import json
 from functools import cache
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from market.actions import ACTION_TYPES, Action, action_name, parse_action
 
+MAX_ARGUMENTS = 64 * 1024  # characters of a tool call's arguments; a longer one is not read
+
 
 class ToolCallError(ValueError):
     """A tool call that is not a valid action; the message names the field and the reason."""
+
+
+class HostileJson(ValueError):
+    """Tool arguments no sane answer has (a number of thousands of digits, nesting thousands deep, megabytes):
+    not read, not repaired; the trader's turn fails with ``hostile_json``."""
+
+
+def parse_arguments(name: str, text: str) -> Any:
+    """Tool arguments given as JSON text, read with bounds (orjson: 64-bit numbers, nesting at most 1024
+    deep); ``HostileJson`` past the bounds, ``ToolCallError`` for ordinary bad JSON."""
+    if len(text) > MAX_ARGUMENTS:
+        raise HostileJson(f"{name}: the arguments are {len(text):,} characters long (at most {MAX_ARGUMENTS:,})")
+    if not text.strip():
+        return {}
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg or "infinity" in exc.msg or "Integer" in exc.msg:
+            raise HostileJson(f"{name}: the arguments cannot be read safely ({exc.msg})") from None
+        raise ToolCallError(f"{name}: the arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
 
 
 @cache
@@ -83,10 +106,7 @@ def to_action(name: str, arguments: Any) -> Action:
     if name not in tool_names():
         raise ToolCallError(f"unknown tool {name!r}; the tools are: {', '.join(tool_names())}")
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ToolCallError(f"{name}: the arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+        arguments = parse_arguments(name, arguments)
     if not isinstance(arguments, dict):
         raise ToolCallError(f"{name}: the arguments must be a JSON object, got {type(arguments).__name__}")
     for field in sorted(_money_fields(name) & arguments.keys()):

@@ -63,6 +63,7 @@ from agents.llm.survey import SURVEY_TOOL, deals_in
 from agents.offline import PROFILES, OfflinePolicy
 from market.money import format_money
 from market.observation import Observation
+from tests.llm.contract import Refused, anthropic_error, check_anthropic, check_openai, openai_error
 
 MONEY_FIELDS = ("amount", "ask")
 SUSCEPTIBILITY = {"frontier": 0.03, "small": 0.35}  # modelled share of injected instructions followed
@@ -106,6 +107,16 @@ def _strip(block: Any) -> Any:
 
 
 
+HOSTILE = b'"__HOSTILE__"'
+
+
+def hostile_body(payload: dict[str, Any], n: int) -> bytes:
+    """``payload`` encoded with its ``"__HOSTILE__"`` placeholder replaced by hostile JSON: a 4,301-digit
+    number (odd ``n``) or arrays nested 3,000 deep (even ``n``)."""
+    bad = b"1" * 4301 if n % 2 else b"[" * 3000 + b"]" * 3000
+    return orjson.dumps(payload).replace(HOSTILE, bad, 1)
+
+
 def _every_nth(n: int, faults: dict[str, int], sent: dict[str, int]) -> str | None:
     """The fault mode due on the ``n``-th request (mode -> every how many), counted in ``sent``."""
     for mode, every in faults.items():
@@ -125,8 +136,10 @@ class FakeModelServer:
 
     def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
                  retry_after: str = "0.01", api_key: str = "test-key",
-                 survey_faults: dict[str, int] | None = None) -> None:
+                 survey_faults: dict[str, int] | None = None, context_tokens: int | None = None) -> None:
         self.latency = latency
+        self.context_tokens = context_tokens  # the model's context window (None: unbounded)
+        self.refused: list[str] = []  # the messages of requests refused by the API contract (400)
         self.faults = dict(faults or {})
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
@@ -146,6 +159,7 @@ class FakeModelServer:
         self.survey_questions = 0
         self.survey_faults_sent: dict[str, int] = {}
         self.stubborn: set[str] = set()  # ids of survey answers whose repair is malformed too
+        self.hostile_sent = 0
         self._slow = 0.0  # extra delay ``handle`` asks for (the ``slow`` fault); one request at a time
         self._socket = socket.create_server(("127.0.0.1", 0))  # bound now, so the port is known before start
         self._loop = asyncio.new_event_loop()
@@ -321,6 +335,8 @@ class FakeModelServer:
         else:
             try:
                 status, headers, payload = self.handle(path, orjson.loads(body))
+                if isinstance(payload, bytes):  # already encoded (hostile JSON)
+                    return status, headers, payload
             except Exception as exc:  # a bug in the fake must be visible, not a hang
                 status, headers, payload = 500, {}, {"type": "error", "error": {
                     "type": "api_error", "message": f"fake server error: {exc!r}"}}
@@ -357,10 +373,29 @@ class FakeAnthropic(FakeModelServer):
         model = request.get("model", "")
         if lookup(model) is None:
             return self.error(404, "not_found_error", f"model: {model}")
+        try:
+            check_anthropic(request, self.context_tokens)
+        except Refused as exc:
+            with self.lock:
+                self.refused.append(exc.message)
+            return 400, {"request-id": self.next_id("req_")}, anthropic_error(exc)
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
                               **{"retry-after": self.retry_after})
+        if fault == "bad_request":
+            return self.error(400, "invalid_request_error", "messages.0.content.0.text: injected fault: refused")
+        if fault == "context":
+            return self.error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")
+        if fault == "auth":
+            return self.auth_error()
+        if fault == "permission":
+            return self.error(403, "permission_error", "Your API key does not have permission to use this resource.")
+        if fault == "billing":
+            return self.error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic "
+                              "API. Please go to Plans & Billing to upgrade or purchase credits.")
+        if fault == "unknown_model":
+            return self.error(404, "not_found_error", f"model: {model}")
         if fault == "overloaded":
             return self.error(529, "overloaded_error", "Overloaded")
         if fault == "server_error":
@@ -395,16 +430,29 @@ class FakeAnthropic(FakeModelServer):
                 self.corrections[ids[int(index)]] = self.corrections.pop(index)
         if fault == "max_tokens" and calls:
             cut = calls[-1]
-            self.corrections[ids[-1]] = dict(cut)
+            for i, c in zip(ids, calls, strict=True):  # the repair gives every call again, complete
+                self.corrections[i] = dict(c)
             calls[-1] = {"name": cut["name"], "input": dict(list(cut["input"].items())[:1])}
             stop = "max_tokens"
         if fault == "refusal":
             content, calls, stop = [], [], "refusal"
+        if fault == "hostile_json" and calls:
+            calls[0] = {"name": calls[0]["name"], "input": {**calls[0]["input"], "amount": "__HOSTILE__"}}
         content += [{"type": "tool_use", "id": i, "name": c["name"], "input": c["input"]} for i, c in zip(
             ids, calls, strict=False)]
         if not calls and stop != "refusal":
             stop = "end_turn"
+        if fault == "hostile_json" and calls:
+            return self.hostile(self._reply(model, request, content, stop))
         return self._reply(model, request, content, stop)
+
+    def hostile(self, answer: tuple[int, dict[str, str], dict[str, Any]]) -> tuple[int, dict[str, str], bytes]:
+        """``answer`` with its placeholder replaced by hostile JSON (see ``hostile_body``)."""
+        with self.lock:
+            self.hostile_sent += 1
+            n = self.hostile_sent
+        status, headers, payload = answer
+        return status, headers, hostile_body(payload, n)
 
     def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """A fairness survey question (or its repair), answered by the rule with one ``rate_deals`` call."""
@@ -467,24 +515,53 @@ class FakeAnthropic(FakeModelServer):
                 "cache_creation_input_tokens": write, "cache_read_input_tokens": read}
 
 
+def _openai_type(status: int, code: str) -> str:
+    if status == 429:
+        return "insufficient_quota" if code == "insufficient_quota" else "requests"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
 class FakeOpenAI(FakeModelServer):
     """The OpenAI chat completions API."""
 
     def error(self, status: int, code: str, message: str, **headers: str) -> tuple[int, dict[str, str], dict]:
         return status, {"x-request-id": self.next_id("req_"), **headers}, {
-            "error": {"message": message, "type": "requests" if status == 429 else "server_error",
-                      "param": None, "code": code}}
+            "error": {"message": message, "type": _openai_type(status, code), "param": None, "code": code}}
 
     def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
         return self.error(401, "invalid_api_key", "Incorrect API key provided")
+
+    def refuse(self, message: str, param: str | None, code: str | None) -> tuple[int, dict[str, str], dict]:
+        """A 400 ``invalid_request_error`` as the real API sends it."""
+        return 400, {"x-request-id": self.next_id("req_")}, openai_error(Refused(message, param, code))
 
     def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         if path.rstrip("/") != "/v1/chat/completions":
             return self.error(404, "not_found", f"no route {path}")
         model = request.get("model", "")
+        try:
+            check_openai(request, self.context_tokens)
+        except Refused as exc:
+            with self.lock:
+                self.refused.append(exc.message)
+            return 400, {"x-request-id": self.next_id("req_")}, openai_error(exc)
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_exceeded", "Rate limit reached", **{"retry-after": self.retry_after})
+        if fault == "bad_request":
+            return self.refuse("Invalid 'messages[0].content': injected fault: refused.", "messages", "invalid_value")
+        if fault == "context":
+            return self.refuse("This model's maximum context length is 8192 tokens. However, your messages resulted "
+                               "in 9100 tokens. Please reduce the length of the messages.", "messages",
+                               "context_length_exceeded")
+        if fault == "auth":
+            return self.auth_error()
+        if fault == "permission":
+            return self.error(403, "unsupported_country_region_territory",
+                              "Country, region, or territory not supported")
+        if fault == "unknown_model":
+            return self.error(404, "model_not_found", f"The model `{model}` does not exist or you do not have access "
+                              "to it.")
         if fault == "quota":
             return self.error(429, "insufficient_quota", "You exceeded your current quota")
         if fault in ("server_error", "overloaded"):
@@ -530,16 +607,30 @@ class FakeOpenAI(FakeModelServer):
             self.corrections[ids[0]] = calls[0]
             names[0] = "buy_now"
         if fault == "max_tokens" and calls:
-            self.corrections[ids[-1]] = calls[-1]
+            for i, c in zip(ids, calls, strict=True):  # the repair gives every call again, complete
+                self.corrections[i] = c
             args[-1] = args[-1][: len(args[-1]) // 2]
             finish = "length"
         if fault == "refusal":
             ids, refusal, finish = [], "I can't help with that.", "stop"
+        body_level = False
+        if fault == "hostile_json" and calls:
+            with self.lock:
+                self.hostile_sent += 1
+                n = self.hostile_sent
+            body_level = n % 3 == 0  # now and then the whole body, otherwise the tool arguments
+            if not body_level:
+                bad = "1" * 4301 if n % 2 else "[" * 3000 + "]" * 3000
+                args[0] = '{"amount": ' + bad + "}"
         tool_calls = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
                       for i, n, a in zip(ids, names, args, strict=False)]
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": refusal}
         if tool_calls:
             message["tool_calls"] = tool_calls
+        if body_level:
+            message["content"] = "__HOSTILE__"
+            status, headers, payload = self._reply(model, request, message, finish)
+            return status, headers, hostile_body(payload, n)
         return self._reply(model, request, message, finish)
 
     def survey(self, model: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 from agents.llm.agent import ReplayMiss
 from market import runner
-from market.backends import BackendError
+from market.backends import FatalPolicyError
 from market.ledger import Ledger
 from market.runfolder import RunFolder
 from tests.conftest import run_cli
@@ -59,11 +59,12 @@ def test_a_day_completes_under_every_fault(fake_server, tmp_path: Path, api: str
     result = run_model(tmp_path / "run", model_tiers(server, api, timeout=0.25))
     assert result.complete
     assert server.faults_sent.get(mode, 0) > 0
+    assert server.refused == []  # every request met the API's contract, repairs included
     faults = summary(tmp_path / "run")["llm"]["total"]["faults"]
     expected = {
         "rate_limit": "rate_limited", "overloaded": "overloaded" if api == "anthropic" else "server_error",
         "server_error": "server_error", "slow": "timeout", "malformed": "malformed_calls",
-        "unknown_tool": "malformed_calls", "max_tokens": "max_tokens", "refusal": "refusals",
+        "unknown_tool": "malformed_calls", "max_tokens": "cut_off", "refusal": "refusals",
     }[mode]
     assert faults.get(expected, 0) > 0, faults
     if mode in ("malformed", "unknown_tool", "max_tokens"):
@@ -127,7 +128,7 @@ def test_a_request_missing_from_the_cassette_names_trader_and_step(fake_server, 
 
 def test_insufficient_quota_stops_the_run_with_the_reason(fake_server, tmp_path: Path) -> None:
     server = fake_server("openai", faults={"quota": 3})
-    with pytest.raises(BackendError, match="insufficient quota"):
+    with pytest.raises(FatalPolicyError, match="insufficient quota"):
         run_model(tmp_path / "run", model_tiers(server, "openai"))
     _conserved(tmp_path / "run")
 
