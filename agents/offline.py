@@ -21,7 +21,7 @@ from agents import messages
 from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.domain import Item, Offer
-from market.scenario import TierSettings
+from market.scenario import ProfileSpec, TierSettings
 
 
 @dataclass(frozen=True)
@@ -237,11 +237,10 @@ def _tidy(cents: int) -> int:
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
-    """The ``offline`` backend: the profile named in the settings (or the tier's name)."""
+    """The ``offline`` backend: the profile named in the settings (or the tier's name), built in or
+    declared under the scenario's ``profiles:``; a tier's ``options`` change single settings on top."""
     name = settings.profile or tier
-    if name not in PROFILES:
-        raise ValueError(f"unknown offline profile {name!r}; profiles: {', '.join(PROFILES)}")
-    profile = PROFILES[name]
+    profile = resolve_profile(name, context.scenario.profiles, tier)
     overrides: dict[str, Any] = dict(settings.options)
     if overrides:
         unknown = set(overrides) - set(Profile.__dataclass_fields__)
@@ -249,3 +248,23 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
             raise ValueError(f"unknown profile options {', '.join(sorted(unknown))}")
         profile = replace(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
     return OfflinePolicy(profile, seed=context.scenario.seed)
+
+
+def resolve_profile(name: str, declared: dict[str, ProfileSpec], tier: str = "") -> Profile:
+    """The profile called ``name``: declared in the scenario (its base with its changes) or built in."""
+    clash = sorted(set(declared) & set(PROFILES))
+    if clash:
+        raise ValueError(f"profiles.{clash[0]}: {clash[0]!r} is a built-in profile; give the declared one another "
+                         f"name (built in: {', '.join(PROFILES)})")
+    if name in declared:
+        spec = declared[name]
+        return replace(resolve_profile(spec.base, declared, tier), name=name, **spec.changes())
+    if name in PROFILES:
+        return PROFILES[name]
+    where = f"tier {tier!r} uses " if tier else ""
+    raise ValueError(
+        f"{where}unknown offline profile {name!r}; built in: {', '.join(PROFILES)}; declared in this scenario: "
+        f"{', '.join(declared) or 'none'}. Declare it under `profiles:` with a built-in base and what differs, "
+        f"e.g. profiles: {{{name}: {{base: small, attention: 4, counters: true}}}} "
+        f"(settings: {', '.join(f for f in Profile.__dataclass_fields__ if f != 'name')})"
+    )

@@ -12,7 +12,7 @@ import csv
 import json
 import random
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
@@ -114,6 +114,54 @@ class TierSettings(Frozen):
         12, description="past turns kept per trader; past this many, the oldest are summarised down to half at once"
     )
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _ordered_pair(value: tuple[float, float]) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError(f"a range [low, high] needs low <= high, got {list(value)}")
+    return value
+
+
+Pair = Annotated[tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]],
+                 AfterValidator(_ordered_pair)]
+
+
+class ProfileSpec(Frozen):
+    """A named offline profile declared in the scenario: a built-in (or declared) ``base`` with changes.
+
+    Every setting left out (or null) is the base's. ``threads_per_turn``/``bids_per_turn`` take ``all``
+    for no limit, ``reprice_after_hours`` takes ``never``. Like the built-in profiles, these are
+    modelling assumptions, not measurements of any model.
+    """
+
+    base: Annotated[str, Field(min_length=1, description="built-in profile (frontier, small) or one declared here")]
+    description: str = ""
+    value_noise: Annotated[float, Field(ge=0, le=1, description="relative error of its value estimates")] | None = None
+    anchor: Pair | None = Field(None, description="ask as a multiple of estimated value, [low, high]")
+    opening_bid: Pair | None = Field(None, description="first bid as a fraction of what it would pay, [low, high]")
+    value_cap: Annotated[float, Field(gt=0, le=10)] | None = Field(
+        None, description="never bids above estimated value times this (within the mandate)")
+    concession: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description="share of the gap given per round")
+    attention: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="listings it looks at per want")
+    counters: bool | None = Field(None, description="counters rather than accepting the first acceptable offer")
+    max_rounds: Annotated[int, Field(ge=1, le=100)] | None = Field(None, description="rounds before it settles")
+    listings_per_turn: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="items listed per turn")
+    accept_within: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="accepts when the gap to its own position is this small (fraction)")
+    diligence: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="chance it follows up each opportunity on a turn")
+    threads_per_turn: Annotated[int, Field(ge=1, le=1000)] | Literal["all"] | None = Field(
+        None, description="offers it answers per turn (all: every one)")
+    bids_per_turn: Annotated[int, Field(ge=1, le=1000)] | Literal["all"] | None = Field(
+        None, description="new bids per turn (all: one per open want)")
+    persistent: bool | None = Field(None, description="tries again for a want after a failed bid")
+    reprice_after_hours: Annotated[float, Field(gt=0, le=10_000)] | Literal["never"] | None = Field(
+        None, description="lowers a stale ask after this many hours (never: keeps it)")
+
+    def changes(self) -> dict[str, Any]:
+        """The settings this profile changes from its base (``all``/``never`` as None: no limit)."""
+        skip = {"base", "description"}
+        return {k: (None if v in ("all", "never") else v) for k, v in self if k not in skip and v is not None}
 
 
 def _share(value: float) -> float:
@@ -224,9 +272,23 @@ class Scenario(Frozen):
     rules: Rules = Rules()
     catalog: str = Field("catalog.csv", description="catalog file, relative to the scenario file")
     participants: Participants
+    profiles: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec] = Field(
+        default_factory=dict, description="offline profiles declared here: name -> {base: small, attention: 4, ...}")
     tiers: dict[str, TierSettings]
     markets: Annotated[list[MarketSpec], Field(min_length=1)]
     slack: SlackSettings = SlackSettings()
+
+    @model_validator(mode="after")
+    def _profiles_acyclic(self) -> Self:
+        for name in self.profiles:
+            chain = [name]
+            while chain[-1] in self.profiles:
+                base = self.profiles[chain[-1]].base
+                if base in chain:
+                    raise ValueError(f"profiles.{name}: its bases go round in a circle "
+                                     f"({' -> '.join([*chain, base])}); end the chain at a built-in profile")
+                chain.append(base)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -231,3 +231,58 @@ def test_batch_run_returns_the_tidy_frame(tmp_path: Path) -> None:
                      replications=2, workers=1, out=tmp_path / "kept")
     assert kept.equals(frame)
     assert (tmp_path / "kept" / "runs.parquet").is_file()
+
+
+# --- declared profiles: a third tier is one block of YAML -----------------------------------
+
+
+def test_a_three_tier_scenario_runs(tmp_path: Path) -> None:
+    from agents.offline import PROFILES, Profile, resolve_profile
+    from market.factors import write_resolved
+    from market.scenario import ProfileSpec
+
+    assert set(ProfileSpec.model_fields) - {"base", "description"} == set(Profile.__dataclass_fields__) - {"name"}
+    scenario, catalog = load_scenario(SCENARIOS / "three_tiers.yaml")
+    small = apply(scenario, catalog, {"days": 1, "participants.generate.count": 12}, "test")
+    path = write_resolved(small, SCENARIOS / "catalog.csv", tmp_path / "scenario")
+    prepared = runner.plan(path)  # the resolved file (every setting written out) reads back the same
+    medium = prepared.policies["medium"].profile
+    assert medium == resolve_profile("medium", scenario.profiles)
+    assert (medium.attention, medium.counters, medium.threads_per_turn, medium.anchor) == (4, True, None, (1.05, 1.25))
+    assert medium.bids_per_turn == PROFILES["small"].bids_per_turn  # left out: the base's
+    result = runner.start(prepared, RunFolder.create(tmp_path, "run"), after_run=False)
+    assert result.complete
+    mixed = result.summary["markets"][1]
+    assert sorted(mixed["tiers"]) == ["frontier", "medium", "small"]
+    assert sum(t["participants"] for t in mixed["tiers"].values()) == 12
+
+
+def test_an_unknown_profile_says_how_to_declare_one() -> None:
+    from market.backends import BackendError
+
+    scenario, catalog = load_scenario(SCENARIOS / "smoke.yaml")
+    changed = apply(scenario, catalog, {"tiers.small.profile": "medium"}, "test")
+    with pytest.raises(BackendError) as caught:
+        from market.backends import BackendContext, build_policies
+
+        build_policies(BackendContext(scenario=changed, run_dir=None, options={}))
+    message = str(caught.value)
+    assert "tiers.small: tier 'small' uses unknown offline profile 'medium'" in message
+    assert "built in: frontier, small; declared in this scenario: none" in message
+    assert "profiles: {medium: {base: small, attention: 4, counters: true}}" in message
+
+
+@pytest.mark.parametrize(("profiles", "message"), [
+    ({"a": {"base": "b"}, "b": {"base": "a"}}, "profiles.a: its bases go round in a circle (a -> b -> a)"),
+    ({"m": {"base": "small", "anchor": [1.3, 1.1]}}, "profiles.m.anchor: a range [low, high] needs low <= high"),
+    ({"m": {"base": "small", "attention": 0}}, "profiles.m.attention: Input should be greater than or equal to 1"),
+    ({"m": {"base": "small", "threads_per_turn": "many"}}, "profiles.m.threads_per_turn"),
+    ({"m": {"base": "small", "patience": 3}}, "profiles.m.patience: unknown key"),
+])
+def test_declared_profiles_are_typed(profiles: dict, message: str) -> None:
+    from market.scenario import ScenarioError, validate_scenario
+
+    data = {**deal_data(), "profiles": profiles}
+    with pytest.raises(ScenarioError) as caught:
+        validate_scenario(data, "three.yaml")
+    assert f"three.yaml: {message}" in str(caught.value)
