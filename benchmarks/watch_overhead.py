@@ -39,7 +39,7 @@ def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -
         t, cpu = time.perf_counter(), time.process_time()
         runner.start(prepared, folder)
         return time.perf_counter() - t, {"cpu": round(time.process_time() - cpu, 2)}
-    from market.watch.live import LiveServer
+    from watch.live import LiveServer
 
     live = LiveServer()
     seen: dict[str, object] = {"snapshots": 0, "last": {}}

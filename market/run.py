@@ -42,6 +42,10 @@ def main(
     watch: Annotated[bool, typer.Option("--watch", help="serve a live page of the run in the browser")] = False,
     host: Annotated[str, typer.Option(help="with --watch: the address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="with --watch: the port (0: a free one)")] = 0,
+    paused: Annotated[bool, typer.Option("--paused", help="with --watch: hold the run after its first batch "
+                                         "(Step or Resume on the page)")] = False,
+    speed: Annotated[str, typer.Option(help="with --watch: simulated time per second: max, 1 day/s, 1 h/s, 10 min/s, "
+                                       "1 min/s")] = "max",
     backend: Annotated[list[str] | None, typer.Option(
         help="TIER=BACKEND[:MODEL], e.g. frontier=anthropic:claude-opus-4-5 (repeatable)")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="model calls in flight at once (default 16)")] = None,
@@ -62,7 +66,7 @@ def main(
             options["cassette"] = str(cassette)
         if resume is not None:
             folder = RunFolder.open(resume)
-            live = _serve(watch, host, port)
+            live = _serve(watch, host, port, speed, paused)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
                 folder, on_batch=cb, tiers=tiers or None, options=options)))
             result = _with_progress(console, quiet, go)
@@ -72,7 +76,7 @@ def main(
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
                                    tiers=tiers or None, options=options)
-            live = _serve(watch, host, port)
+            live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(prepared, folder, on_batch=cb)))
             result = _with_progress(console, quiet, go)
@@ -96,18 +100,24 @@ def main(
     print(f"run folder: {result.folder.path}", flush=True)
     if live is not None:
         live.watch.finish("complete" if result.complete else "stopped")
-        print(f"the run is over; the page stays up at {live.url} until Ctrl-C", flush=True)
-        live.linger()
+        live.linger()  # says the run is over once Ctrl-C is its to handle
         live.close()
 
 
-def _serve(watch: bool, host: str, port: int) -> Any:
-    """With --watch: the page's server, started before anything is written (a busy port is bad input)."""
-    if not watch:
-        return None
-    from market.watch.live import LiveServer
+def _serve(watch: bool, host: str, port: int, speed: str, paused: bool) -> Any:
+    """With --watch: the page's server, started before anything is written (a busy port is bad input).
 
-    live = LiveServer(host, port)
+    The live page is an edge package (``watch``), imported here only when --watch asks for it: no module of
+    ``market`` imports it when loaded.
+    """
+    if not watch:
+        if paused or speed != "max":
+            raise ValueError("--paused and --speed go with --watch")
+        return None
+    from watch.controls import parse_speed
+    from watch.live import LiveServer
+
+    live = LiveServer(host, port, speed=parse_speed(speed), paused=paused)
     print(f"watch the run at {live.url}", flush=True)
     return live
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from market import run as run_cli
 from market.ledger import Ledger
 from market.runfolder import RunFolder
-from market.watch import cli as watch_cli
-from market.watch.controls import ControlError, Controls
+from watch import cli as watch_cli
+from watch.controls import ControlError, Controls, parse_speed
 
 
 def test_watch_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
@@ -73,6 +73,58 @@ def test_run_with_watch_gives_the_same_ledger(two_markets: Path, smoke_run: RunF
         assert lines[1].startswith("the run is over")
         state = json.loads(urllib.request.urlopen(url + "state").read())
         assert state["status"] == "complete"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Ledger(out) as watched, Ledger(smoke_run.ledger) as plain:
+        assert list(watched.export_lines()) == list(plain.export_lines()), "watching changed the run"
+
+
+def test_speed_names_and_a_bad_speed(smoke_run: RunFolder) -> None:
+    assert parse_speed("1 h/s") == parse_speed("1h/s") == 3_600.0
+    assert parse_speed("MAX") == 0.0
+    result = CliRunner().invoke(watch_cli.app, [str(smoke_run.path), "--speed", "warp"])
+    assert result.exit_code == 2
+    assert "--speed: unknown speed 'warp'; choose one of max, 1 day/s, 1 h/s" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["watch", "market.watch"])
+def test_module_forms_of_the_watch_command(module: str, tmp_path: Path) -> None:
+    """``python -m watch`` and the old ``python -m market.watch`` are the same command line."""
+    helped = subprocess.run([sys.executable, "-m", module, "-h"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0
+    assert f"Usage: python -m {module} [OPTIONS]" in helped.stdout and "--paused" in helped.stdout
+    bad = subprocess.run([sys.executable, "-m", module, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "not a run folder" in bad.stderr
+
+
+@pytest.mark.slow
+def test_run_with_watch_starts_paused_and_slowed(two_markets: Path, smoke_run: RunFolder, tmp_path: Path) -> None:
+    """``--watch --paused --speed '10 min/s'``: the run holds after its first batch until Resume, at that speed;
+    its ledger is the same as an unwatched run's."""
+    out = tmp_path / "held"
+    env = {**os.environ, "MARKET_AFTER_RUN_REPORT": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
+                             "--paused", "--speed", "10 min/s", "-q"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
+        with urllib.request.urlopen(url + "events", timeout=120) as events:  # the first snapshot: the first batch
+            line = next(raw for raw in events if raw.startswith(b"data: "))
+        first = json.loads(line[len(b"data: "):])
+        assert (first["status"], first["paused"], first["speed"]) == ("running", True, "10 min/s")
+        held = json.loads(urllib.request.urlopen(url + "state").read())
+        assert (held["clock"], held["paused"]) == (first["clock"], True), "a paused run waits for the page"
+        with Ledger(out) as ledger:
+            assert ledger.status("state") != "complete"
+        for action, value in (("speed", "max"), ("resume", None)):
+            body = json.dumps({"action": action, "value": value}).encode()
+            urllib.request.urlopen(urllib.request.Request(url + "control", body, method="POST"))
+        lines = [proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
+        assert lines[1].startswith("the run is over")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:

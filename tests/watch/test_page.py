@@ -13,10 +13,10 @@ import pytest
 from market import runner
 from market.ledger import Ledger
 from market.runfolder import RunFolder
-from market.watch.controls import SPEEDS, Controls
-from market.watch.live import LiveServer
-from market.watch.replay import LedgerWatch
-from market.watch.server import WatchServer
+from watch.controls import SPEEDS, Controls
+from watch.live import LiveServer
+from watch.replay import LedgerWatch
+from watch.server import WatchServer
 
 pytestmark = pytest.mark.slow
 CLOCK = "document.querySelector('#clock').textContent"
@@ -89,8 +89,7 @@ def test_replayed_run_clock_deals_pause_and_market_switch(smoke_run: RunFolder, 
 
 def test_live_run_paused_stepped_and_resumed_in_the_page(two_markets: Path, smoke_run: RunFolder, tmp_path: Path,
                                                           browser: object, artifacts: Path) -> None:
-    live = LiveServer()
-    live.controls.paused = True
+    live = LiveServer(paused=True)
     out = tmp_path / "live"
     folder = RunFolder.create(tmp_path, "live", exact=out)
     prepared = runner.plan(two_markets, run_dir=out)
@@ -118,3 +117,24 @@ def test_live_run_paused_stepped_and_resumed_in_the_page(two_markets: Path, smok
         live.close()
     with Ledger(folder.ledger) as watched, Ledger(smoke_run.ledger) as plain:
         assert list(watched.export_lines()) == list(plain.export_lines()), "watching changed the run"
+
+
+def test_the_page_is_its_package_files_put_together() -> None:
+    """HTML, CSS and JavaScript are files in ``watch/static`` (package data), inlined into one document."""
+    import tomllib
+    from fnmatch import fnmatch
+    from importlib import resources
+
+    from watch.page import page_html
+
+    static = resources.files("watch") / "static"
+    html = page_html().decode("utf-8")
+    for name in ("page.css", "page.js"):
+        assert (static / name).read_text(encoding="utf-8").strip() in html
+    assert "/*PAGE_CSS*/" not in html and "/*PAGE_JS*/" not in html and "/*PLOTLY_JS*/" not in html
+    assert html.count("<script") == html.count("</script>") == 2
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"]["watch"]
+    files = [p.name for p in (root / "watch" / "static").iterdir()]
+    assert files and all(any(fnmatch(f"static/{f}", g) for g in globs) for f in files), "package-data misses a file"

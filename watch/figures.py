@@ -2,8 +2,8 @@
 
 The market so far is handed to ``analysis.figures`` as a ``RunData`` whose
 tables hold what has happened up to the clock (deals enriched as the loader
-does: item value, both tiers). ``analysis`` is imported here, lazily: the
-engine never imports it, the watcher is an edge.
+does: item value, both tiers). The live page is an edge package, so it may
+import ``analysis``; the engine (``market``) never does.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from typing import Any
 
 import polars as pl
 
+from analysis import figures, load
 from market.engine import Market
 
 
 def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> dict[str, Any]:
     """Plotly JSON (``data`` and ``layout``) of each figure for ``market``, keyed by name."""
-    from analysis import figures
-
     data = run_data(market, hourly_rows, tiers, run)
     built = {
         "activity": figures.activity_over_time(data),
@@ -37,8 +36,6 @@ def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], r
 
 def run_data(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> Any:
     """``analysis.load.RunData`` of one market as it stands (tables the figures do not use stay empty)."""
-    from analysis import load
-
     state, tier_of = market.state, market.tiers
     keys = {"run": run, "market": market.name}
     participants = pl.DataFrame(

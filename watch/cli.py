@@ -1,4 +1,4 @@
-"""``python -m market.watch RUN_DIR``: serve a page that replays a run from its ledger.
+"""``python -m watch RUN_DIR`` (or ``market watch``, ``python -m market.watch``): replay a run in the browser.
 
 Exit codes: 0 after Ctrl-C, 2 on bad input (a folder that is not a run, a port in use).
 """
@@ -14,11 +14,12 @@ import typer
 
 from market.ledger import LedgerError
 from market.runfolder import RunFolder, RunFolderError
-from market.watch.controls import SPEEDS, Controls
-from market.watch.replay import LedgerWatch
-from market.watch.server import WatchError, WatchServer
+from watch.controls import SPEEDS, ControlError, Controls, parse_speed
+from watch.replay import LedgerWatch
+from watch.server import WatchError, WatchServer
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.command()
@@ -26,17 +27,18 @@ def main(
     run_dir: Annotated[Path, typer.Argument(help="a run folder (finished, or still running)")],
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on (0: a free one)")] = 0,
-    speed: Annotated[str, typer.Option(help=f"replay speed: {', '.join(SPEEDS)}")] = "1 h/s",
+    speed: Annotated[str, typer.Option(help=f"replay speed: {', '.join(SPEEDS)} (spaces optional)")] = "1 h/s",
     paused: Annotated[bool, typer.Option("--paused", help="start paused (use Step or Resume)")] = False,
 ) -> None:
     """Serve a local page that replays RUN_DIR's events on a clock you control."""
     try:
-        if speed not in SPEEDS:
-            raise WatchError(f"--speed: unknown speed {speed!r}; choose one of {', '.join(SPEEDS)}")
+        controls = Controls(market="", speed=parse_speed(speed), paused=paused)
         folder = RunFolder.open(run_dir)
-        controls = Controls(market="", speed=SPEEDS[speed], paused=paused)
         watch = LedgerWatch(folder, controls)
         server = WatchServer(watch.hub, controls, host, port)
+    except ControlError as exc:
+        typer.echo(f"error: --speed: {exc}", err=True)
+        raise typer.Exit(2) from None
     except (RunFolderError, LedgerError, WatchError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -52,8 +54,9 @@ def main(
         server.stop()
 
 
-def cli() -> None:
-    app(prog_name="python -m market.watch")
+def cli(prog_name: str = "python -m watch") -> None:
+    """Run the command line (``prog_name`` is what its usage line calls it)."""
+    app(prog_name=prog_name)
 
 
 if __name__ == "__main__":

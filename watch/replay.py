@@ -19,9 +19,9 @@ from market.engine import HOUR, Market, hourly_row
 from market.events import ParticipantJoined
 from market.ledger import Ledger, LedgerError, Record
 from market.runfolder import RunFolder
-from market.watch.controls import Controls
-from market.watch.hub import Hub
-from market.watch.session import Session
+from watch.controls import Controls
+from watch.hub import Hub
+from watch.session import Session
 
 POLL = 0.2
 

@@ -1,8 +1,9 @@
 """The local web server: the page, a server-sent-events stream of snapshots, and the controls.
 
 Standard library only (``http.server``): one thread per connection, so a page
-holding its event stream open never blocks another. Plotly's JavaScript is
-inlined from the installed ``plotly`` package, so the page needs no network.
+holding its event stream open never blocks another. The page is one document
+(``page.page_html``: its HTML, CSS and JavaScript files with plotly.js inlined),
+so it needs no network.
 """
 
 from __future__ import annotations
@@ -13,25 +14,16 @@ import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import plotly
-
-from market.watch.controls import ControlError, Controls
-from market.watch.hub import Hub
-from market.watch.page import PAGE
+from watch.controls import ControlError, Controls
+from watch.hub import Hub
+from watch.page import page_html
 
 KEEPALIVE = 10.0
 
 
 class WatchError(ValueError):
     """Bad input for watching (a folder that is not a run, a port in use)."""
-
-
-def page_html() -> bytes:
-    """The dashboard page, with plotly.js inlined."""
-    plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
-    return PAGE.replace("/*PLOTLY_JS*/", plotly_js.replace("</script", "<\\/script")).encode("utf-8")
 
 
 class WatchServer(ThreadingHTTPServer):

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from market.engine import Market
-from market.watch import figures
-from market.watch.controls import SPEEDS, Controls
-from market.watch.hub import Hub
-from market.watch.snapshot import clock_label, market_view
+from watch import figures
+from watch.controls import SPEEDS, Controls
+from watch.hub import Hub
+from watch.snapshot import clock_label, market_view
 
 
 class Session:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from market.engine import Market, MarketModel
-from market.watch.controls import Controls
-from market.watch.hub import Hub
-from market.watch.server import WatchServer
-from market.watch.session import Session
+from watch.controls import MAX_SPEED, Controls
+from watch.hub import Hub
+from watch.server import WatchServer
+from watch.session import Session
 
 OnBatch = Callable[[MarketModel, int], None]
 
@@ -71,8 +71,11 @@ class LiveWatch(Session):
 class LiveServer:
     """``--watch``: a page for the run this process is about to run, served from a thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.controls = Controls(market="")
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, speed: float = MAX_SPEED,
+                 paused: bool = False) -> None:
+        """Serve on ``host:port``; the run goes at ``speed`` (simulated s per s) and, if ``paused``, waits for Step
+        or Resume after its first batch."""
+        self.controls = Controls(market="", speed=speed, paused=paused)
         self.hub = Hub()
         self.watch = LiveWatch("", [], self.controls, self.hub)
         self.server = WatchServer(self.hub, self.controls, host, port).start()
@@ -82,8 +85,12 @@ class LiveServer:
         return self.server.url
 
     def linger(self) -> None:
-        """After the run: keep serving (the page still switches market and listing) until Ctrl-C."""
+        """After the run: keep serving (the page still switches market and listing) until Ctrl-C.
+
+        The line saying so is printed inside the ``try``: whoever reads it may press Ctrl-C at once.
+        """
         try:
+            print(f"the run is over; the page stays up at {self.url} until Ctrl-C", flush=True)
             while True:
                 seen = self.controls.version
                 self.controls.wait_change(seen, 1.0)

@@ -23,6 +23,15 @@ class ControlError(ValueError):
     """A control request the page sent that cannot be obeyed."""
 
 
+def parse_speed(value: str) -> float:
+    """A speed by its name, spaces and case aside (``"1 h/s"``, ``1h/s``, ``MAX``): simulated seconds per second."""
+    wanted = value.replace(" ", "").lower()
+    for name, speed in SPEEDS.items():
+        if name.replace(" ", "") == wanted:
+            return speed
+    raise ControlError(f"unknown speed {value!r}; choose one of {', '.join(SPEEDS)}")
+
+
 @dataclass
 class Controls:
     """Thread-safe viewer state; ``version`` grows on every change."""

@@ -1,3 +1,0 @@
-from market.watch.cli import cli
-
-cli()

@@ -1,0 +1,148 @@
+"""``market``: one console command; each subcommand is its module's own command line, loaded when it runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points, version
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from market import cli
+from market.ledger import Ledger
+from tests.conftest import ROOT, export
+
+# what each subcommand's own help says first: proof that the module's command line answered
+OWN_HELP = {
+    "run": "Run SCENARIO offline",
+    "sweep": "Run many replications of SCENARIO",
+    "report": "Write a self-contained report.html",
+    "watch": "Serve a local page that replays RUN_DIR",
+    "ledger": "Print RUN_DIR's events as JSON lines",
+    "slack": "python -m slackbot",
+}
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli.app, list(args), prog_name="market")
+
+
+def test_the_console_command_is_installed() -> None:
+    (script,) = entry_points(group="console_scripts", name="market")
+    assert script.value == "market.cli:main"
+    assert [s.value for s in entry_points(group="console_scripts", name="market-run")] == ["market.run:cli"]
+
+
+def test_version_at_the_top_and_on_every_subcommand() -> None:
+    expected = f"market {version('market')}\n"
+    assert invoke("--version").output == expected
+    for name in cli.SUBCOMMANDS:
+        if importlib.util.find_spec(cli.SUBCOMMANDS[name].module) is None:
+            continue  # not landed yet: see test_a_missing_subcommand_module_says_so
+        result = invoke(name, "--version")
+        assert (result.exit_code, result.output) == (0, expected), name
+
+
+def test_top_level_help_lists_every_subcommand_without_importing_them() -> None:
+    code = ("import sys; from market.cli import main; sys.argv = ['market', '-h']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('analysis', 'agents', 'slackbot', 'watch')"
+            " or m in ('market.run', 'market.sweep', 'market.engine'))\n"
+            "print(code, loaded)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    *help_lines, last = out.stdout.splitlines()
+    assert last == "0 []", out.stdout + out.stderr
+    text = "\n".join(help_lines)
+    for name in ("run", "sweep", "experiment", "report", "watch", "export", "ledger", "slack"):
+        assert f" {name} " in text, name
+
+
+@pytest.mark.parametrize("name", list(cli.SUBCOMMANDS))
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_every_subcommand_help(name: str, flag: str) -> None:
+    result = invoke(name, flag)
+    if importlib.util.find_spec(cli.SUBCOMMANDS[name].module) is None:
+        assert result.exit_code == 2
+        assert f"this installation has no {cli.SUBCOMMANDS[name].module} module" in result.output
+        return
+    assert result.exit_code == 0, result.output
+    assert OWN_HELP.get(name, "Usage") in result.output
+    if name != "slack":  # slack hands its arguments to python -m slackbot (argparse) as they are
+        assert f"Usage: market {name}" in result.output
+
+
+def test_unknown_subcommand_exits_2_and_says_so() -> None:
+    result = invoke("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.output
+    assert "market -h" in result.output
+    typo = invoke("rnu")
+    assert typo.exit_code == 2 and "Did you mean 'run'?" in typo.output
+
+
+def test_a_missing_subcommand_module_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli.SUBCOMMANDS, "experiment",
+                        cli.Subcommand("market.no_such_part", "app", "Run an experiment."))
+    result = invoke("experiment", "-h")
+    assert result.exit_code == 2
+    assert "market experiment: this installation has no market.no_such_part module" in result.output
+
+
+def test_bad_input_to_a_subcommand_is_the_module_s_own_error(tmp_path: Path) -> None:
+    result = invoke("run", str(tmp_path / "nope.yaml"), "-q")
+    assert result.exit_code == 2
+    assert "error:" in result.output and "nope.yaml" in result.output
+    assert invoke("run", "--seed", "many").exit_code == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_paused_and_speed_need_watch(smoke: Path, tmp_path: Path) -> None:
+    result = invoke("run", str(smoke), "--paused", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "--paused and --speed go with --watch" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_market_run_on_smoke_then_market_ledger(smoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``market run`` is ``python -m market.run``: same run folder, and ``market ledger`` prints its events."""
+    monkeypatch.setenv("MARKET_AFTER_RUN_REPORT", "0")
+    out = tmp_path / "smoke"
+    result = invoke("run", str(smoke), "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"run folder: {out}" in result.output
+    assert (out / "summary.json").is_file()
+    with Ledger(out) as ledger:
+        assert ledger.status("state") == "complete"
+    printed = invoke("ledger", str(out))
+    assert printed.exit_code == 0
+    assert printed.output == export(out)
+    only_a = invoke("ledger", str(out), "A")
+    assert only_a.output and all('"market":"A"' in line for line in only_a.output.splitlines())
+    missing = invoke("ledger", str(tmp_path / "none"))
+    assert missing.exit_code == 2 and "error:" in missing.output
+
+
+def test_slack_hands_its_arguments_to_slackbot() -> None:
+    result = invoke("slack", "watch", "-h")
+    assert result.exit_code == 0
+    assert "--channel-prefix" in result.output
+    bad = invoke("slack", "frobnicate")
+    assert bad.exit_code == 2
+    assert "invalid choice: 'frobnicate'" in bad.output
+
+
+@pytest.mark.slow
+def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
+    """The installed entry point's module, as a shell runs it: exit codes pass through."""
+    ok = subprocess.run([sys.executable, "-m", "market.cli", "--version"], capture_output=True, text=True,
+                        cwd=tmp_path, timeout=120)
+    assert (ok.returncode, ok.stdout) == (0, f"market {version('market')}\n")
+    bad = subprocess.run([sys.executable, "-m", "market.cli", "watch", str(tmp_path)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2
+    assert "not a run folder" in bad.stderr
