@@ -118,24 +118,39 @@ def rated_deals(data: RunData, rated: pl.DataFrame) -> pl.DataFrame:
 
 def fairness_by_tier(rated: pl.DataFrame) -> pl.DataFrame:
     """Per tier and side: mean rating, mean surplus per deal (cents), their correlation, and who rated
-    (``people``: answered in Slack, ``model``: asked of the tier's model; the rest simulated)."""
+    (``simulated``: computed from surplus, an assumption; ``people``: answered in Slack; ``model``: asked of the
+    tier's model)."""
     return rated.group_by(["tier", "side"]).agg(
         ratings=pl.len(), mean_rating=pl.col("rating").mean(), mean_surplus=pl.col("surplus").mean(),
         rating_surplus_corr=pl.corr("rating", "surplus"),
+        simulated=(pl.col("source") == "simulated").sum(),
         people=(pl.col("source") == "person").sum(),
         model=(pl.col("source") == "model").sum(),
     ).sort(["tier", "side"])
 
 
-def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0) -> list[Estimate]:
+def rating_label(rated: pl.DataFrame) -> str:
+    """How the ratings in ``rated`` were made, for every place a rating is shown:
+    ``simulated fairness rating`` when none is anyone's answer."""
+    sources = set(rated["source"].to_list()) if rated.height else {"simulated"}
+    if sources == {"simulated"}:
+        return "simulated fairness rating"
+    if "simulated" in sources:
+        share = (rated["source"] == "simulated").mean()
+        return f"fairness rating ({share:.0%} simulated)"
+    return "fairness rating"
+
+
+def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0, pair: tuple[str, str] | None = None) -> list[Estimate]:
     """Did the base tier's principals notice? Gap (top minus base) in mean surplus per deal and in mean rating,
-    with bootstrap intervals over principals, in markets where the tiers mix."""
-    top, base = contrast(data)
+    with bootstrap intervals over principals, in markets where the tiers mix. The rating's name says when
+    the ratings are simulated."""
+    top, base = pair or contrast(data)
     mixed = rated.filter(pl.col("market").is_in(mixed_markets(data)))
     per_person = mixed.group_by(["run", "market", "participant_id", "tier"]).agg(
         rating=pl.col("rating").mean(), surplus=pl.col("surplus").mean())
     out = []
-    for column, label in (("surplus", "surplus per deal (cents)"), ("rating", "fairness rating (1-7)")):
+    for column, label in (("surplus", "surplus per deal (cents)"), ("rating", f"{rating_label(mixed)} (1-7)")):
         a = per_person.filter(pl.col("tier") == top)[column].to_numpy()
         b = per_person.filter(pl.col("tier") == base)[column].to_numpy()
         if a.size < 2 or b.size < 2:

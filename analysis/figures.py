@@ -11,6 +11,8 @@ from analysis.metrics import deal_outcomes
 
 PALETTE = ["#1f6feb", "#e8871e", "#2da44e", "#cf222e", "#8250df", "#57606a"]
 SLOPE_ITEMS = 80
+MIN_BOX = 5
+"""Fewer values than this are drawn as points, not as a box plot (one market is not a distribution)."""
 
 
 def _colour(tiers: list[str], tier: str) -> str:
@@ -34,12 +36,19 @@ def price_by_tier(data: RunData) -> go.Figure:
         for side in ("seller", "buyer"):
             ratios = deals.filter(pl.col(f"{side}_tier") == tier)["price_ratio"].to_list()
             if ratios:
-                fig.add_trace(go.Box(y=ratios, x=[f"as {side}"] * len(ratios), name=tier, legendgroup=tier,
-                                     showlegend=side == "seller", marker_color=_colour(data.tiers, tier),
-                                     boxmean=True))
+                fig.add_trace(_spread(ratios, [f"as {side}"] * len(ratios), name=tier, legendgroup=tier,
+                                      showlegend=side == "seller", marker_color=_colour(data.tiers, tier)))
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
     return _layout(fig, "Price relative to reference value, by tier", boxmode="group",
-                   yaxis_title="price / value")
+                   yaxis_title="price / reference value (ratio; 1 = at value)", xaxis_title="side of the deal")
+
+
+def _spread(values: list[float], x: list[str], **style: object) -> go.Box | go.Scatter:
+    """A box plot of ``values`` when there are enough of them, else the values themselves as points."""
+    if len(values) >= MIN_BOX:
+        return go.Box(y=values, x=x, boxmean=True, **style)
+    colour = style.pop("marker_color", None)
+    return go.Scatter(y=values, x=x, mode="markers", marker={"size": 10, "color": colour}, **style)
 
 
 def same_item_slopes(data: RunData, pairs: pl.DataFrame, top: str, base: str) -> go.Figure:
@@ -57,13 +66,15 @@ def same_item_slopes(data: RunData, pairs: pl.DataFrame, top: str, base: str) ->
             x=[f"sold by {base}", f"sold by {top}"], y=[pairs[base].mean() / 100, pairs[top].mean() / 100],
             mode="lines+markers", name="mean over items", line={"color": "black", "width": 4}))
     note = f" ({shown.height} of {pairs.height} items with the largest gaps)" if pairs.height > shown.height else ""
-    return _layout(fig, f"The same item sold by each tier{note}", yaxis_title="price ($)")
+    return _layout(fig, f"The same item sold by each tier{note}", yaxis_title="mean price of the item ($)",
+                   xaxis_title="seller's tier")
 
 
 def activity_over_time(data: RunData) -> go.Figure:
     """Cumulative deals and volume through the week, per market (mean over runs when pooled)."""
     hourly = data.hourly.group_by(["market", "hour"]).agg(pl.col("deals", "volume").mean()).sort(["market", "hour"])
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("deals (cumulative)", "volume ($)"))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                        subplot_titles=("deals closed so far (count)", "money traded so far ($)"))
     for k, market in enumerate(sorted(hourly["market"].unique().to_list())):
         one = hourly.filter(pl.col("market") == market)
         colour = PALETTE[k % len(PALETTE)]
@@ -71,7 +82,9 @@ def activity_over_time(data: RunData) -> go.Figure:
                                  line={"color": colour}), row=1, col=1)
         fig.add_trace(go.Scatter(x=one["hour"] / 24, y=one["volume"] / 100, name=f"market {market}",
                                  legendgroup=market, showlegend=False, line={"color": colour}), row=2, col=1)
-    fig.update_xaxes(title_text="day", row=2, col=1)
+    fig.update_xaxes(title_text="simulated day", row=2, col=1)
+    fig.update_yaxes(title_text="deals", row=1, col=1)
+    fig.update_yaxes(title_text="$", row=2, col=1)
     return _layout(fig, "Deals and volume over the week", height=520)
 
 
@@ -94,15 +107,23 @@ def efficiency_by_market(eff: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     for k, market in enumerate(sorted(eff["market"].unique().to_list())):
         values = eff.filter(pl.col("market") == market)["efficiency"].to_list()
-        fig.add_trace(go.Box(y=values, name=f"market {market}", boxpoints="all", jitter=0.3,
-                             marker_color=PALETTE[k % len(PALETTE)]))
+        style = {"name": f"market {market}", "marker_color": PALETTE[k % len(PALETTE)]}
+        if len(values) >= MIN_BOX:
+            fig.add_trace(go.Box(y=values, x=[f"market {market}"] * len(values), boxpoints="all", jitter=0.3,
+                                 **style))
+        else:  # one run (or a few): a point per run, not a box
+            fig.add_trace(_spread(values, [f"market {market}"] * len(values), **style))
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey")
-    return _layout(fig, "Allocative efficiency: realised gains / best possible under the same budgets",
-                   yaxis_title="efficiency", yaxis_range=[0, 1.05], showlegend=False)
+    runs = int(eff.group_by("market").len()["len"].max() or 0) if eff.height else 0
+    return _layout(fig, "Allocative efficiency: realised gains / best possible under the same budgets"
+                   + (f" ({runs} runs per market)" if runs > 1 else ""),
+                   yaxis_title="efficiency (share of the best possible gains)", yaxis_tickformat=".0%",
+                   yaxis_range=[0, 1.05], xaxis_title="market", showlegend=False)
 
 
-def fairness_vs_surplus(rated: pl.DataFrame, tiers: list[str]) -> go.Figure:
-    """Each principal's fairness rating of a deal against their surplus on it, by tier; tier means marked."""
+def fairness_vs_surplus(rated: pl.DataFrame, tiers: list[str], label: str = "fairness rating") -> go.Figure:
+    """Each principal's fairness rating of a deal against their surplus on it, by tier; tier means marked.
+    ``label`` says how the ratings were made (e.g. "simulated fairness rating"), in the title and on the axis."""
     fig = go.Figure()
     for k, tier in enumerate(t for t in tiers if t in set(rated["tier"].to_list())):
         one = rated.filter(pl.col("tier") == tier)
@@ -115,24 +136,34 @@ def fairness_vs_surplus(rated: pl.DataFrame, tiers: list[str]) -> go.Figure:
             marker={"color": _colour(tiers, tier), "size": 16, "symbol": "diamond", "line": {"width": 2}},
             legendgroup=tier))
         del k
-    return _layout(fig, "Perceived fairness against actual surplus", xaxis_title="surplus on the deal ($)",
-                   yaxis_title="fairness rating (1-7)", yaxis_range=[0.5, 7.5])
+    return _layout(fig, f"{label[0].upper()}{label[1:]} against actual surplus",
+                   xaxis_title="the principal's surplus on the deal ($)",
+                   yaxis_title=f"{label} (1-7 scale, jittered)", yaxis_range=[0.5, 7.5])
 
 
 def effects_forest(estimates: list[dict[str, object]]) -> go.Figure:
-    """Headline tier effects with 95% intervals (cents shown as dollars, counts as counts)."""
-    fig = go.Figure()
-    for e in estimates:
-        money = "cents" in str(e["name"])
-        scale = 100 if money else 1
-        name = str(e["name"]).replace(" (cents)", " ($)")
-        fig.add_trace(go.Scatter(
-            x=[float(e["value"]) / scale], y=[name], mode="markers", marker={"size": 12, "color": PALETTE[0]},
-            error_x={"type": "data", "symmetric": False, "array": [(float(e["high"]) - float(e["value"])) / scale],
-                     "arrayminus": [(float(e["value"]) - float(e["low"])) / scale]}, showlegend=False))
-    fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    return _layout(fig, "Tier effects with 95% confidence intervals", height=120 + 70 * max(len(estimates), 1),
-                   margin={"l": 380, "t": 60, "r": 20, "b": 40})
+    """Headline tier effects with 95% intervals: money effects in dollars and count effects in deals, each on
+    its own axis with its unit."""
+    groups = [(unit, [e for e in estimates if ("cents" in str(e["name"])) == money])
+              for unit, money in (("effect ($)", True), ("effect (deals per person)", False))]
+    groups = [(unit, group) for unit, group in groups if group]
+    fig = make_subplots(rows=max(len(groups), 1), cols=1, vertical_spacing=0.25,
+                        row_heights=[len(g) for _, g in groups] or [1])
+    for row, (unit, group) in enumerate(groups, start=1):
+        scale = 100 if unit.endswith("($)") else 1
+        for e in group:
+            name = str(e["name"]).replace(" (cents)", "")
+            fig.add_trace(go.Scatter(
+                x=[float(e["value"]) / scale], y=[name], mode="markers", marker={"size": 12, "color": PALETTE[0]},
+                error_x={"type": "data", "symmetric": False,
+                         "array": [(float(e["high"]) - float(e["value"])) / scale],
+                         "arrayminus": [(float(e["value"]) - float(e["low"])) / scale]}, showlegend=False),
+                row=row, col=1)
+        fig.add_vline(x=0, line_dash="dot", line_color="grey", row=row, col=1)
+        fig.update_xaxes(title_text=unit, row=row, col=1)
+        fig.update_yaxes(title_text="effect", row=row, col=1)
+    return _layout(fig, "Tier effects (measured tier minus baseline) with 95% confidence intervals",
+                   height=160 + 70 * max(len(estimates), 1), margin={"l": 380, "t": 60, "r": 20, "b": 40})
 
 
 def tier_activity_over_time(data: RunData) -> go.Figure:
@@ -155,5 +186,7 @@ def tier_activity_over_time(data: RunData) -> go.Figure:
                       row=1, col=1)
         fig.add_trace(go.Scatter(x=days, y=[0.0, *(one["sold"].cum_sum() / 100).to_list()], showlegend=False,
                                  **style), row=2, col=1)
-    fig.update_xaxes(title_text="day", row=2, col=1)
+    fig.update_xaxes(title_text="simulated day", row=2, col=1)
+    fig.update_yaxes(title_text="deals per participant", row=1, col=1)
+    fig.update_yaxes(title_text="$", row=2, col=1)
     return _layout(fig, "Deals per participant and volume sold, by tier", height=520)

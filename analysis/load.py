@@ -51,6 +51,7 @@ class RunData:
     failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SCHEMAS["failures"]))
     runs: list[Path] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     @property
     def markets(self) -> list[str]:
@@ -95,7 +96,8 @@ def load_run(path: Path | str, run_id: str | None = None) -> RunData:
     hourly = hourly_series(frames, tiers, int(scenario.get("days", 1)) * 86_400, run)
     return RunData(
         path=folder.path, name=str(scenario.get("name", run)), seed=int(scenario.get("seed", 0)),
-        scenario=scenario, tiers=tiers, hourly=hourly, runs=[folder.path], run_ids=[run], **frames,
+        scenario=scenario, tiers=tiers, hourly=hourly, runs=[folder.path], run_ids=[run],
+        seeds=[int(scenario.get("seed", 0))], **frames,
     )
 
 
@@ -119,7 +121,7 @@ def load_runs(paths: Iterable[Path | str]) -> RunData:
     }
     return RunData(
         path=first.path.parent, name=first.name, seed=first.seed, scenario=first.scenario, tiers=tiers,
-        runs=[r.path for r in loaded], run_ids=names, **stacked,
+        runs=[r.path for r in loaded], run_ids=names, seeds=[s for r in loaded for s in r.seeds], **stacked,
     )
 
 

@@ -13,6 +13,7 @@ import html
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -25,14 +26,37 @@ from analysis import efficiency as eff
 from analysis import fairness, figures, metrics, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
 from market.money import format_money
+from market.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
+from market.scenario import ScenarioError, validate_scenario
 
 REPORT_FILE = "report.html"
 SKIP_ENV = "MARKET_AFTER_RUN_REPORT"  # "0" skips the per-run report (sweeps write one pooled report)
 
 
 @dataclass
+class Comparison:
+    """One pair of tiers compared, read "top minus base", with every estimate of the pair."""
+
+    top: str
+    base: str
+    headline: list[stats.Estimate] = field(default_factory=list)
+    regression: list[stats.Estimate] = field(default_factory=list)
+    noticed: list[stats.Estimate] = field(default_factory=list)
+    per_run: pl.DataFrame | None = None
+    seller_pairs: pl.DataFrame | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.top} minus {self.base}"
+
+
+@dataclass
 class Analysis:
-    """Everything the report shows, computed from a run's (or runs') tables."""
+    """Everything the report shows, computed from a run's (or runs') tables.
+
+    ``contrast``, ``headline``, ``regression``, ``noticed``, ``per_run`` and
+    ``seller_pairs`` are those of the first comparison; ``comparisons`` holds every pair.
+    """
 
     data: RunData
     markets: pl.DataFrame
@@ -48,104 +72,191 @@ class Analysis:
     noticed: list[stats.Estimate] = field(default_factory=list)
     per_run: pl.DataFrame | None = None
     seller_pairs: pl.DataFrame | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
+    conduct: pl.DataFrame | None = None
+    rating_label: str = "simulated fairness rating"
 
     @property
     def replications(self) -> int:
         return len(self.data.runs)
 
 
-def analyse(data: RunData, seed: int = 0) -> Analysis:
-    """Compute every table and estimate of the report (no IO beyond reading stored ratings)."""
+def analyse(data: RunData, seed: int = 0, compare: Sequence[str] = ()) -> Analysis:
+    """Compute every table and estimate of the report (no IO beyond reading stored ratings).
+
+    ``compare`` names the tiers compared, measured first (default: the scenario's
+    ``compare:``, else every pair in the order the scenario defines the tiers).
+    """
     rated = fairness.rated_deals(data, fairness.ratings(data))
     out = Analysis(
         data=data, markets=metrics.market_summary(data), tiers=metrics.tier_summary(data, by_market=True),
         pairs=metrics.tier_pairs(data), efficiency=eff.efficiency(data), surplus=eff.surplus(data), rated=rated,
-        fairness=fairness.fairness_by_tier(rated), contrast=None,
+        fairness=fairness.fairness_by_tier(rated), contrast=None, provenance=provenance(data, compare),
+        conduct=conduct(data), rating_label=fairness.rating_label(rated),
     )
-    try:
-        out.contrast = stats.contrast(data)
-    except ValueError:
-        return out
-    out.seller_pairs = stats.same_item_pairs(data, "seller")
-    out.regression = stats.fixed_effects(data)
-    if out.replications > 1:
-        out.per_run = stats.per_run_headline(data, seed)
-        out.headline = stats.across_runs(out.per_run, seed)
-        noticed = [{"run": run, **e.as_dict()} for run in data.participants["run"].unique(maintain_order=True)
-                   for e in fairness.noticed(stats.subset(data, run), rated.filter(pl.col("run") == run), seed)]
-        out.noticed = stats.across_runs(pl.DataFrame(noticed), seed)
-    else:
-        out.headline = stats.headline(data, seed)
-        out.noticed = fairness.noticed(data, rated, seed)
+    runs = data.participants["run"].unique(maintain_order=True).to_list()
+    for top, base in stats.comparisons(data, tuple(compare)):
+        pair = (top, base)
+        c = Comparison(top, base, seller_pairs=stats.same_item_pairs(data, "seller", pair),
+                       regression=stats.fixed_effects(data, pair))
+        if out.replications > 1:
+            c.per_run = stats.per_run_headline(data, seed, pair)
+            c.headline = stats.across_runs(c.per_run, seed)
+            noticed = [{"run": run, **e.as_dict()} for run in runs
+                       for e in fairness.noticed(stats.subset(data, run), rated.filter(pl.col("run") == run), seed,
+                                                 pair)]
+            c.noticed = stats.across_runs(pl.DataFrame(noticed).drop("p_floor"), seed)
+        else:
+            c.headline = stats.headline(data, seed, pair)
+            c.noticed = fairness.noticed(data, rated, seed, pair)
+        out.comparisons.append(c)
+    if out.comparisons:
+        first = out.comparisons[0]
+        out.contrast = (first.top, first.base)
+        out.headline, out.regression, out.noticed = first.headline, first.regression, first.noticed
+        out.per_run, out.seller_pairs = first.per_run, first.seller_pairs
     return out
+
+
+def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
+    """The report's first lines: backend, model or profile per tier, seeds, participants, budgets, days, and
+    which tiers are compared in which direction (:func:`market.provenance.provenance_lines`)."""
+    present = data.participants["tier"].unique().to_list()
+    try:
+        scenario = validate_scenario(data.scenario, str(data.path / "scenario.yaml"))
+    except ScenarioError as exc:
+        budgets = sorted(set(data.participants["budget"].to_list()))
+        money = f"{_money(budgets[0])}" + (f" to {_money(budgets[-1])}" if len(budgets) > 1 else " each")
+        seeds = ", ".join(str(s) for s in sorted(set(data.seeds or [data.seed])))
+        return [
+            f"Scenario {data.name}: {data.participants['participant_id'].n_unique()} participants with budgets of "
+            f"{money}, {data.scenario.get('days', '?')} simulated day(s), seed(s) {seeds}.",
+            f"Tiers: {', '.join(t for t in data.tiers if t in present)}. The run's scenario.yaml could not be read "
+            f"in full, so how each tier was run is not known here ({str(exc).splitlines()[0]}).",
+        ]
+    return provenance_lines(scenario, seeds=data.seeds or [data.seed], compare=compare, present=present)
+
+
+def conduct(data: RunData) -> pl.DataFrame:
+    """Per tier: refused actions and failed turns, in total and per agent (one per participant and market),
+    and what they were."""
+    people = data.participants.group_by("tier").agg(agents=pl.len())
+    refused = data.rejections.group_by("tier").agg(
+        refused_actions=pl.len(), refused_kinds=pl.col("action_type").value_counts(sort=True))
+    failed = data.failures.group_by("tier").agg(
+        failed_turns=pl.len(), failure_kinds=pl.col("kind").value_counts(sort=True))
+    out = people.join(refused, on="tier", how="left").join(failed, on="tier", how="left")
+    order = {t: i for i, t in enumerate(data.tiers)}
+    rows = []
+    for r in sorted(out.iter_rows(named=True), key=lambda r: order.get(r["tier"], len(order))):
+        def kinds(values: list[dict[str, object]] | None) -> str:
+            return ", ".join(f"{v[k]} {v['count']}" for v in values or [] for k in v if k != "count") or "none"
+
+        n, refused_n, failed_n = r["agents"], r["refused_actions"] or 0, r["failed_turns"] or 0
+        rows.append({"tier": r["tier"], "agents": n, "refused_actions": refused_n,
+                     "refused_per_agent": refused_n / n, "refused_by_action": kinds(r["refused_kinds"]),
+                     "failed_turns": failed_n, "failed_per_agent": failed_n / n,
+                     "failed_by_kind": kinds(r["failure_kinds"])})
+    return pl.DataFrame(rows)
 
 
 # --- words ------------------------------------------------------------------------
 
 
-def _money(cents: float) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _money(cents: float | None) -> str:
     return "n/a" if cents is None or math.isnan(cents) else format_money(round(cents))
 
 
 def _interval(e: stats.Estimate) -> str:
     if "cents" in e.name:
         return f"{_money(e.value)} (95% CI {_money(e.low)} to {_money(e.high)})"
-    return f"{e.value:.2f} (95% CI {e.low:.2f} to {e.high:.2f})"
+    return f"{e.value:,.2f} (95% CI {e.low:,.2f} to {e.high:,.2f})"
 
 
 def _sure(e: stats.Estimate) -> str:
     if e.p_value is None or math.isnan(e.low):
         return "too few observations to say"
     if e.low > 0 or e.high < 0:
-        return f"the interval excludes zero (p = {e.p_value:.2g})"
-    return f"the interval includes zero, so this could be chance (p = {e.p_value:.2g})"
+        return f"the interval excludes zero ({e.p_text})"
+    return f"the interval includes zero, so this could be chance ({e.p_text})"
+
+
+def _regression_sentence(c: Comparison) -> str | None:
+    """The regression beside the paired estimates, saying whether it agrees with them, side by side."""
+    if len(c.regression) != 2 or math.isnan(c.regression[0].value) or len(c.headline) < 2:
+        return None
+    s, b = c.regression
+    # the paired buyer estimate is savings (base price minus top price): the regression's buyer term is a price
+    savings = stats.Estimate(b.name, -b.value, -b.high, -b.low, b.p_value, b.n, b.method)
+    verdicts = [("seller", stats.agrees(c.headline[0], s)), ("buyer", stats.agrees(c.headline[1], savings))]
+    agreeing = [side for side, ok in verdicts if ok]
+    if len(agreeing) == 2:
+        verdict = "agrees with both paired estimates"
+    elif agreeing:
+        other = next(side for side, ok in verdicts if not ok)
+        verdict = f"agrees with the paired {agreeing[0]} estimate but not with the {other} one"
+    else:
+        verdict = "does not agree with the paired estimates (a different sign or intervals that do not overlap)"
+    return (
+        f"A regression of price on both tiers with item effects {verdict}: a {c.top} seller adds "
+        f"{_money(s.value)} (95% CI {_money(s.low)} to {_money(s.high)}) and a {c.top} buyer changes the price by "
+        f"{_money(b.value)} (95% CI {_money(b.low)} to {_money(b.high)})."
+    )
 
 
 def summary_text(a: Analysis) -> list[str]:
-    """Plain-language paragraphs; every number comes from ``a``."""
+    """Plain-language paragraphs; every number comes from ``a``. (The provenance lines come before them.)"""
     m = a.markets
     runs = a.replications
     scope = f"{runs} replications" if runs > 1 else "this run"
     deals, volume = int(m["deals"].sum()), int(m["volume_cents"].sum())
-    per = f" ({deals / runs:.0f} deals and {_money(volume / runs)} per replication)" if runs > 1 else ""
+    per = f" ({deals / runs:,.0f} deals and {_money(volume / runs)} per replication)" if runs > 1 else ""
     lines = [
-        f"Across {scope} of scenario “{a.data.name}”, {m['market'].n_unique()} market(s) closed {deals} deals "
+        f"Across {scope} of scenario “{a.data.name}”, {m['market'].n_unique()} market(s) closed {deals:,} deals "
         f"worth {_money(volume)} in total{per}; {m['participants'].max()} participants took part in each market."
     ]
-    if a.contrast is None:
+    if not a.comparisons:
         lines.append("Only one tier took part, so there is no tier effect to estimate.")
-    else:
-        top, base = a.contrast
-        how = "averaged over replications, with intervals over replications" if runs > 1 else \
-            "pairing the same item across markets and the same person across mixed markets"
-        seller, buyer, extra = a.headline
+    how = "averaged over replications, with intervals over replications" if runs > 1 else \
+        "pairing the same item across markets and the same person across mixed markets"
+    label = a.rating_label
+    for c in a.comparisons:
+        top, base = c.top, c.base
+        seller, buyer, extra = c.headline
         lines.append(
-            f"Did the {top} tier get better deals? Sold by a {top} agent, the same item fetched "
+            f"{top} minus {base}: did the {top} tier get better deals? Sold by a {top} agent, the same item fetched "
             f"{_interval(seller)} more than when a {base} agent sold it; {_sure(seller)}. Bought by a {top} agent it "
             f"cost {_interval(buyer)} less; {_sure(buyer)}. In the markets where tiers mix, a person closed "
             f"{_interval(extra)} more deals when represented by {top}; {_sure(extra)}. ({how}.)"
         )
-        if a.regression and not math.isnan(a.regression[0].value):
-            s, b = a.regression
+        sentence = _regression_sentence(c)
+        if sentence:
+            lines.append(sentence)
+        if len(c.noticed) == 2 and not math.isnan(c.noticed[1].value):
+            gap, rating = c.noticed
+            direction = "lower" if rating.high < 0 else "about the same" if rating.low <= 0 <= rating.high else \
+                "higher"
+            caveat = ("Simulated ratings: computed from each principal's surplus by an assumed curve, not anyone's "
+                      "answer. ") if label.startswith("simulated") else ""
             lines.append(
-                f"A regression of price on both tiers with item effects agrees: a {top} seller adds "
-                f"{_money(s.value)} (95% CI {_money(s.low)} to {_money(s.high)}) and a {top} buyer "
-                f"{'pays' if b.value <= 0 else 'adds'} {_money(abs(b.value))} "
-                f"{'less' if b.value <= 0 else ''} (95% CI {_money(b.low)} to {_money(b.high)} on the price)."
+                f"Did anyone notice? ({caveat}{label.capitalize()}s, 1-7 scale.) People represented by {base} earned "
+                f"{_money(gap.value)} less surplus per deal (95% CI {_money(gap.low)} to {_money(gap.high)}); the "
+                f"{label} of {top}'s principals minus {base}'s is {rating.value:.2f} points (95% CI "
+                f"{rating.low:.2f} to {rating.high:.2f}), {direction}."
             )
-        if len(a.noticed) == 2 and not math.isnan(a.noticed[1].value):
-            gap, rating = a.noticed
-            noticed = "and rated their deals less fair" if rating.low > 0 else \
-                "but rated their deals about as fair" if rating.low <= 0 <= rating.high else \
-                "yet rated their deals fairer"
-            lines.append(
-                f"Did anyone notice? People represented by {base} earned {_money(gap.value)} less surplus per deal "
-                f"(95% CI {_money(gap.low)} to {_money(gap.high)}) {noticed}: the gap in mean fairness rating is "
-                f"{rating.value:.2f} points on a 1-7 scale (95% CI {rating.low:.2f} to {rating.high:.2f})."
-            )
+    if a.comparisons:
         sources = a.rated["source"].value_counts().sort("source")
-        told = ", ".join(f"{n} {s}" for s, n in sources.iter_rows())
+        told = ", ".join(f"{n:,} {s}" for s, n in sources.iter_rows())
         lines.append(f"Fairness ratings used: {told or 'none'} (simulated ratings are an assumption, not a finding).")
+    if a.conduct is not None and a.conduct.height:
+        parts = [f"{r['tier']} {_count(r['refused_actions'], 'refused action')} ({r['refused_per_agent']:.2f} per "
+                 f"agent) and {_count(r['failed_turns'], 'failed turn')}" for r in a.conduct.iter_rows(named=True)]
+        lines.append("Refused actions and failed turns by tier: " + "; ".join(parts) + ".")
     e = a.efficiency
     if e.height:
         lines.append(
@@ -156,63 +267,98 @@ def summary_text(a: Analysis) -> list[str]:
     return lines
 
 
+def headline_effects(a: Analysis) -> list[HeadlineEffect]:
+    """The headline effects of every comparison, in dollars or deals, as the terminal prints them."""
+    out = []
+    for c in a.comparisons:
+        for e in c.headline:
+            money = "cents" in e.name
+            scale = 100 if money else 1
+            value = e.value / scale
+            if math.isnan(value):
+                continue
+            low, high = (None, None) if math.isnan(e.low) else (e.low / scale, e.high / scale)
+            out.append(HeadlineEffect(name=e.name.replace(" (cents)", ""), unit="$" if money else "deals",
+                                      value=value, low=low, high=high, p=e.p_text, method=e.method))
+    return out
+
+
 # --- html ------------------------------------------------------------------------
 
 
 _MONEY_COLUMNS = {"volume_cents", "seller_premium", "buyer_savings", "mean_price_cents", "optimal_cents",
                   "realised_cents", "buyer_surplus", "seller_surplus", "surplus", "mean_surplus"}
+_PERCENT_COLUMNS = {"listings_sold", "efficiency"}
+_HEADERS = {
+    "price_ratio": "price / reference value", "price_ratio_as_seller": "price / value as seller",
+    "price_ratio_as_buyer": "price / value as buyer", "listings_sold": "listed items sold",
+    "deals_per_participant": "deals per participant", "rating_surplus_corr": "correlation of rating and surplus",
+    "mean_rating": "mean rating (1-7)", "optimal_cents": "best possible gains", "realised_cents": "realised gains",
+    "mean_surplus": "mean surplus per deal", "mean_price_cents": "mean price", "volume_cents": "volume",
+}
 
 
 def _header(column: str) -> str:
     """A column name as a person reads it: words, and ($) where cents are shown as dollars."""
-    words = column.removesuffix("_cents").replace("_", " ")
-    return f"{words} ($)" if column in _MONEY_COLUMNS else words
+    words = _HEADERS.get(column, column.removesuffix("_cents").replace("_", " "))
+    return f"{words} ($)" if column in _MONEY_COLUMNS else f"{words} (%)" if column in _PERCENT_COLUMNS else words
+
+
+def _cell(column: str, value: object) -> str:
+    """One value formatted for people: dollars, percentages, thousands separators, two decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if column in _MONEY_COLUMNS and isinstance(value, int | float):
+        return _money(value)
+    if column in _PERCENT_COLUMNS and isinstance(value, int | float):
+        return f"{value:.1%}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:,.2f}"
+    return str(value)
 
 
 def html_table(df: pl.DataFrame, caption: str = "") -> str:
-    """A polars frame as an HTML table; cents columns shown as dollars."""
+    """A polars frame as an HTML table; cents columns shown as dollars, numbers formatted for people."""
     head = "".join(f"<th>{html.escape(_header(c))}</th>" for c in df.columns)
     body = []
     for row in df.iter_rows(named=True):
-        cells = []
-        for col, value in row.items():
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                text = "–"
-            elif col in _MONEY_COLUMNS:
-                text = _money(value)
-            elif isinstance(value, float):
-                text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.3f}"
-            else:
-                text = str(value)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(f"<td>{html.escape(_cell(col, value))}</td>" for col, value in row.items())
+        body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def estimates_table(estimates: list[stats.Estimate], caption: str) -> str:
+    """Estimates with their 95% intervals and p-values (``p < 1/n`` at a permutation test's floor)."""
     rows = []
     for e in estimates:
         money = "cents" in e.name
-        fmt = _money if money else (lambda v: "–" if math.isnan(v) else f"{v:.3f}")
-        p = "–" if e.p_value is None else f"{e.p_value:.3g}"
-        rows.append({"effect": e.name.replace(" (cents)", ""), "estimate": fmt(e.value), "95% CI low": fmt(e.low),
-                     "95% CI high": fmt(e.high), "p": p, "n": e.n, "method": e.method})
+        fmt = _money if money else (lambda v: "–" if math.isnan(v) else f"{v:,.2f}")
+        p = "–" if e.p_value is None else e.p_text.removeprefix("p = ").removeprefix("p ")
+        rows.append({"effect": e.name.replace(" (cents)", " ($)"), "estimate": fmt(e.value),
+                     "95% CI low": fmt(e.low), "95% CI high": fmt(e.high), "p": p, "n": e.n, "method": e.method})
     return html_table(pl.DataFrame(rows), caption) if rows else ""
 
 
 def build_figures(a: Analysis) -> list[go.Figure]:
+    """Every figure of the report, each axis labelled with its unit."""
     figs = [figures.price_by_tier(a.data)]
-    if a.contrast is not None and a.seller_pairs is not None:
-        figs.append(figures.same_item_slopes(a.data, a.seller_pairs, *a.contrast))
+    for c in a.comparisons:
+        if c.seller_pairs is not None:
+            figs.append(figures.same_item_slopes(a.data, c.seller_pairs, c.top, c.base))
     figs += [
         figures.activity_over_time(a.data),
         figures.surplus_by_tier(a.surplus, a.data.tiers),
         figures.efficiency_by_market(a.efficiency),
-        figures.fairness_vs_surplus(a.rated, a.data.tiers),
+        figures.fairness_vs_surplus(a.rated, a.data.tiers, a.rating_label),
     ]
-    if a.headline:
-        figs.append(figures.effects_forest([e.as_dict() for e in a.headline]))
+    effects = [e.as_dict() for c in a.comparisons for e in c.headline]
+    if effects:
+        figs.append(figures.effects_forest(effects))
     return figs
 
 
@@ -220,26 +366,35 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3}caption{text-align:left;font-weight:600;padding:.3em 0}p{line-height:1.5}
-.figure{margin:1.5em 0}"""
+.figure{margin:1.5em 0}.provenance{background:#f6f8fa;border-left:4px solid #57606a;padding:.5em 1em}
+.provenance li{margin:.2em 0}"""
 
 
 def render(a: Analysis) -> str:
-    """The report as one HTML document with plotly.js inlined once."""
+    """The report as one HTML document with plotly.js inlined once; it opens with what produced its numbers."""
     figs = build_figures(a)
     parts = [fig.to_html(full_html=False, include_plotlyjs=(k == 0), div_id=f"figure-{k}",
                          config={"displaylogo": False}) for k, fig in enumerate(figs)]
     runs = ", ".join(p.name for p in a.data.runs[:6]) + (" …" if len(a.data.runs) > 6 else "")
-    headline = estimates_table(a.headline, "Headline tier effects") + estimates_table(
-        a.regression, "Price regression with item fixed effects") + estimates_table(
-        a.noticed, "Did the principals notice? (markets where tiers mix)")
+    label = a.rating_label
+    headline = "".join(
+        estimates_table(c.headline, f"Headline tier effects: {c.title}")
+        + estimates_table(c.regression, f"Price regression with item fixed effects: {c.title}")
+        + estimates_table(c.noticed, f"Did the principals notice? {c.title} (markets where tiers mix; {label})")
+        for c in a.comparisons)
     tier_cols = ["market", "tier", "participants", "deals_per_participant", "listings_sold", "price_ratio_as_seller",
                  "price_ratio_as_buyer", "seller_premium", "buyer_savings"]
     tiers = a.tiers.group_by(["market", "tier"]).agg(pl.col(tier_cols[2:]).mean()).sort(["market", "tier"])
     eff_table = a.efficiency.group_by("market").agg(
         pl.col("optimal_cents", "realised_cents").mean(), efficiency=pl.col("efficiency").mean(),
         runs=pl.len()).sort("market")
+    conduct_table = html_table(a.conduct, "Refused actions and failed turns per tier") \
+        if a.conduct is not None and a.conduct.height else ""
     body = [
         f"<h1>Market report: {html.escape(a.data.name)}</h1>",
+        '<div class="provenance"><strong>What produced these numbers</strong><ul>',
+        *[f"<li>{html.escape(line)}</li>" for line in a.provenance],
+        "</ul></div>",
         f"<p><small>{len(a.data.runs)} run(s): {html.escape(runs)}. Money in dollars; computed from the ledgers."
         "</small></p>",
         "<h2>Summary</h2>", *[f"<p>{html.escape(t)}</p>" for t in summary_text(a)],
@@ -249,8 +404,10 @@ def render(a: Analysis) -> str:
             .mean()).sort("market"), "Markets (mean over runs)"),
         html_table(tiers.select(tier_cols), "Per market and tier (seller premium and buyer savings per deal)"),
         html_table(a.pairs, "Seller tier against buyer tier"),
+        conduct_table,
         html_table(eff_table, "Allocative efficiency per market (mean over runs)"),
-        html_table(a.fairness, "Fairness ratings against surplus"),
+        html_table(a.fairness, f"{label.capitalize()}s against surplus (per tier and side; 'simulated' counts "
+                               "ratings computed from surplus, not anyone's answer)"),
         "<h2>Figures</h2>", *[f'<div class="figure">{p}</div>' for p in parts],
     ]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -258,14 +415,17 @@ def render(a: Analysis) -> str:
             + "\n".join(body) + "</body></html>")
 
 
-def write_report(paths: list[Path], out: Path | None = None) -> Path:
-    """Load the runs, analyse them and write the report; returns its path."""
+def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[str] = ()) -> Path:
+    """Load the runs, analyse them and write the report, and beside it ``headline.json`` (the headline
+    effects the terminal prints); returns the report's path."""
     data = load_runs(paths)
     target = out or (Path(paths[0]) / REPORT_FILE)
-    html_text = render(analyse(data))
+    a = analyse(data, compare=compare)
+    html_text = render(a)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(html_text, encoding="utf-8")
     tmp.replace(target)
+    write_headline(target.parent, Headline(report=str(target), effects=headline_effects(a)))
     return target
 
 
@@ -295,12 +455,18 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def main(
     runs: Annotated[list[Path], typer.Argument(help="run folders or sweep folders")],
     out: Annotated[Path | None, typer.Option(help="report file (default: report.html in the first folder)")] = None,
+    compare: Annotated[str | None, typer.Option(
+        help="the tiers compared, measured first, e.g. frontier:small (three or more: every pair)")] = None,
 ) -> None:
     """Write a self-contained report.html for one or more runs (sweep folders pool their runs)."""
     try:
         expand_runs(runs)
-        path = write_report(runs, out)
+        tiers = parse_compare(compare) if compare else []
+        path = write_report(runs, out, tiers)
     except AnalysisError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # --compare
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:

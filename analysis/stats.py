@@ -17,6 +17,9 @@ from scipy import stats as sps
 
 from analysis.load import RunData
 from analysis.metrics import mixed_markets, participant_outcomes
+from market import provenance
+
+Pair = tuple[str, str]
 
 BOOTSTRAPS = 4000
 PERMUTATIONS = 10000
@@ -33,9 +36,36 @@ class Estimate:
     p_value: float | None
     n: int
     method: str
+    p_floor: float | None = None
+    """The least p-value the method can give (a permutation test's 1/(permutations + 1))."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @property
+    def p_text(self) -> str:
+        """The p-value as people read it: ``p < 1/10,000`` at a permutation test's floor."""
+        return format_p(self.p_value, self.p_floor)
+
+
+def format_p(p: float | None, floor: float | None = None) -> str:
+    """``p = 0.03``; ``p < 0.001``; at a permutation floor of 1/(n + 1), ``p < 1/n``."""
+    if p is None or np.isnan(p):
+        return "p not computable"
+    if floor is not None and p <= floor * (1 + 1e-9):
+        return f"p < 1/{round(1 / floor) - 1:,}"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.2g}"
+
+
+def agrees(paired: Estimate, other: Estimate) -> bool:
+    """Whether two estimates of one effect agree: same sign and overlapping 95% intervals."""
+    values = (paired.value, paired.low, paired.high, other.value, other.low, other.high)
+    if any(np.isnan(v) for v in values):
+        return False
+    same_sign = np.sign(paired.value) == np.sign(other.value)
+    return bool(same_sign and paired.low <= other.high and other.low <= paired.high)
 
 
 def bootstrap_ci(values: np.ndarray, seed: int = 0, reps: int = BOOTSTRAPS, level: float = 0.95) -> tuple[float, float]:
@@ -77,38 +107,53 @@ def paired_estimate(name: str, diffs: np.ndarray, seed: int = 0) -> Estimate:
     low, high = bootstrap_ci(diffs, seed)
     mean = float(diffs.mean()) if diffs.size else float("nan")
     return Estimate(name, mean, low, high, sign_flip_p(diffs, seed) if diffs.size else None, int(diffs.size),
-                    "paired; bootstrap CI; sign-flip permutation p")
+                    f"paired; bootstrap CI; sign-flip permutation p ({PERMUTATIONS:,} permutations)",
+                    1 / (PERMUTATIONS + 1))
 
 
-def contrast(data: RunData) -> tuple[str, str]:
-    """The two tiers compared: the scenario's first tier (top) against its second (base)."""
+def comparisons(data: RunData, compare: list[str] | tuple[str, ...] = ()) -> list[Pair]:
+    """The ``(measured, baseline)`` tier pairs compared, each read "measured minus baseline".
+
+    ``compare`` (``--compare``), else the scenario's ``compare:``, names the tiers in
+    order; without either, every pair of the tiers that took part, in the order the
+    scenario defines them. Tiers that did not take part are left out.
+    """
     present = set(data.participants["tier"].unique().to_list())
-    tiers = [t for t in data.tiers if t in present]
-    if len(tiers) < 2:
-        raise ValueError(f"only one tier took part ({', '.join(tiers) or 'none'}); no tier effect to estimate")
-    return tiers[0], tiers[1]
+    chosen = list(compare) or list(data.scenario.get("compare") or [])
+    order = [t for t in (chosen or data.tiers) if t in present]
+    return provenance.comparisons(order)
 
 
-def same_item_pairs(data: RunData, side: str = "seller") -> pl.DataFrame:
+def contrast(data: RunData, compare: list[str] | tuple[str, ...] = ()) -> Pair:
+    """The first pair compared (see :func:`comparisons`)."""
+    pairs = comparisons(data, compare)
+    if not pairs:
+        present = sorted(data.participants["tier"].unique().to_list())
+        raise ValueError(f"fewer than two compared tiers took part ({', '.join(present) or 'none'}); "
+                         "no tier effect to estimate")
+    return pairs[0]
+
+
+def same_item_pairs(data: RunData, side: str = "seller", pair: Pair | None = None) -> pl.DataFrame:
     """Per (run, item): mean price when the ``side``'s agent was top tier minus when it was base tier (cents)."""
-    top, base = contrast(data)
+    top, base = pair or contrast(data)
     return paired_differences(data.deals, ["run", "item_id"], f"{side}_tier", "price", top, base)
 
 
-def person_pairs(data: RunData) -> pl.DataFrame:
+def person_pairs(data: RunData, pair: Pair | None = None) -> pl.DataFrame:
     """Per (run, participant) in markets where tiers mix: mean deals as top tier minus as base tier."""
-    top, base = contrast(data)
+    top, base = pair or contrast(data)
     people = participant_outcomes(data).filter(pl.col("market").is_in(mixed_markets(data)))
     return paired_differences(people, ["run", "participant_id"], "tier", "deals", top, base)
 
 
-def fixed_effects(data: RunData) -> list[Estimate]:
+def fixed_effects(data: RunData, pair: Pair | None = None) -> list[Estimate]:
     """OLS of price (cents) on seller-top and buyer-top dummies with (run, item) fixed effects.
 
     Item effects are removed by demeaning within items; standard errors are
     cluster-robust by item (CR1) with a t reference on clusters - 1 degrees of freedom.
     """
-    top, base = contrast(data)
+    top, base = pair or contrast(data)
     df = data.deals.filter(pl.col("seller_tier").is_in([top, base]) & pl.col("buyer_tier").is_in([top, base]))
     df = df.with_columns(
         s=(pl.col("seller_tier") == top).cast(pl.Float64), b=(pl.col("buyer_tier") == top).cast(pl.Float64),
@@ -144,13 +189,13 @@ def fixed_effects(data: RunData) -> list[Estimate]:
     return out
 
 
-def headline(data: RunData, seed: int = 0) -> list[Estimate]:
+def headline(data: RunData, seed: int = 0, pair: Pair | None = None) -> list[Estimate]:
     """The three headline tier effects for one run (or runs pooled as units):
     seller premium and buyer savings on the same item (cents), extra deals per person."""
-    top, base = contrast(data)
-    sold = same_item_pairs(data, "seller")["diff"].to_numpy()
-    bought = same_item_pairs(data, "buyer")["diff"].to_numpy()
-    deals = person_pairs(data)["diff"].to_numpy()
+    top, base = pair = pair or contrast(data)
+    sold = same_item_pairs(data, "seller", pair)["diff"].to_numpy()
+    bought = same_item_pairs(data, "buyer", pair)["diff"].to_numpy()
+    deals = person_pairs(data, pair)["diff"].to_numpy()
     return [
         paired_estimate(f"seller premium: same item sold by {top} vs {base} (cents)", sold, seed),
         paired_estimate(f"buyer savings: same item bought by {top} vs {base} (cents)", -bought, seed),
@@ -177,12 +222,13 @@ def across_runs(per_run: pl.DataFrame, seed: int = 0) -> list[Estimate]:
     return out
 
 
-def per_run_headline(data: RunData, seed: int = 0) -> pl.DataFrame:
+def per_run_headline(data: RunData, seed: int = 0, pair: Pair | None = None) -> pl.DataFrame:
     """Headline estimates computed separately for every run in ``data``."""
+    pair = pair or contrast(data)
     rows = []
     for run in data.participants["run"].unique(maintain_order=True).to_list():
         one = subset(data, run)
-        for e in headline(one, seed):
+        for e in headline(one, seed, pair):
             rows.append({"run": run, **e.as_dict()})
     return pl.DataFrame(rows)
 

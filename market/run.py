@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from market import runner
+from market import provenance, runner
 from market.backends import BackendError, distinct
 from market.engine import DAY, MarketModel
 from market.ledger import LedgerError
@@ -92,12 +92,16 @@ def main(
             live.close()
         raise typer.Exit(130) from None
     if not quiet:
+        for line in provenance.run_lines(result.folder.path):  # what produced the numbers, before the numbers
+            console.print(line, markup=False, highlight=False)
         console.print(summary_table(result.summary))
         if "llm" in result.summary:
             console.print(cost_table(result.summary))
     if result.stopped:
         console.print(f"stopped early: {result.stopped}")
     print(f"run folder: {result.folder.path}", flush=True)
+    for line in provenance.closing_lines(result.folder.path):  # the report's path and its headline effects
+        print(line, flush=True)
     if live is not None:
         live.watch.finish("complete" if result.complete else "stopped")
         live.linger()  # says the run is over once Ctrl-C is its to handle

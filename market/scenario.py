@@ -276,6 +276,11 @@ class Scenario(Frozen):
         default_factory=dict, description="offline profiles declared here: name -> {base: small, attention: 4, ...}")
     tiers: dict[str, TierSettings]
     markets: Annotated[list[MarketSpec], Field(min_length=1)]
+    compare: list[str] = Field(
+        default_factory=list,
+        description="tiers to compare, in order: [frontier, small] reports frontier minus small; three or more "
+        "give every pair (first minus later). Empty: every pair in the order `tiers:` defines them",
+    )
     slack: SlackSettings = SlackSettings()
 
     @model_validator(mode="after")
@@ -302,6 +307,13 @@ class Scenario(Frozen):
                         f"markets[{i}]: tier {tier!r} is not defined under `tiers:` "
                         f"(defined: {', '.join(self.tiers) or 'none'})"
                     )
+        for tier in self.compare:
+            if tier not in self.tiers:
+                raise ValueError(
+                    f"compare: tier {tier!r} is not defined under `tiers:` (defined: {', '.join(self.tiers) or 'none'})"
+                )
+        if self.compare and (len(self.compare) < 2 or len(set(self.compare)) != len(self.compare)):
+            raise ValueError(f"compare: name two or more different tiers, first the one measured, got {self.compare}")
         return self
 
     @property
