@@ -79,7 +79,12 @@ def describe_tier(scenario: Scenario, tier: str) -> str:
     """How one tier's agents were run, e.g. ``offline profile "small"`` or ``anthropic model claude-opus-4-5``."""
     settings = scenario.tiers[tier]
     if settings.backend == "offline":
-        text = f'offline rule-based profile "{settings.profile or tier}"'
+        name = settings.profile or tier
+        text = f'offline rule-based profile "{name}"'
+        declared = scenario.profiles.get(name)
+        if declared is not None:
+            changes = ", ".join(f"{k} {_setting(v)}" for k, v in declared.changes().items())
+            text += f' (declared in the scenario: "{declared.base}" with {changes or "no changes"})'
         if settings.options:
             text += " with " + ", ".join(f"{k}={v}" for k, v in sorted(settings.options.items()))
         return text
@@ -88,6 +93,14 @@ def describe_tier(scenario: Scenario, tier: str) -> str:
         return f"replay of recorded model calls ({model})"
     where = f" at {settings.base_url}" if settings.base_url else ""
     return f"{settings.backend} model {model}{where}"
+
+
+def _setting(value: object) -> str:
+    if value is None:
+        return "unlimited"
+    if isinstance(value, tuple | list):
+        return "-".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _seeds(seeds: Sequence[int]) -> str:
