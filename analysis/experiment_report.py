@@ -4,8 +4,9 @@
 ``python -m market.experiment`` when its runs are done, as a ``market.after_experiment`` plugin)
 writes into the experiment folder:
 
-- ``effects.parquet``: every run's headline effects, for every pair of tiers that took part
-  (in the scenario's order: the first named is compared against the second): the same item
+- ``effects.parquet``: every run's headline effects, for every pair of tiers compared (the
+  scenario's ``compare:``, else every pair in the scenario's order, the first named measured
+  against the second): the same item
   sold (bought) by one tier against the other, paired within the run (cents), and extra deals
   per person between the tiers in markets where tiers mix;
 - ``cells.parquet``: per cell and effect, the mean over replications with a 95% t interval;
@@ -33,8 +34,7 @@ from plotly.subplots import make_subplots
 from scipy import stats as sps
 
 from analysis.load import load_run
-from analysis.metrics import mixed_markets, participant_outcomes
-from analysis.stats import paired_differences
+from analysis.stats import comparisons, person_pairs, same_item_pairs
 
 EXPERIMENT_FILE = "experiment.json"
 EFFECTS = (
@@ -69,20 +69,20 @@ class Experiment:
 
 
 def run_effects(data: Any) -> list[dict[str, Any]]:
-    """One run's headline effects for every pair of tiers present (scenario order), one value each."""
-    present = set(data.participants["tier"].unique().to_list())
-    tiers = [t for t in data.tiers if t in present]
-    mixed = mixed_markets(data)
-    people = participant_outcomes(data).filter(pl.col("market").is_in(mixed))
+    """One run's headline effects for every pair of tiers compared, one value each.
+
+    The pairs are the analysis's (:func:`analysis.stats.comparisons`): the scenario's ``compare:``
+    in its order, else every pair of the tiers that took part in the order the scenario defines them.
+    """
     rows = []
-    for i, a in enumerate(tiers):
-        for b in tiers[i + 1:]:
-            sold = paired_differences(data.deals, ["run", "item_id"], "seller_tier", "price", a, b)["diff"]
-            bought = paired_differences(data.deals, ["run", "item_id"], "buyer_tier", "price", a, b)["diff"]
-            deals = paired_differences(people, ["run", "participant_id"], "tier", "deals", a, b)["diff"]
-            for (kind, template, unit), values in zip(EFFECTS, (sold, -bought, deals), strict=True):
-                rows.append({"effect": kind, "top": a, "base": b, "name": template.format(a=a, b=b), "unit": unit,
-                             "value": float(values.mean()) if values.len() else None, "units": values.len()})
+    for pair in comparisons(data):
+        a, b = pair
+        sold = same_item_pairs(data, "seller", pair)["diff"]
+        bought = same_item_pairs(data, "buyer", pair)["diff"]
+        deals = person_pairs(data, pair)["diff"]
+        for (kind, template, unit), values in zip(EFFECTS, (sold, -bought, deals), strict=True):
+            rows.append({"effect": kind, "top": a, "base": b, "name": template.format(a=a, b=b), "unit": unit,
+                         "value": float(values.mean()) if values.len() else None, "units": values.len()})
     return rows
 
 
