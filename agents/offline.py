@@ -189,8 +189,8 @@ class OfflinePolicy:
         return Counter(offer_id=offer.id, amount=price, message=text)
 
     def _bid(self, obs: Observation, views: dict[str, ListingView], busy: set[str], rng: random.Random) -> list[Action]:
-        for offer in obs.outgoing:
-            if offer.listing_id in views:
+        for offer in (*obs.outgoing, *obs.incoming):  # a counter it has not answered yet is in flight too
+            if offer.listing_id in views and (offer.proposer == obs.trader or offer.buyer == obs.trader):
                 busy.add(views[offer.listing_id].item.kind)
         available = obs.available
         given_up = self._remember(obs)

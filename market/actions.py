@@ -13,14 +13,20 @@ from pydantic import Field, TypeAdapter
 from market.domain import Frozen
 from market.money import Money
 
-Text = Annotated[str, Field(max_length=2000)]
+MAX_TEXT = 2000
+"""The longest free text in an action (a description, a message), in characters."""
+MAX_ID = 100
+"""The longest id in an action (item, listing, offer, participant)."""
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Id = Annotated[str, Field(max_length=MAX_ID)]
 
 
 class ListItem(Frozen):
     """Put one of your items up for sale at an asking price."""
 
     type: Literal["list_item"] = "list_item"
-    item_id: str
+    item_id: Id
     ask: Money = Field(description="asking price in cents")
     description: Text = ""
 
@@ -29,14 +35,14 @@ class Delist(Frozen):
     """Take your open listing down; open offers on it are closed."""
 
     type: Literal["delist"] = "delist"
-    listing_id: str
+    listing_id: Id
 
 
 class Reprice(Frozen):
     """Change the asking price of your open listing; open offers stay open."""
 
     type: Literal["reprice"] = "reprice"
-    listing_id: str
+    listing_id: Id
     ask: Money = Field(description="new asking price in cents")
 
 
@@ -44,7 +50,7 @@ class MakeOffer(Frozen):
     """Offer to buy a listed item; the amount is held in escrow until the offer ends."""
 
     type: Literal["make_offer"] = "make_offer"
-    listing_id: str
+    listing_id: Id
     amount: Money = Field(description="offered price in cents")
     message: Text = ""
 
@@ -53,7 +59,7 @@ class Counter(Frozen):
     """Answer an offer addressed to you with a different price."""
 
     type: Literal["counter"] = "counter"
-    offer_id: str
+    offer_id: Id
     amount: Money = Field(description="counter price in cents")
     message: Text = ""
 
@@ -62,7 +68,7 @@ class Accept(Frozen):
     """Accept an offer addressed to you; the deal closes at once."""
 
     type: Literal["accept"] = "accept"
-    offer_id: str
+    offer_id: Id
     message: Text = ""
 
 
@@ -70,7 +76,7 @@ class Reject(Frozen):
     """Turn down an offer addressed to you."""
 
     type: Literal["reject"] = "reject"
-    offer_id: str
+    offer_id: Id
     message: Text = ""
 
 
@@ -78,16 +84,16 @@ class Withdraw(Frozen):
     """Take back an offer you made; its escrow is released."""
 
     type: Literal["withdraw"] = "withdraw"
-    offer_id: str
+    offer_id: Id
 
 
 class SendMessage(Frozen):
     """Write in a listing's thread, optionally to one participant."""
 
     type: Literal["send_message"] = "send_message"
-    listing_id: str
-    text: Annotated[str, Field(min_length=1, max_length=2000)]
-    to: str | None = None
+    listing_id: Id
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    to: Id | None = None
 
 
 class Pass(Frozen):

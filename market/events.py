@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter
 
 from market.domain import Deal, Frozen, Listing, Message, Offer, OfferStatus, Participant
+from market.money import Money
 
 
 class Rules(Frozen):
@@ -50,7 +51,7 @@ class ListingRepriced(Frozen):
     type: Literal["listing_repriced"] = "listing_repriced"
     at: int
     listing_id: str
-    ask: int
+    ask: Money
 
 
 class OfferMade(Frozen):

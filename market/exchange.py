@@ -154,7 +154,7 @@ def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> O
         return listing
     if listing.seller == actor:
         return Rejection(reason=f"Listing {listing.id} is your own; you cannot buy from yourself.")
-    problem = _check_buyer_can_pay(state, actor, listing, action.amount)
+    problem = _check_buyer_can_pay(state, actor, listing, action.amount) or _check_wanted(state, actor, listing, at)
     if problem:
         return problem
     offer = Offer(
@@ -177,7 +177,9 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
     )
     if actor == offer.buyer:
         # the buyer's own escrow is freed by the counter, so check against it
-        problem = _check_buyer_can_pay(state, actor, listing, action.amount, freed=offer.escrowed)
+        problem = _check_buyer_can_pay(state, actor, listing, action.amount, freed=offer.escrowed) or _check_wanted(
+            state, actor, listing, at
+        )
     else:
         problem = _check_seller_accepts(state, actor, listing.item_id, action.amount)
     if problem:
@@ -199,6 +201,7 @@ def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
         problem = _check_seller_accepts(state, actor, listing.item_id, offer.amount)
     else:
         problem = _check_buyer_can_pay(state, actor, listing, offer.amount)
+    problem = problem or _check_wanted(state, offer.buyer, listing, at, by=actor)
     if problem:
         return problem
     deal = Deal(
@@ -289,6 +292,47 @@ def _check_buyer_can_pay(
                 f"{want.title} ({format_money(want.max_price)})."
             )
     return None
+
+
+def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by: str | None = None) -> Rejection | None:
+    """The principal's mandate covers quantity: only kinds they asked for, no more units than they asked for.
+
+    A unit is taken by each item of the kind already bought and by each other listing of the kind with an
+    offer in flight to or from ``buyer``; another offer on this same listing is the same unit.
+    """
+    if not state.rules.enforce_mandate:
+        return None
+    item = state.items[listing.item_id]
+    whose = "Your principal" if by is None or by == buyer else f"The principal of {buyer}"
+    wanted = sum(1 for want in state.participants[buyer].wants if want.kind == item.kind)
+    if wanted == 0:
+        return Rejection(
+            reason=f"{whose} did not ask for {item.title} ({item.kind}); "
+            f"only what they want can be bought for them."
+        )
+    bought = state.bought_units(buyer, item.kind)
+    if bought >= wanted:
+        return Rejection(
+            reason=f"{whose} asked for {_units(wanted)} of {item.kind} and already has {_units(bought)}; "
+            f"no more can be bought."
+        )
+    in_flight = {
+        offer.listing_id
+        for oid in state.open_offers_by_party.get(buyer, {})
+        if (offer := state.offers[oid]).buyer == buyer and offer.listing_id != listing.id and offer.expires_at > at
+        and state.items[state.listings[offer.listing_id].item_id].kind == item.kind
+    }
+    if bought + len(in_flight) >= wanted:
+        return Rejection(
+            reason=f"{whose} asked for {_units(wanted)} of {item.kind}: {_units(bought)} bought and "
+            f"{_units(len(in_flight))} in flight ({', '.join(sorted(in_flight))}) already cover it; "
+            f"let that offer end first."
+        )
+    return None
+
+
+def _units(count: int) -> str:
+    return f"{count} unit" if count == 1 else f"{count} units"
 
 
 def _check_seller_accepts(state: MarketState, seller: str, item_id: str, amount: int) -> Rejection | None:

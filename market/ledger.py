@@ -80,11 +80,18 @@ class Ledger:
         self.append_many([(market, e) for e in events])
 
     def append_many(self, entries: Iterable[tuple[str, Event]]) -> None:
+        """Append events of several markets in one transaction.
+
+        Each event must read back as itself before anything is written: one that would not (an
+        integer too long to parse, a value its schema refuses) raises ``LedgerError`` naming it,
+        and none of the batch is written; what the ledger already holds is untouched.
+        """
         rows = []
         seq = self._seq
         for market, event in entries:
             seq += 1
-            rows.append((seq, market, event.at, event.type, event_json(event)))
+            body = _readable_json(event, seq, market)
+            rows.append((seq, market, event.at, event.type, body))
         if not rows:
             return
         with self._db:
@@ -126,6 +133,21 @@ class Ledger:
             yield from self._db.execute(sql, args)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: cannot read events ({exc})") from exc
+
+
+def _readable_json(event: Event, seq: int, market: str) -> str:
+    """``event``'s canonical JSON, checked to parse back to ``event``; else ``LedgerError`` naming it."""
+    try:
+        body = event_json(event)
+        problem = "" if parse_event(body) == event else "it reads back as a different event"
+    except ValueError as exc:  # pydantic's errors are ValueErrors, so is an int too long to write
+        problem = " ".join(str(exc).split())[:300]
+    if problem:
+        raise LedgerError(
+            f"event {seq} of market {market} ({event.type} at {event.at}s) would not read back from the "
+            f"ledger, so none of its batch was written: {problem}"
+        )
+    return body
 
 
 def _create(path: Path) -> None:

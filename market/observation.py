@@ -55,7 +55,7 @@ class Decision(Frozen):
     """A trader's answer: actions, in order, and an optional private note."""
 
     actions: tuple[Action, ...] = ()
-    note: str | None = None
+    note: str | None = Field(None, max_length=2000)
 
 
 def observe(

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
-from market.money import Money, MoneyError, parse_money
+from market.money import MAX_CENTS, Money, MoneyError, parse_money
 
 CONDITION_FACTOR: dict[Condition, tuple[int, int]] = {
     # value multiplier as a fraction (numerator, denominator): exact integer cents
@@ -40,11 +40,17 @@ class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names file and field."""
 
 
-class Range(Frozen):
-    """A closed interval of numbers."""
+Kind = Annotated[str, Field(min_length=1, max_length=100)]
+"""A catalog kind: the name that ties items, wants and listings together."""
+Name = Annotated[str, Field(max_length=200)]
+"""A short text: a person's name, a title, a category, a style, a quirk."""
 
-    min: float
-    max: float
+
+class Range(Frozen):
+    """A closed interval of finite numbers (at most a million either way)."""
+
+    min: Annotated[float, Field(allow_inf_nan=False, ge=-1_000_000, le=1_000_000)]
+    max: Annotated[float, Field(allow_inf_nan=False, ge=-1_000_000, le=1_000_000)]
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -54,8 +60,10 @@ class Range(Frozen):
 
 
 class IntRange(Frozen):
-    min: Annotated[int, Field(ge=0)]
-    max: Annotated[int, Field(ge=0)]
+    """A closed interval of counts (at most 10,000)."""
+
+    min: Annotated[int, Field(ge=0, le=10_000)]
+    max: Annotated[int, Field(ge=0, le=10_000)]
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -192,26 +200,26 @@ class MarketSpec(Frozen):
 
 
 class ItemSpec(Frozen):
-    kind: str
+    kind: Kind
     condition: Condition = Condition.GOOD
     reserve: Money | None = None
 
 
 class WantSpec(Frozen):
-    kind: str
+    kind: Kind
     max_price: Money
 
 
 class PersonSpec(Frozen):
     """A participant written out by hand."""
 
-    id: Annotated[str, Field(min_length=1)]
-    name: str
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Name
     budget: Money
-    items: list[ItemSpec] = Field(default_factory=list)
-    wants: list[WantSpec] = Field(default_factory=list)
-    style: str = "friendly"
-    quirks: list[str] = Field(default_factory=list)
+    items: Annotated[list[ItemSpec], Field(max_length=1000)] = Field(default_factory=list)
+    wants: Annotated[list[WantSpec], Field(max_length=1000)] = Field(default_factory=list)
+    style: Name = "friendly"
+    quirks: Annotated[list[Name], Field(max_length=20)] = Field(default_factory=list)
 
 
 class Generate(Frozen):
@@ -263,8 +271,8 @@ class SlackSettings(Frozen):
 class Scenario(Frozen):
     """A whole scenario file."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: str = ""
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: Annotated[str, Field(max_length=10_000)] = ""
     seed: int = 0
     days: Annotated[int, Field(ge=1, le=366)] = 5
     working_hours: WorkingHours = WorkingHours()
@@ -326,9 +334,9 @@ class Scenario(Frozen):
 
 
 class CatalogEntry(Frozen):
-    kind: str
-    title: str
-    category: str
+    kind: Kind
+    title: Name
+    category: Name
     value: Money
 
 
@@ -443,8 +451,9 @@ def build_participants(scenario: Scenario, catalog: list[CatalogEntry]) -> list[
 
 
 def item_value(entry: CatalogEntry, condition: Condition) -> int:
+    """The reference value of ``entry`` in ``condition`` (never above ``MAX_CENTS``)."""
     num, den = CONDITION_FACTOR[condition]
-    return entry.value * num // den
+    return min(MAX_CENTS, entry.value * num // den)
 
 
 def _item(item_id: str, entry: CatalogEntry, condition: Condition) -> Item:
@@ -518,9 +527,9 @@ def _generate(spec: Generate, catalog: list[CatalogEntry], seed: int, start: int
 
 
 def _scaled(cents: int, rng: random.Random, ratio: Range) -> int:
-    """``cents`` times a ratio drawn from ``ratio``, rounded to whole cents (max 1 cent)."""
+    """``cents`` times a ratio drawn from ``ratio``, rounded to whole cents (at least 1 cent, at most ``MAX_CENTS``)."""
     permille = rng.randint(round(ratio.min * 1000), round(ratio.max * 1000))
-    return max(1, cents * permille // 1000)
+    return min(MAX_CENTS, max(1, cents * permille // 1000))
 
 
 def assign_tiers(scenario: Scenario, market: MarketSpec, participant_ids: list[str]) -> dict[str, str]:

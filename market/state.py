@@ -60,6 +60,8 @@ class MarketState:
     listings_by_seller: dict[str, dict[str, None]] = field(default_factory=dict)
     items_by_owner: dict[str, dict[str, None]] = field(default_factory=dict)
     sold_items: set[str] = field(default_factory=set)
+    bought: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Units bought per buyer and kind: how much of each want is filled."""
     money_in: int = 0
     last_at: int = 0
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
@@ -79,6 +81,10 @@ class MarketState:
 
     def holdings(self, participant_id: str) -> list[Item]:
         return [self.items[i] for i in self.items_by_owner.get(participant_id, {})]
+
+    def bought_units(self, participant_id: str, kind: str) -> int:
+        """How many items of ``kind`` the participant has bought in this market."""
+        return self.bought.get(participant_id, {}).get(kind, 0)
 
     def next_id(self, prefix: str) -> str:
         count = {"L": len(self.listings), "O": len(self.offers), "D": len(self.deals)}[prefix]
@@ -127,6 +133,9 @@ class MarketState:
                 del self.items_by_owner[deal.seller][deal.item_id]
                 self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
                 self.sold_items.add(deal.item_id)
+                units = self.bought.setdefault(deal.buyer, {})
+                kind = self.items[deal.item_id].kind
+                units[kind] = units.get(kind, 0) + 1
                 self.deals.append(deal)
                 self._close_listing(deal.listing_id, ListingStatus.SOLD)
             case MessageSent(message=message):

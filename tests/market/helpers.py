@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from market.domain import Item, Participant, Want
 from market.events import MarketOpened, ParticipantJoined, Rules
+from market.money import MAX_CENTS
 from market.state import MarketState
 
 
-def person(pid: str, budget: int = 10_000, items: int = 2, wants: tuple[Want, ...] = (),
+def person(pid: str, budget: int = 10_000, items: int = 2, wants: tuple[Want, ...] | None = None,
            reserve: int | None = None) -> Participant:
+    """A participant with ``items`` things of kinds kind1, kind2, ...; by default wanting one of each of
+    kind1 and kind2 at any price (the mandate allows only the kinds and units a principal wants)."""
+    if wants is None:
+        wants = tuple(Want(kind=f"kind{n}", title=f"Thing {n}", max_price=MAX_CENTS) for n in (1, 2))
     owned = tuple(
         Item(id=f"{pid}-i{n}", kind=f"kind{n}", title=f"Thing {n}", category="misc", value=1_000)
         for n in range(1, items + 1)

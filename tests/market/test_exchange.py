@@ -19,9 +19,9 @@ from market.actions import (
     parse_action,
 )
 from market.domain import OfferStatus, Want
-from market.events import DealClosed, OfferEnded, Rules
+from market.events import DealClosed, MarketOpened, OfferEnded, ParticipantJoined, Rules
 from market.exchange import Rejection, apply, decide, expire
-from market.state import check_invariants
+from market.state import MarketState, check_invariants
 from tests.market.helpers import market, person
 
 
@@ -137,6 +137,64 @@ def test_mandate_holds_whatever_the_agent_says() -> None:
     rejected(apply(state, "ann", Reprice(listing_id="L1", ask=850), 3), "reserve")
     ok(apply(state, "ann", Counter(offer_id="O1", amount=1_300), 3))
     rejected(apply(state, "bob", Accept(offer_id="O2"), 4), "most your principal would pay")
+
+
+def test_mandate_covers_the_kinds_a_principal_asked_for() -> None:
+    nothing = person("bob", wants=(Want(kind="kind2", title="Thing 2", max_price=5_000),))
+    state = market(person("ann"), nothing, person("cy"))
+    ok(apply(state, "ann", ListItem(item_id="ann-i1", ask=1_000), 0))
+    reason = rejected(apply(state, "bob", MakeOffer(listing_id="L1", amount=900), 1), "did not ask for Thing 1")
+    assert reason.startswith("Your principal")
+    ok(apply(state, "cy", MakeOffer(listing_id="L1", amount=900), 1))  # cy wants kind1
+    ok(apply(state, "ann", Counter(offer_id="O1", amount=950), 2))
+    assert not state.open_offers_by_party.get("bob")
+    free = market(person("ann"), nothing, rules=Rules(enforce_mandate=False))
+    ok(apply(free, "ann", ListItem(item_id="ann-i1", ask=1_000), 0))
+    ok(apply(free, "bob", MakeOffer(listing_id="L1", amount=900), 1))  # no mandate, no limit
+
+
+def test_mandate_covers_quantity_two_offers_in_flight_cannot_both_close() -> None:
+    """Seen in a sweep: two offers in flight for one want, both accepted. The second is refused."""
+    state = market(person("ann"), person("bob"), person("cy"))
+    ok(apply(state, "ann", ListItem(item_id="ann-i1", ask=1_000), 0))
+    ok(apply(state, "cy", ListItem(item_id="cy-i1", ask=1_000), 0))
+    ok(apply(state, "bob", MakeOffer(listing_id="L1", amount=900), 1))
+    ok(apply(state, "bob", MakeOffer(listing_id="L1", amount=950), 2))  # a better offer on the same listing: one unit
+    rejected(apply(state, "bob", MakeOffer(listing_id="L2", amount=900), 3), "1 unit in flight (L1)", "kind1")
+    ok(apply(state, "ann", Counter(offer_id="O1", amount=980), 4))  # the seller's counter keeps the unit in flight
+    ok(apply(state, "bob", Withdraw(offer_id="O2"), 5))
+    rejected(apply(state, "bob", MakeOffer(listing_id="L2", amount=900), 6), "in flight (L1)")
+    ok(apply(state, "bob", Accept(offer_id="O3"), 7))
+    assert state.bought_units("bob", "kind1") == 1
+    rejected(apply(state, "bob", MakeOffer(listing_id="L2", amount=900), 8), "already has 1 unit")
+
+
+def test_a_filled_want_refuses_counter_and_accept_from_either_side() -> None:
+    two = (Want(kind="kind1", title="Thing 1", max_price=5_000), Want(kind="kind1", title="Thing 1", max_price=5_000))
+    state = market(person("ann"), person("bob", wants=two), person("cy"), person("dee"))
+    for seller in ("ann", "cy", "dee"):
+        ok(apply(state, seller, ListItem(item_id=f"{seller}-i1", ask=1_000), 0))
+    ok(apply(state, "bob", MakeOffer(listing_id="L1", amount=900), 1))
+    ok(apply(state, "bob", MakeOffer(listing_id="L2", amount=900), 1))  # two units asked for, two in flight
+    rejected(apply(state, "bob", MakeOffer(listing_id="L3", amount=900), 1), "2 units in flight (L1, L2)")
+    ok(apply(state, "ann", Accept(offer_id="O1"), 2))
+    ok(apply(state, "cy", Counter(offer_id="O2", amount=950), 3))
+    ok(apply(state, "bob", Accept(offer_id="O3"), 4))
+    assert state.bought_units("bob", "kind1") == 2
+    ok(apply(state, "dee", Reprice(listing_id="L3", ask=990), 5))
+    rejected(apply(state, "bob", MakeOffer(listing_id="L3", amount=900), 5), "asked for 2 units", "already has 2")
+    # an offer made before the want was filled (only possible without the mandate) cannot close once it is
+    people = [person("ann"), person("bob"), person("cy")]
+    loose = market(*people, rules=Rules(enforce_mandate=False))
+    events = [*ok(apply(loose, "ann", ListItem(item_id="ann-i1", ask=1_000), 0)),
+              *ok(apply(loose, "cy", ListItem(item_id="cy-i1", ask=1_000), 0)),
+              *ok(apply(loose, "bob", MakeOffer(listing_id="L1", amount=900), 1)),
+              *ok(apply(loose, "bob", MakeOffer(listing_id="L2", amount=900), 1)),
+              *ok(apply(loose, "ann", Accept(offer_id="O1"), 2))]
+    strict = MarketState.replay([MarketOpened(at=0, rules=Rules()),
+                                 *(ParticipantJoined(at=0, participant=p) for p in people), *events])
+    reason = rejected(decide(strict, "cy", Accept(offer_id="O2"), 3), "already has 1 unit")
+    assert reason.startswith("The principal of bob")
 
 
 def test_reject_message_and_pass(listed) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -30,9 +32,11 @@ amounts = st.integers(min_value=-100, max_value=12_000)
 class ExchangeMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        wants = (Want(kind="kind1", title="Thing 1", max_price=5_000),)
+        one = Want(kind="kind1", title="Thing 1", max_price=5_000)
+        other = Want(kind="kind2", title="Thing 2", max_price=9_000)
+        wants = {"ann": (other,), "bob": (one,), "cy": (one, other), "dee": (one, one, other), "eve": ()}
         people = [
-            person(pid, budget=budget, items=3, wants=wants if pid in ("bob", "dee") else (), reserve=reserve)
+            person(pid, budget=budget, items=3, wants=wants[pid], reserve=reserve)
             for pid, budget, reserve in zip(ACTORS, [10_000, 4_000, 500, 0, 7_000], [None, 300, None, 800, None],
                                             strict=True)
         ]
@@ -112,6 +116,21 @@ class ExchangeMachine(RuleBasedStateMachine):
         assert check_invariants(self.state) == []
         assert all(v >= 0 for v in self.state.balance.values())
         assert all(v >= 0 for v in self.state.escrow.values())
+
+    @invariant()
+    def no_buyer_ends_with_more_units_of_a_kind_than_wanted(self) -> None:
+        bought = Tally((d.buyer, self.state.items[d.item_id].kind) for d in self.state.deals)
+        for (buyer, kind), units in bought.items():
+            wanted = [w.kind for w in self.state.participants[buyer].wants].count(kind)
+            assert units <= wanted, f"{buyer} bought {units} of {kind}, wanted {wanted}"
+        in_flight = Tally(
+            (o.buyer, self.state.items[self.state.listings[o.listing_id].item_id].kind)
+            for o in {self.state.offers[oid].listing_id: self.state.offers[oid] for oid in self.state.open_offers
+                      if self.state.offers[oid].expires_at > self.at}.values()
+        )
+        for (buyer, kind), units in in_flight.items():
+            wanted = [w.kind for w in self.state.participants[buyer].wants].count(kind)
+            assert bought[(buyer, kind)] + units <= wanted, f"{buyer} has {units} {kind} in flight"
 
     @invariant()
     def replay_rebuilds_the_same_state(self) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from market.actions import ListItem, MakeOffer
-from market.events import MarketOpened, ParticipantJoined
+from market.domain import Message
+from market.events import ListingRepriced, MarketOpened, MessageSent, OfferEnded, ParticipantJoined
 from market.exchange import apply
 from market.ledger import Ledger, LedgerError
+from market.money import MAX_CENTS
 from tests.conftest import ROOT
 from tests.market.helpers import person
 
@@ -54,3 +56,28 @@ def test_ledger_command_prints_json_lines(tmp_path: Path) -> None:
         '{"offer_ttl":86400,"enforce_mandate":true}}}\n'
     bad = subprocess.run([*cmd, str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "no ledger here" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=10**4_300),
+        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=10**5_000),
+        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=MAX_CENTS + 1),
+        OfferEnded.model_construct(type="offer_ended", at=7, offer_id="O1", listing_id="L1", status="sideways",
+                                   message=""),
+    ],
+)
+def test_an_event_that_would_not_read_back_is_refused_and_nothing_is_lost(tmp_path: Path, bad: object) -> None:
+    with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
+        ledger.append("A", [MarketOpened(at=0, rules={}), ParticipantJoined(at=0, participant=person("ann"))])
+        before = list(ledger.export_lines())
+        fine = MessageSent(at=7, message=Message(listing_id="L1", sender="ann", text="hello", at=7))
+        with pytest.raises(LedgerError, match=r"event 4 of market A \(\w+ at 7s\) would not read back") as info:
+            ledger.append_many([("A", fine), ("A", bad)])  # type: ignore[list-item]
+        assert "none of its batch was written" in str(info.value) and len(str(info.value)) < 600
+        assert ledger.last_seq == 2 and list(ledger.export_lines()) == before
+        ledger.append("A", [fine])
+        assert ledger.last_seq == 3
+    with Ledger(tmp_path) as reopened:
+        assert [r.event for r in reopened.records()][-1] == fine

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from market import runner
 from market.actions import ListItem, MakeOffer
-from market.domain import Item, Participant
+from market.domain import Item, Participant, Want
 from market.engine import MarketModel
 from market.exchange import Rejection
 from market.ledger import Ledger
@@ -18,9 +18,11 @@ def test_join_submit_and_restore(smoke: Path, tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
         model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, ledger.append_many)
         model.start_live()
+        kinds = sorted({item.kind for p in prepared.participants for item in p.items})
         person = Participant(
             id="u-slack", name="Sam Person", budget=5_000, tier="frontier",
             items=(Item(id="u-slack-i1", kind="desk-lamp", title="Desk lamp", category="desk", value=2_000),),
+            wants=tuple(Want(kind=k, title=k, max_price=5_000) for k in kinds),  # the mandate: what Sam may buy
         )
         joined = model.join("A", person, policy=None)
         listed = model.submit("A", "u-slack", ListItem(item_id="u-slack-i1", ask=2_500, description="lamp"))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from market.money import MAX_CENTS, MAX_MONEY_TEXT, format_money
 from market.scenario import (
     ScenarioError,
     assign_tiers,
@@ -58,6 +62,18 @@ def test_reference_scenario_matches_the_published_week() -> None:
         (lambda d: d["timing"].update(tick_minutes=7), "timing.tick_minutes: tick must divide an hour"),
         (lambda d: d.pop("markets"), "deal.yaml: markets: required field is missing"),
         (lambda d: d["working_hours"].update(start=18, end=9), "working_hours: start must be before end"),
+        (lambda d: d["participants"]["generate"].update(budget="$1,000,000.01"),
+         "deal.yaml: participants.generate.budget: money is at most $1,000,000.00 (100,000,000 cents)"),
+        (lambda d: d["participants"]["generate"].update(budget=10**19),
+         "deal.yaml: participants.generate.budget: money is at most $1,000,000.00"),
+        (lambda d: d["participants"]["generate"].update(budget="$\u0661\u0660\u0660"),
+         "deal.yaml: participants.generate.budget: money is written with the digits 0-9 only"),
+        (lambda d: d["participants"]["generate"].update(budget="9" * 4_300),
+         "deal.yaml: participants.generate.budget: cannot read a 4,300-character text as money"),
+        (lambda d: d["participants"]["generate"].update(max_pay_ratio={"min": 1, "max": float("inf")}),
+         "deal.yaml: participants.generate.max_pay_ratio.max: Input should be a finite number"),
+        (lambda d: d["participants"]["generate"].update(items_per_person={"min": 1, "max": 10**9}),
+         "deal.yaml: participants.generate.items_per_person.max: Input should be less than or equal to 10000"),
     ],
 )
 def test_bad_fields_are_named(tmp_path: Path, change, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +118,58 @@ def test_explicit_people_and_fixed_tiers(tmp_path: Path) -> None:
     assert ann.items[0].title == "Folding bike (broken)" and ann.items[0].value == 4_800
     assert ann.reserves == {"ann-i1": 3_000} and bob.wants[0].max_price == 7_000
     assert assign_tiers(scenario, scenario.markets[0], ["ann", "bob"]) == {"ann": "frontier", "bob": "small"}
+
+
+def person_data(**person: object) -> dict:  # type: ignore[type-arg]
+    return {
+        "name": "tiny", "seed": 1, "days": 1,
+        "participants": {"people": [
+            {"id": "ann", "name": "Ann", "budget": "$50", "items": [{"kind": "folding-bike"}]},
+            {"id": "bob", "name": "Bob", "budget": 5000, "wants": [{"kind": "folding-bike", "max_price": "$70"}]}
+            | person,
+        ]},
+        "tiers": {"small": {}},
+        "markets": [{"name": "A", "tiers": {"small": 1.0}}],
+    }
+
+
+@given(st.one_of(
+    st.integers(min_value=MAX_CENTS + 1, max_value=10**40),
+    st.integers(min_value=MAX_CENTS + 1, max_value=10**40).map(format_money),
+    st.text(alphabet=st.sampled_from("0123456789\u0660\u0669\uff11"), min_size=1, max_size=8).filter(
+        lambda t: not t.isascii()),
+    st.integers(min_value=MAX_MONEY_TEXT + 1, max_value=5_000).map(lambda n: "1" * n),
+))
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_amounts_beyond_the_bound_in_a_scenario_are_named(tmp_path: Path, amount: object) -> None:
+    for person in ({"budget": amount}, {"wants": [{"kind": "folding-bike", "max_price": amount}]},
+                   {"items": [{"kind": "folding-bike", "reserve": amount}]}):
+        field = {"budget": "budget", "wants": "wants[0].max_price", "items": "items[0].reserve"}[next(iter(person))]
+        where = re.escape(f"tiny.yaml: participants.people[1].{field}: ")
+        with pytest.raises(ScenarioError, match=where + "(money|cannot read a)"):
+            load_scenario(write(tmp_path, person_data(**person), "tiny.yaml"))
+
+
+def test_catalog_values_are_bounded_and_derived_prices_stay_within_it(tmp_path: Path) -> None:
+    catalog = "kind,title,category,value\nfolding-bike,Folding bike,bikes,$1000000.01\n"
+    with pytest.raises(ScenarioError, match=r"catalog.csv: line 2: .*money is at most \$1,000,000.00"):
+        load_scenario(write(tmp_path, person_data(), "tiny.yaml", catalog=catalog))
+    catalog = "kind,title,category,value\nfolding-bike,Folding bike,bikes,\"$1,000,000\"\nkettle,Kettle,home,$20\n"
+    data = person_data()
+    data["participants"]["people"][0]["items"][0]["condition"] = "new"  # 130% of the catalog value
+    data["participants"]["generate"] = {"count": 20, "max_pay_ratio": {"min": 5, "max": 9},
+                                        "items_per_person": {"min": 1, "max": 1}}
+    scenario, entries = load_scenario(write(tmp_path, data, "tiny.yaml", catalog=catalog))
+    people = build_participants(scenario, entries)
+    assert people[0].items[0].value == MAX_CENTS
+    assert max(w.max_price for p in people for w in p.wants) == MAX_CENTS
+
+
+def test_texts_in_a_scenario_are_bounded(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"participants.people\[1\].name: String should have at most 200"):
+        load_scenario(write(tmp_path, person_data(name="B" * 201), "tiny.yaml"))
+    with pytest.raises(ScenarioError, match=r"participants.people\[1\].quirks: List should have at most 20"):
+        load_scenario(write(tmp_path, person_data(quirks=["odd"] * 21), "tiny.yaml"))
 
 
 @pytest.mark.parametrize(
