@@ -1,26 +1,57 @@
-"""notebooks/explore_run.ipynb runs top to bottom against a fresh run."""
+"""notebooks/explore_run.ipynb: saved executed, its figures show without a kernel; it runs against a fresh run."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbconvert.filters import DataTypeFilter
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_run.ipynb"
+PLOTLY = "application/vnd.plotly.v1+json"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[dict]:
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
+def test_the_saved_notebook_shows_its_figures_without_a_kernel() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "the notebook is saved executed, top to bottom"
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    plots = [o for o in outputs if PLOTLY in o.get("data", {})]
+    assert len(plots) >= 8
+    for o in plots:  # interactive where a kernel or JupyterLab runs, a picture everywhere else
+        assert base64.b64decode(o["data"]["image/png"])[:8] == PNG_MAGIC
+        assert "text/html" not in o["data"]  # an HTML form would win over the picture in previews, and show nothing
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "not measurements of any model" in text and "Compared: frontier minus small" in text
+    # a code host's preview renders like nbconvert, without JavaScript: of each output it shows the first form
+    # in nbconvert's order that the output has; for every figure that is the picture
+    shown = DataTypeFilter()
+    assert all(shown(o["data"])[0] == "image/png" for o in plots)
+    assert not re.findall(r"https?://cdn", NOTEBOOK.read_text(encoding="utf-8"))  # nothing fetched from a CDN
 
 
 @pytest.mark.slow
 def test_notebook_executes_against_a_fresh_run(pairs_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_RUN_DIR", str(pairs_run))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}},
                    ).execute(env=dict(os.environ))
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    outputs = _outputs(nb)
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert pairs_run.name in text and "closed" in text
-    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(plots) >= 7
+    plots = [o for o in outputs if PLOTLY in o.get("data", {})]
+    assert len(plots) >= 8
+    # each figure carries a form that needs no kernel: a PNG picture, or HTML with plotly.js inlined
+    assert all("image/png" in o["data"] or "text/html" in o["data"] for o in plots)
