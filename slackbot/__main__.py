@@ -42,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--out", type=Path, default=None, help="run folder (an existing one resumes the week)")
     h.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     h.add_argument("--pace", type=float, default=1.0)
-    h.add_argument("--http", action="store_true", help="HTTP mode with SLACK_SIGNING_SECRET instead of Socket Mode")
-    h.add_argument("--port", type=int, default=3000)
+    h.add_argument("--http", action="store_true",
+                   help="HTTP mode (uvicorn) with SLACK_SIGNING_SECRET instead of Socket Mode")
+    h.add_argument("--host", dest="bind", default="0.0.0.0", help="HTTP mode: address to listen on")
+    h.add_argument("--port", type=int, default=3000, help="HTTP mode: port to listen on")
+    h.add_argument("--admin", action="append", default=[], metavar="USER_ID",
+                   help="a Slack user id who may run the week (repeatable; adds to the scenario's slack.admins)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -57,10 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.sent} posted, {result.skipped} already posted, {len(result.failed)} failed "
               f"in {result.seconds:.1f}s")
         return 1 if result.failed else 0
-    from slackbot.app import serve
+    import re
 
+    from slackbot.serve import serve
+
+    for admin in args.admin:
+        if not re.fullmatch(r"[UW][A-Z0-9]+", admin):
+            parser.error(f"--admin {admin[:40]!r}: a Slack user id looks like U012AB3CD")
     return serve(args.scenario, _client(), out=args.out, speed=args.speed, pace=args.pace,
-                 http=args.http, port=args.port)
+                 http=args.http, host_name=args.bind, port=args.port, admins=args.admin)
 
 
 if __name__ == "__main__":

@@ -1,116 +1,200 @@
-"""The Bolt app: ``/deal`` commands, the join and survey modals, approval and offer buttons.
+"""The Bolt app: ``/deal`` commands, the join and survey modals, buttons, thread replies, App Home.
 
-Every listener acks first (Slack wants an answer within 3 seconds) and hands
-the slow part (Web API calls, joins, settlement) to the bot's own worker pool:
-Bolt's listener pool (5 threads) then only ever runs quick ack functions, so
-acks do not queue behind slow work (``benchmarks/slack_ack.py``). Retried events are handled once (by ``event_id``), the
-bot's own messages are ignored, user text is escaped, malformed commands get
-usage help. HTTP mode verifies Slack's signatures (Bolt refuses missing,
-wrong and stale ones); Socket Mode is the default.
+``DealHandler`` holds every listener as a method; ``build_app`` registers them
+with Bolt's plain-call form (``app.command("/deal")(handler.deal)``). Every
+listener acks first (Slack wants an answer within 3 seconds) and hands the
+slow part to the handler's own worker pool, closed with ``DealHandler.close``:
+Bolt's listener threads only ever run quick ack functions
+(``benchmarks/slack_ack.py``). Retried events are handled once (by
+``event_id``), the bot's own messages are ignored, every string from a person
+is escaped (``blocks``/``escape``), malformed commands get usage help.
+Messages go out through the host's outbox; only ``views.open`` (bound to a
+trigger that lives 3 seconds) is called directly, retried within that time
+or answered with a clear "try again".
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
-from collections.abc import Callable
+import re
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from market.actions import Accept, Reject
+from market.actions import Accept, MakeOffer, Reject
 from slackbot import blocks
 from slackbot.commands import USAGE, Command, Usage, parse_command
 from slackbot.escape import escape, safe
 from slackbot.host import Host
 from slackbot.modals import JOIN_CALLBACK, join_view, parse_join
 from slackbot.survey import SURVEY_CALLBACK, parse_survey, store_answers, survey_view
+from slackbot.webapi import Permanent, classify
 
 log = logging.getLogger("slackbot.app")
+TRIGGER_LIFETIME = 3.0  # seconds a trigger_id is valid for views.open
+TRY_AGAIN = "Slack was too busy to open the form in time. Please type `/deal {what}` again."
+Reply = Callable[[str], None]
 
 
-def build_app(host: Host, client: WebClient, *, signing_secret: str | None = None, workers: int = 16) -> App:
-    """The app around ``host``; with ``signing_secret`` every HTTP request must be signed."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slackbot-work")
+def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], received: float,
+              lifetime: float = TRIGGER_LIFETIME) -> bool:
+    """``views.open`` retried (429 ``Retry-After``, transient errors) while the trigger still lives.
 
-    def later(work: Callable[[], None]) -> None:
+    ``received`` is when the trigger arrived (``time.monotonic()``); False when the form could not open
+    in time (the caller tells the person to try again).
+    """
+    deadline = received + lifetime - 0.1
+    while True:
+        try:
+            client.views_open(trigger_id=trigger_id, view=view)
+            return True
+        except Exception as exc:
+            verdict = classify("views.open", exc)
+            if isinstance(verdict, Permanent):
+                log.warning("views.open refused: %s", verdict.error)
+                return False
+            wait = verdict.wait if verdict.wait is not None else 0.2
+            if time.monotonic() + wait >= deadline:
+                log.info("views.open: the trigger would lapse before Slack lets us retry")
+                return False
+            time.sleep(wait)
+
+
+class DealHandler:
+    """Every listener of the app, as methods; ``close`` waits for work in flight and stops the pool."""
+
+    def __init__(self, host: Host, client: WebClient, *, workers: int = 16) -> None:
+        self.host = host
+        self.client = client
+        self.admins = set(host.admins)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slackbot-work")
+
+    def close(self) -> None:
+        """Finish the work already handed over (it persists what it did), then stop the pool."""
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+    def later(self, work: Callable[[], None]) -> None:
         """Run ``work`` after the ack, off Bolt's listener threads; failures go to the log."""
         def run() -> None:
             try:
                 work()
             except Exception:
                 log.exception("work after an ack failed")
-        pool.submit(run)
+        try:
+            self.pool.submit(run)
+        except RuntimeError:  # shutting down: Slack will see the ack, the work is refused
+            log.warning("shutting down: work after an ack was dropped")
 
-    app = App(
-        client=client,
-        signing_secret=signing_secret or "unused-in-socket-mode",
-        request_verification_enabled=signing_secret is not None,
-        token_verification_enabled=False,
-        ignoring_self_events_enabled=True,
-    )
-    admins = set(host.scenario.slack.admins)
-
-    @app.middleware
-    def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
+    # --- middleware ------------------------------------------------------------------------------
+    def once_per_event(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         event_id = body.get("event_id")
-        if event_id and not host.store.first_time(str(event_id)):
+        if event_id and not self.host.store.first_time(str(event_id)):
             return BoltResponse(status=200, body="")  # a retry of an event already handled
         return next()
 
-    @app.event("message")
-    def on_message(event: dict[str, Any], say: Any) -> None:
+    # --- events -------------------------------------------------------------------------------------
+    def message(self, event: dict[str, Any]) -> None:
         if event.get("bot_id") or event.get("subtype"):
             return  # our own posts (and edits, joins, ...) come back as events
+        channel, ts, user = str(event.get("channel", "")), str(event.get("ts", "")), event.get("user")
         if event.get("channel_type") == "im":
-            later(lambda: say(text=USAGE))
+            self.later(lambda: self.host.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE)))
+            return
+        thread_ts = event.get("thread_ts")
+        if thread_ts and user and thread_ts != ts:
+            text = str(event.get("text", ""))[:4000]
+            self.later(lambda: self.host.thread_reply(str(user), channel, str(thread_ts), ts, text))
 
-    @app.command("/deal")
-    def on_command(ack: Any, command: dict[str, Any], respond: Any, client: WebClient) -> None:
+    def app_home(self, event: dict[str, Any]) -> None:
+        user = str(event.get("user", ""))
+
+        def run() -> None:
+            msg = self.host.market_view(user)
+            self.host.api.call("views.publish", user_id=user, view={"type": "home", "blocks": msg["blocks"]})
+
+        self.later(run)
+
+    def ignore(self, ack: Any) -> None:
+        """Events and actions the bot does not act on are acknowledged (Slack would deliver them again)."""
+        ack()
+
+    # --- /deal ----------------------------------------------------------------------------------------
+    def deal(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        received = time.monotonic()
         parsed = parse_command(command.get("text", ""))
         user = command["user_id"]
         if isinstance(parsed, Usage):
             ack(response_type="ephemeral", text=_usage(parsed))
             return
-        if parsed.name == "admin" and user not in admins:
+        if parsed.name == "admin" and user not in self.admins:
             ack(response_type="ephemeral", text="Sorry, only the week's admins can do that.")
             return
         ack()
 
         def run() -> None:
             try:
-                _run_command(host, parsed, user, command, respond, client)
+                self._run(parsed, user, command, respond, received)
             except Exception as exc:  # the person gets a sentence, the log gets the details
                 log.exception("command %s failed", parsed.name)
                 respond(response_type="ephemeral", text=f"Something went wrong ({type(exc).__name__}).")
 
-        later(run)
+        self.later(run)
 
-    @app.view(JOIN_CALLBACK)
-    def on_join(ack: Any, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def _run(self, cmd: Command, user: str, command: dict[str, Any], respond: Any, received: float) -> None:
+        host, reply = self.host, _responder(respond)
+        if cmd.name == "join":
+            if host.person(user):
+                reply("You have already joined this week's market.")
+            elif not open_view(self.client, command["trigger_id"], join_view(host.market_name), received):
+                reply(TRY_AGAIN.format(what="join"))
+        elif cmd.name == "status":
+            msg = host.status(user)
+            if msg is None:
+                reply("You have not joined yet: type `/deal join`.")
+            else:
+                respond(response_type="ephemeral", **msg)
+        elif cmd.name == "market":
+            respond(response_type="ephemeral", **host.market_view(user))
+        elif cmd.name == "survey":
+            deals = host.deals_of(user)
+            person = host.person(user)
+            if not deals or person is None:
+                reply("You have no deals to rate yet.")
+            elif not open_view(self.client, command["trigger_id"], survey_view(person.market, deals), received):
+                reply(TRY_AGAIN.format(what="survey"))
+        elif cmd.name == "admin":
+            ops = {"start": host.start, "resume": host.start, "pause": host.pause, "settle": host.settle,
+                   "export": host.export, "pending": host.pending, "resend": host.resend}
+            respond(response_type="ephemeral", **blocks.trusted(ops[cmd.arg]()))
+        else:
+            assert cmd.action is not None
+            refusal = host.submit(user, cmd.action, reply)
+            if refusal:
+                reply(refusal)
+
+    # --- modals ----------------------------------------------------------------------------------------
+    def join_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         form = parse_join(view["state"]["values"])
         if isinstance(form, dict):
-            ack(response_action="errors", errors=form)
+            ack(response_action="errors", errors={k: v[:150] for k, v in form.items()})
             return
         ack()
         user = body["user"]["id"]
 
         def run() -> None:
-            name = _display_name(client, user)
-            refusal = host.join(user, name, form, lambda text: host.dm(user, f"note:join:{user}", blocks.notice(
-                safe(text))))
+            name = _display_name(self.host, user)
+            refusal = self.host.join(user, name, form,
+                                     lambda text: self.host.dm(user, f"note:join:{user}", blocks.notice(text)))
             if refusal:
-                host.dm(user, f"note:join-refused:{user}", blocks.notice(safe(refusal)))
+                self.host.dm(user, f"note:join-refused:{user}", blocks.notice(refusal))
 
-        later(run)
+        self.later(run)
 
-    @app.view(SURVEY_CALLBACK)
-    def on_survey(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def survey_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         answers = parse_survey(view["state"]["values"])
         if isinstance(answers, dict):
             ack(response_action="errors", errors=answers)
@@ -120,52 +204,92 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
         ratings, comment = answers
 
         def run() -> None:
-            person = host.person(user)
+            person = self.host.person(user)
             if person is None:
                 return
-            allowed = {d.id for d, _ in host.deals_of(user)}
-            stored = store_answers(host.folder.path, person.market, person.participant_id, ratings, comment, allowed)
-            host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
+            allowed = {d.id for d, _ in self.host.deals_of(user)}
+            stored = store_answers(self.host.folder.path, person.market, person.participant_id, ratings, comment,
+                                   allowed)
+            self.host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
 
-        later(run)
+        self.later(run)
 
-    def _button(action_id: str, approve: bool | None, offer_action: type | None) -> None:
-        @app.action(action_id)
-        def handler(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-            ack()
-            user = body["user"]["id"]
-            value = str(action.get("value", ""))
-            reply = _responder(respond)
+    # --- buttons ---------------------------------------------------------------------------------------
+    def _click(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
+               work: Callable[[str, str, Reply], str | None]) -> None:
+        ack()
+        user, value, reply = body["user"]["id"], str(action.get("value", ""))[:2000], _responder(respond)
 
-            def run() -> None:
-                if approve is not None:
-                    refusal = host.decide_approval(user, value, approve, reply)
-                else:
-                    assert offer_action is not None
-                    refusal = host.submit(user, offer_action(offer_id=value), reply)
-                if refusal:
-                    reply(refusal)
+        def run() -> None:
+            refusal = work(user, value, reply)
+            if refusal:
+                reply(refusal)
 
-            later(run)
+        self.later(run)
 
-    _button("approve_deal", True, None)
-    _button("decline_deal", False, None)
-    _button("offer_accept", None, Accept)
-    _button("offer_reject", None, Reject)
+    def approve(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        self._click(ack, body, action, respond, lambda u, v, r: self.host.decide_approval(u, v, True, r))
 
-    @app.action("open_survey")
-    def on_open_survey(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+    def decline(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        self._click(ack, body, action, respond, lambda u, v, r: self.host.decide_approval(u, v, False, r))
+
+    def accept_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        self._click(ack, body, action, respond, lambda u, v, r: self.host.submit(u, Accept(offer_id=v), r))
+
+    def reject_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        self._click(ack, body, action, respond, lambda u, v, r: self.host.submit(u, Reject(offer_id=v), r))
+
+    def make_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        def work(user: str, value: str, reply: Reply) -> str | None:
+            listing, _, amount = value.partition("|")
+            if not listing or not amount.isdigit() or int(amount) <= 0:
+                return "That button is broken; use `/deal offer LISTING PRICE`."
+            return self.host.submit(user, MakeOffer(listing_id=listing, amount=int(amount)), reply)
+
+        self._click(ack, body, action, respond, work)
+
+    def open_survey(self, ack: Any, body: dict[str, Any]) -> None:
+        received = time.monotonic()
         ack()
         user = body["user"]["id"]
 
         def run() -> None:
-            person = host.person(user)
-            deals = host.deals_of(user)
-            if person and deals:
-                client.views_open(trigger_id=body["trigger_id"], view=survey_view(person.market, deals))
+            person = self.host.person(user)
+            deals = self.host.deals_of(user)
+            if person and deals and not open_view(self.client, body["trigger_id"],
+                                                  survey_view(person.market, deals), received):
+                self.host.dm(user, f"note:survey-busy:{user}:{int(received)}",
+                             blocks.notice(TRY_AGAIN.format(what="survey")))
 
-        later(run)
+        self.later(run)
 
+
+def build_app(host: Host, client: WebClient, *, signing_secret: str | None = None, workers: int = 16,
+              handler: DealHandler | None = None) -> App:
+    """The app around ``host``; with ``signing_secret`` every HTTP request must be signed."""
+    handler = handler or DealHandler(host, client, workers=workers)
+    app = App(
+        client=client,
+        signing_secret=signing_secret or "unused-in-socket-mode",
+        request_verification_enabled=signing_secret is not None,
+        token_verification_enabled=False,
+        ignoring_self_events_enabled=True,
+    )
+    app.middleware(handler.once_per_event)
+    app.event("message")(handler.message)
+    app.event("app_home_opened")(handler.app_home)
+    app.command("/deal")(handler.deal)
+    app.view(JOIN_CALLBACK)(handler.join_submitted)
+    app.view(SURVEY_CALLBACK)(handler.survey_submitted)
+    app.action("approve_deal")(handler.approve)
+    app.action("decline_deal")(handler.decline)
+    app.action("offer_accept")(handler.accept_offer)
+    app.action("offer_reject")(handler.reject_offer)
+    app.action("make_offer")(handler.make_offer)
+    app.action("open_survey")(handler.open_survey)
+    # last: whatever no listener above takes is still acknowledged, so Slack does not deliver it again
+    app.event(re.compile(".*"))(handler.ignore)
+    app.action(re.compile(".*"))(handler.ignore)
     return app
 
 
@@ -173,7 +297,7 @@ def _usage(parsed: Usage) -> str:
     return f"{escape(parsed.problem)}\n{USAGE}" if parsed.problem else USAGE
 
 
-def _responder(respond: Any) -> Any:
+def _responder(respond: Any) -> Reply:
     def reply(text: str) -> None:
         try:
             respond(response_type="ephemeral", replace_original=False, text=safe(text))
@@ -182,77 +306,17 @@ def _responder(respond: Any) -> Any:
     return reply
 
 
-def _display_name(client: WebClient, user: str) -> str:
+def _display_name(host: Host, user: str) -> str:
     try:
-        profile = client.users_info(user=user)["user"].get("profile", {})
-        return str(profile.get("display_name") or profile.get("real_name") or user)
+        profile = host.api.call("users.info", user=user)["user"].get("profile", {})
+        return str(profile.get("display_name") or profile.get("real_name") or user)[:80]
     except Exception:
         return user
 
 
-def _run_command(host: Host, cmd: Command, user: str, command: dict[str, Any], respond: Any,
-                 client: WebClient) -> None:
-    reply = _responder(respond)
-    if cmd.name == "join":
-        if host.person(user):
-            reply("You have already joined this week's market.")
-        else:
-            client.views_open(trigger_id=command["trigger_id"], view=join_view(host.market_name))
-    elif cmd.name == "status":
-        msg = host.status(user)
-        if msg is None:
-            reply("You have not joined yet: type `/deal join`.")
-        else:
-            respond(response_type="ephemeral", **msg)
-    elif cmd.name == "survey":
-        deals = host.deals_of(user)
-        if not deals:
-            reply("You have no deals to rate yet.")
-        else:
-            person = host.person(user)
-            assert person is not None
-            client.views_open(trigger_id=command["trigger_id"], view=survey_view(person.market, deals))
-    elif cmd.name == "admin":
-        ops = {"start": host.start, "resume": host.start, "pause": host.pause, "settle": host.settle,
-               "export": host.export}
-        reply(ops[cmd.arg]())
-    else:
-        assert cmd.action is not None
-        refusal = host.submit(user, cmd.action, reply)
-        if refusal:
-            reply(refusal)
-
-
-def serve(scenario: Path, client: WebClient, *, out: Path | None, speed: float, pace: float, http: bool,
-          port: int) -> int:
-    """Run the live week until interrupted (Socket Mode, or HTTP with signature checks)."""
-    host = Host(scenario, client, out=out, speed=speed, pace=pace)
-    log.info("hosting %s in %s (run folder %s)", host.scenario.name, host.market_name, host.folder.path)
-    if http:
-        secret = os.environ.get("SLACK_SIGNING_SECRET")
-        if not secret:
-            raise SystemExit("error: HTTP mode needs SLACK_SIGNING_SECRET in the environment")
-        app = build_app(host, client, signing_secret=secret)
-        try:
-            app.start(port=port)
-        finally:
-            host.close()
-        return 0
-    app_token = os.environ.get("SLACK_APP_TOKEN")
-    if not app_token:
-        raise SystemExit("error: Socket Mode needs SLACK_APP_TOKEN (xapp-...) in the environment")
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    app = build_app(host, client)
-    handler = SocketModeHandler(app, app_token)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    handler.connect()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handler.close()
-        host.close()
-    return 0
+def admins_note(admins: Sequence[str]) -> str | None:
+    """What to say at start when no one can run the week."""
+    if admins:
+        return None
+    return ("No admins: nobody can start, pause or settle this week. Give them in the scenario "
+            "(slack.admins) or on the command line (--admin U123).")

@@ -45,12 +45,16 @@ def button(label: str, action_id: str, value: str, style: str | None = None) -> 
 
 
 def message(fallback: str, blocks: Sequence[Block]) -> Msg:
-    """A message within limits: more than 50 blocks end in a 'not shown' marker."""
+    """A message within limits: more than 50 blocks end in a 'not shown' marker.
+
+    ``fallback`` is raw text (Slack renders the top-level ``text`` as mrkdwn in
+    notifications and clients without blocks): it is escaped and cut here.
+    """
     blocks = list(blocks)
     if len(blocks) > MAX_BLOCKS:
         hidden = len(blocks) - (MAX_BLOCKS - 1)
         blocks = [*blocks[: MAX_BLOCKS - 1], context(f"…[cut] {hidden} more not shown")]
-    return {"text": cut(fallback, TEXT_LIMIT), "blocks": blocks}
+    return {"text": safe(fallback, TEXT_LIMIT), "blocks": blocks}
 
 
 def _tier(tier: str | None) -> str:
@@ -111,27 +115,29 @@ def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = ""
     what = _ENDED.get(status, status.value)
     if status in (OfferStatus.EXPIRED, OfferStatus.CLOSED):
         text = f"Offer `{safe(off.id, 20)}` of {format_money(off.amount)} {what}."
+        fallback = f"Offer {off.id} of {format_money(off.amount)} {what}."
     else:
         text = f"*{safe(actor_name, 80)}* {what} offer `{safe(off.id, 20)}` of {format_money(off.amount)}."
+        fallback = f"{actor_name} {what} offer {off.id} of {format_money(off.amount)}."
     blocks = [context(text)]
     if note:
         blocks.append(section(f"> {safe(note)}"))
-    return message(text, blocks)
+    return message(fallback, blocks)
 
 
 def chat(sender_name: str, text: str, to_name: str | None = None) -> Msg:
     who = f"*{safe(sender_name, 80)}*" + (f" → {safe(to_name, 80)}" if to_name else "")
-    return message(f"{sender_name}: {text[:200]}", [section(f"{who}: {safe(text, TEXT_LIMIT - 200)}")])
+    return message(f"{sender_name[:80]}: {text[:200]}", [section(f"{who}: {safe(text, TEXT_LIMIT - 200)}")])
 
 
 def repriced(lst: Listing, old: int, new: int) -> Msg:
     text = f"Price of `{safe(lst.id, 20)}` changed: ~{format_money(old)}~ → *{format_money(new)}*"
-    return message(text, [context(text)])
+    return message(f"Price of {lst.id} changed: {format_money(old)} → {format_money(new)}", [context(text)])
 
 
 def delisted(lst: Listing, seller_name: str) -> Msg:
     text = f"*{safe(seller_name, 80)}* took listing `{safe(lst.id, 20)}` down."
-    return message(text, [context(text)])
+    return message(f"{seller_name[:80]} took listing {lst.id} down.", [context(text)])
 
 
 def deal(d: Deal, item: Item, seller_name: str, buyer_name: str, note: str = "") -> Msg:
@@ -228,10 +234,8 @@ def approval_request(approval_id: str, kind: str, amount: int, item_title: str, 
 
 
 def approval_done(approved: bool, item_title: str, reason: str = "") -> Msg:
-    text = f"{'Approved' if approved else 'Declined'}: {safe(item_title, 200)}"
-    if reason:
-        text += f" — {safe(reason)}"
-    return message(text, [section(text)])
+    raw = f"{'Approved' if approved else 'Declined'}: {item_title[:200]}" + (f" — {reason}" if reason else "")
+    return message(raw, [section(safe(raw))])
 
 
 def settlement(
@@ -254,5 +258,40 @@ def settlement(
 
 
 def notice(text: str) -> Msg:
-    """A short ephemeral answer (errors, confirmations); ``text`` is already safe."""
-    return message(text, [section(text)])
+    """A short answer (errors, confirmations) from raw ``text``: escaped and cut here."""
+    return message(text, [section(safe(text))])
+
+
+def trusted(text: str) -> Msg:
+    """A message of the bot's own mrkdwn (help, usage): no one else's text in it."""
+    return {"text": cut(text, TEXT_LIMIT), "blocks": [section(text)]}
+
+
+def offer_button(listing_id: str, item_title: str, amount: int) -> Msg:
+    """The one-click offer shown to a person trading by hand who named a price in a listing's thread."""
+    label = f"Make this an offer: {format_money(amount)}"
+    text = f"You named *{format_money(amount)}* for *{safe(item_title, 200)}*."
+    return message(f"{label} for {item_title}", [
+        section(text),
+        {"type": "actions", "elements": [button(label, "make_offer", f"{listing_id}|{amount}", "primary")]},
+    ])
+
+
+def market(market_name: str, rows: Sequence[tuple[Listing, Item, str]], buttons: bool = True) -> Msg:
+    """Open listings a person could buy (``(listing, item, seller name)``), each with an offer button at its ask."""
+    head = section(f":shopping_trolley: *Open listings in market {safe(market_name, 40)}* ({len(rows)})")
+    if not rows:
+        return message(f"No open listings in market {market_name}", [head, context("Nothing for sale right now.")])
+    out: list[Block] = [head]
+    shown = rows[: MAX_BLOCKS - 2]
+    for lst, item, seller in shown:
+        block = section(f"*{safe(item.title, 200)}* — asking *{format_money(lst.ask)}*\n"
+                        f"Sold by {safe(seller, 80)} · listing `{safe(lst.id, 20)}`")
+        if buttons:
+            block["accessory"] = button(f"Offer {format_money(lst.ask)}", "make_offer", f"{lst.id}|{lst.ask}")
+        out.append(block)
+    if len(rows) > len(shown):
+        out.append(context(f"…[cut] {len(rows) - len(shown)} more not shown"))
+    if not buttons:
+        out.append(context("Type `/deal join` to make offers."))
+    return message(f"{len(rows)} open listings in market {market_name}", out)

@@ -11,15 +11,16 @@ from market.money import MoneyError, parse_money
 
 USAGE = """*Usage:* `/deal <command>`
 • `join` — join the market with your own agent
+• `market` — the open listings you could buy, with offer buttons
 • `status` — your balance, escrow, holdings and open offers (only you see it)
 • `list ITEM PRICE` — list one of your items (id from `status`), e.g. `/deal list slack-u1-i1 $12`
 • `offer LISTING PRICE [message]` — e.g. `/deal offer L12 $8.50 would you take this?`
 • `counter OFFER PRICE [message]`, `accept OFFER`, `reject OFFER`, `withdraw OFFER`
 • `reprice LISTING PRICE`, `delist LISTING`, `say LISTING text`
 • `survey` — rate how fair your deals were
-• `admin start|pause|resume|settle|export` — admins only"""
+• `admin start|pause|resume|settle|export|pending|resend` — admins only"""
 
-ADMIN = ("start", "pause", "resume", "settle", "export")
+ADMIN = ("start", "pause", "resume", "settle", "export", "pending", "resend")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def parse_command(text: str) -> Command | Usage:
     rest = " ".join(args[2:])
     try:
         match verb:
-            case "join" | "status" | "survey":
+            case "join" | "status" | "survey" | "market":
                 return Command(verb)
             case "admin":
                 if len(args) != 1 or args[0].lower() not in ADMIN:

@@ -24,12 +24,13 @@ import simpy.rt
 from slack_sdk import WebClient
 
 from market import exchange
-from market.actions import Accept, Action, Counter, ListItem, MakeOffer, parse_action
+from market.actions import Accept, Action, Counter, ListItem, MakeOffer, SendMessage, parse_action
 from market.backends import BackendContext, Policy, build_policies
 from market.domain import Deal, Item, Participant, Want
 from market.engine import Entry, MarketModel
-from market.events import DealClosed, OfferMade
+from market.events import DealClosed, MessageSent, OfferMade
 from market.ledger import Ledger
+from market.money import MoneyError, parse_money
 from market.observation import Observation
 from market.runfolder import RunFolder
 from market.scenario import (
@@ -44,9 +45,10 @@ from market.state import MarketState
 from slackbot import blocks
 from slackbot.approvals import ApprovalPolicy, approval_id, target
 from slackbot.modals import JoinForm
-from slackbot.poster import ChannelResolver, Poster
-from slackbot.render import Post, Renderer
-from slackbot.store import Approval, Person, Store
+from slackbot.poster import Poster
+from slackbot.render import Post, Renderer, listing_key
+from slackbot.store import Approval, OutboxRow, Person, Store
+from slackbot.webapi import WebApi
 
 log = logging.getLogger("slackbot.host")
 Notify = Callable[[str], None]
@@ -61,7 +63,7 @@ class Host:
 
     def __init__(
         self, scenario_path: Path | str, client: WebClient, *, out: Path | None = None, speed: float = 1.0,
-        pace: float = 1.0,
+        pace: float = 1.0, admins: Sequence[str] = (), backoff: float = 1.0,
     ) -> None:
         self.client = client
         self.speed = speed
@@ -79,9 +81,13 @@ class Host:
             src = Path(scenario_path).parent / self.scenario.catalog
             self.folder.catalog.write_bytes(src.read_bytes())
         self.market_name = self.scenario.slack.join_market or self.scenario.markets[0].name
+        self.admins = tuple(dict.fromkeys([*self.scenario.slack.admins, *admins]))
         self.store = Store(self.folder.path)
-        resolver = ChannelResolver(client, self.store, self.scenario.slack.channel_prefix)
-        self.poster = Poster(client, self.store, resolver, pace=pace).start()
+        self.api = WebApi(client, backoff=backoff)
+        self._alerted: set[str] = set()
+        self.poster = Poster(self.api, self.store, pace=pace, prefix=self.scenario.slack.channel_prefix,
+                             report=self._alert).start()
+        self._echoes: dict[tuple[str, str, str, str], tuple[str, str]] = {}  # a person's own thread replies
         self.renderer = Renderer(show_tiers=self.scenario.slack.show_tiers)
         self.policies = build_policies(BackendContext(scenario=self.scenario, run_dir=self.folder.path))
         self.lock = threading.RLock()  # guards the renderer's view of the markets
@@ -100,6 +106,7 @@ class Host:
             raise RuntimeError(f"the engine failed to start: {self.error}")
         if self.store.get("state") == "running":
             self.running.set()  # it was running when the bot stopped
+        self._ask_again(lost_only=True)  # questions that never reached their person
 
     # --- the engine thread ---------------------------------------------------------------------
     def _engine(self) -> None:
@@ -149,6 +156,11 @@ class Host:
                 self._publish(first + offset, market, event)
 
     def _publish(self, seq: int, market: str, event: Any, replay: bool = False) -> None:
+        if isinstance(event, MessageSent):
+            m = event.message
+            echo = self._echoes.pop((market, m.sender, m.listing_id, m.text), None)
+            if echo is not None:  # the person's own reply in the thread is this message's post
+                self.store.record_post(f"{market}:{seq}", *echo)
         for post in self.renderer.feed(seq, market, event):
             if not (replay and self.store.posted(post.key)):
                 self.poster.submit(post)
@@ -186,6 +198,75 @@ class Host:
     # --- posting -------------------------------------------------------------------------------------
     def dm(self, user_id: str, key: str, msg: blocks.Msg) -> None:
         self.poster.submit(Post(key=key, market=f"@{user_id}", msg=msg))
+
+    def _alert(self, key: str, error: str, fix: str) -> None:
+        """A message Slack refused for good: the admins hear it once per kind of error."""
+        if key.startswith("alert:") or error in self._alerted:
+            return
+        self._alerted.add(error)
+        for admin in self.admins:
+            self.dm(admin, f"alert:{error}:{admin}", blocks.notice(
+                f"A message ({key}) could not be delivered: {error}. To fix: {fix}. "
+                "Then `/deal admin resend` sends what failed."))
+
+    # --- haggling in threads ------------------------------------------------------------------------
+    def thread_reply(self, user_id: str, channel: str, thread_ts: str, ts: str, text: str) -> None:
+        """A person's reply in a listing's thread: a message in that listing's conversation.
+
+        Their agent's counterparts read it in their observation; a person trading by hand who
+        names a price gets a one-click offer button (shown to them only). Replies in threads that
+        are not a listing's are someone else's conversation and left alone.
+        """
+        key = self.store.post_key(channel, thread_ts)
+        listing = listing_of(key) if key else None
+        if key is None or listing is None:
+            return
+        market, lid = listing
+        refusal = self._haggle(user_id, market, lid, channel, ts, text)
+        if refusal:
+            self.poster.submit(Post(key=f"refusal:{channel}:{ts}", market=market, msg=blocks.notice(refusal),
+                                    thread=key, ephemeral=user_id))
+
+    def _haggle(self, user_id: str, market: str, lid: str, channel: str, ts: str, text: str) -> str | None:
+        person = self.person(user_id)
+        if person is None or person.market != market:
+            return "Join the market first (`/deal join`) to haggle in its threads."
+        text = text.strip()[:2000]
+        if not text:
+            return None
+        with self.lock:
+            state = self.renderer.state(market)
+            lst = state.listings.get(lid)
+            title = state.items[lst.item_id].title if lst else "this item"
+        if lst is None or lst.status != "open":
+            return "That listing is closed: your message was not passed on."
+        echo = (market, person.participant_id, lid, text)
+        self._echoes[echo] = (channel, ts)
+        refusal = self._submit(person, SendMessage(listing_id=lid, text=text), lambda _: None)
+        if refusal:
+            self._echoes.pop(echo, None)
+            return refusal
+        amount = price_in(text)
+        if person.autonomy == "manual" and amount is not None and lst.seller != person.participant_id:
+            self.poster.submit(Post(key=f"price:{channel}:{ts}", market=market,
+                                    msg=blocks.offer_button(lid, title, amount),
+                                    thread=listing_key(market, lid), ephemeral=user_id))
+        return None
+
+    def say(self, channel: str, key: str, msg: blocks.Msg) -> None:
+        """Post into a conversation the bot was written in (a DM), by its channel id."""
+        self.poster.submit(Post(key=key, market=f"#{channel}", msg=msg))
+
+    def market_view(self, user_id: str) -> blocks.Msg:
+        """The open listings a person could buy, with offer buttons (``/deal market``, App Home)."""
+        person = self.person(user_id)
+        market = person.market if person else self.market_name
+        me = person.participant_id if person else None
+        with self.lock:
+            state = self.renderer.state(market)
+            rows = [(lst, state.items[lst.item_id], _name(state, lst.seller)) for lst in state.listings.values()
+                    if lst.status == "open" and lst.seller != me]
+        return blocks.market(market, rows, buttons=person is not None)
 
     # --- what people do -----------------------------------------------------------------------------
     def state(self) -> MarketState:
@@ -295,7 +376,49 @@ class Host:
             return None
         return self._submit(person, action, done, approval=approval.id)
 
+    def _ask_again(self, lost_only: bool) -> int:
+        """DM pending approval questions again: all of them, or only those never delivered."""
+        asked = 0
+        for approval in self.store.approvals():
+            if approval.state != "pending":
+                continue
+            person = self.store.person_by_participant(approval.market, approval.participant_id)
+            if person is None:
+                continue
+            keys = [k for k in self.store.keys_like(f"approval:{approval.id}")]
+            if lost_only and any(self.store.posted(k) or (self.store.outbox_row(k) or _NONE).state == "pending"
+                                 for k in keys):
+                continue
+            action = parse_action(approval.action) if approval.action else Accept(offer_id=approval.target)
+            with self.lock:
+                question = _question(self.renderer.state(approval.market), approval.id, action)
+            self.dm(person.user_id, f"approval:{approval.id}:ask{len(keys) + 1}", question)
+            asked += 1
+        return asked
+
     # --- admin ----------------------------------------------------------------------------------------
+    def pending(self) -> str:
+        """What waits: approvals nobody answered, messages not yet delivered or refused by Slack."""
+        waiting = [a for a in self.store.approvals() if a.state == "pending"]
+        queued = self.store.outbox("pending")
+        failed = self.store.outbox("failed")
+        lines = [f"*{len(waiting)}* approvals waiting for an answer:"]
+        for a in waiting[:20]:
+            person = self.store.person_by_participant(a.market, a.participant_id)
+            lines.append(f"• `{a.id}` for {'<@' + person.user_id + '>' if person else a.participant_id}")
+        lines.append(f"*{len(queued)}* messages queued, *{len(failed)}* refused by Slack:")
+        for row in failed[:20]:
+            lines.append(f"• `{row.key}`: {row.error}")
+        if failed or waiting:
+            lines.append("`/deal admin resend` asks the approvals again and resends what was refused.")
+        return "\n".join(lines)
+
+    def resend(self) -> str:
+        """Ask every pending approval again and queue every refused message again."""
+        again = self.poster.resend_failed()
+        asked = self._ask_again(lost_only=False)
+        return f"Asked {asked} approvals again; {again} refused messages queued again."
+
     def start(self) -> str:
         if self.store.get("state") == "settled":
             return "The week is settled; it cannot start again."
@@ -348,13 +471,38 @@ class Host:
             return [(d, state.items[d.item_id].title) for d in state.deals
                     if person.participant_id in (d.buyer, d.seller)]
 
-    def close(self) -> None:
+    def close(self, flush: float = 10) -> None:
+        """Stop the engine (the ledger has every event), send what can go in ``flush`` seconds;
+        the rest stays in the outbox for the next start."""
         self._quit = True
         self.running.clear()
         self._thread.join(timeout=30)
-        self.poster.flush(60)
+        self.poster.flush(flush)
         self.poster.stop()
         self.store.close()
+
+
+_NONE = OutboxRow("", "", None, False, None, "", state="none")
+_PRICE = re.compile(r"\$\s?(\d{1,7}(?:,\d{3})*(?:\.\d{1,2})?)|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars|bucks)\b",
+                    re.IGNORECASE)
+
+
+def price_in(text: str) -> int | None:
+    """The first amount a message names ("I'd do $12", "12.50 dollars") in cents, exactly; or None."""
+    match = _PRICE.search(text)
+    if match is None:
+        return None
+    try:
+        amount = parse_money("$" + (match.group(1) or match.group(2)).replace(",", ""))
+    except MoneyError:
+        return None
+    return amount if amount > 0 else None
+
+
+def listing_of(key: str) -> tuple[str, str] | None:
+    """(market, listing id) of a listing's post key, or None for any other post."""
+    market, sep, lid = key.partition(":listing:")
+    return (market, lid) if sep and market and lid else None
 
 
 def _name(state: MarketState, pid: str) -> str:

@@ -44,6 +44,8 @@ class Post:
     thread: str | None = None  # key of the parent post
     broadcast: bool = False  # a thread reply also shown in the channel
     at: int = 0  # simulated second of the event behind it
+    edit: str | None = None  # key of an earlier post this one replaces (chat.update)
+    ephemeral: str | None = None  # a user id: shown to that person only (chat.postEphemeral)
 
 
 def listing_key(market: str, listing_id: str) -> str:

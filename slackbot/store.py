@@ -1,6 +1,7 @@
 """The bot's own tables, in ``slack.sqlite`` in the run folder (never in the ledger).
 
-It remembers what was posted (post key -> channel and message ts), channel ids,
+It keeps the outbox (every message the bot is to send, until Slack confirmed it),
+remembers what was posted (post key -> channel and message ts), channel ids,
 who joined from Slack and how autonomous their agent is, pending approvals,
 Slack event ids already handled, and survey answers already stored. The
 market's truth stays in the ledger; this file only makes the bot restart-safe.
@@ -17,6 +18,7 @@ STORE_FILE = "slack.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (key TEXT PRIMARY KEY, channel TEXT NOT NULL, ts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS posts_by_ts ON posts (channel, ts);
 CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS people (
     user_id TEXT NOT NULL, market TEXT NOT NULL, participant_id TEXT NOT NULL,
@@ -27,6 +29,11 @@ CREATE TABLE IF NOT EXISTS approvals (
     state TEXT NOT NULL, action TEXT NOT NULL DEFAULT '',
     result TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS outbox (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, target TEXT NOT NULL, thread TEXT,
+    broadcast INTEGER NOT NULL DEFAULT 0, edit TEXT, ephemeral TEXT, msg TEXT NOT NULL, at INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending', -- pending | sent | failed
+    error TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -50,6 +57,27 @@ class Approval:
     state: str  # "pending" | "approved" | "declined"
     action: str = ""  # the held action as JSON ("" in tables from before: an accept of ``target``)
     result: str = ""  # what the approved action made: the deal or offer id, or the exchange's refusal
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message in the outbox (``msg`` is its JSON)."""
+
+    key: str
+    target: str  # a market name or "@USERID"
+    thread: str | None
+    broadcast: bool
+    edit: str | None  # the key of a message this one replaces (chat.update)
+    msg: str
+    at: int = 0
+    state: str = "pending"
+    error: str = ""
+    ephemeral: str | None = None  # shown only to this user (chat.postEphemeral)
+
+
+def _outbox_row(r: tuple[object, ...]) -> OutboxRow:
+    return OutboxRow(str(r[0]), str(r[1]), r[2], bool(r[3]), r[4], str(r[5]), int(r[6]), str(r[7]),  # type: ignore[arg-type]
+                     str(r[8]), r[9])  # type: ignore[arg-type]
 
 
 class Store:
@@ -88,9 +116,64 @@ class Store:
     def record_post(self, key: str, channel: str, ts: str) -> None:
         self._write("INSERT OR REPLACE INTO posts VALUES (?, ?, ?)", (key, channel, ts))
 
+    def post_key(self, channel: str, ts: str) -> str | None:
+        """The key of the post at (channel, ts), or None if the bot did not post it."""
+        row = self._one("SELECT key FROM posts WHERE channel = ? AND ts = ?", (channel, ts))
+        return str(row[0]) if row else None
+
+    def keys_like(self, prefix: str) -> list[str]:
+        """Outbox keys equal to ``prefix`` or starting with ``prefix:``, in queue order."""
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM outbox WHERE key = ? OR substr(key, 1, ?) = ? ORDER BY n",
+                                    (prefix, len(prefix) + 1, prefix + ":")).fetchall()
+        return [str(r[0]) for r in rows]
+
     def post_count(self) -> int:
         row = self._one("SELECT COUNT(*) FROM posts", ())
         return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    # the outbox
+    def enqueue(self, row: OutboxRow) -> bool:
+        """Add a message to send; False if its key is already in the outbox (queued, sent or failed)."""
+        return self._write("INSERT OR IGNORE INTO outbox (key, target, thread, broadcast, edit, ephemeral, msg, at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (row.key, row.target, row.thread, int(row.broadcast), row.edit, row.ephemeral, row.msg,
+                            row.at)) == 1
+
+    _OUTBOX = "SELECT key, target, thread, broadcast, edit, msg, at, state, error, ephemeral FROM outbox"
+
+    def outbox(self, state: str | None = None) -> list[OutboxRow]:
+        """Rows in the order they were queued (all, or those in ``state``)."""
+        with self._lock:
+            rows = self._db.execute(self._OUTBOX + (" WHERE state = ?" if state else "") + " ORDER BY n",
+                                    (state,) if state else ()).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def outbox_row(self, key: str) -> OutboxRow | None:
+        row = self._one(self._OUTBOX + " WHERE key = ?", (key,))
+        return _outbox_row(row) if row else None
+
+    def delivered(self, key: str, channel: str, ts: str) -> None:
+        """Slack confirmed ``key``: its ts is recorded and it leaves the queue, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO posts VALUES (?, ?, ?)", (key, channel, ts))
+                self._db.execute("UPDATE outbox SET state = 'sent', error = '' WHERE key = ?", (key,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def undeliverable(self, key: str, error: str) -> None:
+        self._write("UPDATE outbox SET state = 'failed', error = ? WHERE key = ?", (error, key))
+
+    def requeue_failed(self) -> list[str]:
+        """Failed messages back to pending (an admin's resend); their keys in queue order."""
+        with self._lock:
+            keys = [r[0] for r in self._db.execute("SELECT key FROM outbox WHERE state = 'failed' ORDER BY n")]
+            self._db.execute("UPDATE outbox SET state = 'pending', error = '' WHERE state = 'failed'")
+        return keys
 
     # channels
     def channel(self, name: str) -> str | None:

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 
 from market.ledger import Ledger
 from market.runfolder import RunFolder
-from slackbot.poster import ChannelResolver, Poster
+from slackbot.poster import Poster
 from slackbot.render import Post, Renderer
 from slackbot.store import Store
 
@@ -50,7 +50,7 @@ def watch(
     folder = RunFolder.open(run_dir)
     started = time.monotonic()
     store = Store(folder.path)
-    poster = Poster(client, store, ChannelResolver(client, store, prefix), pace=pace).start()
+    poster = Poster(client, store, pace=pace, prefix=prefix).start()
     renderer = Renderer(show_tiers=show_tiers_of(folder.path))
     stop = stop or threading.Event()
     anchor: tuple[float, int] | None = None
@@ -63,7 +63,7 @@ def watch(
             if markets and post.market not in markets:
                 continue
             if store.posted(post.key):
-                poster.skipped += 1
+                poster.submit(post)  # counted as skipped, without waiting for its time
                 continue
             if speed:
                 if anchor is None:

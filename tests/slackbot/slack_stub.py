@@ -9,6 +9,7 @@ time), and can be told to fail: HTTP 429 with ``Retry-After``, or HTTP 200 with
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,24 @@ class StubState:
     socket_url: str = ""  # what apps.connections.open answers (a local Socket Mode server)
     responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
     ts: int = 0
+    chaos: Chaos | None = None  # random faults on every method
+
+
+@dataclass
+class Chaos:
+    """Random faults on any method, as Slack gives them: ``rate_limited`` of calls answer HTTP 429 with
+    ``Retry-After``, ``transient`` answer HTTP 200 ``{"ok": false, "error": "internal_error"}`` (half)
+    or HTTP 503 (half). Seeded, so a run's faults repeat."""
+
+    rate_limited: float = 0.0
+    transient: float = 0.0
+    retry_after: int = 1
+    seed: int = 0
+    rng: random.Random = field(init=False)
+    injected: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
 
 class SlackStub:
@@ -119,6 +138,12 @@ class SlackStub:
         with self.lock:
             self.state.failures.append(Failure(method, error, status, retry_after, times))
 
+    def chaos(self, rate_limited: float, transient: float, *, retry_after: int = 1, seed: int = 0) -> Chaos:
+        """Answer a share of every method's calls with a 429 or a transient error, from now on."""
+        with self.lock:
+            self.state.chaos = Chaos(rate_limited, transient, retry_after, seed)
+            return self.state.chaos
+
     def add_channel(self, name: str, member: bool = True) -> str:
         with self.lock:
             return self._new_channel(name, member)
@@ -146,6 +171,17 @@ class SlackStub:
             kind = "Bearer xapp-" if method == "apps.connections.open" else "Bearer xox"
             if not auth.startswith(kind):  # Socket Mode URLs need the app-level token, the rest a bot token
                 return 200, {"ok": False, "error": "not_authed"}, {}
+            chaos = self.state.chaos
+            if chaos is not None and method != "apps.connections.open":
+                draw = chaos.rng.random()
+                if draw < chaos.rate_limited:
+                    chaos.injected += 1
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(chaos.retry_after)}
+                if draw < chaos.rate_limited + chaos.transient:
+                    chaos.injected += 1
+                    if chaos.rng.random() < 0.5:
+                        return 503, {"ok": False, "error": "service_unavailable"}, {}
+                    return 200, {"ok": False, "error": "internal_error"}, {}
             for failure in self.state.failures:
                 if failure.method == method and failure.times > 0:
                     failure.times -= 1

@@ -14,6 +14,7 @@ from slackbot.logs import Redact
 from slackbot.poster import ChannelResolver, Poster
 from slackbot.render import Post
 from slackbot.store import Store
+from slackbot.webapi import WebApi
 from tests.slackbot.conftest import TOKEN
 from tests.slackbot.slack_stub import SlackStub
 
@@ -30,7 +31,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def _poster(client: WebClient, store: Store, pace: float = 0.0) -> Poster:
-    return Poster(client, store, ChannelResolver(client, store, "deal-"), pace=pace, backoff=0.01)
+    return Poster(WebApi(client, backoff=0.01), store, pace=pace, prefix="deal-")
 
 
 def test_posts_in_order_with_threads_and_one_channel_per_market(stub: SlackStub, client: WebClient,

@@ -40,18 +40,19 @@ def test_watch_restarted_midway_continues_without_duplicates(stub: SlackStub, cl
     stop = threading.Event()
     stub.fail("chat.postMessage", "ratelimited", status=429, retry_after=0, times=1)
     calls = 0
-    original = client.chat_postMessage
+    original = client.api_call
 
-    def counting(**kwargs):  # type: ignore[no-untyped-def]
+    def counting(method, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal calls
-        calls += 1
-        if calls == 40:
-            stop.set()  # the bot is killed after about 40 posts
-        return original(**kwargs)
+        if method == "chat.postMessage":
+            calls += 1
+            if calls == 40:
+                stop.set()  # the bot is killed after about 40 posts
+        return original(method, **kwargs)
 
-    client.chat_postMessage = counting  # type: ignore[method-assign]
+    client.api_call = counting  # type: ignore[method-assign]
     first = watch(smoke_run, client, prefix="deal-", pace=0, stop=stop)
-    client.chat_postMessage = original  # type: ignore[method-assign]
+    client.api_call = original  # type: ignore[method-assign]
     second = watch(smoke_run, client, prefix="deal-", pace=0)
     texts = [(m["ts"]) for m in stub.posts("deal-a")]
     assert len(texts) == len(set(texts))
