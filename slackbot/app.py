@@ -28,7 +28,7 @@ from slack_sdk import WebClient
 from market.actions import Accept, MakeOffer, Reject
 from slackbot import blocks
 from slackbot.commands import USAGE, Command, Usage, parse_command
-from slackbot.escape import escape, safe
+from slackbot.escape import cut, escape, safe
 from slackbot.host import Host
 from slackbot.modals import JOIN_CALLBACK, join_view, parse_join
 from slackbot.survey import SURVEY_CALLBACK, parse_survey, store_answers, survey_view
@@ -309,7 +309,7 @@ def _responder(respond: Any) -> Reply:
 def _display_name(host: Host, user: str) -> str:
     try:
         profile = host.api.call("users.info", user=user)["user"].get("profile", {})
-        return str(profile.get("display_name") or profile.get("real_name") or user)[:80]
+        return cut(str(profile.get("display_name") or profile.get("real_name") or user), 80)
     except Exception:
         return user
 

@@ -44,6 +44,7 @@ from market.scenario import (
 from market.state import MarketState
 from slackbot import blocks
 from slackbot.approvals import ApprovalPolicy, approval_id, target
+from slackbot.escape import cut
 from slackbot.modals import JoinForm
 from slackbot.poster import Poster
 from slackbot.render import Post, Renderer, listing_key
@@ -561,5 +562,5 @@ def build_person(pid: str, name: str, form: JoinForm, catalog: list[CatalogEntry
                           title=entry.title if entry else line.title, max_price=line.max_price))
     generate = scenario.participants.generate
     budget = generate.budget if generate else 10_000
-    return Participant(id=pid, name=name[:80], budget=budget, items=tuple(items), wants=tuple(wants),
+    return Participant(id=pid, name=cut(name, 80), budget=budget, items=tuple(items), wants=tuple(wants),
                        reserves=reserves, style=form.style, tier=tier)

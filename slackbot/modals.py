@@ -9,6 +9,7 @@ from typing import Any
 from market.money import MoneyError, parse_money
 from market.scenario import STYLES
 from slackbot.blocks import plain
+from slackbot.escape import cut
 
 JOIN_CALLBACK = "deal_join"
 AUTONOMY = {
@@ -100,7 +101,7 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
         if least > ask or ask == 0:
             errors["sells"] = f"Line {n}: the least you accept must not exceed the asking price"
             break
-        sells.append(SellLine(parts[0][:100], ask, least))
+        sells.append(SellLine(cut(parts[0], 100), ask, least))
     wants: list[WantLine] = []
     for n, line in enumerate(_lines(_value(values, "wants")), start=1):
         parts = _SPLIT.split(line)
@@ -108,7 +109,7 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
             errors["wants"] = f"Line {n}: write title, most you would pay (e.g. Monitor riser, $20)"
             break
         try:
-            wants.append(WantLine(parts[0][:100], parse_money(parts[1])))
+            wants.append(WantLine(cut(parts[0], 100), parse_money(parts[1])))
         except MoneyError as exc:
             errors["wants"] = f"Line {n}: {exc}"
             break

@@ -46,6 +46,8 @@ class StubState:
     responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
     ts: int = 0
     chaos: Chaos | None = None  # random faults on every method
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)  # chat.postEphemeral messages
+    display_names: dict[str, str] = field(default_factory=dict)  # users.info answers, by user id
 
 
 @dataclass
@@ -259,18 +261,42 @@ class SlackStub:
         return {"ok": True, "channel": cid, "ts": ts, "message": message}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "message_ts": self._next_ts()}
+        cid = self._id(str(args.get("channel", "")))
+        if cid is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        ts = self._next_ts()
+        self.state.ephemerals.append({"message_ts": ts, "channel": cid, **args})
+        return {"ok": True, "message_ts": ts}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+        cid = self._id(str(args.get("channel", "")))
+        found = [m for m in self.state.messages.get(cid or "", []) if m["ts"] == args.get("ts")]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        found[0].update({k: v for k, v in args.items() if k in ("text", "blocks")})
+        return {"ok": True, "channel": cid, "ts": args.get("ts")}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "view": {"id": f"V{len(self.state.calls)}", **(args.get("view") or {})}}
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(args.get("view"), dict) or args["view"].get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {"id": f"V{len(self.state.calls)}", **args["view"]}}
 
     _views_update = _views_open
     _views_push = _views_open
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))
+        name = self.state.display_names.get(user, f"Person {user}")
         return {"ok": True, "user": {"id": user, "name": user.lower(),
-                                     "profile": {"display_name": f"Person {user}", "real_name": f"Person {user}"}}}
+                                     "profile": {"display_name": name, "real_name": name}}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("user_id") or (args.get("view") or {}).get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {"id": f"V{len(self.state.calls)}", **args["view"]}}
