@@ -14,10 +14,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_fake(api: str = "anthropic", latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
-    """The fake API in its own process (so it does not share the client's GIL); returns (process, base url)."""
+def start_fake(api: str = "anthropic", latency: float = 0.0, faults: dict[str, int] | None = None,
+               slow_seconds: float = 1.0) -> tuple[subprocess.Popen[str], str]:
+    """The fake API in its own process (so it does not share the client's GIL); returns (process, base url).
+
+    ``faults``: fault mode -> every how many requests (see tests/llm/fakes.py); its counts are at ``GET /stats``.
+    """
+    spec = ",".join(f"{mode}={every}" for mode, every in (faults or {}).items())
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "llm" / "fakes.py"), api, "--latency", str(latency)],
+        [sys.executable, str(ROOT / "tests" / "llm" / "fakes.py"), api, "--latency", str(latency),
+         "--faults", spec, "--slow-seconds", str(slow_seconds)],
         stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None

@@ -7,6 +7,7 @@ Exit codes: 0 on success, 2 on bad input (with the reason, no traceback),
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,8 @@ def main(
     max_cost: Annotated[float | None, typer.Option(
         min=0, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
     cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
+    estimate: Annotated[bool, typer.Option("--estimate", help=(
+        "print the expected model calls, tokens and dollars per tier; no network, no key, no run folder"))] = False,
 ) -> None:
     """Run SCENARIO offline (or on the backends it names) into a run folder."""
     console = Console(quiet=quiet)
@@ -72,6 +75,10 @@ def main(
             result = _with_progress(console, quiet, go)
         elif scenario is None:
             raise ValueError("give a SCENARIO file, or --resume RUN_DIR")
+        elif estimate:
+            only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
+            _estimate(scenario, Console(), seed=seed, days=days, markets=only, tiers=tiers or None)
+            return
         else:
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
@@ -106,6 +113,15 @@ def main(
         live.watch.finish("complete" if result.complete else "stopped")
         live.linger()  # says the run is over once Ctrl-C is its to handle
         live.close()
+
+
+def _estimate(scenario: Path, console: Console, **overrides: Any) -> None:
+    """``--estimate``: the ``market.estimators`` plugins (the model backends' lives in agents.llm.estimate)."""
+    found = list(entry_points(group="market.estimators"))
+    if not found:
+        raise ValueError("--estimate needs the model backends: pip install -e '.[llm]'")
+    for ep in found:
+        ep.load()(scenario, console, **overrides)
 
 
 def _serve(watch: bool, host: str, port: int, speed: str, paused: bool) -> Any:

@@ -36,7 +36,7 @@ import orjson
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, keyed_text
-from agents.llm.pricing import Price, Usage, cost_microcents, dollars, lookup, price_from, table
+from agents.llm.pricing import Price, Usage, cost_nanocents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
 from agents.llm.tools import HostileJson, ToolCallError, to_action
 from market.actions import Action, Pass
@@ -155,8 +155,8 @@ class Account:
     calls: int = 0
     replayed: int = 0
     usage: Usage = field(default_factory=Usage)
-    cost: int = 0  # micro-cents, all calls of the run
-    spent: int = 0  # micro-cents, calls sent by this process
+    cost: int = 0  # nano-cents, all calls of the run
+    spent: int = 0  # nano-cents, calls sent by this process
     faults: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)  # turns lost, by AgentFailure kind
 
@@ -179,7 +179,7 @@ class Account:
         return {
             "calls": self.calls, "replayed_calls": self.replayed, **self.usage.as_dict(),
             "cache_share": round(self.usage.cache_read / total_in, 4) if total_in else 0.0,
-            "cost_microcents": self.cost, "cost_usd": round(dollars(self.cost), 6),
+            "cost_nanocents": self.cost, "cost_usd": round(dollars(self.cost), 6),
             "spent_usd": round(dollars(self.spent), 6), "faults": dict(sorted(self.faults.items())),
             "failures": dict(sorted(self.failures.items())),
         }
@@ -452,7 +452,7 @@ class ModelPolicy(Policy):
         reply = tier.api.parse(entry["response"])
         account.calls += 1
         account.usage += reply.usage
-        cost = cost_microcents(reply.usage, tier.price)
+        cost = cost_nanocents(reply.usage, tier.price)
         account.cost += cost
         if live:
             account.spent += cost

@@ -1,14 +1,15 @@
 """Token prices from a data file, and exact cost arithmetic.
 
-Prices are read as decimal dollars per million tokens and held as integer
-cents per million tokens; cents per million tokens times tokens is a cost in
-micro-cents (1e-6 cent), an exact integer. Dollars appear only when shown.
+Prices are read as decimal dollars per million tokens (fractions of a cent allowed:
+0.075 is a real price) and held as integer milli-cents (1e-5 dollar) per million
+tokens; milli-cents per million tokens times tokens is a cost in nano-cents (1e-9
+cent), an exact integer. Dollars appear only when shown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from typing import Any
 import yaml
 
 PRICING_FILE = Path(__file__).with_name("pricing.yaml")
-MICROCENTS_PER_DOLLAR = 100 * 1_000_000
+NANOCENTS_PER_DOLLAR = 100 * 1_000_000_000
+MAX_PRICE = 10_000  # dollars per million tokens: above it is a typo, not a price
 
 
 @dataclass(frozen=True)
 class Price:
-    """Cents per million tokens, per kind of token (integers, exact)."""
+    """Milli-cents (1e-5 dollar) per million tokens, per kind of token (integers, exact)."""
 
     model: str
     input: int
@@ -53,10 +55,22 @@ class Usage:
                 "cache_read_tokens": self.cache_read, "cache_write_tokens": self.cache_write}
 
 
-def _cents(value: Any, where: str) -> int:
-    amount = Decimal(str(value)) * 100
-    if amount != amount.to_integral_value() or amount < 0:
-        raise ValueError(f"{where}: a price must be dollars with at most two decimals, got {value!r}")
+def _millicents(value: Any, where: str) -> int:
+    """Dollars per million tokens (e.g. "0.075") as integer milli-cents per million tokens."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text or not all(c in "0123456789." for c in text) or len(text) > 20:
+        raise ValueError(f"{where}: a price is dollars per million tokens written with ASCII digits, e.g. "
+                         f"'0.075', got {value!r}")
+    try:
+        dollars_ = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{where}: a price is dollars per million tokens, e.g. '0.075', got {value!r}") from None
+    amount = dollars_ * 100_000
+    if amount != amount.to_integral_value():
+        raise ValueError(f"{where}: a price has at most five decimals of a dollar (a thousandth of a cent), "
+                         f"got {value!r}")
+    if dollars_ > MAX_PRICE:
+        raise ValueError(f"{where}: {value!r} dollars per million tokens is above the bound of {MAX_PRICE:,}")
     return int(amount)
 
 
@@ -66,10 +80,10 @@ def price_from(model: str, data: dict[str, Any], where: str = "price") -> Price:
         raise ValueError(f"{where}: missing {', '.join(sorted(missing))} (dollars per million tokens)")
     return Price(
         model=model,
-        input=_cents(data["input"], f"{where}.input"),
-        output=_cents(data["output"], f"{where}.output"),
-        cache_write=_cents(data.get("cache_write", data["input"]), f"{where}.cache_write"),
-        cache_read=_cents(data.get("cache_read", data["input"]), f"{where}.cache_read"),
+        input=_millicents(data["input"], f"{where}.input"),
+        output=_millicents(data["output"], f"{where}.output"),
+        cache_write=_millicents(data.get("cache_write", data["input"]), f"{where}.cache_write"),
+        cache_read=_millicents(data.get("cache_read", data["input"]), f"{where}.cache_read"),
         min_cache_tokens=int(data.get("min_cache_tokens", 1024)),
     )
 
@@ -91,12 +105,12 @@ def known_models() -> list[str]:
     return sorted(table()[1])
 
 
-def cost_microcents(usage: Usage, price: Price) -> int:
-    """Exact cost of ``usage`` in micro-cents (1e-6 cent); each kind of token priced separately."""
+def cost_nanocents(usage: Usage, price: Price) -> int:
+    """Exact cost of ``usage`` in nano-cents (1e-9 cent); each kind of token priced separately."""
     return (usage.input * price.input + usage.output * price.output
             + usage.cache_read * price.cache_read + usage.cache_write * price.cache_write)
 
 
-def dollars(microcents: int) -> float:
-    """Micro-cents as dollars, for display only."""
-    return microcents / MICROCENTS_PER_DOLLAR
+def dollars(nanocents: int) -> float:
+    """Nano-cents as dollars, for display only."""
+    return nanocents / NANOCENTS_PER_DOLLAR

@@ -328,6 +328,14 @@ class FakeModelServer:
             await asyncio.sleep(delay)
         return web.Response(status=status, body=data, headers={**headers, "content-type": "application/json"})
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        """``GET /stats``: what the fake saw and sent (for benchmarks that run it in another process)."""
+        del request
+        with self.lock:
+            stats = {"requests": self.requests, "answered": self.answered, "faults_sent": dict(self.faults_sent),
+                     "refused": list(self.refused)}
+        return web.json_response(stats)
+
     def _choose(self, path: str, body: bytes, auth: str) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, encoded body) for one request (``handle`` may set ``_slow``)."""
         if auth != self.api_key:
@@ -345,6 +353,7 @@ class FakeModelServer:
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_post("/{path:.*}", self._answer)
+        app.router.add_get("/stats", self._stats)
         # a slow answer still sleeping when the server stops is dropped, not waited for
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -688,8 +697,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("api", choices=["anthropic", "openai"])
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--faults", default="", help="MODE=N,... : each mode on every Nth request")
+    parser.add_argument("--slow-seconds", type=float, default=1.0)
     args = parser.parse_args()
-    server = (FakeAnthropic if args.api == "anthropic" else FakeOpenAI)(latency=args.latency)
+    faults = {m: int(n) for m, _, n in (f.partition("=") for f in args.faults.split(",") if f)}
+    server = (FakeAnthropic if args.api == "anthropic" else FakeOpenAI)(
+        latency=args.latency, faults=faults, slow_seconds=args.slow_seconds)
     server.start()
     print(server.port, flush=True)
     threading.Event().wait()

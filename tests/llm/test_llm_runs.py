@@ -34,7 +34,7 @@ def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path)
     assert result.complete and result.summary["markets"][0]["deals"] > 0
     llm = result.summary["llm"]
     assert llm["total"]["calls"] == server.answered > 0
-    assert llm["total"]["cost_microcents"] > 0 and llm["total"]["cache_read_tokens"] > 0
+    assert llm["total"]["cost_nanocents"] > 0 and llm["total"]["cache_read_tokens"] > 0
     assert set(llm["tiers"]) == {"frontier", "small"}
     cassette = [json.loads(line) for line in (tmp_path / "rec" / "cassette.jsonl").read_text().splitlines()]
     assert {e["kind"] for e in cassette} == {"tier", "call"}

@@ -6,7 +6,7 @@ import pytest
 
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
-from agents.llm.pricing import Usage, cost_microcents, dollars, lookup
+from agents.llm.pricing import Usage, cost_nanocents, dollars, lookup, price_from
 from agents.llm.tools import ToolCallError, anthropic_tools, openai_tools, to_action, tool_specs
 from market.actions import ACTION_TYPES, MakeOffer, Pass, action_name
 from market.domain import Item, Participant, Want
@@ -64,8 +64,19 @@ def test_interview_states_the_limits_and_is_written_to_the_run(tmp_path) -> None
 
 def test_costs_are_exact_and_priced_per_kind_of_token() -> None:
     opus, haiku = lookup("claude-opus-4-5"), lookup("claude-haiku-4-5")
-    assert (opus.input, opus.output, opus.cache_read, opus.cache_write) == (500, 2500, 50, 625)
-    assert (haiku.input, haiku.output, haiku.cache_read, haiku.cache_write) == (100, 500, 10, 125)
+    assert (opus.input, opus.output, opus.cache_read, opus.cache_write) == (500_000, 2_500_000, 50_000, 625_000)
+    assert (haiku.input, haiku.output, haiku.cache_read, haiku.cache_write) == (100_000, 500_000, 10_000, 125_000)
     usage = Usage(input=1_000_000, output=1_000_000, cache_read=1_000_000, cache_write=1_000_000)
-    assert dollars(cost_microcents(usage, opus)) == 5 + 25 + 0.5 + 6.25
+    assert dollars(cost_nanocents(usage, opus)) == 5 + 25 + 0.5 + 6.25
     assert lookup("claude-opus-4-5-20251101") == opus and lookup("gpt-unknown") is None
+
+
+def test_prices_may_be_fractions_of_a_cent_and_are_bounded() -> None:
+    cheap = price_from("flash", {"input": "0.075", "output": 0.3})
+    assert (cheap.input, cheap.output, cheap.cache_read) == (7_500, 30_000, 7_500)
+    assert cost_nanocents(Usage(input=1_000_000), cheap) == 7_500_000_000  # 7.5 cents, exactly
+    assert cost_nanocents(Usage(input=1), cheap) == 7_500  # 7.5e-6 cents, exactly
+    for bad, reason in (("0.0000001", "at most five decimals"), ("-1", "ASCII digits"), ("\u0661", "ASCII digits"),
+                        ("20000", "above the bound"), ("1e3", "ASCII digits")):
+        with pytest.raises(ValueError, match=reason):
+            price_from("x", {"input": bad, "output": "1"})

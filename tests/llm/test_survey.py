@@ -80,7 +80,7 @@ def test_model_ratings_recorded_then_replayed_with_the_server_stopped(fake_serve
     asked = summary(rec.path)["survey"]
     principals = {k[2] for k in expected}
     assert asked["principals_asked"] == len(principals) and asked["rated"] == len(expected)
-    assert asked["total"]["calls"] == len(principals) and asked["total"]["cost_microcents"] > 0
+    assert asked["total"]["calls"] == len(principals) and asked["total"]["cost_nanocents"] > 0
     assert asked["total"]["input_tokens"] > 0 and asked["missing"] == 0
 
     # the report sets the model's ratings against surplus

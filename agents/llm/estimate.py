@@ -1,0 +1,249 @@
+"""Know the bill before paying it: ``python -m market.run SCENARIO --estimate``.
+
+The week is simulated with no network, no API key and no run folder: every
+model-backed tier runs through the real ``ModelPolicy`` (the real prompt builder,
+conversation memory, trimming and cache breakpoints), but each request is answered
+in process by the tier's offline profile (the one the tier names, else ``frontier``
+for an Opus-like model and ``small`` otherwise), so the week takes the course the
+offline agents give it and each request is the one the run would send.
+
+Tokens are counted from those requests by one rule, stated with the figures:
+a request part's UTF-8 compact JSON bytes / 4 (no tokenizer; real tokenizers give
+roughly 3-5 bytes per token on English and JSON). Each answer is assumed to carry a
+one-sentence note beside its tool calls (output tokens are the least certain figure:
+a real model may write much more). Prompt caching follows the APIs'
+documented rules: Anthropic caches the prefix up to each ``cache_control``
+breakpoint (found again within 20 blocks, written past the model's minimum
+cacheable length); OpenAI-compatible servers cache prefixes from 1,024 tokens in
+128-token steps. The cache is assumed not to expire between a trader's turns.
+Not counted: repairs and retries (the offline answers are always valid), and the
+after-run fairness survey (about one call per model-backed principal with a deal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from agents.llm import prompts
+from agents.llm.agent import Api, ModelPolicy, Tier
+from agents.llm.anthropic_backend import AnthropicApi
+from agents.llm.openai_backend import OpenAIApi
+from agents.llm.pricing import dollars
+from agents.offline import PROFILES, OfflinePolicy
+from market.backends import BackendContext, BackendError, Policy, build_policy
+from market.engine import MarketModel
+from market.observation import Observation
+from market.scenario import Scenario, TierSettings, build_participants, load_scenario
+
+TOKEN_RULE = "tokens = UTF-8 bytes of each request part as compact JSON / 4 (no tokenizer)"
+APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi, "local": OpenAIApi}
+NOTE = "I will do this now."  # the short text an answer is assumed to carry beside its tool calls
+FREE = {"input": "0", "output": "0"}  # a model served here costs nothing per token
+LOOKBACK = 20  # blocks an Anthropic breakpoint looks back for a cached prefix
+OPENAI_MIN, OPENAI_STEP = 1024, 128
+
+
+def tokens(data: bytes) -> int:
+    """Tokens of one request part by the estimate's rule (see ``TOKEN_RULE``)."""
+    return max(1, len(data) // 4)
+
+
+def _compact(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass
+class CacheModel:
+    """Prompt caching as the APIs document it, per model (prefix hashes seen so far)."""
+
+    seen: set[str] = field(default_factory=set)
+
+    def anthropic(self, model: str, minimum: int, request: dict[str, Any]) -> dict[str, int]:
+        """Anthropic usage: uncached input, cache reads and cache writes of ``request``."""
+        blocks: list[tuple[Any, bool]] = [(t, "cache_control" in t) for t in request.get("tools", [])]
+        blocks += [(b, "cache_control" in b) for b in request.get("system", [])]
+        for message in request["messages"]:
+            content = message["content"]
+            content = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            blocks += [({"role": message["role"], **b}, "cache_control" in b) for b in content]
+        hashes, sizes, digest, total = [], [], b"", 0
+        for block, _ in blocks:
+            text = _compact({k: v for k, v in block.items() if k != "cache_control"})
+            digest = hashlib.sha256(digest + text).digest()
+            total += tokens(text)
+            hashes.append(model + digest.hex())
+            sizes.append(total)
+        marks = [i for i, (_, marked) in enumerate(blocks) if marked]
+        read = 0
+        for b in marks:
+            for j in range(b, max(-1, b - LOOKBACK - 1), -1):
+                if hashes[j] in self.seen:
+                    read = max(read, sizes[j])
+                    break
+        for b in marks:
+            if sizes[b] >= minimum:
+                self.seen.add(hashes[b])
+        write = sizes[marks[-1]] - read if marks and sizes[marks[-1]] >= minimum and sizes[marks[-1]] > read else 0
+        return {"input_tokens": total - read - write, "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": write}
+
+    def openai(self, model: str, request: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI usage: prompt tokens (cached ones included) and the cached prefix."""
+        digest, total, best = b"", 0, 0
+        prefixes = []
+        for part in [request.get("tools", []), *request["messages"]]:
+            text = _compact(part)
+            digest = hashlib.sha256(digest + text).digest()
+            total += tokens(text)
+            prefixes.append((model + digest.hex(), total))
+        for key, size in prefixes:
+            if key in self.seen:
+                best = max(best, size)
+        for key, size in prefixes:
+            if size >= OPENAI_MIN:
+                self.seen.add(key)
+        cached = best // OPENAI_STEP * OPENAI_STEP if best >= OPENAI_MIN else 0
+        return {"prompt_tokens": total, "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+class Simulated:
+    """The transport of the estimate: each request answered by its tier's offline profile, in the API's format."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.policies: dict[str, OfflinePolicy] = {}
+        self.cache = CacheModel()
+        self._ids = count(1)
+
+    def add(self, tier: str, settings: TierSettings) -> None:
+        """Answer ``tier``'s requests with its offline profile."""
+        name = settings.profile or (tier if tier in PROFILES else None)
+        if name is None:
+            model = (settings.model or "").lower()
+            name = "frontier" if "opus" in model or "frontier" in model else "small"
+        if name not in PROFILES:
+            raise BackendError(f"tiers.{tier}.profile: unknown offline profile {name!r}; profiles: "
+                               f"{', '.join(PROFILES)}")
+        self.policies[tier] = OfflinePolicy(PROFILES[name], seed=self.seed)
+
+    async def __call__(self, tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str]:
+        obs = self._observation(tier.api.name, request)
+        decision = self.policies[tier.name].decide(obs)
+        calls = [(a.type, a.model_dump(mode="json", exclude={"type"})) for a in decision.actions] or [("pass", {})]
+        ids = [f"call_{next(self._ids):08d}" for _ in calls]
+        if tier.api.name == "anthropic":
+            content = [{"type": "text", "text": NOTE}]
+            content += [{"type": "tool_use", "id": i, "name": n, "input": a} for i, (n, a) in zip(ids, calls,
+                                                                                                   strict=True)]
+            usage = self.cache.anthropic(tier.model, tier.price.min_cache_tokens, request)
+            return {"content": content, "stop_reason": "tool_use",
+                    "usage": {**usage, "output_tokens": tokens(_compact(content))}}, "simulated"
+        tool_calls = [{"id": i, "type": "function", "function": {"name": n, "arguments": orjson.dumps(a).decode()}}
+                      for i, (n, a) in zip(ids, calls, strict=True)]
+        usage = self.cache.openai(tier.model, request)
+        return {"choices": [{"message": {"role": "assistant", "content": NOTE, "tool_calls": tool_calls},
+                             "finish_reason": "tool_calls"}],
+                "usage": {**usage, "completion_tokens": tokens(_compact([NOTE, *tool_calls]))}}, "simulated"
+
+    @staticmethod
+    def _observation(api: str, request: dict[str, Any]) -> Observation:
+        if api == "anthropic":
+            system = "".join(b["text"] for b in request["system"])
+            last = request["messages"][-1]["content"]
+            text = "".join(b.get("text", "") for b in last if b.get("type") == "text")
+        else:
+            system = request["messages"][0]["content"]
+            text = request["messages"][-1]["content"]
+        return prompts.parse_observation(text, prompts.parse_principal(system))
+
+
+def plan_scenario(
+    scenario_path: Path | str, *, seed: int | None = None, days: int | None = None,
+    markets: Sequence[str] | None = None, tiers: dict[str, dict[str, Any]] | None = None,
+) -> tuple[Scenario, Path]:
+    """The scenario with the command line's overrides (as ``market.runner.plan`` applies them), and its catalog."""
+    overrides: dict[str, Any] = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
+    scenario, catalog = load_scenario(scenario_path, overrides)
+    if markets:
+        unknown = [m for m in markets if m not in [s.name for s in scenario.markets]]
+        if unknown:
+            raise ValueError(f"--markets: unknown market {', '.join(unknown)}")
+        scenario = scenario.model_copy(update={"markets": [m for m in scenario.markets if m.name in markets]})
+    if tiers:
+        scenario = scenario.model_copy(update={"tiers": {
+            name: settings.model_copy(update=tiers.get(name, {})) for name, settings in scenario.tiers.items()}})
+    return scenario, catalog
+
+
+def estimate(
+    scenario_path: Path | str, *, seed: int | None = None, days: int | None = None,
+    markets: Sequence[str] | None = None, tiers: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Expected calls, tokens and dollars per model-backed tier for the whole scenario (see the module docstring).
+
+    Returns the ``llm`` section a run's summary.json would have (``tiers``, ``total``, ``models``), plus
+    ``token_rule``. Nothing is sent and nothing is written.
+    """
+    scenario, catalog = plan_scenario(scenario_path, seed=seed, days=days, markets=markets, tiers=tiers)
+    context = BackendContext(scenario=scenario)
+    simulated = Simulated(scenario.seed)
+    policy = ModelPolicy(context, transport=simulated)
+    policies: dict[str, Policy] = {}
+    try:
+        for tier, settings in scenario.tiers.items():
+            if settings.backend not in APIS:
+                policies[tier] = build_policy(tier, settings, context)
+                continue
+            if not settings.model:
+                raise BackendError(f"tiers.{tier}.model: name the model to estimate for")
+            if settings.backend == "local" and "price" not in settings.options:
+                settings = settings.model_copy(update={"options": {**settings.options, "price": FREE}})
+            simulated.add(tier, settings)
+            policy.add_tier(tier, settings, APIS[settings.backend](), settings.model)
+            policies[tier] = policy
+        if policy.tiers:
+            MarketModel(scenario, build_participants(scenario, catalog), policies, lambda entries: None).run()
+        figures = policy.summary()["llm"]
+    finally:
+        policy.close()
+    return {"scenario": scenario.name, "days": scenario.days, "token_rule": TOKEN_RULE,
+            "models": figures["models"], "tiers": figures["tiers"], "total": figures["total"]}
+
+
+def table(figures: dict[str, Any]) -> Table:
+    """The estimate as a table: per tier and model, calls, tokens by kind and dollars."""
+    out = Table(title=f"estimate: {figures['scenario']}, {figures['days']} day(s), no calls made",
+                caption=f"{TOKEN_RULE};\noffline agents stand in for the models; no repairs, retries or survey",
+                box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for column in ("tier", "model", "calls", "input", "cache\nread", "cache\nwrite", "output", "dollars"):
+        out.add_column(column, justify="left" if column in ("tier", "model") else "right", no_wrap=True)
+    rows = [(t, figures["models"][t]["model"], a) for t, a in sorted(figures["tiers"].items())]
+    for tier, model, a in [*rows, ("total", "", figures["total"])]:
+        out.add_row(tier, model, f"{a['calls']:,}", *(_short(a[k]) for k in (
+            "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")),
+            f"${dollars(a['cost_nanocents']):,.2f}")
+    return out
+
+
+def _short(n: int) -> str:
+    """A token count in a few characters: 9,876 / 98.8k / 98.8M."""
+    return f"{n:,}" if n < 10_000 else f"{n / 1e3:.1f}k" if n < 1_000_000 else f"{n / 1e6:.1f}M"
+
+
+def print_estimate(scenario_path: Path | str, console: Console | None = None, **overrides: Any) -> dict[str, Any]:
+    """The ``market.estimators`` entry point behind ``--estimate``: estimate and print the table."""
+    figures = estimate(scenario_path, **overrides)
+    (console or Console()).print(table(figures))
+    if not figures["tiers"]:
+        (console or Console()).print("no tier runs on a model backend: nothing to pay")
+    return figures

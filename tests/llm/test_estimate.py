@@ -1,0 +1,78 @@
+"""``--estimate``: the bill of a scenario from the requests it would send, with no network, key or folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.llm.estimate import CacheModel, estimate
+from agents.llm.pricing import Usage as Tokens
+from agents.llm.pricing import cost_nanocents, lookup
+from tests.conftest import run_cli
+from tests.llm.conftest import SMOKE, model_tiers, run_model
+
+TIERS = {"frontier": {"backend": "anthropic", "model": "claude-opus-4-5"},
+         "small": {"backend": "openai", "model": "claude-haiku-4-5"}}
+
+
+def test_prompt_caching_follows_the_documented_rules() -> None:
+    cache = CacheModel()
+    big = {"type": "text", "text": "x" * 20_000}  # 5,000 tokens by the rule
+    first = {"system": [big], "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "hello", "cache_control": {"type": "ephemeral"}}]}]}
+    usage = cache.anthropic("m", 4096, first)
+    assert usage["cache_read_input_tokens"] == 0 and usage["cache_creation_input_tokens"] > 5000
+    again = cache.anthropic("m", 4096, first)
+    assert again["cache_read_input_tokens"] == usage["cache_creation_input_tokens"]
+    assert cache.anthropic("other-model", 4096, first)["cache_read_input_tokens"] == 0
+    short = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {}}]}]}
+    assert cache.anthropic("m", 4096, short)["cache_creation_input_tokens"] == 0  # below the minimum
+    openai = {"messages": [{"role": "system", "content": "y" * 8000}, {"role": "user", "content": "a"}]}
+    assert cache.openai("m", openai)["prompt_tokens_details"]["cached_tokens"] == 0
+    cached = cache.openai("m", openai)["prompt_tokens_details"]["cached_tokens"]
+    assert cached >= 1024 and cached % 128 == 0
+
+
+@pytest.mark.slow
+def test_an_estimate_needs_no_key_no_network_and_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    figures = estimate(SMOKE, tiers=TIERS)
+    assert list(tmp_path.iterdir()) == []
+    assert set(figures["tiers"]) == {"frontier", "small"} and "bytes" in figures["token_rule"]
+    for tier, model in (("frontier", "claude-opus-4-5"), ("small", "claude-haiku-4-5")):
+        t = figures["tiers"][tier]
+        assert t["calls"] > 0 and t["input_tokens"] > 0 and t["output_tokens"] > 0
+        usage = Tokens(t["input_tokens"], t["output_tokens"], t["cache_read_tokens"], t["cache_write_tokens"])
+        assert t["cost_nanocents"] == cost_nanocents(usage, lookup(model))
+    assert figures["tiers"]["frontier"]["cache_read_tokens"] > 0  # turns after the first read the cache
+    out = run_cli(SMOKE, "--estimate", "--backend", "frontier=anthropic:claude-opus-4-5", "--backend",
+                  "small=openai:claude-haiku-4-5", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "claude-opus-4-5" in out.stdout and "bytes" in out.stdout and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_estimate_is_within_15_percent_of_a_run_on_the_fake_api(fake_server, tmp_path: Path) -> None:
+    # the fake's model is the offline policy with seed 0: the estimate's stand-in at the scenario's seed 0
+    server = fake_server("anthropic")
+    tiers = model_tiers(server)
+    guess = estimate(SMOKE, seed=0, tiers={t: {"backend": "anthropic", "model": s["model"]} for t, s in tiers.items()})
+    actual = run_model(tmp_path / "run", tiers, scenario=_seeded(tmp_path, 0))
+    real = actual.summary["llm"]["total"]
+    for key in ("calls", "input_tokens", "cache_read_tokens", "output_tokens", "cost_nanocents"):
+        assert abs(guess["total"][key] - real[key]) <= 0.15 * real[key], (key, guess["total"][key], real[key])
+
+
+def _seeded(folder: Path, seed: int) -> Path:
+    """The smoke scenario with ``seed`` (and its catalog beside it)."""
+    data = yaml.safe_load(SMOKE.read_text())
+    data["seed"] = seed
+    shutil.copyfile(SMOKE.parent / data.get("catalog", "catalog.csv"), folder / "catalog.csv")
+    path = folder / "smoke.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
