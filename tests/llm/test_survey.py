@@ -90,7 +90,7 @@ def test_model_ratings_recorded_then_replayed_with_the_server_stopped(fake_serve
     rated = a.rated.filter(pl.col("source") == "model")
     assert rated.height == len(expected) and rated.select(pl.corr("rating", "surplus", method="spearman")).item() > 0
     html = (rec.path / "report.html").read_text()
-    assert "Fairness ratings against surplus" in html and f"{len(expected)} model" in html
+    assert "against actual surplus" in html and f"{len(expected)} model" in html
 
     server.stop()  # no network from here on
     replay = runner.plan(SMOKE, tiers={"frontier": {"backend": "replay"}},
