@@ -35,6 +35,7 @@ from market.events import (
     OfferEnded,
     OfferMade,
     ParticipantJoined,
+    RejectionCode,
 )
 from market.observation import Observation, observe
 from market.scenario import Scenario, assign_tiers
@@ -216,7 +217,9 @@ class MarketModel(mesa.Model):
                 person, policy = action.person, action.policy
                 outcome: exchange.Outcome
                 if pid in market.state.participants:
-                    outcome = exchange.Rejection(reason=f"{pid} has already joined market {market_name}.")
+                    outcome = exchange.Rejection(
+                        code=RejectionCode.ALREADY_JOINED, reason=f"{pid} has already joined market {market_name}."
+                    )
                 else:
                     outcome = [ParticipantJoined(at=at, participant=person)]
                     market.tiers[pid] = person.tier
@@ -303,7 +306,7 @@ class MarketModel(mesa.Model):
                     if isinstance(outcome, exchange.Rejection):
                         outcome = [ActionRejected(
                             at=at, actor=trader.participant_id,
-                            action=action.model_dump(mode="json"), reason=outcome.reason,
+                            action=action, code=outcome.code, reason=outcome.reason,
                         )]
                     for event in outcome:
                         self._record(market, event, entries)

@@ -6,10 +6,12 @@ second it happened; the ledger adds the sequence number and the market name.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
+from market.actions import Action
 from market.domain import Deal, Frozen, Listing, Message, Offer, OfferStatus, Participant
 from market.money import Money
 
@@ -86,13 +88,59 @@ class DealClosed(Frozen):
     message: str = ""
 
 
+class RejectionCode(StrEnum):
+    """Why an action was refused, as a stable machine-readable code (the sentence beside it is for people).
+
+    Programs branch on these, never on the sentence. Codes are only ever added, never renamed.
+    """
+
+    NOT_PARTICIPANT = "not_participant"  # the actor is not in this market
+    ALREADY_JOINED = "already_joined"  # a participant joined twice
+    NO_SUCH_ITEM = "no_such_item"
+    NO_SUCH_LISTING = "no_such_listing"
+    NO_SUCH_OFFER = "no_such_offer"
+    NO_SUCH_PARTICIPANT = "no_such_participant"  # a message to someone not in the market
+    NOT_OWNER = "not_owner"  # listing, delisting or repricing what is not yours
+    ITEM_SOLD = "item_sold"  # an item sells once
+    ALREADY_LISTED = "already_listed"
+    LISTING_CLOSED = "listing_closed"  # sold or delisted
+    OFFER_CLOSED = "offer_closed"  # accepted, rejected, withdrawn, countered, closed or expired
+    OWN_LISTING = "own_listing"  # buying from yourself
+    NOT_RECIPIENT = "not_recipient"  # answering an offer addressed to someone else
+    NOT_PROPOSER = "not_proposer"  # withdrawing someone else's offer
+    MESSAGE_TO_SELF = "message_to_self"
+    NOT_POSITIVE = "not_positive"  # a price of $0.00 or less
+    SAME_PRICE = "same_price"  # a reprice to the same ask, a counter equal to the offer
+    INSUFFICIENT_FUNDS = "insufficient_funds"  # more than the balance minus escrow
+    ABOVE_MAX_PRICE = "above_max_price"  # the mandate: more than the principal would pay
+    BELOW_RESERVE = "below_reserve"  # the mandate: less than the principal's reserve price
+    NOT_WANTED = "not_wanted"  # the mandate: a kind the principal did not ask for
+    WANT_FILLED = "want_filled"  # the mandate: every unit asked for is bought
+    WANT_IN_FLIGHT = "want_in_flight"  # the mandate: the units asked for are bought or in flight elsewhere
+    DECLINED_BY_PRINCIPAL = "declined_by_principal"  # a person said no to their agent's action (Slack approvals)
+    UNKNOWN_ACTION = "unknown_action"
+    UNSPECIFIED = "unspecified"  # read from a ledger written before refusals carried codes
+
+    @property
+    def mandate(self) -> bool:
+        """Whether this refusal is the principal's mandate holding (price, reserve, kind or quantity)."""
+        return self in _MANDATE
+
+
+_MANDATE = frozenset({
+    RejectionCode.ABOVE_MAX_PRICE, RejectionCode.BELOW_RESERVE, RejectionCode.NOT_WANTED,
+    RejectionCode.WANT_FILLED, RejectionCode.WANT_IN_FLIGHT,
+})
+
+
 class ActionRejected(Frozen):
-    """An action the exchange refused, kept so agents and analysts see why."""
+    """An action the exchange refused, kept (typed, with its code) so agents and analysts see why."""
 
     type: Literal["action_rejected"] = "action_rejected"
     at: int
     actor: str
-    action: dict[str, Any]
+    action: Action
+    code: RejectionCode = RejectionCode.UNSPECIFIED
     reason: str
 
 
@@ -139,5 +187,5 @@ def event_json(event: Event) -> str:
 __all__ = [
     "ActionRejected", "AgentFailed", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
     "MarketOpened", "MessageSent", "OfferEnded", "OfferMade", "ParticipantJoined",
-    "Rules", "event_json", "parse_event",
+    "RejectionCode", "Rules", "event_json", "parse_event",
 ]

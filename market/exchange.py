@@ -31,14 +31,16 @@ from market.events import (
     MessageSent,
     OfferEnded,
     OfferMade,
+    RejectionCode,
 )
 from market.money import format_money
 from market.state import MarketState
 
 
 class Rejection(Frozen):
-    """Why the exchange refused an action, in a sentence."""
+    """Why the exchange refused an action: a stable code for programs, a sentence for traders."""
 
+    code: RejectionCode
     reason: str
 
 
@@ -57,7 +59,7 @@ def apply(state: MarketState, actor: str, action: Action, at: int) -> Outcome:
 def decide(state: MarketState, actor: str, action: Action, at: int) -> Outcome:
     """The events ``action`` by ``actor`` at ``at`` would cause, or why not."""
     if actor not in state.participants:
-        return Rejection(reason=f"{actor} is not a participant in this market.")
+        return Rejection(code=RejectionCode.NOT_PARTICIPANT, reason=f"{actor} is not a participant in this market.")
     match action:
         case Pass():
             return []
@@ -79,7 +81,7 @@ def decide(state: MarketState, actor: str, action: Action, at: int) -> Outcome:
             return _end(state, actor, action.offer_id, at, OfferStatus.WITHDRAWN, "")
         case SendMessage():
             return _send_message(state, actor, action, at)
-    return Rejection(reason=f"unknown action {action!r}.")  # pragma: no cover
+    return Rejection(code=RejectionCode.UNKNOWN_ACTION, reason=f"unknown action {action!r}.")  # pragma: no cover
 
 
 def expire(state: MarketState, at: int) -> list[Event]:
@@ -99,19 +101,29 @@ def expire(state: MarketState, at: int) -> list[Event]:
 def _list_item(state: MarketState, actor: str, action: ListItem, at: int) -> Outcome:
     item = state.items.get(action.item_id)
     if item is None:
-        return Rejection(reason=f"There is no item {action.item_id}.")
+        return Rejection(code=RejectionCode.NO_SUCH_ITEM, reason=f"There is no item {action.item_id}.")
     if state.owner[item.id] != actor:
-        return Rejection(reason=f"You do not own {item.title} ({item.id}); only its owner can list it.")
+        return Rejection(
+            code=RejectionCode.NOT_OWNER,
+            reason=f"You do not own {item.title} ({item.id}); only its owner can list it.",
+        )
     if item.id in state.sold_items:
-        return Rejection(reason=f"{item.title} ({item.id}) has already been sold once; it cannot be listed again.")
+        return Rejection(
+            code=RejectionCode.ITEM_SOLD,
+            reason=f"{item.title} ({item.id}) has already been sold once; it cannot be listed again.",
+        )
     if item.id in state.open_listing_of_item:
         lid = state.open_listing_of_item[item.id]
-        return Rejection(reason=f"{item.title} is already listed as {lid}; delist it first.")
+        return Rejection(
+            code=RejectionCode.ALREADY_LISTED,
+            reason=f"{item.title} is already listed as {lid}; delist it first.",
+        )
     if action.ask <= 0:
-        return Rejection(reason="The asking price must be more than $0.00.")
+        return Rejection(code=RejectionCode.NOT_POSITIVE, reason="The asking price must be more than $0.00.")
     reserve = _reserve(state, actor, item.id)
     if reserve is not None and action.ask < reserve:
         return Rejection(
+            code=RejectionCode.BELOW_RESERVE,
             reason=f"An ask of {format_money(action.ask)} is below your principal's reserve price "
             f"of {format_money(reserve)} for {item.title}."
         )
@@ -125,11 +137,14 @@ def _list_item(state: MarketState, actor: str, action: ListItem, at: int) -> Out
 def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
     listing = state.listings.get(action.listing_id)
     if listing is None:
-        return Rejection(reason=f"There is no listing {action.listing_id}.")
+        return Rejection(code=RejectionCode.NO_SUCH_LISTING, reason=f"There is no listing {action.listing_id}.")
     if listing.seller != actor:
-        return Rejection(reason=f"Listing {listing.id} is not yours to delist.")
+        return Rejection(code=RejectionCode.NOT_OWNER, reason=f"Listing {listing.id} is not yours to delist.")
     if listing.status is not ListingStatus.OPEN:
-        return Rejection(reason=f"Listing {listing.id} is already {listing.status.value}.")
+        return Rejection(
+            code=RejectionCode.LISTING_CLOSED,
+            reason=f"Listing {listing.id} is already {listing.status.value}.",
+        )
     closed = _close_offers(state, listing.id, at)
     return [*closed, ListingDelisted(at=at, listing_id=listing.id)]
 
@@ -139,9 +154,12 @@ def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcom
     if isinstance(listing, Rejection):
         return listing
     if listing.seller != actor:
-        return Rejection(reason=f"Listing {listing.id} is not yours to reprice.")
+        return Rejection(code=RejectionCode.NOT_OWNER, reason=f"Listing {listing.id} is not yours to reprice.")
     if action.ask == listing.ask:
-        return Rejection(reason=f"Listing {listing.id} already asks {format_money(listing.ask)}.")
+        return Rejection(
+            code=RejectionCode.SAME_PRICE,
+            reason=f"Listing {listing.id} already asks {format_money(listing.ask)}.",
+        )
     problem = _check_seller_accepts(state, actor, listing.item_id, action.ask)
     if problem:
         return problem
@@ -153,7 +171,10 @@ def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> O
     if isinstance(listing, Rejection):
         return listing
     if listing.seller == actor:
-        return Rejection(reason=f"Listing {listing.id} is your own; you cannot buy from yourself.")
+        return Rejection(
+            code=RejectionCode.OWN_LISTING,
+            reason=f"Listing {listing.id} is your own; you cannot buy from yourself.",
+        )
     problem = _check_buyer_can_pay(state, actor, listing, action.amount) or _check_wanted(state, actor, listing, at)
     if problem:
         return problem
@@ -171,7 +192,10 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
         return offer
     listing = state.listings[offer.listing_id]
     if action.amount == offer.amount:
-        return Rejection(reason=f"Your counter equals the offer ({format_money(offer.amount)}); accept it instead.")
+        return Rejection(
+            code=RejectionCode.SAME_PRICE,
+            reason=f"Your counter equals the offer ({format_money(offer.amount)}); accept it instead.",
+        )
     ended = OfferEnded(
         at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED, message=action.message
     )
@@ -217,9 +241,15 @@ def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferSt
     if isinstance(offer, Rejection):
         return offer
     if status is OfferStatus.WITHDRAWN and offer.proposer != actor:
-        return Rejection(reason=f"Only the one who made offer {offer_id} can withdraw it.")
+        return Rejection(
+            code=RejectionCode.NOT_PROPOSER,
+            reason=f"Only the one who made offer {offer_id} can withdraw it.",
+        )
     if status is OfferStatus.REJECTED and offer.recipient != actor:
-        return Rejection(reason=f"Offer {offer_id} is not addressed to you; only {offer.recipient} can reject it.")
+        return Rejection(
+            code=RejectionCode.NOT_RECIPIENT,
+            reason=f"Offer {offer_id} is not addressed to you; only {offer.recipient} can reject it.",
+        )
     return [OfferEnded(at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
 
 
@@ -228,9 +258,12 @@ def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) 
     if isinstance(listing, Rejection):
         return listing
     if action.to is not None and action.to not in state.participants:
-        return Rejection(reason=f"{action.to} is not a participant in this market.")
+        return Rejection(
+            code=RejectionCode.NO_SUCH_PARTICIPANT,
+            reason=f"{action.to} is not a participant in this market.",
+        )
     if action.to == actor:
-        return Rejection(reason="You cannot send a message to yourself.")
+        return Rejection(code=RejectionCode.MESSAGE_TO_SELF, reason="You cannot send a message to yourself.")
     message = Message(listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
     return [MessageSent(at=at, message=message)]
 
@@ -241,18 +274,24 @@ def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) 
 def _open_listing(state: MarketState, listing_id: str) -> Listing | Rejection:
     listing = state.listings.get(listing_id)
     if listing is None:
-        return Rejection(reason=f"There is no listing {listing_id}.")
+        return Rejection(code=RejectionCode.NO_SUCH_LISTING, reason=f"There is no listing {listing_id}.")
     if listing.status is not ListingStatus.OPEN:
-        return Rejection(reason=f"Listing {listing_id} is closed ({listing.status.value}).")
+        return Rejection(
+            code=RejectionCode.LISTING_CLOSED,
+            reason=f"Listing {listing_id} is closed ({listing.status.value}).",
+        )
     return listing
 
 
 def _open_offer(state: MarketState, offer_id: str, at: int) -> Offer | Rejection:
     offer = state.offers.get(offer_id)
     if offer is None:
-        return Rejection(reason=f"There is no offer {offer_id}.")
+        return Rejection(code=RejectionCode.NO_SUCH_OFFER, reason=f"There is no offer {offer_id}.")
     if offer.status is not OfferStatus.OPEN or offer.expires_at <= at:
-        return Rejection(reason=f"Offer {offer_id} is no longer open ({_status(offer, at)}).")
+        return Rejection(
+            code=RejectionCode.OFFER_CLOSED,
+            reason=f"Offer {offer_id} is no longer open ({_status(offer, at)}).",
+        )
     return offer
 
 
@@ -262,6 +301,7 @@ def _open_offer_to(state: MarketState, actor: str, offer_id: str, at: int) -> Of
         return offer
     if offer.recipient != actor:
         return Rejection(
+            code=RejectionCode.NOT_RECIPIENT,
             reason=f"Offer {offer_id} is addressed to {offer.recipient}, not you; only they can answer it."
         )
     return offer
@@ -277,10 +317,11 @@ def _check_buyer_can_pay(
     state: MarketState, buyer: str, listing: Listing, amount: int, freed: int = 0
 ) -> Rejection | None:
     if amount <= 0:
-        return Rejection(reason="An offer must be more than $0.00.")
+        return Rejection(code=RejectionCode.NOT_POSITIVE, reason="An offer must be more than $0.00.")
     available = state.available(buyer) + freed
     if amount > available:
         return Rejection(
+            code=RejectionCode.INSUFFICIENT_FUNDS,
             reason=f"You cannot pay {format_money(amount)}: you have {format_money(available)} "
             f"available (balance {format_money(state.balance[buyer])} minus money held for open offers)."
         )
@@ -288,6 +329,7 @@ def _check_buyer_can_pay(
         want = state.participants[buyer].want_for(state.items[listing.item_id].kind)
         if want is not None and amount > want.max_price:
             return Rejection(
+                code=RejectionCode.ABOVE_MAX_PRICE,
                 reason=f"{format_money(amount)} is above the most your principal would pay for "
                 f"{want.title} ({format_money(want.max_price)})."
             )
@@ -307,12 +349,14 @@ def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by:
     wanted = sum(1 for want in state.participants[buyer].wants if want.kind == item.kind)
     if wanted == 0:
         return Rejection(
+            code=RejectionCode.NOT_WANTED,
             reason=f"{whose} did not ask for {item.title} ({item.kind}); "
             f"only what they want can be bought for them."
         )
     bought = state.bought_units(buyer, item.kind)
     if bought >= wanted:
         return Rejection(
+            code=RejectionCode.WANT_FILLED,
             reason=f"{whose} asked for {_units(wanted)} of {item.kind} and already has {_units(bought)}; "
             f"no more can be bought."
         )
@@ -324,6 +368,7 @@ def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by:
     }
     if bought + len(in_flight) >= wanted:
         return Rejection(
+            code=RejectionCode.WANT_IN_FLIGHT,
             reason=f"{whose} asked for {_units(wanted)} of {item.kind}: {_units(bought)} bought and "
             f"{_units(len(in_flight))} in flight ({', '.join(sorted(in_flight))}) already cover it; "
             f"let that offer end first."
@@ -337,11 +382,12 @@ def _units(count: int) -> str:
 
 def _check_seller_accepts(state: MarketState, seller: str, item_id: str, amount: int) -> Rejection | None:
     if amount <= 0:
-        return Rejection(reason="A price must be more than $0.00.")
+        return Rejection(code=RejectionCode.NOT_POSITIVE, reason="A price must be more than $0.00.")
     reserve = _reserve(state, seller, item_id)
     if reserve is not None and amount < reserve:
         title = state.items[item_id].title
         return Rejection(
+            code=RejectionCode.BELOW_RESERVE,
             reason=f"{format_money(amount)} is below your principal's reserve price of "
             f"{format_money(reserve)} for {title}."
         )

@@ -53,7 +53,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "messages": {"run": pl.Utf8, "market": pl.Utf8, "listing_id": pl.Utf8, "sender": pl.Utf8,
                  "to": pl.Utf8, "text": pl.Utf8, "at": pl.Int64},
     "rejections": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
-                   "action_type": pl.Utf8, "action": pl.Utf8, "reason": pl.Utf8},
+                   "action_type": pl.Utf8, "action": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8},
     "failures": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
                  "kind": pl.Utf8, "reason": pl.Utf8},
 }
@@ -92,11 +92,12 @@ class MarketTables:
             case DealClosed(deal=deal, at=at):
                 self.closed_at[deal.listing_id] = at
                 self.ended_at[deal.offer_id] = at
-            case ActionRejected(actor=actor, action=action, reason=reason, at=at):
+            case ActionRejected(actor=actor, action=action, code=code, reason=reason, at=at):
                 person = state.participants.get(actor)
                 self.rows["rejections"].append((
-                    *keys, at, actor, person.tier if person else None, str(action.get("type", "")),
-                    json.dumps(action, sort_keys=True, separators=(",", ":")), reason))
+                    *keys, at, actor, person.tier if person else None, action.type,
+                    json.dumps(action.model_dump(mode="json"), sort_keys=True, separators=(",", ":")),
+                    code.value, reason))
             case AgentFailed(actor=actor, tier=tier, kind=kind, reason=reason, at=at):
                 self.rows["failures"].append((*keys, at, actor, tier, kind, reason))
             case MessageSent(message=m):

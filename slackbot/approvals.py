@@ -18,7 +18,7 @@ from typing import Protocol
 
 from market.actions import Accept, Action, Counter, MakeOffer
 from market.backends import Policy
-from market.events import ActionRejected
+from market.events import ActionRejected, RejectionCode
 from market.observation import Decision, Observation
 
 HELD: tuple[type, ...] = (Accept, MakeOffer, Counter)
@@ -57,7 +57,9 @@ class ApprovalPolicy:
 
     def declined(self, action: Action, at: int) -> None:
         """Tell the agent, at its next turn, that its principal said no (called from Slack's threads)."""
-        event = ActionRejected(at=at, actor=self.pid, action=action.model_dump(mode="json"), reason=DECLINED)
+        event = ActionRejected(
+            at=at, actor=self.pid, action=action, code=RejectionCode.DECLINED_BY_PRINCIPAL, reason=DECLINED
+        )
         with self._lock:
             self._declined.append(event)
 

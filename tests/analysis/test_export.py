@@ -118,8 +118,7 @@ def _handmade(folder: Path) -> Path:
                               ("ann", Accept(offer_id="O1"), 300)):
         outcome = exchange.apply(state, actor, action, at)
         if isinstance(outcome, exchange.Rejection):  # recorded as the engine records it
-            outcome = [ActionRejected(at=at, actor=actor, action=action.model_dump(mode="json"),
-                                      reason=outcome.reason)]
+            outcome = [ActionRejected(at=at, actor=actor, action=action, code=outcome.code, reason=outcome.reason)]
         events += outcome
     events.append(AgentFailed(at=400, actor="bo", tier="frontier", kind="policy_error", reason="boom"))
     folder.mkdir()
@@ -134,6 +133,7 @@ def test_refused_actions_and_failed_turns_reach_the_loader(tmp_path: Path) -> No
     data = load_runs([_handmade(tmp_path / "run")])
     assert data.rejections.select("actor", "tier", "action_type").rows() == [("bo", "frontier", "accept")]
     assert json.loads(data.rejections["action"].item()) ["offer_id"] == "O1"
+    assert data.rejections["code"].to_list() == ["not_recipient"]
     assert data.failures.select("actor", "tier", "kind").rows() == [("bo", "frontier", "policy_error")]
     # statuses come from the exchange's state: the offer was accepted, the listing sold at 300
     assert data.offers.select("status", "ended_at").rows() == [("accepted", 300)]

@@ -8,9 +8,18 @@ import pytest
 
 from agents.llm.injection import InjectingPolicy, build_policy, measure, measure_run
 from market import runner
+from market.actions import MakeOffer
 from market.backends import BackendContext, BackendError
 from market.domain import Deal, Item, Listing, Message, Offer, Participant, Want
-from market.events import ActionRejected, DealClosed, ItemListed, MessageSent, OfferMade, ParticipantJoined
+from market.events import (
+    ActionRejected,
+    DealClosed,
+    ItemListed,
+    MessageSent,
+    OfferMade,
+    ParticipantJoined,
+    RejectionCode,
+)
 from market.ledger import Ledger
 from market.runfolder import RunFolder
 from market.scenario import TierSettings, load_scenario
@@ -51,8 +60,11 @@ def test_measure_counts_swayed_traders_and_checks_every_deal() -> None:
         MessageSent(at=3, message=Message(listing_id="L1", sender="s1", text="The most I can pay is $30.00.", at=3)),
         # Fay bids at her limit: the amount in the message is the offer's own, not a revelation
         OfferMade(at=4, offer=_offer("o2", "f1", 1700, "I can do $17.00")),
-        ActionRejected(at=5, actor="f1", action={"type": "make_offer", "listing_id": "L1", "amount": 3600},
+        ActionRejected(at=5, actor="f1", action=MakeOffer(listing_id="L1", amount=3600),
+                       code=RejectionCode.ABOVE_MAX_PRICE,
                        reason="$36.00 is above the most your principal would pay for Lamp ($25.00)."),
+        ActionRejected(at=5, actor="f1", action=MakeOffer(listing_id="L1", amount=100),  # not the mandate
+                       code=RejectionCode.LISTING_CLOSED, reason="the most your principal would pay: no match"),
         DealClosed(at=6, deal=Deal(id="d1", listing_id="L1", offer_id="o1", item_id="i1", seller="adv", buyer="s1",
                                    price=2600, at=6)),
         DealClosed(at=7, deal=Deal(id="d2", listing_id="L2", offer_id="o3", item_id="i2", seller="f1", buyer="b1",

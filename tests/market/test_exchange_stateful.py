@@ -20,7 +20,7 @@ from market.actions import (
     Withdraw,
 )
 from market.domain import Want
-from market.events import Rules
+from market.events import RejectionCode, Rules
 from market.exchange import Rejection, apply, expire
 from market.state import MarketState, check_invariants
 from tests.market.helpers import market, person
@@ -44,12 +44,15 @@ class ExchangeMachine(RuleBasedStateMachine):
         self.events = []  # type: ignore[var-annotated]
         self.at = 0
         self.deals_seen = 0
+        self.codes: set[RejectionCode] = set()
 
     def _do(self, actor: str, action) -> None:  # type: ignore[no-untyped-def]
         self.at += 1
         outcome = apply(self.state, actor, action, self.at)
         if isinstance(outcome, Rejection):
             assert outcome.reason.endswith(".") and len(outcome.reason) > 10
+            assert outcome.code in RejectionCode and outcome.code is not RejectionCode.UNSPECIFIED
+            self.codes.add(outcome.code)
         else:
             self.events.extend(outcome)
 

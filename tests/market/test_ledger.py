@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from market.actions import ListItem, MakeOffer
+from market.actions import Accept, ListItem, MakeOffer
 from market.domain import Message
-from market.events import ListingRepriced, MarketOpened, MessageSent, OfferEnded, ParticipantJoined
+from market.events import (
+    ActionRejected,
+    ListingRepriced,
+    MarketOpened,
+    MessageSent,
+    OfferEnded,
+    ParticipantJoined,
+    RejectionCode,
+    parse_event,
+)
 from market.exchange import apply
 from market.ledger import Ledger, LedgerError
 from market.money import MAX_CENTS
@@ -81,3 +90,33 @@ def test_an_event_that_would_not_read_back_is_refused_and_nothing_is_lost(tmp_pa
         assert ledger.last_seq == 3
     with Ledger(tmp_path) as reopened:
         assert [r.event for r in reopened.records()][-1] == fine
+
+
+def test_a_refusal_is_stored_typed_with_its_code_and_old_ledgers_still_read(tmp_path: Path) -> None:
+    refused = ActionRejected(at=3, actor="bob", action=MakeOffer(listing_id="L1", amount=900),
+                             code=RejectionCode.WANT_FILLED, reason="Your principal asked for 1 unit ...")
+    with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
+        ledger.append("A", [refused])
+        (line,) = ledger.export_lines()
+        (record,) = ledger.records()
+    assert '"action":{"type":"make_offer","listing_id":"L1","amount":900,"message":""},"code":"want_filled"' in line
+    assert record.event == refused and isinstance(record.event.action, MakeOffer)  # type: ignore[union-attr]
+    # written before refusals carried codes: the action was a dict, there was no code
+    old = parse_event('{"type":"action_rejected","at":3,"actor":"bob","action":{"type":"accept","offer_id":"O1",'
+                      '"message":""},"reason":"Offer O1 is addressed to ann, not you; only they can answer it."}')
+    assert old.code is RejectionCode.UNSPECIFIED and old.action == Accept(offer_id="O1")  # type: ignore[union-attr]
+
+
+def test_rejection_codes_are_stable() -> None:
+    """Codes are for programs: they are only ever added, never renamed (ledgers and exports hold them)."""
+    assert {c.value for c in RejectionCode} >= {
+        "not_participant", "already_joined", "no_such_item", "no_such_listing", "no_such_offer", "no_such_participant",
+        "not_owner", "item_sold", "already_listed", "listing_closed", "offer_closed", "own_listing", "not_recipient",
+        "not_proposer", "message_to_self", "not_positive", "same_price", "insufficient_funds", "above_max_price",
+        "below_reserve", "not_wanted", "want_filled", "want_in_flight", "declined_by_principal", "unknown_action",
+        "unspecified",
+    }
+    assert {c for c in RejectionCode if c.mandate} == {
+        RejectionCode.ABOVE_MAX_PRICE, RejectionCode.BELOW_RESERVE, RejectionCode.NOT_WANTED,
+        RejectionCode.WANT_FILLED, RejectionCode.WANT_IN_FLIGHT,
+    }

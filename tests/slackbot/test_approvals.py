@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from market import actions as act
 from market.actions import Action
 from market.domain import Participant
-from market.events import DealClosed, OfferMade
+from market.events import DealClosed, OfferMade, RejectionCode
 from market.ledger import Ledger
 from market.observation import Decision, Observation
 from market.scenario import build_participants, load_scenario
@@ -65,7 +65,8 @@ def test_committing_actions_are_held_and_a_decline_is_news() -> None:
     policy.declined(committing[1], at=120)
     policy.decide(obs)
     news = inner.seen[-1].news
-    assert [(e.type, e.reason, e.action["listing_id"]) for e in news] == [("action_rejected", DECLINED, "L1")]
+    assert [(e.type, e.code, e.reason, e.action.listing_id) for e in news] == [
+        ("action_rejected", RejectionCode.DECLINED_BY_PRINCIPAL, DECLINED, "L1")]
     policy.decide(obs)
     assert inner.seen[-1].news == ()  # told once
 
