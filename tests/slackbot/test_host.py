@@ -62,6 +62,8 @@ def test_a_live_week_end_to_end(stub: SlackStub, client: WebClient, scenario: Pa
         slack.command(MANUAL, f"offer {target.id} $100000 please")  # type: ignore[attr-defined]
         wait_for(lambda: any(r.startswith("Not done:") for r in slack.responses(MANUAL)), what="rejection")
         slack.command(MANUAL, f"offer {target.id} ${target.ask / 100:.2f} <!channel> deal?")  # type: ignore[attr-defined]
+        slack.command(MANUAL, f"say {target.id} <!channel> deal?")  # type: ignore[attr-defined]
+        wait_for(lambda: "Done: send message." in slack.responses(MANUAL), what="message in the thread")
         # offers to the manual trader arrive as DMs with buttons; accept the first
         offer_id = wait_for(lambda: buttons(stub, MANUAL, "offer_accept"), what="offer DM")[0]  # type: ignore[index]
         slack.click(MANUAL, "offer_accept", offer_id)
