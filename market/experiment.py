@@ -39,11 +39,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,7 @@ from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
 from market.scenario import Scenario, ScenarioError, _describe, load_scenario
-from market.sweep import BAD_INPUT, Replication, run_local, run_ray
+from market.sweep import BAD_INPUT, SKIP_REPORT_ENV, Replication, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
 RUNS_TABLE = "runs.parquet"
@@ -299,8 +300,9 @@ def run(
 ) -> dict[str, Any]:
     """Run every cell x replication of ``plan`` into one experiment folder; returns experiment.json's record.
 
-    ``on_done(cell_id)`` is called once per run as it finishes (at once for runs an earlier,
-    interrupted attempt finished).
+    One worker runs the runs one after another in this process; more run in local worker
+    processes, or on Ray with ``ray_address``. ``on_done(cell_id)`` is called once per run as it
+    finishes (at once for runs an earlier, interrupted attempt finished).
     """
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -346,7 +348,12 @@ def run(
     reps = [Replication(str(cell_files[r.cell.id].resolve()), r.seed, str(r.run_dir)) for r in pending]
     incomplete = 0
     if reps:
-        source = run_ray(reps, ray_address, workers) if ray_address else run_local(reps, min(workers, len(reps)))
+        if ray_address:
+            source = run_ray(reps, ray_address, workers)
+        elif workers == 1:
+            source = run_here(reps)
+        else:
+            source = run_local(reps, min(workers, len(reps)))
         with closing(source):  # an interruption cancels what has not started and shuts the workers down
             for result in source:
                 incomplete += not result["complete"]
@@ -362,6 +369,23 @@ def run(
     if report and record["complete"]:
         after_experiment(folder)
     return record
+
+
+def run_here(reps: list[Replication]) -> Iterator[dict[str, Any]]:
+    """Run replications one after another in this process (one worker: no process to start).
+
+    The same function as in a worker process; the setting that keeps per-run reports off while
+    the experiment runs is put back afterwards.
+    """
+    before = os.environ.get(SKIP_REPORT_ENV)
+    try:
+        for rep in reps:
+            yield run_replication(rep)
+    finally:
+        if before is None:
+            os.environ.pop(SKIP_REPORT_ENV, None)
+        else:
+            os.environ[SKIP_REPORT_ENV] = before
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:
