@@ -1,0 +1,104 @@
+"""Calibration: the targets file, parameters, moments of a run, a small resumable deterministic study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from market import runner
+from market.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
+from market.factors import FactorError, apply, write_resolved
+from market.runfolder import RunFolder
+from market.scenario import ScenarioError, load_scenario
+from tests.conftest import ROOT, SCENARIOS
+
+TARGETS = ROOT / "scenarios" / "targets" / "project_deal.yaml"
+
+
+def mini(tmp_path: Path) -> Path:
+    """deal.yaml made small: 16 people, one day, the same four markets."""
+    scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
+    small = apply(scenario, catalog, {"days": 1, "participants.generate.count": 16}, "test")
+    return write_resolved(small, SCENARIOS / "catalog.csv", tmp_path / "mini")
+
+
+def test_the_published_targets_read_with_sources() -> None:
+    targets = read_targets(TARGETS)
+    by_name = {m.name: m for m in targets.moments}
+    assert by_name["deals_run_a"].target == 186 and by_name["deals_all_runs"].target == 782
+    assert by_name["buyer_savings"].target == 245 and by_name["extra_deals_per_person"].target == 2.07
+    assert not by_name["fairness_mean"].fit and all(m.source for m in targets.moments)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("  - {name: f, statistic: fairness_mean, target: 4, tolerance: 1, source: s, certainty: qualitative}\n",
+     "t.yaml: moments.0: Value error, f: cannot be fitted"),
+    ("  - {name: d, statistic: deals, target: 4, tolerance: 1, source: s, certainty: qualitative}\n",
+     "d: deals is counted in one market; name it"),
+    ("  - {name: d, statistic: deals, market: A, target: 4, tolerance: 0, source: s, certainty: qualitative}\n",
+     "t.yaml: moments[0].tolerance: Input should be greater than 0"),
+    ("  - {name: d, statistic: dels, market: A, target: 4, tolerance: 1, source: s, certainty: qualitative}\n",
+     "t.yaml: moments[0].statistic: Input should be"),
+])
+def test_targets_errors_name_file_and_field(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\nsource: here\nmoments:\n" + body, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        read_targets(path)
+    assert message.replace("moments.0: Value error, ", "moments[0]: ") in str(caught.value)
+
+
+def test_parameters_are_paths_with_bounds(tmp_path: Path) -> None:
+    assert Parameter.parse("tiers.small.options.attention=1:6") == Parameter("tiers.small.options.attention", 1, 6,
+                                                                             True)
+    assert Parameter.parse("tiers.frontier.options.concession=0.2:0.7").integer is False
+    for bad in ("days", "days=3", "days=3:1", "days=a:b"):
+        with pytest.raises(FactorError):
+            Parameter.parse(bad)
+    with pytest.raises(FactorError, match="name the parameters to fit"):
+        prepare(mini(tmp_path), TARGETS, [], 1, 2, 1)
+    with pytest.raises(ScenarioError, match=r"--param \(low bounds\).*tiers.small.bogus: unknown key"):
+        prepare(mini(tmp_path), TARGETS, ["tiers.small.bogus=1:2"], 1, 2, 1)
+
+
+def test_moments_of_a_run_match_the_analysis(tmp_path: Path) -> None:
+    from analysis.load import load_run
+    from analysis.stats import person_pairs, same_item_pairs
+
+    prepared = runner.plan(mini(tmp_path))
+    result = runner.start(prepared, RunFolder.create(tmp_path, "run"), after_run=False)
+    moments = run_moments(result.folder.path, read_targets(TARGETS).moments)
+    summary = result.summary
+    assert moments["deals_run_a"] == summary["markets"][0]["deals"]
+    assert moments["deals_all_runs"] == sum(m["deals"] for m in summary["markets"])
+    data = load_run(result.folder.path)
+    pair = ("frontier", "small")
+    assert moments["seller_premium"] == pytest.approx(same_item_pairs(data, "seller", pair)["diff"].mean())
+    assert moments["buyer_savings"] == pytest.approx(-same_item_pairs(data, "buyer", pair)["diff"].mean())
+    assert moments["extra_deals_per_person"] == pytest.approx(person_pairs(data, pair)["diff"].mean())
+    assert "fairness_mean" not in moments
+
+
+@pytest.mark.slow
+def test_a_small_study_is_resumable_and_deterministic(tmp_path: Path) -> None:
+    scenario = mini(tmp_path)
+    params = ["tiers.small.options.attention=1:6", "tiers.frontier.options.concession=0.2:0.7"]
+    cal = prepare(scenario, TARGETS, params, 1, 2, 5)
+    first = calibrate(cal, 2, tmp_path / "a")
+    assert first["trials"] == 2 and first["fit_seeds"] == [5]
+    assert not set(first["holdout_seeds"]) & set(first["fit_seeds"])
+    resumed = calibrate(cal, 3, tmp_path / "a")  # continues: one more trial, the first two kept
+    assert resumed["trials"] == 3
+    assert sorted(p.name for p in (tmp_path / "a" / "trials").iterdir()) == ["t0000", "t0001", "t0002"]
+    again = calibrate(cal, 3, tmp_path / "b")
+    assert again["best"] == resumed["best"]
+    fitted, _ = load_scenario(tmp_path / "a" / "calibrated.yaml")
+    best = resumed["best"]["params"]
+    assert fitted.tiers["small"].options["attention"] == best["tiers.small.options.attention"]
+    text = (tmp_path / "a" / "calibrated.yaml").read_text()
+    assert text.startswith("# Calibrated by python -m market.calibrate against project_deal.yaml")
+    record = json.loads((tmp_path / "a" / "calibration.json").read_text())
+    assert {r["moment"] for r in record["fit"]} >= {"deals_run_a", "fairness_mean"}
+    assert (tmp_path / "a" / "report.html").stat().st_size > 1_000_000  # plotly.js inlined
