@@ -124,8 +124,8 @@ def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dic
                 ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
             else:
                 ray.init(address=address, runtime_env=env, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ValueError(f"--ray {address}: cannot connect to Ray ({exc})") from None
+        except Exception as exc:  # Ray raises a bare Exception when its node times out starting
+            raise ValueError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_replication)
         pending = [task.remote(r) for r in reps]
