@@ -1,6 +1,6 @@
 """``market``: one command line for the simulator and its front ends.
 
-``market run``, ``sweep``, ``experiment``, ``report``, ``watch``, ``export``,
+``market run``, ``sweep``, ``experiment``, ``calibrate``, ``report``, ``watch``, ``export``,
 ``ledger`` and ``slack`` are the module command lines (``python -m market.run``,
 ``python -m analysis.report``, ``python -m slackbot`` ...) under one name, with
 ``-h``/``--help`` and ``--version`` on each. Every subcommand is the module's
@@ -59,6 +59,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "sweep": Subcommand("market.sweep", "app", "Run replications of a scenario over seeds (python -m market.sweep)."),
     "experiment": Subcommand("market.experiment", "app",
                              "Run a scenario across conditions x replications (python -m market.experiment)."),
+    "calibrate": Subcommand("market.calibrate", "app",
+                            "Fit offline profile settings to published figures (python -m market.calibrate)."),
     "report": Subcommand("analysis.report", "app",
                          "Write the HTML report of runs or sweeps (python -m analysis.report)."),
     "watch": Subcommand("watch.cli", "app", "Replay a run in the browser (python -m watch)."),

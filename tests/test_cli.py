@@ -20,6 +20,7 @@ OWN_HELP = {
     "run": "Run SCENARIO offline",
     "sweep": "Run many replications of SCENARIO",
     "experiment": "Run every cell x replication of EXPERIMENT",
+    "calibrate": "Fit offline profile parameters to published figures",
     "report": "Write a self-contained report.html",
     "watch": "Serve a local page that replays RUN_DIR",
     "export": "Write every table of the runs under PATH",
