@@ -26,7 +26,7 @@ import re
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -35,7 +35,7 @@ import orjson
 
 from agents.interview import interview, write_instructions
 from agents.llm import prompts
-from agents.llm.cassette import Cassette, CassetteError, keyed_text
+from agents.llm.cassette import Cassette, CassetteError, canonical, keyed_text
 from agents.llm.pricing import Price, Usage, cost_nanocents, dollars, lookup, price_from, table
 from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
 from agents.llm.tools import HostileJson, ToolCallError, to_action
@@ -90,7 +90,7 @@ class Api(Protocol):
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict: ...
     def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]: ...
-    def parse(self, response: dict[str, Any]) -> Reply: ...
+    def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply: ...
     def client(self, settings: TierSettings) -> Any: ...
     async def send(self, client: Any, body: bytes) -> tuple[dict[str, Any], str | None]:
         """POST one request, ``body`` its canonical JSON; returns (the response, its request id)."""
@@ -122,6 +122,7 @@ class Memory:
     turns: list[Turn] = field(default_factory=list)
     digest: list[str] = field(default_factory=list)
     pending: list[tuple[str, str, bool]] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)  # tool call ids used in the conversation
 
     def render(self, api: Api) -> list[dict[str, Any]]:
         """The kept turns as messages (the oldest turn's leading tool results dropped with its question)."""
@@ -140,7 +141,7 @@ class Memory:
     def reset(self, note: str) -> None:
         """Forget the conversation (after a failed turn), keeping the digest of what was done."""
         self.digest += [t.summary for t in self.turns] + [note]
-        self.turns, self.pending = [], []
+        self.turns, self.pending, self.ids = [], [], set()
 
     def trim(self, keep: int) -> None:
         """Past ``keep`` turns, drop the oldest half at once (so the cached prefix changes rarely)."""
@@ -234,6 +235,7 @@ class ModelPolicy(Policy):
     # --- set-up --------------------------------------------------------------
     def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, replay: bool = False) -> None:
         """Serve ``tier`` with ``model`` over ``api`` (``replay``: from the cassette only)."""
+        context_tokens(settings, f"tiers.{tier}.options.context_tokens")  # a bad window is refused before the run
         price = lookup(model)
         if "price" in settings.options:
             price = price_from(model, settings.options["price"], f"tiers.{tier}.options.price")
@@ -351,17 +353,34 @@ class ModelPolicy(Policy):
         messages = memory.render(tier.api) + tier.api.user(lead, text if memory.turns else memory.opening(text))
         return tier.api.request(tier.settings, tier.model, system, messages), messages
 
+    def fitted_request(self, tier: Tier, memory: Memory, system: str, text: str) -> tuple[dict, list[dict]]:
+        """``turn_request`` within the tier's context window (``options.context_tokens``, tokens counted as
+        bytes / 4 of the request): the oldest turns are dropped into the digest until the prompt and
+        ``max_tokens`` fit; ``AgentFailure("context_too_long")`` when even the new turn alone does not."""
+        request, messages = self.turn_request(tier, memory, system, text)
+        window = context_tokens(tier.settings)
+        if window is None:
+            return request, messages
+        while (size := len(canonical(request)) // 4) + tier.settings.max_tokens > window:
+            if not memory.turns:
+                raise AgentFailure("context_too_long", f"the prompt is about {size:,} tokens and max_tokens "
+                                   f"{tier.settings.max_tokens:,}: over the context window of {window:,} tokens")
+            memory.digest.append(memory.turns.pop(0).summary)
+            request, messages = self.turn_request(tier, memory, system, text)
+        return request, messages
+
     async def _turn(self, obs: Observation) -> Decision:
         tier = self.tiers[obs.tier]
         account = self._account(obs)
         memory = self.memory.setdefault((obs.market, obs.trader), Memory())
         system = self._system(obs)
         text = prompts.observation_text(obs)
+        request, messages = self.fitted_request(tier, memory, system, text)
         lead = memory.pending if memory.turns else []
-        request, messages = self.turn_request(tier, memory, system, text)
-        reply = await self._call(tier, obs, request, "turn")
+        reply = await self._call(tier, obs, request, "turn", taken=memory.ids)
         if reply is None:  # gave up after retries: a pass; the conversation is left as it was
             return Decision(actions=(Pass(),), note="model call failed")
+        memory.ids.update(c.id for c in reply.calls)
         actions, errors = self._convert(reply, account)
         rest, final = [reply.assistant], reply
         if errors:
@@ -369,10 +388,11 @@ class ModelPolicy(Policy):
             repair = tier.api.user(results, prompts.REPAIR_TEXT)
             request = tier.api.request(tier.settings, tier.model, system, messages + rest + repair)
             account.faults["repair_attempts"] += 1
-            repaired = await self._call(tier, obs, request, "repair")
+            repaired = await self._call(tier, obs, request, "repair", taken=memory.ids)
             if repaired is None:  # the repair call failed: the bad calls are skipped, the exchange forgotten
                 account.faults["skipped_calls"] += len(errors)
             else:
+                memory.ids.update(c.id for c in repaired.calls)
                 if repaired.stop == "max_tokens":
                     account.faults["cut_off"] += 1
                     raise AgentFailure("cut_off", "the answer and its repair were both cut off at max_tokens")
@@ -418,9 +438,11 @@ class ModelPolicy(Policy):
 
     # --- one call through the cassette -------------------------------------------------
     async def _call(
-        self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None
+        self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None,
+        taken: Collection[str] = (),
     ) -> Reply | None:
-        """One call through the cassette, counted on ``account`` (default: the trader's own).
+        """One call through the cassette, counted on ``account`` (default: the trader's own); ``taken``: the
+        tool call ids the conversation already uses.
 
         None when the call gave up after its retries; ``AgentFailure`` when the API refused this
         conversation or the answer cannot be read; ``FatalPolicyError`` when the account is refused.
@@ -449,7 +471,7 @@ class ModelPolicy(Policy):
         if entry.get("error"):
             account.faults["gave_up"] += 1
             return None
-        reply = tier.api.parse(entry["response"])
+        reply = tier.api.parse(entry["response"], taken)
         account.calls += 1
         account.usage += reply.usage
         cost = cost_nanocents(reply.usage, tier.price)
@@ -542,6 +564,16 @@ class ModelPolicy(Policy):
             await client.close()
 
 
+def context_tokens(settings: TierSettings, where: str = "options.context_tokens") -> int | None:
+    """The model's context window a tier declares (``options: {context_tokens: N}``), if it does."""
+    value = settings.options.get("context_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 256 <= value <= 10_000_000:
+        raise BackendError(f"{where}: a whole number of tokens from 256 to 10,000,000, got {value!r}")
+    return value
+
+
 def _results(reply: Reply, errors: dict[str, str]) -> list[tuple[str, str, bool]]:
     """The tool results answering every call of ``reply``: its error, or queued."""
     return [(c.id, errors.get(c.id, prompts.TOOL_QUEUED), c.id in errors) for c in reply.calls]
@@ -578,12 +610,16 @@ def tool_name(name: Any) -> str:
     return text if TOOL_NAME.match(text) else (re.sub(r"[^a-zA-Z0-9_-]", "_", text)[:64] or "unnamed_tool")
 
 
-def call_ids(ids: Sequence[Any], prefix: str) -> list[str]:
-    """Ids for a reply's tool calls: as given, or made up when missing or repeated (local servers do that)."""
+def call_ids(ids: Sequence[Any], prefix: str, taken: Collection[str] = ()) -> list[str]:
+    """Ids for a reply's tool calls: as given, or made up when missing, malformed or already used in the
+    reply or the conversation (``taken``): local servers repeat ``call_0`` and the APIs want them unique."""
     out: list[str] = []
-    for i, given in enumerate(ids):
+    for given in ids:
         cid = given if isinstance(given, str) and TOOL_NAME.match(given) else ""
-        out.append(cid if cid and cid not in out else f"{prefix}{i}_{len(out)}")
+        n = len(out)
+        while not cid or cid in out or cid in taken:
+            cid, n = f"{prefix}{n}", n + 1
+        out.append(cid)
     return out
 
 

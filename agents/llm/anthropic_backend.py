@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import anthropic
@@ -55,11 +55,11 @@ class AnthropicApi:
         content.append({"type": "text", "text": text})
         return [{"role": "user", "content": content}]
 
-    def parse(self, response: dict[str, Any]) -> Reply:
+    def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply:
         """The reply, and an assistant message that is valid to send back (names, ids, inputs, no empty text)."""
         blocks = [b for b in (response.get("content") or []) if isinstance(b, dict)]
         uses = [b for b in blocks if b.get("type") == "tool_use"]
-        ids = call_ids([b.get("id") for b in uses], "toolu_local_")
+        ids = call_ids([b.get("id") for b in uses], "toolu_local_", taken)
         calls = tuple(ToolCall(i, str(b.get("name") or ""), b.get("input")) for i, b in zip(ids, uses, strict=True))
         text = "\n".join(b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
                          and b["text"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import openai
@@ -48,14 +48,14 @@ class OpenAIApi:
         tool = [{"role": "tool", "tool_call_id": cid, "content": out or "(empty)"} for cid, out, _ in results]
         return [*tool, {"role": "user", "content": text}]
 
-    def parse(self, response: dict[str, Any]) -> Reply:
+    def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply:
         """The reply, and an assistant message that is valid to send back (names, ids, string arguments)."""
         choices = response.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
         raw_calls = [c for c in (message.get("tool_calls") or []) if isinstance(c, dict)]
         functions = [c.get("function") if isinstance(c.get("function"), dict) else {} for c in raw_calls]
-        ids = call_ids([c.get("id") for c in raw_calls], "call_local_")
+        ids = call_ids([c.get("id") for c in raw_calls], "call_local_", taken)
         calls = tuple(
             ToolCall(i, str(f.get("name") or ""), f.get("arguments", "")) for i, f in zip(ids, functions, strict=True)
         )

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from agents.llm.agent import ModelPolicy, Tier, read_body
 from agents.llm.anthropic_backend import AnthropicApi, breakpoints
+from agents.llm.cassette import canonical
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.ratelimit import Retryable
 from agents.llm.survey import SURVEY_TOOL, DealSide, ask, deals_in
 from agents.llm.survey import Principal as Asked
 from agents.llm.tools import anthropic_tools
 from agents.offline import build_policy as offline_policy
-from market.backends import AgentFailure, BackendContext, FatalPolicyError
+from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.engine import MarketModel
 from market.observation import Decision, Observation
 from market.scenario import TierSettings, build_participants, load_scenario
@@ -336,3 +337,29 @@ def test_an_account_error_stops_the_batch_after_its_calls_are_answered(observati
     finally:
         policy.close()
     assert answered.count("refused") == 1
+
+
+def test_a_context_window_drops_old_turns_then_fails_the_turn(observations: list[Observation]) -> None:
+    script = Scripted("openai", [])
+    scenario, _ = load_scenario(SMOKE)
+    policy = ModelPolicy(BackendContext(scenario=scenario), transport=script)
+    fits = TierSettings(backend="openai", model="claude-haiku-4-5", max_tokens=256, options={"context_tokens": 4000})
+    tiny = fits.model_copy(update={"options": {"context_tokens": 300}})
+    policy.add_tier("frontier", fits, OpenAIApi(), "claude-haiku-4-5")
+    policy.add_tier("small", tiny, OpenAIApi(), "claude-haiku-4-5")
+    big = next(o for o in observations if o.tier == "frontier")
+    small = next(o for o in observations if o.tier == "small")
+    try:
+        for _ in range(6):
+            assert isinstance(policy.decide_batch([big])[0], Decision)
+        failed = policy.decide_batch([small])[0]
+    finally:
+        policy.close()
+    sizes = [len(canonical(r)) // 4 for r in script.requests]
+    assert all(size + 256 <= 4000 for size in sizes), sizes  # old turns were dropped to fit (each adds ~600)
+    users = [len([m for m in r["messages"] if m["role"] == "user"]) for r in script.requests]
+    assert users[:2] == [1, 2] and max(users) < 6 and "Earlier turns, summarised" in str(script.requests[-1])
+    assert isinstance(failed, AgentFailure) and failed.kind == "context_too_long" and len(script.requests) == 6
+    with pytest.raises(BackendError, match=r"tiers\.small\.options\.context_tokens"):
+        policy.add_tier("small", fits.model_copy(update={"options": {"context_tokens": "8k"}}), OpenAIApi(),
+                        "claude-haiku-4-5")
