@@ -172,10 +172,15 @@ def _money(cents: float | None) -> str:
     return "n/a" if cents is None or math.isnan(cents) else format_money(round(cents))
 
 
-def _interval(e: stats.Estimate) -> str:
-    if "cents" in e.name:
-        return f"{_money(e.value)} (95% CI {_money(e.low)} to {_money(e.high)})"
-    return f"{e.value:,.2f} (95% CI {e.low:,.2f} to {e.high:,.2f})"
+def _signed(e: stats.Estimate, up: str, down: str) -> str:
+    """``$4.64 more (95% CI ...)``: the size with the word for its direction; the interval keeps its signs."""
+    if math.isnan(e.value):
+        return f"n/a {up}"
+    word = up if e.value >= 0 else down
+    money = "cents" in e.name
+    size = _money(abs(e.value)) if money else f"{abs(e.value):,.2f}"
+    low, high = (_money(e.low), _money(e.high)) if money else (f"{e.low:,.2f}", f"{e.high:,.2f}")
+    return f"{size} {word} (95% CI of the difference {low} to {high})"
 
 
 def _sure(e: stats.Estimate) -> str:
@@ -230,9 +235,9 @@ def summary_text(a: Analysis) -> list[str]:
         seller, buyer, extra = c.headline
         lines.append(
             f"{top} minus {base}: did the {top} tier get better deals? Sold by a {top} agent, the same item fetched "
-            f"{_interval(seller)} more than when a {base} agent sold it; {_sure(seller)}. Bought by a {top} agent it "
-            f"cost {_interval(buyer)} less; {_sure(buyer)}. In the markets where tiers mix, a person closed "
-            f"{_interval(extra)} more deals when represented by {top}; {_sure(extra)}. ({how}.)"
+            f"{_signed(seller, 'more', 'less')} than when a {base} agent sold it; {_sure(seller)}. Bought by a {top} "
+            f"agent it cost {_signed(buyer, 'less', 'more')}; {_sure(buyer)}. In the markets where tiers mix, a person "
+            f"closed {_signed(extra, 'more', 'fewer')} deals when represented by {top}; {_sure(extra)}. ({how}.)"
         )
         sentence = _regression_sentence(c)
         if sentence:
