@@ -25,6 +25,7 @@ import typer
 from analysis import efficiency as eff
 from analysis import fairness, figures, metrics, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
+from market.events import RejectionCode
 from market.money import format_money
 from market.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
 from market.scenario import ScenarioError, validate_scenario
@@ -139,11 +140,13 @@ def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
 
 
 def conduct(data: RunData) -> pl.DataFrame:
-    """Per tier: refused actions and failed turns, in total and per agent (one per participant and market),
-    and what they were."""
+    """Per tier: refused actions (by the exchange's stable code; how many were the principal's mandate
+    holding) and failed turns (by kind), in total and per agent (one per participant and market)."""
+    mandate = [c.value for c in RejectionCode if c.mandate]
     people = data.participants.group_by("tier").agg(agents=pl.len())
     refused = data.rejections.group_by("tier").agg(
-        refused_actions=pl.len(), refused_kinds=pl.col("action_type").value_counts(sort=True))
+        refused_actions=pl.len(), refused_by_mandate=pl.col("code").is_in(mandate).sum(),
+        refused_codes=pl.col("code").value_counts(sort=True))
     failed = data.failures.group_by("tier").agg(
         failed_turns=pl.len(), failure_kinds=pl.col("kind").value_counts(sort=True))
     out = people.join(refused, on="tier", how="left").join(failed, on="tier", how="left")
@@ -155,7 +158,8 @@ def conduct(data: RunData) -> pl.DataFrame:
 
         n, refused_n, failed_n = r["agents"], r["refused_actions"] or 0, r["failed_turns"] or 0
         rows.append({"tier": r["tier"], "agents": n, "refused_actions": refused_n,
-                     "refused_per_agent": refused_n / n, "refused_by_action": kinds(r["refused_kinds"]),
+                     "refused_per_agent": refused_n / n, "refused_by_mandate": r["refused_by_mandate"] or 0,
+                     "refused_by_code": kinds(r["refused_codes"]),
                      "failed_turns": failed_n, "failed_per_agent": failed_n / n,
                      "failed_by_kind": kinds(r["failure_kinds"])})
     return pl.DataFrame(rows)
@@ -260,7 +264,8 @@ def summary_text(a: Analysis) -> list[str]:
         lines.append(f"Fairness ratings used: {told or 'none'} (simulated ratings are an assumption, not a finding).")
     if a.conduct is not None and a.conduct.height:
         parts = [f"{r['tier']} {_count(r['refused_actions'], 'refused action')} ({r['refused_per_agent']:.2f} per "
-                 f"agent) and {_count(r['failed_turns'], 'failed turn')}" for r in a.conduct.iter_rows(named=True)]
+                 f"agent; {r['refused_by_mandate']:,} of them the principal's mandate holding) and "
+                 f"{_count(r['failed_turns'], 'failed turn')}" for r in a.conduct.iter_rows(named=True)]
         lines.append("Refused actions and failed turns by tier: " + "; ".join(parts) + ".")
     e = a.efficiency
     if e.height:
@@ -300,6 +305,7 @@ _HEADERS = {
     "deals_per_participant": "deals per participant", "rating_surplus_corr": "correlation of rating and surplus",
     "mean_rating": "mean rating (1-7)", "optimal_cents": "best possible gains", "realised_cents": "realised gains",
     "mean_surplus": "mean surplus per deal", "mean_price_cents": "mean price", "volume_cents": "volume",
+    "refused_by_mandate": "refused by the principal's mandate",
 }
 
 

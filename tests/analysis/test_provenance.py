@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from analysis import load_run, stats
 from analysis.report import Comparison, _regression_sentence, analyse, app, build_figures, render, summary_text
+from market.events import RejectionCode
 from market.provenance import closing_lines, comparisons, parse_compare, provenance_lines, run_lines
 from market.scenario import ScenarioError, load_scenario, validate_scenario
 from tests.analysis.conftest import SCENARIOS
@@ -115,6 +116,9 @@ def test_the_report_opens_with_what_produced_it(pairs_run: Path) -> None:
     assert a.noticed[1].name.startswith("simulated fairness rating")
     # per-tier refusals and failed turns are counted
     assert int(a.conduct["refused_actions"].sum()) == a.data.rejections.height
+    mandate = [c.value for c in RejectionCode if c.mandate]
+    assert int(a.conduct["refused_by_mandate"].sum()) == a.data.rejections["code"].is_in(mandate).sum()
+    assert "unspecified" not in " ".join(a.conduct["refused_by_code"])  # a fresh ledger: every refusal has a code
     assert "Refused actions and failed turns per tier" in text
 
 
