@@ -37,7 +37,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market import runner
+from market import provenance, runner
 from market.backends import BackendError
 from market.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
 from market.ledger import Ledger, LedgerError
@@ -263,6 +263,8 @@ def main(
                   f"({record['workers']} worker(s), {record['executor']}); deals per replication "
                   f"{min(deals)}-{max(deals)}")
     print(f"sweep folder: {record['sweep_dir']}")
+    for line in provenance.closing_lines(Path(record["sweep_dir"])):  # the pooled report and its headline
+        print(line)
     if not record["complete"]:
         raise typer.Exit(1)
 
