@@ -44,8 +44,8 @@ class Subcommand:
             module = importlib.import_module(self.module)
         except ModuleNotFoundError as exc:
             if exc.name is not None and self.module.startswith(exc.name):
-                _fail(f"market {name}: this installation has no {self.module} module (it is not part of this "
-                      f"version of market)")
+                _fail(f"market {name}: this installation has no module {self.module} (an editable install made "
+                      "before it existed needs: pip install -e . again)")
             _fail(f"market {name} needs the package {exc.name!r}, which is not installed (the README lists the "
                   "extras: pip install -e '.[llm,slack,sweep]')")
         app = getattr(module, self.attr)  # a declared name per module (the registry below), not probing

@@ -86,7 +86,7 @@ def test_a_missing_subcommand_module_says_so(monkeypatch: pytest.MonkeyPatch) ->
                         cli.Subcommand("market.no_such_part", "app", "Run an experiment."))
     result = invoke("experiment", "-h")
     assert result.exit_code == 2
-    assert "market experiment: this installation has no market.no_such_part module" in result.output
+    assert "market experiment: this installation has no module market.no_such_part" in result.output
 
 
 def test_bad_input_to_a_subcommand_is_the_module_s_own_error(tmp_path: Path) -> None:

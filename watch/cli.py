@@ -6,7 +6,7 @@ Exit codes: 0 after Ctrl-C, 2 on bad input (a folder that is not a run, a port i
 from __future__ import annotations
 
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -44,9 +44,10 @@ def main(
         raise typer.Exit(2) from None
     server.start()
     watch.start()
-    typer.echo(f"watching {folder.path} at {server.url} (Ctrl-C to stop)")
-    try:
-        threading.Event().wait()
+    try:  # the line is printed inside: whoever reads it may press Ctrl-C at once
+        typer.echo(f"watching {folder.path} at {server.url} (Ctrl-C to stop)")
+        while True:  # short sleeps, not an untimed wait: polars' SIGINT handler (SA_RESTART) would hold Ctrl-C
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

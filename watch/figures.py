@@ -16,6 +16,7 @@ import polars as pl
 
 from analysis import figures, load
 from market.engine import Market
+from market.tables import SCHEMAS
 
 
 def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def run_data(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str]
     participants = pl.DataFrame(
         [{**keys, "participant_id": p.id, "name": p.name, "tier": tier_of.get(p.id, p.tier), "budget": p.budget,
           "items": len(p.items), "wants": len(p.wants)} for p in state.participants.values()],
-        schema=load._SCHEMAS["participants"],
+        schema=SCHEMAS["participants"],
     )
     deal_rows = []
     for d in state.deals:
@@ -50,13 +51,13 @@ def run_data(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str]
                           "item_id": d.item_id, "seller": d.seller, "buyer": d.buyer, "price": d.price, "at": d.at,
                           "kind": item.kind, "title": item.title, "value": item.value,
                           "seller_tier": tier_of.get(d.seller, ""), "buyer_tier": tier_of.get(d.buyer, "")})
-    deals = pl.DataFrame(deal_rows, schema={**load._SCHEMAS["deals"], "kind": pl.Utf8, "title": pl.Utf8,
+    deals = pl.DataFrame(deal_rows, schema={**SCHEMAS["deals"], "kind": pl.Utf8, "title": pl.Utf8,
                                             "value": pl.Int64, "seller_tier": pl.Utf8, "buyer_tier": pl.Utf8})
     hourly_schema = {"run": pl.Utf8, "market": pl.Utf8, "hour": pl.Int64, "open_listings": pl.Int64,
                      "open_offers": pl.Int64, "deals": pl.Int64, "volume": pl.Int64,
                      **{f"money_{t}": pl.Int64 for t in tiers}}
     hourly = pl.DataFrame([{"run": run, **row} for row in hourly_rows], schema=hourly_schema)
-    empty = {name: pl.DataFrame(schema=load._SCHEMAS[name]) for name in ("items", "wants", "listings", "offers",
+    empty = {name: pl.DataFrame(schema=SCHEMAS[name]) for name in ("items", "wants", "listings", "offers",
                                                                           "messages")}
     return load.RunData(path=Path(run), name=run, seed=0, scenario={"days": 0}, tiers=list(tiers),
                         participants=participants, deals=deals, hourly=hourly, runs=[], **empty)

@@ -92,14 +92,23 @@ def test_speed_names_and_a_bad_speed(smoke_run: RunFolder) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["watch", "market.watch"])
-def test_module_forms_of_the_watch_command(module: str, tmp_path: Path) -> None:
-    """``python -m watch`` and the old ``python -m market.watch`` are the same command line."""
+def test_module_forms_of_the_watch_command(module: str, smoke_run: RunFolder, tmp_path: Path) -> None:
+    """``python -m watch`` and the old ``python -m market.watch`` are the same command line; Ctrl-C stops it
+    with 0 (an untimed wait would hold it: polars' SIGINT handler restarts the wait)."""
     helped = subprocess.run([sys.executable, "-m", module, "-h"], capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0
     assert f"Usage: python -m {module} [OPTIONS]" in helped.stdout and "--paused" in helped.stdout
     bad = subprocess.run([sys.executable, "-m", module, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "not a run folder" in bad.stderr
+    proc = subprocess.Popen([sys.executable, "-m", module, str(smoke_run.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith(f"watching {smoke_run.path} at http://127.0.0.1:")  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.mark.slow
