@@ -459,7 +459,8 @@ def after_run(path: Path) -> None:
               f"see `python -m analysis.report {path}`", file=sys.stderr)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.command()

@@ -417,7 +417,8 @@ def render(record: dict[str, Any], study: Any) -> str:
             "</body></html>")
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.command()

@@ -515,7 +515,8 @@ class _folder:
 
 # --- the command line ---------------------------------------------------------------
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 err = Console(stderr=True)
 
 

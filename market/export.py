@@ -173,7 +173,8 @@ def export(path: Path, fmt: Literal["parquet", "jsonl"], out: Path) -> dict[str,
     return written
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.command()

@@ -25,7 +25,8 @@ from market.money import format_money
 from market.runfolder import RunFolder, RunFolderError
 from market.scenario import ScenarioError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 err = Console(stderr=True)
 BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
 

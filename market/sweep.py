@@ -219,7 +219,8 @@ def sweep(
     return record
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 err = Console(stderr=True)
 
 

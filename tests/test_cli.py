@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -70,6 +71,15 @@ def test_every_subcommand_help(name: str, flag: str) -> None:
     assert OWN_HELP[name] in result.output
     if name != "slack":  # slack hands its arguments to python -m slackbot (argparse) as they are
         assert f"Usage: market {name}" in result.output
+
+
+@pytest.mark.parametrize("name", [n for n, sub in cli.SUBCOMMANDS.items() if sub.module != "market.cli"])
+def test_the_module_forms_take_h_too(name: str) -> None:
+    """``python -m market.run -h`` (and every other module's own command line) answers as ``market run -h`` does."""
+    sub = cli.SUBCOMMANDS[name]
+    result = CliRunner().invoke(getattr(importlib.import_module(sub.module), sub.attr), ["-h"])
+    assert result.exit_code == 0, result.output
+    assert OWN_HELP[name] in result.output
 
 
 def test_unknown_subcommand_exits_2_and_says_so() -> None:
