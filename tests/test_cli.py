@@ -10,6 +10,7 @@ from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from market import cli
@@ -80,6 +81,20 @@ def test_the_module_forms_take_h_too(name: str) -> None:
     result = CliRunner().invoke(getattr(importlib.import_module(sub.module), sub.attr), ["-h"])
     assert result.exit_code == 0, result.output
     assert OWN_HELP[name] in result.output
+
+
+def test_flags_read_as_flags_and_shared_options_agree() -> None:
+    """No --x/--no-x pairs; an option two subcommands share is spelled the same (``--quiet`` is always ``-q``)."""
+    spellings: dict[str, set[tuple[str, ...]]] = {}
+    for name, sub in cli.SUBCOMMANDS.items():
+        command = typer.main.get_command(getattr(importlib.import_module(sub.module), sub.attr))
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            assert not param.secondary_opts, f"market {name}: {param.opts} + {param.secondary_opts}"
+            spellings.setdefault(param.name, set()).add(tuple(sorted(param.opts)))
+    assert {name: s for name, s in spellings.items() if len(s) > 1} == {}
+    assert spellings["quiet"] == {("--quiet", "-q")}
 
 
 def test_unknown_subcommand_exits_2_and_says_so() -> None:
