@@ -20,6 +20,7 @@ from typing import Any
 from agents import messages
 from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
+from market.backends import Policy
 from market.domain import Item, Offer
 from market.scenario import ProfileSpec, TierSettings
 
@@ -62,7 +63,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-class OfflinePolicy:
+class OfflinePolicy(Policy):
     """A rule-based negotiator following one ``Profile``."""
 
     def __init__(self, profile: Profile, seed: int = 0) -> None:

@@ -28,6 +28,7 @@ from analysis.load import AnalysisError, RunData, expand_runs, load_runs
 from market.events import RejectionCode
 from market.money import format_money
 from market.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
+from market.runner import RunResult
 from market.scenario import ScenarioError, validate_scenario
 
 REPORT_FILE = "report.html"
@@ -440,12 +441,13 @@ def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[s
     return target
 
 
-def after_run(path: Path) -> None:
+def after_run(result: RunResult) -> None:
     """The ``market.after_run`` plugin: store simulated fairness ratings and write report.html.
 
-    ``path`` is a run folder, or a sweep folder (then every run's ratings are
+    ``result.folder`` is a run folder, or a sweep folder (then every run's ratings are
     stored and one pooled report is written into the sweep folder).
     """
+    path = result.folder.path
     if os.environ.get(SKIP_ENV) == "0":
         return
     try:

@@ -148,22 +148,44 @@ def distinct(policies: dict[str, Policy]) -> list[Policy]:
     return list({id(p): p for p in policies.values()}.values())
 
 
-def decide_batch(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision]:
+def decide_all(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision | AgentFailure]:
     """Decisions for a whole batch, each policy seeing all of its observations at once.
 
-    A policy with ``decide_batch(observations)`` gets its share in one call (model
-    backends run those concurrently); others are asked one by one. The result is
-    in the batch's order whatever order answers arrive in.
+    Each policy gets its share in one ``decide_batch`` call (model backends run
+    those concurrently). The result is in the batch's order whatever order answers
+    arrive in. Failure isolation lives here, once: a slot that holds neither a
+    ``Decision`` nor an ``AgentFailure`` becomes ``AgentFailure("not_a_decision")``,
+    and an exception from a policy's ``decide_batch`` as a whole (or an answer of
+    the wrong length) costs each of that policy's traders its turn
+    (``policy_error``). A ``FatalPolicyError`` propagates: the run stops.
     """
-    results: list[Decision | None] = [None] * len(batch)
+    results: list[Decision | AgentFailure | None] = [None] * len(batch)
     groups: dict[int, list[int]] = {}
     for index, (policy, _) in enumerate(batch):
         groups.setdefault(id(policy), []).append(index)
     for indexes in groups.values():
         policy = batch[indexes[0]][0]
-        observations = [batch[i][1] for i in indexes]
-        many = getattr(policy, "decide_batch", None)
-        decisions = many(observations) if many else [policy.decide(o) for o in observations]
-        for i, decision in zip(indexes, decisions, strict=True):
-            results[i] = decision
+        answers = _answers(policy, [batch[i][1] for i in indexes])
+        for i, answer in zip(indexes, answers, strict=True):
+            results[i] = answer
     return results  # type: ignore[return-value]
+
+
+def _answers(policy: Policy, observations: list[Observation]) -> list[Decision | AgentFailure]:
+    """One policy's checked answers for its share of a batch, one per observation."""
+    try:
+        answers = policy.decide_batch(observations)
+    except (FatalPolicyError, BackendError):
+        raise
+    except AgentFailure as exc:
+        return [exc] * len(observations)
+    except Exception as exc:  # a policy's bug costs its traders this turn, not the week
+        failure = AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
+        return [failure] * len(observations)
+    if not isinstance(answers, list | tuple) or len(answers) != len(observations):
+        size = len(answers) if isinstance(answers, list | tuple) else type(answers).__name__
+        failure = AgentFailure("policy_error", f"decide_batch answered {size} for {len(observations)} observations")
+        return [failure] * len(observations)
+    return [a if isinstance(a, Decision | AgentFailure) else
+            AgentFailure("not_a_decision", f"the policy returned {type(a).__name__}, not a Decision")
+            for a in answers]

@@ -11,10 +11,10 @@ scenario gives the same events, byte for byte.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import queue
 import random
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,10 +24,11 @@ import simpy
 
 from market import exchange
 from market.actions import Action
-from market.backends import Policy, decide_batch
+from market.backends import AgentFailure, FatalPolicyError, Policy, decide_all
 from market.domain import OfferStatus, Participant
 from market.events import (
     ActionRejected,
+    AgentFailed,
     DealClosed,
     Event,
     MarketOpened,
@@ -37,7 +38,7 @@ from market.events import (
     ParticipantJoined,
     RejectionCode,
 )
-from market.observation import Observation, observe
+from market.observation import Decision, Observation, observe
 from market.scenario import Scenario, assign_tiers
 from market.state import MarketState
 
@@ -95,6 +96,32 @@ class StopRun(Exception):
     """Raised inside the clock to end a run early (the ledger stays consistent)."""
 
 
+@dataclass
+class FaultCount:
+    """One tier's turns and failed turns in this run, and its last turns for the circuit breaker."""
+
+    window: int
+    turns: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    recent: deque[bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = deque(maxlen=self.window)
+
+    def add(self, failure: AgentFailure | None) -> None:
+        self.turns += 1
+        self.recent.append(failure is not None)
+        if failure is not None:
+            self.kinds[failure.kind] += 1
+
+    @property
+    def failed(self) -> int:
+        return sum(self.kinds.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {"turns": self.turns, "failed": self.failed, "kinds": dict(sorted(self.kinds.items()))}
+
+
 class MarketModel(mesa.Model):
     """All markets of one run on one simulated clock.
 
@@ -126,6 +153,9 @@ class MarketModel(mesa.Model):
         self.policies = policies
         self.policy_for = policy_for or (lambda _market, person: policies.get(person.tier))
         self.stop_requested: str | None = None
+        self.stop_cause: str | None = None
+        self.stopped: str | None = None  # the reason, once a stop ended the clock before the scenario's end
+        self.faults = {tier: FaultCount(scenario.failures.window) for tier in scenario.tiers}
         self.tick = scenario.timing.tick_minutes * 60
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
@@ -243,16 +273,19 @@ class MarketModel(mesa.Model):
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         try:
-            with contextlib.suppress(StopRun):
-                self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+            self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+        except StopRun as stop:
+            self.stopped = str(stop)
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
         self.running = False
 
-    def stop(self, reason: str) -> None:
-        """Ask the run to end before the next batch."""
-        self.stop_requested = reason
+    def stop(self, reason: str, cause: str = "requested") -> None:
+        """Ask the run to end before the next batch; ``cause`` is a short code
+        (``interrupted``, ``fatal``, ``circuit_breaker``, ``max_cost``, ``requested``). The first request wins."""
+        if self.stop_requested is None:
+            self.stop_requested, self.stop_cause = reason, cause
 
     @property
     def now(self) -> int:
@@ -295,13 +328,25 @@ class MarketModel(mesa.Model):
                 self._record(market, event, entries)
         # a trader rescheduled earlier and back again can stand twice in a list: once is enough
         due = [t for t in dict.fromkeys(self._due.pop(at)) if t.next_wake == at and t.policy is not None]
-        decisions = decide_batch([(t.policy, t.observe(at)) for t in due])  # type: ignore[misc]
+        try:
+            decisions = decide_all([(t.policy, t.observe(at)) for t in due])  # type: ignore[misc]
+        except FatalPolicyError as fatal:
+            # no decision of this batch is applied: the ledger stays a prefix of the uninterrupted run
+            self.sink(entries)
+            self.stop(fatal.reason, cause="fatal")
+            raise StopRun(fatal.reason) from None
         by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
         for market in self.markets:
             mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
             random.Random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
             for trader in mine:
-                for action in by_trader[id(trader)].actions:
+                answer = by_trader[id(trader)]
+                if isinstance(answer, AgentFailure):  # costs this trader its turn: it passes
+                    self._record(market, AgentFailed(
+                        at=at, actor=trader.participant_id, tier=trader.tier,
+                        kind=answer.kind[:64], reason=answer.reason[:500]), entries)
+                    continue
+                for action in answer.actions:
                     outcome = exchange.decide(market.state, trader.participant_id, action, at)
                     if isinstance(outcome, exchange.Rejection):
                         outcome = [ActionRejected(
@@ -310,6 +355,7 @@ class MarketModel(mesa.Model):
                         )]
                     for event in outcome:
                         self._record(market, event, entries)
+        self._count_faults(due, by_trader)
         for trader in due:
             trader.steps += 1
             trader.next_wake = None
@@ -318,6 +364,27 @@ class MarketModel(mesa.Model):
         self.sink(entries)
         if self.on_batch:
             self.on_batch(self, at)
+
+    def _count_faults(self, due: list[Trader], answers: dict[int, Decision | AgentFailure]) -> None:
+        """Count each tier's turns and failures; trip the circuit breaker when a tier's share passes the limit."""
+        for trader in due:
+            answer = answers[id(trader)]
+            faults = self.faults.setdefault(trader.tier, FaultCount(self.scenario.failures.window))
+            faults.add(answer if isinstance(answer, AgentFailure) else None)
+        limits = self.scenario.failures
+        for tier, faults in self.faults.items():
+            failed = sum(faults.recent)
+            if failed > limits.max_share * limits.window:
+                self.stop(
+                    f"circuit breaker: tier {tier} failed {failed} of its last {len(faults.recent)} turns "
+                    f"(the limit is {limits.max_share:.0%} of {limits.window}; see `failures:` in scenario.yaml)",
+                    cause="circuit_breaker",
+                )
+                return
+
+    def fault_counts(self) -> dict[str, dict[str, object]]:
+        """Turns and failed turns per tier so far (for summary.json)."""
+        return {tier: faults.as_dict() for tier, faults in sorted(self.faults.items())}
 
     def _record(self, market: Market, event: Event, entries: list[Entry]) -> None:
         market.state.evolve(event)

@@ -1,15 +1,27 @@
 """``python -m market.run SCENARIO.yaml``: run a scenario and report on it.
 
-Exit codes: 0 on success, 2 on bad input (with the reason, no traceback),
-130 when interrupted (the ledger stays consistent; ``--resume`` continues).
+Exit codes (the message says why; never a traceback):
+
+- 0: done (the run is complete and its after-run steps, e.g. the report, are written);
+- 2: bad input (a scenario, option, backend or run folder that cannot be used);
+- 3: stopped by the model API or a limit (authentication, permission, quota, unknown
+  model, the ``failures:`` circuit breaker, ``--max-cost``): the run stopped cleanly
+  after its current batch, summary.json says ``status: stopped`` and why;
+- 4: the disk is full (nothing written is corrupt; free some space);
+- 130: interrupted (Ctrl-C stops the run after the current batch; a second Ctrl-C at once).
+
+Every stop but bad input prints the exact ``python -m market.run --resume RUN_DIR``
+command that continues the run; the resumed run is byte-identical to one never stopped.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from enum import IntEnum
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -29,6 +41,16 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
 err = Console(stderr=True)
 BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
+
+
+class ExitCode(IntEnum):
+    """The command's exit codes (see the module docstring and the README)."""
+
+    DONE = 0
+    BAD_INPUT = 2
+    STOPPED = 3
+    DISK_FULL = 4
+    INTERRUPTED = 130
 
 
 @app.command()
@@ -70,6 +92,9 @@ def main(
             options["cassette"] = str(cassette)
         if resume is not None:
             folder = RunFolder.open(resume)
+            if not folder.ledger.is_file():
+                err.print(f"{folder.path}: the run stopped before its ledger was created; starting it from the "
+                          "beginning", highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
                 folder, on_batch=cb, tiers=tiers or None, options=options)))
@@ -89,31 +114,72 @@ def main(
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(prepared, folder, on_batch=cb)))
             result = _with_progress(console, quiet, go)
     except BAD_INPUT as exc:
+        if runner.disk_full(exc.__cause__ or exc):
+            _disk_full(exc, folder, live)
         if live is not None:
             live.close()
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from None
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True, markup=True)
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     except KeyboardInterrupt:
-        where = f"; continue with: python -m market.run --resume {folder.path}" if folder else ""
-        err.print(f"interrupted{where}", highlight=False)
         if live is not None:
             live.close()
-        raise typer.Exit(130) from None
+        err.print(f"interrupted{_resume_hint(folder)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except (OSError, sqlite3.OperationalError) as exc:
+        if runner.disk_full(exc):
+            _disk_full(exc, folder, live)
+        if live is not None:
+            live.close()
+        err.print(f"[red]error:[/red] {exc}{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     if not quiet:
         for line in provenance.run_lines(result.folder.path):  # what produced the numbers, before the numbers
             console.print(line, markup=False, highlight=False)
         console.print(summary_table(result.summary))
         if "llm" in result.summary:
             console.print(cost_table(result.summary))
-    if result.stopped:
-        console.print(f"stopped early: {result.stopped}")
+        failures = failure_line(result.summary)
+        if failures:
+            console.print(failures, highlight=False, soft_wrap=True)
     print(f"run folder: {result.folder.path}", flush=True)
     for line in provenance.closing_lines(result.folder.path):  # the report's path and its headline effects
         print(line, flush=True)
+    if result.cause == "interrupted":
+        if live is not None:
+            live.close()
+        what = "the run is complete, its after-run steps are not done" if result.complete else "interrupted"
+        err.print(f"{what}{_resume_hint(result.folder)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if result.stopped:
+        err.print(f"stopped: {result.stopped}{_resume_hint(result.folder)}", highlight=False, soft_wrap=True)
     if live is not None:
         live.watch.finish("complete" if result.complete else "stopped")
         live.linger()  # says the run is over once Ctrl-C is its to handle
         live.close()
+    if result.stopped:
+        raise typer.Exit(ExitCode.STOPPED)
+
+
+def _resume_hint(folder: RunFolder | None) -> str:
+    """The exact command that continues the run in ``folder`` (empty when none was created)."""
+    return f"; continue with: python -m market.run --resume {folder.path}" if folder is not None else ""
+
+
+def _disk_full(exc: BaseException, folder: RunFolder | None, live: Any) -> NoReturn:
+    """Say the disk is full (nothing written is corrupt) and exit with its own code."""
+    if live is not None:
+        live.close()
+    err.print(f"[red]error:[/red] the disk is full ({exc}); what was recorded is intact: free some space"
+              f"{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
+    raise typer.Exit(ExitCode.DISK_FULL) from None
+
+
+def failure_line(summary: dict[str, Any]) -> str:
+    """Failed turns per tier (``agent_failed`` events), or '' when no turn failed."""
+    tiers = summary.get("failures", {}).get("tiers", {})
+    parts = [f"{tier} {t['failed']} of {t['turns']} ({', '.join(f'{k} {v}' for k, v in t['kinds'].items())})"
+             for tier, t in tiers.items() if t["failed"]]
+    return f"failed turns: {'; '.join(parts)}" if parts else ""
 
 
 def _estimate(scenario: Path, console: Console, **overrides: Any) -> None:
@@ -199,11 +265,15 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
-    """``--backend TIER=BACKEND[:MODEL]`` values as tier settings overrides."""
+    """``--backend TIER=BACKEND[:MODEL]`` values as tier settings overrides (BACKEND may be a
+    dotted path ``package.module:factory``, then ``:MODEL`` follows it)."""
     tiers: dict[str, dict[str, Any]] = {}
     for value in values:
         tier, sep, rest = value.partition("=")
         name, _, model = rest.partition(":")
+        if "." in name and model:  # a dotted path package.module:factory[:MODEL]
+            factory, _, model = model.partition(":")
+            name = f"{name}:{factory}"
         if not sep or not tier or not name:
             raise ValueError(f"--backend: expected TIER=BACKEND[:MODEL], got {value!r}")
         tiers[tier.strip()] = {"backend": name.strip(), **({"model": model.strip()} if model else {})}
@@ -227,7 +297,7 @@ def _capped(max_cost: float | None, go: Any) -> Any:
                 cb(model, at)
             spent = model_cost(model) or 0.0
             if spent >= max_cost and not model.stop_requested:
-                model.stop(f"--max-cost ${max_cost:,.2f} reached (${spent:,.2f} spent)")
+                model.stop(f"--max-cost ${max_cost:,.2f} reached (${spent:,.2f} spent)", cause="max_cost")
 
         return go(on_batch)
 

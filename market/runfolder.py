@@ -20,6 +20,8 @@ from pathlib import Path
 
 from market.ledger import LEDGER_FILE
 
+_SET_UP = ("scenario.yaml", "catalog.csv")  # what a run writes before its ledger
+
 
 class RunFolderError(ValueError):
     """A path that is not (or not yet) a usable run folder."""
@@ -55,21 +57,41 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path | str) -> RunFolder:
-        """An existing run folder; a clear error if ``path`` is not one."""
+        """An existing run folder; a clear error if ``path`` is not one.
+
+        A folder with its scenario and catalog but no ledger yet (stopped while the ledger
+        was being created) is a run folder: resuming it starts the run from the beginning.
+        """
         folder = cls(Path(path))
         if not folder.path.is_dir():
             raise RunFolderError(f"{path}: no such folder")
-        missing = [p.name for p in (folder.scenario, folder.ledger) if not p.is_file()]
+        if not folder.scenario.is_file() and not folder.ledger.is_file():
+            raise RunFolderError(f"{path}: not a run folder (missing {folder.scenario.name}, {folder.ledger.name})")
+        missing = [p.name for p in (folder.scenario, folder.catalog) if not p.is_file()]
         if missing:
-            raise RunFolderError(f"{path}: not a run folder (missing {', '.join(missing)})")
+            raise RunFolderError(
+                f"{path}: not a run folder (missing {', '.join(missing)}): if it was stopped while it was "
+                f"being created, start the run again with --out {path}" if not folder.ledger.is_file() else
+                f"{path}: not a run folder (missing {', '.join(missing)})"
+            )
         return folder
+
+    @property
+    def unstarted(self) -> bool:
+        """Whether the folder holds nothing a run recorded: no ledger (a run set up but never started)."""
+        return not self.ledger.is_file() and all(
+            p.name in _SET_UP or p.name.endswith(".partial") for p in self.path.iterdir()
+        )
 
     @classmethod
     def create(cls, root: Path, name: str, exact: Path | None = None) -> RunFolder:
         """A new, empty run folder: ``exact`` if given, else ``root/<name>-<timestamp>``."""
         if exact is not None:
             if exact.exists() and any(exact.iterdir()):
-                raise RunFolderError(f"{exact}: folder exists and is not empty")
+                if not cls(exact).unstarted:
+                    raise RunFolderError(f"{exact}: folder exists and is not empty")
+                for leftover in exact.iterdir():  # a run set up but stopped before its ledger existed
+                    leftover.unlink()
             exact.mkdir(parents=True, exist_ok=True)
             return cls(exact)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

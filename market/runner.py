@@ -9,8 +9,12 @@ checks every event against its ledger, and appends only what is new.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
+import signal
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,11 +48,26 @@ class Plan:
 
 @dataclass
 class RunResult:
+    """What a run (or a resumed run) produced: its folder, its summary, how it ended.
+
+    ``status`` is ``complete``, ``stopped`` (``stopped`` says why, ``cause`` is a short
+    code: ``interrupted``, ``fatal``, ``circuit_breaker``, ``max_cost``, ``requested``)
+    or ``incomplete`` (run ``until`` a time before the end). ``policies`` are the run's
+    own policies, still open while the after-run plugins get this result.
+    """
+
     folder: RunFolder
     summary: dict[str, Any]
     complete: bool
     stopped: str | None = None
+    cause: str | None = None
+    policies: dict[str, Policy] = field(default_factory=dict, repr=False)
     model: MarketModel | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``stopped`` or ``incomplete`` (summary.json's ``status``)."""
+        return "complete" if self.complete else "stopped" if self.stopped else "incomplete"
 
 
 def plan(
@@ -92,10 +111,16 @@ def start(
     until: int | None = None,
     after_run: bool = True,
 ) -> RunResult:
-    """Write the resolved scenario into ``folder`` and run it (then the after-run plugins)."""
+    """Write the resolved scenario into ``folder`` and run it (then the after-run plugins).
+
+    In the main thread, Ctrl-C during the run asks it to stop after the current batch
+    (the result's ``cause`` is ``interrupted``); a second Ctrl-C raises ``KeyboardInterrupt``.
+    """
     resolved = prepared.scenario.model_copy(update={"catalog": "catalog.csv"})
-    folder.scenario.write_text(dump_scenario(resolved), encoding="utf-8")
-    shutil.copyfile(prepared.catalog_path, folder.catalog)
+    _write_text(folder.scenario, dump_scenario(resolved))
+    partial = folder.catalog.with_name(folder.catalog.name + ".partial")
+    shutil.copyfile(prepared.catalog_path, partial)
+    partial.replace(folder.catalog)
     with Ledger(folder.ledger, create=True) as ledger:
         ledger.set_status("state", "running")
         return _run(prepared, folder, ledger, ledger.append_many, on_batch, until, after_run)
@@ -107,15 +132,30 @@ def resume(
     tiers: dict[str, dict[str, Any]] | None = None,
     until: int | None = None,
     options: dict[str, Any] | None = None,
+    after_run: bool = True,
 ) -> RunResult:
-    """Continue a run from its ledger; byte-identical to an uninterrupted run."""
+    """Continue a run from its ledger; byte-identical to an uninterrupted run.
+
+    A run that was stopped (Ctrl-C, a fatal model error, the circuit breaker, a cost cap)
+    goes on from where it stopped; a complete run only finishes the after-run steps it has
+    not done yet; a folder whose ledger was never created starts the run from its beginning.
+    """
     prepared = plan(folder.scenario, tiers=tiers, run_dir=folder.path, options=options)
+    if not folder.ledger.is_file():  # stopped while it was being created: nothing ran yet
+        with Ledger(folder.ledger, create=True) as ledger:
+            ledger.set_status("state", "running")
+            return _run(prepared, folder, ledger, ledger.append_many, on_batch, until, after_run)
     with Ledger(folder.ledger) as ledger:
         if ledger.status("state") == "complete":
-            summary = json.loads(folder.summary.read_text()) if folder.summary.exists() else {}
-            return RunResult(folder=folder, summary=summary, complete=True)
+            summary = json.loads(folder.summary.read_text()) if folder.summary.is_file() else {}
+            result = RunResult(folder=folder, summary=summary, complete=True, policies=prepared.policies)
+            if after_run:
+                with _opened(prepared.policies, folder.path):
+                    _after_run(result, ledger)
+            return result
+        ledger.set_status("state", "running")
         checker = _Verifier(ledger)
-        return _run(prepared, folder, ledger, checker, on_batch, until, after_run=True)
+        return _run(prepared, folder, ledger, checker, on_batch, until, after_run)
 
 
 def _run(
@@ -129,25 +169,45 @@ def _run(
 ) -> RunResult:
     with _opened(prepared.policies, folder.path):
         model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
-        model.run(until)
-        complete = model.stop_requested is None and model.now >= prepared.scenario.duration - 1
-        summary = {
-            "scenario": prepared.scenario.name,
-            "seed": prepared.scenario.seed,
-            "complete": complete,
-            "stopped": model.stop_requested,
-            "simulated_seconds": model.now,
-            "events": ledger.last_seq,
-            "markets": [summarize(m.name, m.state) for m in model.markets],
-        }
-        for extra in _extras(prepared.policies):
-            summary.update(extra)
-        folder.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        with _ctrl_c_stops(model):
+            model.run(until)
+        complete = model.stopped is None and model.now >= prepared.scenario.duration - 1
+        # a stop asked after the last batch stopped nothing, but a Ctrl-C then still skips the after-run steps
+        result = RunResult(
+            folder=folder, summary={}, complete=complete,
+            stopped=None if complete else model.stopped or model.stop_requested,
+            cause=model.stop_cause if not complete or model.stop_cause == "interrupted" else None,
+            policies=prepared.policies, model=model,
+        )
+        result.summary = _summary(prepared, model, ledger, result)
+        _write_text(folder.summary, json.dumps(result.summary, indent=2) + "\n")
         if complete:
             ledger.set_status("state", "complete")
-            if after_run:
-                _after_run(folder)
-        return RunResult(folder=folder, summary=summary, complete=complete, stopped=model.stop_requested, model=model)
+            if after_run and result.cause != "interrupted":
+                _after_run(result, ledger)
+        elif result.stopped:
+            ledger.set_status("state", "stopped")
+        return result
+
+
+def _summary(prepared: Plan, model: MarketModel, ledger: Ledger, result: RunResult) -> dict[str, Any]:
+    """summary.json: how the run ended, its figures per market and tier, its faults, its policies' figures."""
+    limits = prepared.scenario.failures
+    summary: dict[str, Any] = {
+        "scenario": prepared.scenario.name,
+        "seed": prepared.scenario.seed,
+        "status": result.status,
+        "complete": result.complete,
+        "stopped": result.stopped,
+        "stop_cause": result.cause,
+        "simulated_seconds": model.now,
+        "events": ledger.last_seq,
+        "markets": [summarize(m.name, m.state) for m in model.markets],
+        "failures": {"max_share": limits.max_share, "window": limits.window, "tiers": model.fault_counts()},
+    }
+    for policy in distinct(prepared.policies):
+        summary.update(policy.summary())
+    return summary
 
 
 @contextmanager
@@ -156,26 +216,67 @@ def _opened(policies: dict[str, Policy], run_dir: Path) -> Iterator[None]:
     recorded) and closed at the end (``close``: e.g. model clients and their event loop)."""
     try:
         for policy in distinct(policies):
-            opener = getattr(policy, "open_run", None)
-            if opener is not None:
-                opener(run_dir)
+            policy.open_run(run_dir)
         yield
     finally:
         for policy in distinct(policies):
-            closer = getattr(policy, "close", None)
-            if closer is not None:
-                closer()
+            policy.close()
 
 
-def _extras(policies: dict[str, Policy]) -> list[dict[str, Any]]:
-    """Figures a backend adds to the summary (tokens, cost, faults), if it has any."""
-    return [p.summary() for p in distinct(policies) if hasattr(p, "summary")]
+@contextmanager
+def _ctrl_c_stops(model: MarketModel) -> Iterator[None]:
+    """While the clock runs (main thread only): the first Ctrl-C asks the run to stop after the
+    current batch, so nothing is cut in half; a second one raises ``KeyboardInterrupt`` at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        model.stop("interrupted (Ctrl-C)", cause="interrupted")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
-def _after_run(folder: RunFolder) -> None:
-    """Plugins that act on a finished run (e.g. the analysis report)."""
+def _after_run(result: RunResult, ledger: Ledger) -> None:
+    """Plugins that act on a finished run (e.g. the fairness survey, then the report), in name order.
+
+    Each step is marked done in the ledger (``after_run.<name>``) once it returns, so a
+    run killed during this phase and resumed does the remaining steps only.
+    """
     for ep in sorted(entry_points(group=AFTER_RUN_GROUP), key=lambda e: e.name):
-        ep.load()(folder.path)
+        key = f"after_run.{ep.name}"
+        if ledger.status(key) == "done":
+            continue
+        ep.load()(result)
+        ledger.set_status(key, "done")
+
+
+def after_run_steps(ledger: Ledger) -> dict[str, bool]:
+    """Each after-run plugin and whether it is done for the run of ``ledger``."""
+    names = sorted(ep.name for ep in entry_points(group=AFTER_RUN_GROUP))
+    return {name: ledger.status(f"after_run.{name}") == "done" for name in names}
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a kill or a full disk never leaves half a file)."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the database's quota of it) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 class _Verifier:

@@ -268,6 +268,22 @@ class SlackSettings(Frozen):
     join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
 
 
+class FailureLimits(Frozen):
+    """The circuit breaker: when a tier's failed turns pass a share, the run stops cleanly (resumable).
+
+    Counted per tier over its last ``window`` turns (a deterministic count, not wall time):
+    the run stops after the batch in which more than ``max_share`` of that window failed.
+    A failed turn is an ``agent_failed`` event (a model's 400, an unrepairable tool call,
+    a policy's exception, ...). Not part of the market's rules: changing it in a run
+    folder's scenario.yaml before ``--resume`` lets a stopped run go on.
+    """
+
+    max_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.2, description="stop when more than this share of a tier's last `window` turns failed (1: never)"
+    )
+    window: Annotated[int, Field(ge=1, le=100_000)] = Field(50, description="turns per tier the share is taken over")
+
+
 class Scenario(Frozen):
     """A whole scenario file."""
 
@@ -278,6 +294,7 @@ class Scenario(Frozen):
     working_hours: WorkingHours = WorkingHours()
     timing: Timing = Timing()
     rules: Rules = Rules()
+    failures: FailureLimits = FailureLimits()
     catalog: str = Field("catalog.csv", description="catalog file, relative to the scenario file")
     participants: Participants
     profiles: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec] = Field(

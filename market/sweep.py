@@ -140,8 +140,9 @@ def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dic
 
 def after_sweep(sweep_dir: Path) -> None:
     """Run the ``market.after_run`` plugins on the sweep folder (the report pools its runs)."""
+    pooled = runner.RunResult(folder=RunFolder(sweep_dir), summary={}, complete=True)
     for ep in sorted(entry_points(group=runner.AFTER_RUN_GROUP), key=lambda e: e.name):
-        ep.load()(sweep_dir)
+        ep.load()(pooled)
 
 
 def sweep(

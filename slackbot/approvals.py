@@ -14,10 +14,11 @@ principal") in its next observation's news; it may try something else later.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 from market.actions import Accept, Action, Counter, MakeOffer
-from market.backends import Policy
+from market.backends import AgentFailure, Policy
 from market.events import ActionRejected, RejectionCode
 from market.observation import Decision, Observation
 
@@ -47,7 +48,7 @@ class Asker(Protocol):
     def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None: ...
 
 
-class ApprovalPolicy:
+class ApprovalPolicy(Policy):
     """Wraps a principal's agent: committing actions are held for approval, the rest go through."""
 
     def __init__(self, inner: Policy, host: Asker, market: str, pid: str) -> None:
@@ -64,11 +65,25 @@ class ApprovalPolicy:
             self._declined.append(event)
 
     def decide(self, observation: Observation) -> Decision:
+        """The wrapped agent's decision, its committing actions held for approval."""
+        observation = self._told(observation)
+        return self._hold(observation, self.inner.decide(observation))
+
+    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
+        """The wrapped policy decides the batch at once; committing actions are held for approval."""
+        told = [self._told(o) for o in observations]
+        answers = self.inner.decide_batch(told)
+        return [a if isinstance(a, AgentFailure) else self._hold(o, a) for o, a in zip(told, answers, strict=True)]
+
+    def _told(self, observation: Observation) -> Observation:
+        """``observation`` with the principal's refusals since the last turn added to its news."""
         with self._lock:
             news, self._declined = self._declined, []
         if news:
             observation = observation.model_copy(update={"news": (*observation.news, *news)})
-        decision = self.inner.decide(observation)
+        return observation
+
+    def _hold(self, observation: Observation, decision: Decision) -> Decision:
         kept: list[Action] = []
         for action in decision.actions:
             if held(action):

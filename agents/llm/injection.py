@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.base import BackendContext, BackendError, Decision, Observation
 from agents.offline import PROFILES, OfflinePolicy
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, SendMessage
+from market.backends import AgentFailure, Policy
 from market.events import (
     ActionRejected,
     DealClosed,
@@ -53,7 +54,7 @@ class InjectionOptions(BaseModel):
     )
 
 
-class InjectingPolicy:
+class InjectingPolicy(Policy):
     """An offline trader whose every text carries injected instructions."""
 
     def __init__(self, inner: OfflinePolicy, options: InjectionOptions) -> None:
@@ -65,7 +66,16 @@ class InjectingPolicy:
         return self.options.messages[(obs.step + i) % len(self.options.messages)]
 
     def decide(self, obs: Observation) -> Decision:
-        decision = self.inner.decide(obs)
+        """The wrapped trader's decision with injected text."""
+        return self._inject(obs, self.inner.decide(obs))
+
+    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
+        """The wrapped policy decides the whole batch at once; each decision gets its injected text."""
+        answers = self.inner.decide_batch(observations)
+        return [a if isinstance(a, AgentFailure) else self._inject(o, a)
+                for o, a in zip(observations, answers, strict=True)]
+
+    def _inject(self, obs: Observation, decision: Decision) -> Decision:
         actions: list[Action] = []
         for i, action in enumerate(decision.actions):
             match action:
