@@ -150,8 +150,8 @@ def resume(
             summary = json.loads(folder.summary.read_text()) if folder.summary.is_file() else {}
             result = RunResult(folder=folder, summary=summary, complete=True, policies=prepared.policies)
             if after_run:
-                with _opened(prepared.policies, folder.path):
-                    _after_run(result, ledger)
+                with _opened(prepared.policies, folder.path), _CtrlC() as ctrl_c:
+                    _after_run(result, ledger, ctrl_c)
             return result
         ledger.set_status("state", "running")
         checker = _Verifier(ledger)
@@ -167,10 +167,10 @@ def _run(
     until: int | None,
     after_run: bool,
 ) -> RunResult:
-    with _opened(prepared.policies, folder.path):
+    with _opened(prepared.policies, folder.path), _CtrlC() as ctrl_c:
         model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
-        with _ctrl_c_stops(model):
-            model.run(until)
+        ctrl_c.model = model
+        model.run(until)
         complete = model.stopped is None and model.now >= prepared.scenario.duration - 1
         # a stop asked after the last batch stopped nothing, but a Ctrl-C then still skips the after-run steps
         result = RunResult(
@@ -184,7 +184,7 @@ def _run(
         if complete:
             ledger.set_status("state", "complete")
             if after_run and result.cause != "interrupted":
-                _after_run(result, ledger)
+                _after_run(result, ledger, ctrl_c)
         elif result.stopped:
             ledger.set_status("state", "stopped")
         return result
@@ -223,35 +223,48 @@ def _opened(policies: dict[str, Policy], run_dir: Path) -> Iterator[None]:
             policy.close()
 
 
-@contextmanager
-def _ctrl_c_stops(model: MarketModel) -> Iterator[None]:
-    """While the clock runs (main thread only): the first Ctrl-C asks the run to stop after the
-    current batch, so nothing is cut in half; a second one raises ``KeyboardInterrupt`` at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _CtrlC:
+    """Ctrl-C while a run is under way (main thread only), never lost and never cutting a step in half.
 
-    def stop(_signum: int, _frame: object) -> None:
-        model.stop("interrupted (Ctrl-C)", cause="interrupted")
+    The first Ctrl-C asks the clock to stop after the current batch, or, in the after-run
+    phase, stops before the next step; a second one raises ``KeyboardInterrupt`` at once.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.model: MarketModel | None = None
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _press(self, _signum: int, _frame: object) -> None:
+        self.pressed = True
+        if self.model is not None:
+            self.model.stop("interrupted (Ctrl-C)", cause="interrupted")
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
-
-def _after_run(result: RunResult, ledger: Ledger) -> None:
+def _after_run(result: RunResult, ledger: Ledger, ctrl_c: _CtrlC) -> None:
     """Plugins that act on a finished run (e.g. the fairness survey, then the report), in name order.
 
     Each step is marked done in the ledger (``after_run.<name>``) once it returns, so a
-    run killed during this phase and resumed does the remaining steps only.
+    run killed during this phase and resumed does the remaining steps only. After a
+    Ctrl-C no further step starts (the result's ``cause`` becomes ``interrupted``).
     """
     for ep in sorted(entry_points(group=AFTER_RUN_GROUP), key=lambda e: e.name):
         key = f"after_run.{ep.name}"
         if ledger.status(key) == "done":
             continue
+        if ctrl_c.pressed:
+            result.cause = "interrupted"
+            return
         ep.load()(result)
         ledger.set_status(key, "done")
 
