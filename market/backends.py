@@ -157,7 +157,8 @@ def decide_all(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision | A
     ``Decision`` nor an ``AgentFailure`` becomes ``AgentFailure("not_a_decision")``,
     and an exception from a policy's ``decide_batch`` as a whole (or an answer of
     the wrong length) costs each of that policy's traders its turn
-    (``policy_error``). A ``FatalPolicyError`` propagates: the run stops.
+    (``policy_error``). A ``FatalPolicyError`` propagates (the run stops cleanly after
+    the batch), and so does a ``BackendError`` (the backend itself cannot go on).
     """
     results: list[Decision | AgentFailure | None] = [None] * len(batch)
     groups: dict[int, list[int]] = {}

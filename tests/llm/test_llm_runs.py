@@ -9,7 +9,6 @@ import pytest
 
 from agents.llm.agent import ReplayMiss
 from market import runner
-from market.backends import FatalPolicyError
 from market.ledger import Ledger
 from market.runfolder import RunFolder
 from tests.conftest import run_cli
@@ -128,8 +127,9 @@ def test_a_request_missing_from_the_cassette_names_trader_and_step(fake_server, 
 
 def test_insufficient_quota_stops_the_run_with_the_reason(fake_server, tmp_path: Path) -> None:
     server = fake_server("openai", faults={"quota": 3})
-    with pytest.raises(FatalPolicyError, match="insufficient quota"):
-        run_model(tmp_path / "run", model_tiers(server, "openai"))
+    stopped = run_model(tmp_path / "run", model_tiers(server, "openai"))  # stops cleanly after the batch
+    assert stopped.cause == "fatal" and "insufficient quota" in (stopped.stopped or "")
+    assert stopped.summary["status"] == "stopped" and "llm" in stopped.summary
     _conserved(tmp_path / "run")
 
 
