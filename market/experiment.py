@@ -330,7 +330,8 @@ def run(
                    "scenario": str(cell_files[c.id].relative_to(folder))} for c in plan.cells],
         "runs": [{"cell": r.cell.id, "replication": r.replication, "seed": r.seed,
                   "run_dir": str(r.run_dir.relative_to(folder))} for r in runs],
-        "workers": workers, "executor": f"ray:{ray_address}" if ray_address else "processes",
+        "workers": workers,
+        "executor": f"ray:{ray_address}" if ray_address else ("this process" if workers == 1 else "processes"),
         "fingerprint": plan.fingerprint(), "started": datetime.now().isoformat(timespec="seconds"),
         "complete": False,
     }
@@ -564,12 +565,30 @@ def main(
         raise typer.Exit(130) from None
     console.print(f"{len(record['runs'])} runs ({record['skipped']} already done) in {record['wall_seconds']:.1f} s "
                   f"({record['workers']} worker(s), {record['executor']})", highlight=False)
+    if (folder / "cells.parquet").is_file():
+        _print_headline(console, pl.read_parquet(folder / "cells.parquet"), record)
     for name in ("runs.parquet", "cells.parquet", "report.html"):
         if (folder / name).is_file():
             console.print(f"{name}: {folder / name}", highlight=False)
     print(f"experiment folder: {folder}")
     if not record["complete"]:
         raise typer.Exit(1)
+
+
+def _print_headline(console: Console, cells: pl.DataFrame, record: Mapping[str, Any]) -> None:
+    """The first headline effect per cell, with its interval (the estimates the after-experiment plugin wrote)."""
+    if cells.is_empty() or not {"name", "estimate", "low", "high", "unit", "cell"} <= set(cells.columns):
+        return
+    first = cells["name"][0]
+    labels = {c["id"]: c["label"] for c in record["cells"]}
+    console.print(f"{first} (mean over replications, 95% interval):", highlight=False)
+    for row in cells.filter(pl.col("name") == first).iter_rows(named=True):
+        money = row["unit"] == "cents"
+        shown = [None if v is None else (v / 100 if money else v) for v in (row["estimate"], row["low"], row["high"])]
+        text = ["n/a" if v is None else (f"{'-' if v < 0 else ''}${abs(v):,.2f}" if money else f"{v:,.2f}")
+                for v in shown]
+        console.print(f"  {row['cell']} {labels.get(row['cell'], '')}: {text[0]} [{text[1]}, {text[2]}]"
+                      f"{'' if money else ' ' + row['unit']}", highlight=False)
 
 
 def cli() -> None:
