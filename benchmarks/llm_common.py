@@ -22,9 +22,9 @@ def start_fake(api: str = "anthropic", latency: float = 0.0, faults: dict[str, i
     """
     spec = ",".join(f"{mode}={every}" for mode, every in (faults or {}).items())
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "llm" / "fakes.py"), api, "--latency", str(latency),
+        [sys.executable, "-m", "tests.llm.fakes", api, "--latency", str(latency),
          "--faults", spec, "--slow-seconds", str(slow_seconds)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
     assert proc.stdout is not None
     port = int(proc.stdout.readline())

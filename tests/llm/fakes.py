@@ -37,7 +37,7 @@ question (``survey_faults={"malformed": 3}``): ``malformed`` (a rating as text, 
 arguments that are not JSON; the repair is correct) and ``stubborn`` (the repair is
 malformed too).
 
-Run standalone (for benchmarks): ``python tests/llm/fakes.py anthropic --latency 0.2``
+Run standalone (for benchmarks): ``python -m tests.llm.fakes anthropic --latency 0.2``
 prints the port, then serves until killed.
 """
 
