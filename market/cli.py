@@ -177,7 +177,7 @@ def slack(ctx: typer.Context) -> None:
     """
     from slackbot.__main__ import main as slack_main
 
-    raise typer.Exit(slack_main(list(ctx.args)))
+    raise typer.Exit(slack_main(list(ctx.args), prog="market slack"))
 
 
 def main() -> None:

@@ -27,8 +27,9 @@ def _client():  # type: ignore[no-untyped-def]
     return WebClient(token=token, **({"base_url": base} if base else {}))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m slackbot", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m slackbot") -> int:
+    """Run the command line on ``argv`` (``prog``: what its usage line calls it, e.g. ``market slack``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("watch", help="post a finished or running run into Slack")
     w.add_argument("run_dir", type=Path)

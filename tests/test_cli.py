@@ -27,7 +27,7 @@ OWN_HELP = {
     "watch": "Serve a local page that replays RUN_DIR",
     "export": "Write every table of the runs under PATH",
     "ledger": "Print RUN_DIR's events as JSON lines",
-    "slack": "python -m slackbot",
+    "slack": "usage: market slack",
 }
 
 
@@ -70,7 +70,7 @@ def test_every_subcommand_help(name: str, flag: str) -> None:
     result = invoke(name, flag)
     assert result.exit_code == 0, result.output
     assert OWN_HELP[name] in result.output
-    if name != "slack":  # slack hands its arguments to python -m slackbot (argparse) as they are
+    if name != "slack":  # slack hands its arguments to python -m slackbot (argparse: "usage:") as they are
         assert f"Usage: market {name}" in result.output
 
 

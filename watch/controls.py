@@ -24,12 +24,18 @@ class ControlError(ValueError):
 
 
 def parse_speed(value: str) -> float:
-    """A speed by its name, spaces and case aside (``"1 h/s"``, ``1h/s``, ``MAX``): simulated seconds per second."""
+    """A speed by its name, spaces and case aside (``"1 h/s"``, ``1h/s``, ``MAX``), or as its number of simulated
+    seconds per second (``3600``, as ``python -m slackbot watch --speed`` takes it)."""
     wanted = value.replace(" ", "").lower()
+    try:
+        number: float | None = float(wanted)
+    except ValueError:
+        number = None
     for name, speed in SPEEDS.items():
-        if name.replace(" ", "") == wanted:
+        if name.replace(" ", "") == wanted or number == speed:
             return speed
-    raise ControlError(f"unknown speed {value!r}; choose one of {', '.join(SPEEDS)}")
+    raise ControlError(f"unknown speed {value!r}; choose one of {', '.join(SPEEDS)} "
+                       f"(or in simulated seconds per second: {', '.join(f'{s:g}' for s in SPEEDS.values())})")
 
 
 @dataclass

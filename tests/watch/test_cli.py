@@ -85,6 +85,9 @@ def test_run_with_watch_gives_the_same_ledger(two_markets: Path, smoke_run: RunF
 def test_speed_names_and_a_bad_speed(smoke_run: RunFolder) -> None:
     assert parse_speed("1 h/s") == parse_speed("1h/s") == 3_600.0
     assert parse_speed("MAX") == 0.0
+    assert parse_speed("600") == parse_speed("10 min/s") == 600.0
+    with pytest.raises(ControlError, match=r"or in simulated seconds per second: 0, 86400, 3600, 600, 60\)"):
+        parse_speed("601")
     result = CliRunner().invoke(watch_cli.app, [str(smoke_run.path), "--speed", "warp"])
     assert result.exit_code == 2
     assert "--speed: unknown speed 'warp'; choose one of max, 1 day/s, 1 h/s" in result.output
