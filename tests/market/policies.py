@@ -85,3 +85,26 @@ def fatal(tier: str, settings: TierSettings, context: BackendContext) -> Offline
 def topped_up(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
     """The same tier once its account has credit again: plain offline decisions (its options are ignored)."""
     return OfflinePolicy(PROFILES[settings.profile or tier], seed=context.scenario.seed)
+
+
+class Costly(OfflinePolicy):
+    """Offline decisions priced like model calls: a tenth of a cent per turn (for ``--max-cost``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.turns = 0
+
+    def decide(self, obs: Observation) -> Decision:
+        self.turns += 1
+        return super().decide(obs)
+
+    def cost_usd(self) -> float:
+        return self.turns / 1000
+
+    def summary(self) -> dict[str, Any]:
+        return {"costly": {"turns": self.turns, "cost_usd": self.cost_usd()}}
+
+
+def costly(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
+    """The ``tests.market.policies:costly`` backend."""
+    return _build(Costly, tier, settings, context)

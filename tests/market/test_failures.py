@@ -261,3 +261,29 @@ def test_exit_codes_of_a_fatal_stop_and_its_resume(smoke: Path, tmp_path: Path) 
     resumed = run_cli("--resume", out, "--backend", "frontier=tests.market.policies:topped_up", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert export(out) == export(whole)
+
+
+@pytest.mark.slow
+def test_exit_codes_of_the_circuit_breaker_and_max_cost(smoke: Path, tmp_path: Path) -> None:
+    scenario = yaml.safe_load(smoke.read_text())
+    scenario["catalog"] = str(ROOT / "scenarios" / "catalog.csv")
+    scenario["tiers"]["small"] = {"backend": "tests.market.policies:raising",
+                                  "options": {"fail": ["p001", "p003"]}}
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    tripped = run_cli(path, "--out", tmp_path / "tripped")
+    assert tripped.returncode == 3, tripped.stderr
+    assert "stopped: circuit breaker: tier small failed 11 of its last" in tripped.stderr
+    assert f"--resume {tmp_path / 'tripped'}" in tripped.stderr and "Traceback" not in tripped.stderr
+    assert "failed turns: small 11 of" in tripped.stdout and "policy_error 11" in tripped.stdout
+
+    capped = run_cli(smoke, "--out", tmp_path / "capped", "--backend", "frontier=tests.market.policies:costly",
+                     "--max-cost", "0.02", "--quiet")
+    assert capped.returncode == 3, capped.stderr
+    assert "stopped: --max-cost $0.02 reached ($0.02 spent)" in capped.stderr
+    summary = json.loads((tmp_path / "capped" / "summary.json").read_text())
+    assert summary["stop_cause"] == "max_cost" and summary["costly"] == {"turns": 20, "cost_usd": 0.02}
+    resumed = run_cli("--resume", tmp_path / "capped", "--backend", "frontier=tests.market.policies:costly", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_cli(smoke, "--out", tmp_path / "whole", "-q").returncode == 0
+    assert export(tmp_path / "capped") == export(tmp_path / "whole")

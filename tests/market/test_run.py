@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -103,32 +105,45 @@ def test_cli_needs_a_scenario_or_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_with_a_consistent_ledger(deal: Path, tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_with_a_consistent_ledger_and_the_resume_command(deal: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
         # a long week, so the interrupt surely lands mid-run
         [sys.executable, "-m", "market.run", str(deal), "--out", str(out), "--days", "30", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    _wait_for_events(out, 2_000, proc)
+    _wait_for_clock(out, proc)  # the first batch is written: the run's Ctrl-C handler is in place
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr
-    assert "--resume" in stderr and "Traceback" not in stderr
+    assert f"interrupted; continue with: python -m market.run --resume {out}" in stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["stop_cause"] == "interrupted"
     with Ledger(out) as ledger:
+        assert ledger.status("state") == "stopped" and ledger.last_seq == summary["events"]
         for market in ledger.markets():
             assert check_invariants(ledger.replay(market)) == []
 
 
+def _wait_for_clock(out: Path, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Until the run has written an event after its opening ones (no race: the marker is in the ledger)."""
+    _wait(out, proc, "SELECT 1 FROM events WHERE at > 0 LIMIT 1")
+
+
 def _wait_for_events(out: Path, count: int, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 120
+    """Until the run's ledger holds at least ``count`` events."""
+    _wait(out, proc, f"SELECT 1 FROM events WHERE seq >= {int(count)} LIMIT 1")
+
+
+def _wait(out: Path, proc: subprocess.Popen, query: str) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 600  # generous: a loaded machine is slow, never wrong
+    ledger = out / "ledger.sqlite"
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be interrupted"
-        try:
-            with Ledger(out) as ledger:
-                if ledger.last_seq >= count:
+        if ledger.is_file():  # created whole (moved into place), so a reader never meets half a database
+            with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30)) as db:
+                if db.execute(query).fetchone():
                     return
-        except Exception:
-            pass
-        time.sleep(0.005)
+        time.sleep(0.02)
     raise AssertionError("the run never wrote enough events")
