@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
 from slackbot.app import build_app
 from slackbot.host import Host
+from slackbot.serve import AckingSocketModeHandler
 from tests.slackbot.live import MANUAL, wait_for
 from tests.slackbot.slack_stub import SlackStub
 from tests.slackbot.socket_stub import SocketModeStub
@@ -38,7 +38,7 @@ def envelope(envelope_id: str, kind: str, payload: dict[str, Any], **extra: Any)
 def test_socket_mode_acks_every_envelope_and_answers(stub: SlackStub, client: WebClient, scenario: Path,
                                                      socket_server: SocketModeStub, tmp_path: Path) -> None:
     host = Host(scenario, client, out=tmp_path / "run", speed=1, pace=0)
-    handler = SocketModeHandler(build_app(host, client), APP_TOKEN)
+    handler = AckingSocketModeHandler(build_app(host, client), APP_TOKEN)
     try:
         handler.connect()
         wait_for(socket_server.connected.is_set, timeout=10, what="websocket")
@@ -63,7 +63,14 @@ def test_socket_mode_acks_every_envelope_and_answers(stub: SlackStub, client: We
                  "actions": [{"action_id": "approve_deal", "value": "A:nobody:accept:O1:", "block_id": "b",
                               "type": "button"}]}
         socket_server.send(envelope("e-click", "interactive", click))
-        for envelope_id in ("e-ev", "e-ev-retry", "e-click"):
+        # what no listener takes is acknowledged too (Slack would deliver it again)
+        reaction = {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": "EvR1",
+                    "event_time": 1, "event": {"type": "reaction_added", "user": MANUAL, "reaction": "wave"}}
+        socket_server.send(envelope("e-reaction", "events_api", reaction, retry_attempt=0, retry_reason=""))
+        shortcut = {"type": "shortcut", "callback_id": "nobody_handles_this", "user": {"id": MANUAL},
+                    "team": {"id": "T1"}, "trigger_id": "T-3"}
+        socket_server.send(envelope("e-shortcut", "interactive", shortcut))
+        for envelope_id in ("e-ev", "e-ev-retry", "e-click", "e-reaction", "e-shortcut"):
             wait_for(lambda e=envelope_id: socket_server.acks(e), timeout=10, what=f"ack of {envelope_id}")
         wait_for(lambda: [c for c in stub.calls("chat.postMessage") if c.args.get("channel") == dm], what="DM")
         wait_for(lambda: any("not yours" in r.get("text", "") for r in stub.state.responses), what="click answer")
@@ -73,7 +80,8 @@ def test_socket_mode_acks_every_envelope_and_answers(stub: SlackStub, client: We
     finally:
         handler.close()
         host.close()
-    assert all(len(socket_server.acks(e)) == 1 for e in ("e-help", "e-bad", "e-ev", "e-ev-retry", "e-click"))
+    assert all(len(socket_server.acks(e)) == 1
+               for e in ("e-help", "e-bad", "e-ev", "e-ev-retry", "e-click", "e-reaction", "e-shortcut"))
     opened = stub.calls("apps.connections.open")
     assert opened and opened[0].auth == f"Bearer {APP_TOKEN}"
     assert all(c.auth.startswith("Bearer xoxb-") for c in stub.calls("chat.postMessage"))
