@@ -160,8 +160,13 @@ def serve(scenario: Path, client: WebClient, *, out: Path | None, speed: float, 
     try:
         if http:
             asgi = SlackAsgi(build_app(host, client, signing_secret=secret, handler=handler), host)
+            # uvicorn takes SIGTERM/SIGINT while it runs (stop accepting, drain), then restores these
+            # handlers and raises the signal again: ours just note it, so the shutdown below completes
+            stopped = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stopped.set())
             try:
-                http_server(asgi, host_name, port).run()  # uvicorn handles SIGTERM/SIGINT: drain, then return
+                http_server(asgi, host_name, port).run()
             finally:
                 asgi.close()
             return 0
