@@ -71,8 +71,8 @@ def test_http_mode_under_uvicorn(stub: SlackStub, tmp_path: Path) -> None:
         health = wait_for(lambda: _health(base) or proc.poll() is not None, timeout=60, what="healthz")
         assert proc.poll() is None and health["ok"] is True  # type: ignore[index]
         # the command-line admin may run the week
-        status, body = _post(base + "/slack/events", command_body("admin pending", "UCLI1", stub.respond_url + "x"),
-                             _signed(command_body("admin pending", "UCLI1", stub.respond_url + "x")))
+        pending = command_body("admin pending", "UCLI1", stub.respond_url + "x")
+        status, _ = _post(base + "/slack/events", pending, _signed(pending))
         assert status == 200
         wait_for(lambda: any("approvals waiting" in r.get("text", "") for r in stub.state.responses),
                  what="admin answer")
