@@ -25,6 +25,14 @@ def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "") -
     raise AssertionError(f"timed out waiting for {what or check}")
 
 
+def locked(host, read: Callable[[object], object]) -> Callable[[], object]:  # type: ignore[no-untyped-def]
+    """A check reading the host's market state under its lock (the engine thread moves it on)."""
+    def check() -> object:
+        with host.lock:
+            return read(host.state())
+    return check
+
+
 def most_wanted(scenario: Path) -> list[str]:
     """Catalog titles the smoke agents want most (so agents bid on what the people sell)."""
     sc, catalog = load_scenario(scenario)

@@ -24,6 +24,7 @@ from tests.slackbot.live import (
     buttons,
     dms,
     join_values,
+    locked,
     most_wanted,
     wait_for,
 )
@@ -51,14 +52,15 @@ def test_a_live_week_end_to_end(stub: SlackStub, client: WebClient, scenario: Pa
         assert "Usage" in slack.command(MANUAL, "offer L1 lots")["text"]
         slack.command(ADMIN, "admin start")
         wait_for(lambda: host.person(MANUAL) and host.person(APPROVER), what="joins applied")
-        wait_for(lambda: "Done: list item." in slack.responses(MANUAL) or
-                 any(lst.seller == participant_id(MANUAL) for lst in host.state().listings.values()),
+        wait_for(locked(host, lambda st: "Done: list item." in slack.responses(MANUAL) or
+                        any(lst.seller == participant_id(MANUAL) for lst in st.listings.values())),
                  what="manual listings")
         slack.command(MANUAL, "status")
         wait_for(lambda: any("Balance" in r for r in slack.responses(MANUAL)), what="status")
         # the manual trader bids on an agent's listing at its ask; a bad bid gets the exchange's reason
-        target = wait_for(lambda: next((lst for lst in host.state().listings.values()
-                                        if lst.seller.startswith("p") and lst.status == "open"), None))
+        target = wait_for(locked(host, lambda st: next((lst for lst in st.listings.values()
+                                                        if lst.seller.startswith("p") and lst.status == "open"),
+                                                       None)))
         slack.command(MANUAL, f"offer {target.id} $100000 please")  # type: ignore[attr-defined]
         wait_for(lambda: any(r.startswith("Not done:") for r in slack.responses(MANUAL)), what="rejection")
         slack.command(MANUAL, f"offer {target.id} ${target.ask / 100:.2f} <!channel> deal?")  # type: ignore[attr-defined]
@@ -73,8 +75,8 @@ def test_a_live_week_end_to_end(stub: SlackStub, client: WebClient, scenario: Pa
         slack.click(APPROVER, "approve_deal", approvals[0])  # a double click is answered, not applied twice
         wait_for(lambda: any("already answered" in r for r in slack.responses(APPROVER)), what="double click")
         pids = {participant_id(MANUAL), participant_id(APPROVER)}
-        wait_for(lambda: approve_all(slack, APPROVER) and
-                 {p for d in host.state().deals for p in (d.buyer, d.seller)} >= pids, timeout=60,
+        wait_for(locked(host, lambda st: approve_all(slack, APPROVER) and
+                        {p for d in list(st.deals) for p in (d.buyer, d.seller)} >= pids), timeout=60,
                  what="deals for both people")
         slack.command(ADMIN, "admin settle")
         wait_for(lambda: all(any("settled" in json.dumps(m.get("blocks")) for m in dms(stub, u))
@@ -118,7 +120,7 @@ def test_restart_restores_the_week_and_posts_nothing_twice(stub: SlackStub, clie
     view = wait_for(lambda: stub.calls("views.open"))[0].args["view"]  # type: ignore[index]
     slack.submit_view(MANUAL, view, join_values("Desk lamp, $30, $5", "", "manual"))
     slack.command(ADMIN, "admin start")
-    wait_for(lambda: len(host.state().listings) > 10, what="trading")
+    wait_for(locked(host, lambda st: len(st.listings) > 10), what="trading")
     host.close()  # the bot is stopped mid-week
     with Ledger(tmp_path / "run") as ledger:
         events_before = ledger.last_seq

@@ -25,7 +25,7 @@ from slackbot.host import Host, participant_id
 from slackbot.render import listing_key
 from slackbot.watch import watch
 from tests.slackbot.conftest import ADMIN, SECRET, SMOKE, signed_request
-from tests.slackbot.live import MANUAL, Slack, join_values, wait_for
+from tests.slackbot.live import MANUAL, Slack, join_values, locked, wait_for
 from tests.slackbot.slack_stub import SlackStub
 
 EVIL = "<!channel> <!here> <!everyone> <@UEVIL1> <#CEVIL1> <https://evil.example> @channel & <b>"
@@ -97,17 +97,18 @@ def test_every_input_path_reaches_slack_escaped(stub: SlackStub, client: WebClie
         acks.append(slack.command(MANUAL, f"frob {EVIL}"))
         acks.append(slack.command(MANUAL, f"offer {EVIL} $5 {EVIL}"))
         acks.append(slack.command(MANUAL, f"list {EVIL[:30]} $5"))
-        wait_for(lambda: any(lst.seller == me for lst in host.state().listings.values()), what="listings")
-        target = wait_for(lambda: next((lst for lst in host.state().listings.values()
-                                        if lst.seller != me and lst.status == "open"), None), what="an agent's")
+        wait_for(locked(host, lambda st: any(lst.seller == me for lst in st.listings.values())), what="listings")
+        target = wait_for(locked(host, lambda st: next((lst for lst in st.listings.values()
+                                                        if lst.seller != me and lst.status == "open"), None)),
+                          what="an agent's")
         acks.append(slack.command(MANUAL, f"offer {target.id} $1 {EVIL}"))  # type: ignore[attr-defined]
         acks.append(slack.command(MANUAL, f"say {target.id} {EVIL}"))  # type: ignore[attr-defined]
         # agents' own text (a model's messages, offers and descriptions), through the exchange
         agent = target.seller  # type: ignore[attr-defined]
         host.model.submit("A", agent, SendMessage(listing_id=target.id, text=f"model says {EVIL}"))  # type: ignore[attr-defined, union-attr]
-        mine = next(lst for lst in host.state().listings.values() if lst.seller == me)
+        mine = locked(host, lambda st: next(lst for lst in st.listings.values() if lst.seller == me))()
         host.model.submit("A", agent, MakeOffer(listing_id=mine.id, amount=500, message=f"take it {EVIL}"))  # type: ignore[union-attr]
-        holdings = [i for i in host.state().holdings(agent) if i.id not in host.state().open_listing_of_item]
+        holdings = locked(host, lambda st: [i for i in st.holdings(agent) if i.id not in st.open_listing_of_item])()
         if holdings:
             host.model.submit("A", agent, ListItem(item_id=holdings[0].id, ask=900, description=f"new {EVIL}"))  # type: ignore[union-attr]
         wait_for(lambda: any("model says" in json.dumps(m) for m in stub.posts("deal-a")), what="agent message")

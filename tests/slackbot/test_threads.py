@@ -11,14 +11,14 @@ from slack_sdk import WebClient
 
 from market.backends import Policy
 from market.events import MessageSent, OfferMade
-from market.observation import Decision, Observation
 from market.ledger import Ledger
+from market.observation import Decision, Observation
 from market.scenario import load_scenario
 from slackbot.app import build_app
 from slackbot.host import Host, participant_id
 from slackbot.render import listing_key
 from tests.slackbot.conftest import ADMIN, SECRET, signed_request
-from tests.slackbot.live import MANUAL, STRANGER, Slack, join_values, wait_for
+from tests.slackbot.live import MANUAL, STRANGER, Slack, join_values, locked, wait_for
 from tests.slackbot.slack_stub import SlackStub
 
 
@@ -53,10 +53,10 @@ def test_a_reply_in_a_listing_thread_is_a_market_message_and_a_price_is_one_clic
         assert slack.submit_view(MANUAL, view, join_values("Desk lamp, $30, $5", wants, "manual")) == {}
         slack.command(ADMIN, "admin start")
         kinds = {e.kind for e in catalog[:20]}
-        target = wait_for(lambda: next((lst for lst in host.state().listings.values() if lst.seller != me
-                                        and lst.status == "open"
-                                        and host.state().items[lst.item_id].kind in kinds
-                                        and host.store.posted(listing_key("A", lst.id))), None),
+
+        target = wait_for(locked(host, lambda st: next((lst for lst in list(st.listings.values()) if lst.seller != me
+                                                  and lst.status == "open" and st.items[lst.item_id].kind in kinds
+                                                  and host.store.posted(listing_key("A", lst.id))), None)),
                           what="an agent's listing the person wants")
         channel, ts = host.store.posted(listing_key("A", target.id))  # type: ignore[attr-defined, misc]
         seller = host.model.market("A").traders[target.seller]  # type: ignore[attr-defined, union-attr]
@@ -77,15 +77,15 @@ def test_a_reply_in_a_listing_thread_is_a_market_message_and_a_price_is_one_clic
         assert "/deal join" in stub.state.ephemerals[1]["text"]
         # one click makes the offer, at exactly the amount named
         slack.click(MANUAL, "make_offer", element["value"])
-        wait_for(lambda: any(o.proposer == me and o.amount == 1200 for o in host.state().offers.values()),
+        wait_for(locked(host, lambda st: any(o.proposer == me and o.amount == 1200 for o in st.offers.values())),
                  what="the offer")
         # /deal market: open listings with offer buttons at their asks
         slack.command(MANUAL, "market")
         market = wait_for(lambda: [r for r in stub.state.responses if "open listings" in r.get("text", "")],
                           what="market")[0]  # type: ignore[index]
         values = [b["accessory"]["value"] for b in market["blocks"] if "accessory" in b]
-        assert values and all(not v.startswith(f"{lid}|") for v in values
-                              for lid in host.state().listings_by_seller.get(me, {}))
+        mine = locked(host, lambda st: list(st.listings_by_seller.get(me, {})))()
+        assert values and all(not v.startswith(f"{lid}|") for v in values for lid in mine)
         assert host.poster.flush(30)
     finally:
         host.close()
