@@ -43,7 +43,7 @@ class Subcommand:
         try:
             module = importlib.import_module(self.module)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and self.module.startswith(exc.name):
+            if exc.name is not None and (self.module + ".").startswith(exc.name + "."):
                 _fail(f"market {name}: this installation has no module {self.module} (an editable install made "
                       "before it existed needs: pip install -e . again)")
             _fail(f"market {name} needs the package {exc.name!r}, which is not installed (the README lists the "

@@ -114,6 +114,15 @@ def test_a_missing_subcommand_module_says_so(monkeypatch: pytest.MonkeyPatch) ->
     assert "market experiment: this installation has no module market.no_such_part" in result.output
 
 
+def test_a_subcommand_missing_a_dependency_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "needs_extra_probe.py").write_text("import no_such_dependency_probe\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "slack", cli.Subcommand("needs_extra_probe", "app", "Slack."))
+    result = invoke("slack", "-h")
+    assert result.exit_code == 2
+    assert "market slack needs the package 'no_such_dependency_probe', which is not installed" in result.output
+
+
 def test_bad_input_to_a_subcommand_is_the_module_s_own_error(tmp_path: Path) -> None:
     result = invoke("run", str(tmp_path / "nope.yaml"), "-q")
     assert result.exit_code == 2
