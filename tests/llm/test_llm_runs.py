@@ -156,3 +156,49 @@ def test_cli_runs_on_the_fake_api_with_cost_and_replays(fake_server, tmp_path: P
                   "--cassette", tmp_path / "rec" / "cassette.jsonl", "-q")
     assert out.returncode == 0, out.stderr
     assert export(tmp_path / "rep") == export(tmp_path / "rec")
+
+
+@pytest.mark.parametrize(("mode", "kind"), [
+    ("bad_request", "bad_request"), ("context", "context_too_long"), ("hostile_json", "hostile_json"),
+])
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+def test_a_failed_turn_costs_the_trader_its_turn_not_the_week(
+    fake_server, tmp_path: Path, api: str, mode: str, kind: str
+) -> None:
+    server = fake_server(api, faults={mode: 7})
+    result = run_model(tmp_path / "run", model_tiers(server, api))
+    assert result.complete and server.faults_sent.get(mode, 0) > 0
+    assert server.refused == []  # the conversation after a failed turn is a valid one
+    llm = summary(tmp_path / "run")["llm"]["total"]
+    with Ledger(tmp_path / "run" / "ledger.sqlite") as ledger:
+        failed = [json.loads(line)["event"] for line in ledger.export_lines() if '"agent_failed"' in line]
+    assert failed and {e["kind"] for e in failed} == {kind} and len(failed) == llm["failures"][kind]
+    assert all(e["tier"] in ("frontier", "small") and e["reason"] for e in failed)
+    cassette = [json.loads(line) for line in (tmp_path / "run" / "cassette.jsonl").read_text().splitlines()]
+    recorded = sum(1 for e in cassette if e.get("failure"))  # refusals and unreadable bodies, as they came
+    if api == "openai" and mode == "hostile_json":  # most in the tool arguments of a readable body
+        assert 0 < recorded < llm["failures"][kind]
+    else:
+        assert recorded == llm["failures"][kind]
+    _conserved(tmp_path / "run")
+    server.stop()  # the failed turns replay the same way, with no network
+    replay = {"frontier": {"backend": "replay"}, "small": {"backend": "replay"}}
+    run_model(tmp_path / "replay", replay, options={"cassette": str(tmp_path / "run" / "cassette.jsonl")})
+    assert export(tmp_path / "replay") == export(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("mode", "cause"), [
+    ("auth", "authentication failed"), ("permission", "permission denied"), ("billing", "billing"),
+    ("unknown_model", "unknown model"),
+])
+def test_an_account_error_stops_the_run_cleanly_and_keeps_every_answer(
+    fake_server, tmp_path: Path, mode: str, cause: str
+) -> None:
+    server = fake_server("anthropic", faults={mode: 40})
+    stopped = run_model(tmp_path / "run", model_tiers(server), options={"concurrency": 8})
+    assert stopped.cause == "fatal" and cause in (stopped.stopped or ""), stopped.stopped
+    assert stopped.summary["status"] == "stopped"
+    cassette = [json.loads(line) for line in (tmp_path / "run" / "cassette.jsonl").read_text().splitlines()]
+    assert sum(1 for e in cassette if e.get("response")) == server.answered  # every answer paid for is kept
+    assert server.faults_sent[mode] == 1  # nothing more was sent once the account was refused
+    _conserved(tmp_path / "run")
