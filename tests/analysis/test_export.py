@@ -123,6 +123,7 @@ def _handmade(folder: Path) -> Path:
     events.append(AgentFailed(at=400, actor="bo", tier="frontier", kind="policy_error", reason="boom"))
     folder.mkdir()
     (folder / "scenario.yaml").write_text("name: handmade\nseed: 1\ndays: 1\ntiers: {frontier: {}, small: {}}\n")
+    (folder / "catalog.csv").write_text("kind,title,category,value\nlamp,Lamp,home,20.00\n")  # a run folder has both
     with Ledger(folder, create=True) as ledger:
         ledger.append("M", events)
         ledger.set_status("state", "complete")

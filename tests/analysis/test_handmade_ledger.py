@@ -34,6 +34,7 @@ def _people() -> list[Participant]:
 def _write_run(folder: Path, complete: bool = True) -> Path:
     folder.mkdir()
     (folder / "scenario.yaml").write_text("name: handmade\nseed: 1\ndays: 1\ntiers: {frontier: {}, small: {}}\n")
+    (folder / "catalog.csv").write_text("kind,title,category,value\nlamp,Lamp,home,20.00\n")  # a run folder has both
     state = MarketState()
     # a market without the mandate (as every ledger was before it covered quantity): Bo can buy a second lamp
     rules = Rules(enforce_mandate=False)
