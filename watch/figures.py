@@ -18,6 +18,8 @@ from analysis import figures, load
 from market.engine import Market
 from market.tables import SCHEMAS
 
+FIGURE_HEIGHT = 400  # px; watch/static/page.css gives .fig the same min-height
+
 
 def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> dict[str, Any]:
     """Plotly JSON (``data`` and ``layout``) of each figure for ``market``, keyed by name."""
@@ -29,8 +31,8 @@ def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], r
     }
     out: dict[str, Any] = {}
     for name, fig in built.items():
-        fig.update_layout(height=300, margin={"t": 40, "l": 50, "r": 10, "b": 30}, title_font_size=14,
-                          uirevision=name)
+        fig.update_layout(height=FIGURE_HEIGHT, margin={"t": 72, "l": 60, "r": 10, "b": 64}, title_font_size=14,
+                          legend={"orientation": "h", "y": -0.22}, uirevision=name)
         out[name] = json.loads(fig.to_json())
     return out
 
