@@ -61,6 +61,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                              "Run a scenario across conditions x replications (python -m market.experiment)."),
     "calibrate": Subcommand("market.calibrate", "app",
                             "Fit offline profile settings to published figures (python -m market.calibrate)."),
+    "power": Subcommand("analysis.power", "app",
+                        "Estimate a study's power to detect each tier effect (python -m analysis.power)."),
     "report": Subcommand("analysis.report", "app",
                          "Write the HTML report of runs or sweeps (python -m analysis.report)."),
     "watch": Subcommand("watch.cli", "app", "Replay a run in the browser (python -m watch)."),

@@ -23,6 +23,7 @@ OWN_HELP = {
     "sweep": "Run many replications of SCENARIO",
     "experiment": "Run every cell x replication of EXPERIMENT",
     "calibrate": "Fit offline profile parameters to published figures",
+    "power": "Estimate the power of a one-week study",
     "report": "Write a self-contained report.html",
     "watch": "Serve a local page that replays RUN_DIR",
     "export": "Write every table of the runs under PATH",
