@@ -8,7 +8,9 @@ is called as ``factory(tier, settings, context)`` and returns a policy.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -85,12 +87,21 @@ def _guarded(decide: Callable[[Observation], Decision], observation: Observation
     """``decide`` with a trader's own failure turned into its ``AgentFailure``."""
     try:
         return decide(observation)
-    except (AgentFailure, FatalPolicyError) as exc:
-        if isinstance(exc, FatalPolicyError):
-            raise
+    except (FatalPolicyError, BackendError, MemoryError):
+        raise
+    except AgentFailure as exc:
         return exc
     except Exception as exc:  # a custom policy's bug costs its trader the turn, not the week
+        if disk_full(exc):  # the machine's fault, not the trader's: the run stops
+            raise
         return AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the database's share of it) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 @dataclass
@@ -158,7 +169,8 @@ def decide_all(batch: Sequence[tuple[Policy, Observation]]) -> list[Decision | A
     and an exception from a policy's ``decide_batch`` as a whole (or an answer of
     the wrong length) costs each of that policy's traders its turn
     (``policy_error``). A ``FatalPolicyError`` propagates (the run stops cleanly after
-    the batch), and so does a ``BackendError`` (the backend itself cannot go on).
+    the batch), and so do a ``BackendError`` (the backend itself cannot go on), a full
+    disk and ``MemoryError``: no trader is at fault for those.
     """
     results: list[Decision | AgentFailure | None] = [None] * len(batch)
     groups: dict[int, list[int]] = {}
@@ -176,11 +188,13 @@ def _answers(policy: Policy, observations: list[Observation]) -> list[Decision |
     """One policy's checked answers for its share of a batch, one per observation."""
     try:
         answers = policy.decide_batch(observations)
-    except (FatalPolicyError, BackendError):
+    except (FatalPolicyError, BackendError, MemoryError):
         raise
     except AgentFailure as exc:
         return [exc] * len(observations)
     except Exception as exc:  # a policy's bug costs its traders this turn, not the week
+        if disk_full(exc):  # the machine's fault, not the trader's: the run stops (resumable)
+            raise
         failure = AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
         return [failure] * len(observations)
     if not isinstance(answers, list | tuple) or len(answers) != len(observations):

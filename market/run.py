@@ -30,7 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from market import provenance, runner
-from market.backends import BackendError, distinct
+from market.backends import BackendError, disk_full, distinct
 from market.engine import DAY, MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
@@ -114,7 +114,7 @@ def main(
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(prepared, folder, on_batch=cb)))
             result = _with_progress(console, quiet, go)
     except BAD_INPUT as exc:
-        if runner.disk_full(exc.__cause__ or exc):
+        if disk_full(exc.__cause__ or exc):
             _disk_full(exc, folder, live)
         if live is not None:
             live.close()
@@ -126,7 +126,7 @@ def main(
         err.print(f"interrupted{_resume_hint(folder)}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except (OSError, sqlite3.OperationalError) as exc:
-        if runner.disk_full(exc):
+        if disk_full(exc):
             _disk_full(exc, folder, live)
         if live is not None:
             live.close()

@@ -9,11 +9,9 @@ checks every event against its ledger, and appends only what is new.
 
 from __future__ import annotations
 
-import errno
 import json
 import shutil
 import signal
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -283,13 +281,6 @@ def _write_text(path: Path, text: str) -> None:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk (or the database's quota of it) is full."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 class _Verifier:

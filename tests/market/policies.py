@@ -108,3 +108,17 @@ class Costly(OfflinePolicy):
 def costly(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
     """The ``tests.market.policies:costly`` backend."""
     return _build(Costly, tier, settings, context)
+
+
+class DiskFull(OfflinePolicy):
+    """Decides as offline until noon, then cannot write what it records (the disk is full)."""
+
+    def decide(self, obs: Observation) -> Decision:
+        if obs.at >= 12 * 3600:
+            raise OSError(28, "No space left on device", "cassette.jsonl")
+        return super().decide(obs)
+
+
+def disk_full(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
+    """The ``tests.market.policies:disk_full`` backend."""
+    return _build(DiskFull, tier, settings, context)

@@ -206,12 +206,13 @@ def test_a_folder_stopped_before_its_ledger_existed_can_be_resumed_or_started_ag
         RunFolder.create(tmp_path, "x", exact=out)
 
 
-@pytest.mark.parametrize("where", ["ledger", "summary"])
+@pytest.mark.parametrize("where", ["ledger", "summary", "policy"])
 def test_a_full_disk_is_said_with_its_own_exit_code(
         smoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     from market.ledger import Ledger as RealLedger
 
     out = tmp_path / "run"
+    args = [str(smoke), "--out", str(out), "--quiet"]
     if where == "ledger":
         append = RealLedger.append_many
         calls = Counter[str]()
@@ -223,6 +224,8 @@ def test_a_full_disk_is_said_with_its_own_exit_code(
             append(self, entries)
 
         monkeypatch.setattr(RealLedger, "append_many", full)
+    elif where == "policy":  # e.g. a model backend appending to its cassette: no trader's fault
+        args += ["--backend", "frontier=tests.market.policies:disk_full"]
     else:
         write = runner._write_text
 
@@ -232,7 +235,7 @@ def test_a_full_disk_is_said_with_its_own_exit_code(
             write(path, text)
 
         monkeypatch.setattr(runner, "_write_text", no_space)
-    result = CliRunner().invoke(cli.app, [str(smoke), "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == cli.ExitCode.DISK_FULL == 4, result.output
     assert "the disk is full" in result.output and f"--resume {out}" in result.output
     assert "Traceback" not in result.output
@@ -241,7 +244,9 @@ def test_a_full_disk_is_said_with_its_own_exit_code(
         assert ledger.last_seq > 0
         for market in ledger.markets():
             assert check_invariants(ledger.replay(market)) == []
-    assert runner.resume(RunFolder.open(out), after_run=False).complete
+        assert not [r for r in ledger.records() if r.event.type == "agent_failed"], "no trader's fault"
+    freed = {"frontier": {"backend": "offline"}} if where == "policy" else None
+    assert runner.resume(RunFolder.open(out), tiers=freed, after_run=False).complete
 
 
 @pytest.mark.slow
