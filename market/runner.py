@@ -28,6 +28,7 @@ from market.scenario import Scenario, build_participants, dump_scenario, load_sc
 from market.summary import summarize
 
 AFTER_RUN_GROUP = "market.after_run"
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class ResumeError(RuntimeError):
@@ -167,7 +168,7 @@ def _run(
 ) -> RunResult:
     with _opened(prepared.policies, folder.path), _CtrlC() as ctrl_c:
         model = MarketModel(prepared.scenario, prepared.participants, prepared.policies, sink, on_batch)
-        ctrl_c.model = model
+        ctrl_c.watch(model)
         model.run(until)
         complete = model.stopped is None and model.now >= prepared.scenario.duration - 1
         # a stop asked after the last batch stopped nothing, but a Ctrl-C then still skips the after-run steps
@@ -231,21 +232,29 @@ class _CtrlC:
     def __init__(self) -> None:
         self.pressed = False
         self.model: MarketModel | None = None
+        self._installed = False
         self._previous: Any = None
 
     def __enter__(self) -> _CtrlC:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._press)
+            self._installed = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
+
+    def watch(self, model: MarketModel) -> None:
+        """The run's clock, told of a Ctrl-C pressed from now on (or already, while it was being set up)."""
+        self.model = model
+        if self.pressed:
+            model.stop(INTERRUPTED, cause="interrupted")
 
     def _press(self, _signum: int, _frame: object) -> None:
         self.pressed = True
         if self.model is not None:
-            self.model.stop("interrupted (Ctrl-C)", cause="interrupted")
+            self.model.stop(INTERRUPTED, cause="interrupted")
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
