@@ -77,7 +77,7 @@ class OfflinePolicy(Policy):
     def decide(self, obs: Observation) -> Decision:
         rng = random.Random(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
         actions: list[Action] = []
-        views = {v.listing.id: v for v in (*obs.thread_listings, *obs.market_listings)}
+        views = {v.listing.id: v for v in obs.thread_listings}  # every open offer's listing is a thread
         answered_kinds: set[str] = set()
         answered_listings: set[str] = set()
         incoming = sorted(obs.incoming, key=lambda o: (o.listing_id, -o.amount, o.id))

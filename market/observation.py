@@ -8,6 +8,7 @@ by scanning every listing.
 from __future__ import annotations
 
 from itertools import islice
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -73,25 +74,24 @@ def observe(
     holdings = tuple(state.holdings(trader))
     owned_kinds = {item.kind for item in holdings}
     open_wants = tuple(w for w in principal.wants if w.kind not in owned_kinds)
-    my_open = state.listings_by_seller.get(trader, {})
-    my_listings = tuple(
-        state.listings[lid] for lid in my_open if state.listings[lid].status == "open"
-    )
+    my_listings = tuple(state.listings[lid] for lid in state.open_listings_by_seller.get(trader, {}))
     own_items = {item.id for item in principal.items}
     unlisted = tuple(
         item for item in holdings
         if item.id in own_items and item.id not in state.open_listing_of_item
     )
+    listings, by_kind = state.listings, state.open_listings_by_kind
     views = [
         _view(state, lid)
         for want in open_wants
-        for lid in islice(reversed(state.open_listings_by_kind.get(want.kind, {})), listings_per_want)
-        if state.listings[lid].seller != trader
+        for lid in islice(reversed(by_kind.get(want.kind, {})), listings_per_want)
+        if listings[lid].seller != trader
     ]
     offers = [state.offers[oid] for oid in state.open_offers_by_party.get(trader, {})]
     live = [o for o in offers if o.expires_at > at]
     threads = {o.listing_id: None for o in live}
-    return Observation.model_construct(
+    return _assemble(
+        Observation,
         market=market, trader=trader, tier=tier, at=at, step=step, principal=principal,
         balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
         open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
@@ -103,15 +103,29 @@ def observe(
     )
 
 
+M = TypeVar("M", Observation, ListingView)
+
+
+def _assemble(model: type[M], **values: Any) -> M:
+    """``model.model_construct(**values)`` for values that give every field, in field order, without
+    its per-field bookkeeping (an observation is built for every trader's every turn)."""
+    record = object.__new__(model)
+    object.__setattr__(record, "__dict__", values)
+    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
+
+
 def _view(state: MarketState, listing_id: str) -> ListingView:
     """The listing's view, built once per version of the listing."""
     listing = state.listings[listing_id]
-    key = f"view:{listing_id}"
-    view = state.cache.get(key)
-    if view is None or view.listing is not listing:  # type: ignore[attr-defined]
-        view = ListingView.model_construct(
+    views: dict[str, ListingView] = state.cache.setdefault("views", {})  # type: ignore[assignment]
+    view = views.get(listing_id)
+    if view is None or view.listing is not listing:
+        view = views[listing_id] = _assemble(
+            ListingView,
             listing=listing, item=state.items[listing.item_id],
             seller_name=state.participants[listing.seller].name,
         )
-        state.cache[key] = view
-    return view  # type: ignore[return-value]
+    return view
