@@ -145,10 +145,14 @@ class OfflinePolicy(Policy):
             return []
         with_offers = {o.listing_id for o in obs.incoming} | {o.listing_id for o in obs.outgoing}
         actions: list[Action] = []
+        fresh = hours * 3600
+        held: dict[str, Item] = {}
         for listing in obs.my_listings:
-            if listing.id in with_offers or obs.at - listing.opened_at < hours * 3600:
+            if listing.id in with_offers or obs.at - listing.opened_at < fresh:
                 continue
-            item = next(i for i in obs.holdings if i.id == listing.item_id)
+            if not held:
+                held = {i.id: i for i in obs.holdings}
+            item = held[listing.item_id]
             reserve = obs.principal.reserves.get(item.id, 1)
             ask = max(reserve, _tidy(round((listing.ask + self.estimate(obs, item)) / 2)))
             if ask >= listing.ask:

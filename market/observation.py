@@ -75,7 +75,10 @@ def observe(
     owned_kinds = {item.kind for item in holdings}
     open_wants = tuple(w for w in principal.wants if w.kind not in owned_kinds)
     my_listings = tuple(state.listings[lid] for lid in state.open_listings_by_seller.get(trader, {}))
-    own_items = {item.id for item in principal.items}
+    owners: dict[str, frozenset[str]] = state.cache.setdefault("own_items", {})  # type: ignore[assignment]
+    own_items = owners.get(trader)
+    if own_items is None:  # a principal never changes: what they came to sell is known once
+        own_items = owners[trader] = frozenset(item.id for item in principal.items)
     unlisted = tuple(
         item for item in holdings
         if item.id in own_items and item.id not in state.open_listing_of_item
