@@ -121,6 +121,12 @@ class ExchangeMachine(RuleBasedStateMachine):
         assert all(v >= 0 for v in self.state.escrow.values())
 
     @invariant()
+    def open_listings_by_seller_are_the_open_ones_in_order(self) -> None:
+        for seller, listings in self.state.listings_by_seller.items():
+            open_ones = [lid for lid in listings if self.state.listings[lid].status == "open"]
+            assert list(self.state.open_listings_by_seller.get(seller, {})) == open_ones
+
+    @invariant()
     def no_buyer_ends_with_more_units_of_a_kind_than_wanted(self) -> None:
         bought = Tally((d.buyer, self.state.items[d.item_id].kind) for d in self.state.deals)
         for (buyer, kind), units in bought.items():

@@ -1,0 +1,44 @@
+"""Observations and state updates built by hand for speed are the same records pydantic would build."""
+
+from __future__ import annotations
+
+from market.actions import Counter, ListItem, MakeOffer, Reprice
+from market.domain import OfferStatus
+from market.exchange import apply
+from market.observation import ListingView, Observation, observe
+from market.state import changed
+from tests.market.helpers import market, person
+
+
+def _busy_market():  # type: ignore[no-untyped-def]
+    state = market(person("ann"), person("bob", items=0), person("cy"))
+    for actor, action in [("ann", ListItem(item_id="ann-i1", ask=1_000)), ("cy", ListItem(item_id="cy-i1", ask=900)),
+                          ("bob", MakeOffer(listing_id="L1", amount=800, message="hi")),
+                          ("ann", Counter(offer_id="O1", amount=950)), ("cy", Reprice(listing_id="L2", ask=850))]:
+        apply(state, actor, action, 10)
+    return state
+
+
+def test_an_observation_is_the_record_model_construct_would_make() -> None:
+    state = _busy_market()
+    for trader in ("ann", "bob", "cy"):
+        obs = observe(state, "A", trader, "small", 20, 3, [])
+        again = Observation.model_construct(**obs.__dict__)
+        assert obs == again and obs.model_dump_json() == again.model_dump_json()
+        assert obs.model_fields_set == again.model_fields_set == set(Observation.model_fields)
+        for view in (*obs.market_listings, *obs.thread_listings):
+            assert view == ListingView.model_construct(**view.__dict__)
+    bob = observe(state, "A", "bob", "small", 20, 3, [])
+    assert [v.listing.id for v in bob.market_listings] == ["L2", "L1"] and bob.thread_listings[0].listing.ask == 1_000
+    assert [o.id for o in bob.incoming] == ["O2"]
+
+
+def test_a_changed_record_is_model_copy_with_its_update() -> None:
+    state = _busy_market()
+    offer, listing = state.offers["O2"], state.listings["L2"]
+    for record, update in [(offer, {"status": OfferStatus.EXPIRED}), (listing, {"ask": 700})]:
+        fast, slow = changed(record, **update), record.model_copy(update=update)
+        assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
+        assert fast.model_fields_set == slow.model_fields_set and fast is not record
+    assert offer.status is OfferStatus.OPEN, "the original is untouched"
+    assert state.listings["L2"].ask == 850 and list(state.open_listings_by_seller["cy"]) == ["L2"]
