@@ -16,6 +16,7 @@ from pathlib import Path
 import simpy
 
 from market import runner
+from market.backends import Policy
 from market.money import format_money
 from market.runfolder import RunFolder
 
@@ -36,7 +37,7 @@ def bare_simpy(timeouts: int) -> float:
     return time.perf_counter() - start
 
 
-class Idle:
+class Idle(Policy):
     """A policy that always passes: what is left is the engine itself."""
 
     def decide(self, observation):  # type: ignore[no-untyped-def]

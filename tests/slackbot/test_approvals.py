@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 
 from market import actions as act
 from market.actions import Action
+from market.backends import Policy
 from market.domain import Participant
 from market.events import DealClosed, OfferMade, RejectionCode
 from market.ledger import Ledger
@@ -33,7 +34,7 @@ from tests.slackbot.live import APPROVER, Slack, approve_all, join_values, most_
 from tests.slackbot.slack_stub import SlackStub
 
 
-class Scripted:
+class Scripted(Policy):
     """An agent that always wants to do the same things, and remembers what it saw."""
 
     def __init__(self, actions: list[Action]) -> None:
