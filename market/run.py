@@ -3,6 +3,7 @@
 Exit codes (the message says why; never a traceback):
 
 - 0: done (the run is complete and its after-run steps, e.g. the report, are written);
+- 1: an internal error, i.e. a bug (one line on stderr; the traceback in RUN_DIR/error.txt);
 - 2: bad input (a scenario, option, backend or run folder that cannot be used);
 - 3: stopped by the model API or a limit (authentication, permission, quota, unknown
   model, the ``failures:`` circuit breaker, ``--max-cost``): the run stopped cleanly
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import tempfile
+import traceback
 from enum import IntEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -30,7 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from market import provenance, runner
-from market.backends import BackendError, disk_full, distinct
+from market.backends import BackendError, FatalPolicyError, disk_full, distinct
 from market.engine import DAY, MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
@@ -47,6 +50,7 @@ class ExitCode(IntEnum):
     """The command's exit codes (see the module docstring and the README)."""
 
     DONE = 0
+    INTERNAL_ERROR = 1
     BAD_INPUT = 2
     STOPPED = 3
     DISK_FULL = 4
@@ -132,6 +136,20 @@ def main(
             live.close()
         err.print(f"[red]error:[/red] {exc}{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
+    except FatalPolicyError as exc:  # refused before the first batch (e.g. a key at set-up)
+        if live is not None:
+            live.close()
+        err.print(f"stopped: {exc.reason}{_resume_hint(folder)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.STOPPED) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a bug: said in one line, the traceback kept in a file
+        if live is not None:
+            live.close()
+        details = _keep_traceback(folder)
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug; the traceback is in {details})"
+                  f"{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
     if not quiet:
         for line in provenance.run_lines(result.folder.path):  # what produced the numbers, before the numbers
             console.print(line, markup=False, highlight=False)
@@ -158,6 +176,21 @@ def main(
         live.close()
     if result.stopped:
         raise typer.Exit(ExitCode.STOPPED)
+
+
+def _keep_traceback(folder: RunFolder | None) -> Path:
+    """The current exception's traceback written to ``RUN_DIR/error.txt`` (or a temporary file)."""
+    text = traceback.format_exc()
+    try:
+        if folder is not None and folder.path.is_dir():
+            path = folder.path / "error.txt"
+            path.write_text(text, encoding="utf-8")
+            return path
+    except OSError:
+        pass
+    with tempfile.NamedTemporaryFile("w", prefix="market-error-", suffix=".txt", delete=False) as handle:
+        handle.write(text)
+        return Path(handle.name)
 
 
 def _resume_hint(folder: RunFolder | None) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agents.offline import PROFILES, OfflinePolicy
@@ -122,3 +123,27 @@ class DiskFull(OfflinePolicy):
 def disk_full(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
     """The ``tests.market.policies:disk_full`` backend."""
     return _build(DiskFull, tier, settings, context)
+
+
+class Refused(OfflinePolicy):
+    """An account refused when the run opens (e.g. a revoked key)."""
+
+    def open_run(self, run_dir: Path) -> None:
+        raise FatalPolicyError("authentication_error: invalid x-api-key")
+
+
+class Buggy(OfflinePolicy):
+    """A backend with a bug in its set-up."""
+
+    def open_run(self, run_dir: Path) -> None:
+        raise KeyError("a bug")
+
+
+def refused(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
+    """The ``tests.market.policies:refused`` backend."""
+    return _build(Refused, tier, settings, context)
+
+
+def buggy(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:
+    """The ``tests.market.policies:buggy`` backend."""
+    return _build(Buggy, tier, settings, context)

@@ -292,3 +292,17 @@ def test_exit_codes_of_the_circuit_breaker_and_max_cost(smoke: Path, tmp_path: P
     assert resumed.returncode == 0, resumed.stderr
     assert run_cli(smoke, "--out", tmp_path / "whole", "-q").returncode == 0
     assert export(tmp_path / "capped") == export(tmp_path / "whole")
+
+
+def test_a_refused_account_at_set_up_exits_3_and_a_bug_exits_1_without_a_traceback(
+        smoke: Path, tmp_path: Path) -> None:
+    refused = CliRunner().invoke(cli.app, [str(smoke), "--out", str(tmp_path / "a"), "--quiet",
+                                           "--backend", "frontier=tests.market.policies:refused"])
+    assert refused.exit_code == cli.ExitCode.STOPPED == 3, refused.output
+    assert "stopped: authentication_error: invalid x-api-key" in refused.output
+    assert f"--resume {tmp_path / 'a'}" in refused.output and "Traceback" not in refused.output
+    bug = CliRunner().invoke(cli.app, [str(smoke), "--out", str(tmp_path / "b"), "--quiet",
+                                       "--backend", "frontier=tests.market.policies:buggy"])
+    assert bug.exit_code == cli.ExitCode.INTERNAL_ERROR == 1, bug.output
+    assert "internal error: KeyError: 'a bug'" in bug.output and "Traceback" not in bug.output
+    assert "Traceback" in (tmp_path / "b" / "error.txt").read_text()
