@@ -235,6 +235,10 @@ class MarketModel(mesa.Model):
 
         self.env.process(drain_every_tick())
 
+    def apply_submitted(self) -> None:
+        """Apply the joins and actions queued so far, now (a live run's last tick)."""
+        self._drain(self.now)
+
     def _drain(self, at: int) -> None:
         entries: list[Entry] = []
         while True:

@@ -1,10 +1,10 @@
 """Hosting a live week: the engine on a real-time clock, people joining and acting from Slack.
 
-The engine runs in its own thread (it owns the ledger's SQLite connection);
-Slack handlers talk to it only through ``MarketModel.join`` and ``submit``,
-which queue actions applied at the next tick under the exchange's rules.
-Every batch of events goes to the ledger, then to the renderer and the
-rate-limited poster. Restarting with the same run folder restores the week
+The run folder, the ledger and the engine thread are ``market.live.LiveRun``'s;
+the host follows its events (history first, then each batch as it is written
+to the ledger) into the renderer and the outbox, and talks to it only through
+``LiveRun.join`` and ``submit``, which queue actions applied at the next tick
+under the exchange's rules. Restarting with the same run folder restores the week
 from the ledger (``history``); people who joined from Slack get their agent
 (or none, if they trade by hand) back from the bot's own table.
 """
@@ -20,26 +20,20 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-import simpy.rt
 from slack_sdk import WebClient
 
 from market import exchange
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, SendMessage, parse_action
-from market.backends import BackendContext, Policy, build_policies
+from market.backends import Policy
 from market.domain import Deal, Item, Participant, Want
-from market.engine import Entry, MarketModel
+from market.engine import MarketModel
 from market.events import DealClosed, MessageSent, OfferMade
-from market.ledger import Ledger
+from market.live import LiveRun
 from market.money import MoneyError, parse_money
 from market.observation import Observation
-from market.runfolder import RunFolder
 from market.scenario import (
     CatalogEntry,
     Scenario,
-    build_participants,
-    dump_scenario,
-    load_catalog,
-    load_scenario,
 )
 from market.state import MarketState
 from slackbot import blocks
@@ -60,7 +54,7 @@ def participant_id(user_id: str) -> str:
 
 
 class Host:
-    """One live week: scenario, run folder, engine thread, poster."""
+    """The Slack side of one live week: people, approvals, rendering and the outbox around a ``LiveRun``."""
 
     def __init__(
         self, scenario_path: Path | str, client: WebClient, *, out: Path | None = None, speed: float = 1.0,
@@ -68,19 +62,9 @@ class Host:
     ) -> None:
         self.client = client
         self.speed = speed
-        resumed = out is not None and (Path(out) / "ledger.sqlite").is_file()
-        if resumed:
-            self.folder = RunFolder.open(out)  # type: ignore[arg-type]
-            self.scenario, _ = load_scenario(self.folder.scenario)
-            self.catalog = load_catalog(self.folder.catalog)
-        else:
-            self.scenario, self.catalog = load_scenario(scenario_path)
-            root = Path("runs")
-            self.folder = RunFolder.create(root, self.scenario.name, exact=Path(out) if out else None)
-            resolved = self.scenario.model_copy(update={"catalog": "catalog.csv"})
-            self.folder.scenario.write_text(dump_scenario(resolved), encoding="utf-8")
-            src = Path(scenario_path).parent / self.scenario.catalog
-            self.folder.catalog.write_bytes(src.read_bytes())
+        self.run = LiveRun(scenario_path, out=out, speed=speed)  # the run folder, ledger and engine thread
+        self.folder, self.scenario, self.catalog = self.run.folder, self.run.scenario, self.run.catalog
+        self.policies = self.run.policies
         self.market_name = self.scenario.slack.join_market or self.scenario.markets[0].name
         self.admins = tuple(dict.fromkeys([*self.scenario.slack.admins, *admins]))
         self.store = Store(self.folder.path)
@@ -90,71 +74,23 @@ class Host:
                              report=self._alert).start()
         self._echoes: dict[tuple[str, str, str, str], tuple[str, str]] = {}  # a person's own thread replies
         self.renderer = Renderer(show_tiers=self.scenario.slack.show_tiers)
-        self.policies = build_policies(BackendContext(scenario=self.scenario, run_dir=self.folder.path))
         self.lock = threading.RLock()  # guards the renderer's view of the markets
         self._approvers: dict[tuple[str, str], ApprovalPolicy] = {}
-        self.model: MarketModel | None = None
-        self.ready = threading.Event()
-        self.running = threading.Event()  # the clock moves only while set
-        self.finished = threading.Event()
-        self.error: BaseException | None = None
-        self._quit = False
-        self._thread = threading.Thread(target=self._engine, name="market-engine", daemon=True)
-        self._thread.start()
-        if not self.ready.wait(60):
-            raise RuntimeError("the engine did not start")
-        if self.error:
-            raise RuntimeError(f"the engine failed to start: {self.error}")
+        self.running, self.finished = self.run.running, self.run.finished
+        self.run.follow(self._follow)
+        self.run.start(prepare=self._restore_people)
         if self.store.get("state") == "running":
-            self.running.set()  # it was running when the bot stopped
+            self.run.resume()  # it was running when the bot stopped
         self._ask_again(lost_only=True)  # questions that never reached their person
 
-    # --- the engine thread ---------------------------------------------------------------------
-    def _engine(self) -> None:
-        try:
-            with Ledger(self.folder.ledger, create=True) as ledger:
-                self._ledger = ledger
-                history = [(r.market, r.event) for r in ledger.records()]
-                with self.lock:
-                    for seq, (market, event) in enumerate(history, start=1):
-                        self._publish(seq, market, event, replay=True)
-                last = max((e.at for _, e in history), default=0)
-                # resume at the next whole simulated hour: the engine's hourly collector assumes it
-                # (engine._collect_hourly gives a negative delay when restored mid-hour)
-                start = -(-last // 3600) * 3600
-                env = simpy.rt.RealtimeEnvironment(initial_time=start, factor=1 / self.speed, strict=False)
-                people = build_participants(self.scenario, self.catalog) if not history else []
-                self.model = MarketModel(self.scenario, people, self.policies, self._sink, env=env,
-                                         history=history or None)
-                self._restore_people()
-                self.model.start_live()
-                if not history:
-                    ledger.set_status("state", "live")
-                self.ready.set()
-                while not self._quit and self.model.now < self.scenario.duration:
-                    if not self.running.wait(0.2):
-                        continue
-                    env.sync()  # after a pause, real time restarts from now
-                    while self.running.is_set() and not self._quit and self.model.now < self.scenario.duration:
-                        # small steps (about 0.2 s of real time) so pause and settle answer at once
-                        step = max(1, min(self.model.tick, int(self.speed / 5)))
-                        self.model.run(until=self.model.now + step)
-                if self.model.now >= self.scenario.duration:
-                    self.model._drain(self.model.now)  # actions queued in the last tick
-                    ledger.set_status("state", "complete")
-        except BaseException as exc:  # reported to admins and the log, never silently
-            self.error = exc
-            log.exception("the market engine stopped")
-        finally:
-            self.finished.set()
-            self.ready.set()
+    @property
+    def error(self) -> BaseException | None:
+        """Why the engine stopped, if it failed."""
+        return self.run.error
 
-    def _sink(self, entries: Sequence[Entry]) -> None:
-        first = self._ledger.last_seq + 1
-        self._ledger.append_many(entries)
+    def _follow(self, seq: int, market: str, event: Any, replay: bool) -> None:
         with self.lock:
-            for offset, (market, event) in enumerate(entries):
-                self._publish(first + offset, market, event)
+            self._publish(seq, market, event, replay)
 
     def _publish(self, seq: int, market: str, event: Any, replay: bool = False) -> None:
         if isinstance(event, MessageSent):
@@ -179,10 +115,9 @@ class Host:
                     msg = blocks.deal(event.deal, item, _name(state, event.deal.seller), _name(state, event.deal.buyer))
                     self.dm(person.user_id, f"dm:{market}:{seq}:{pid}", msg)
 
-    def _restore_people(self) -> None:
-        assert self.model is not None
+    def _restore_people(self, model: MarketModel) -> None:
         for person in self.store.people():
-            trader = self.model.market(person.market).traders.get(person.participant_id)
+            trader = model.market(person.market).traders.get(person.participant_id)
             if trader is not None:
                 trader.policy = self._policy_for(person, trader.tier)
 
@@ -280,13 +215,12 @@ class Host:
         """Add a Slack user with their agent; ``done`` hears the outcome. Returns a refusal or None."""
         if self.person(user_id):
             return "You have already joined this week's market."
-        assert self.model is not None
         pid = participant_id(user_id)
         spec = self.scenario.market(self.market_name)
         tier = spec.assign.get(pid) or _draw_tier(self.scenario, self.market_name, pid)
         person = build_person(pid, name, form, self.catalog, self.scenario, tier)
         record = Person(user_id, self.market_name, pid, form.autonomy)
-        future = self.model.join(self.market_name, person, self._policy_for(record, tier))
+        future = self.run.join(self.market_name, person, self._policy_for(record, tier))
 
         def joined(f: Future[exchange.Outcome]) -> None:
             outcome = f.result()
@@ -296,7 +230,7 @@ class Host:
             self.store.add_person(record)
             if form.autonomy == "manual":
                 for item, line in zip(person.items, form.sells, strict=True):
-                    self.model.submit(self.market_name, pid, ListItem(item_id=item.id, ask=line.ask))  # type: ignore[union-attr]
+                    self.run.submit(self.market_name, pid, ListItem(item_id=item.id, ask=line.ask))
             done(f"You joined market {self.market_name} as {name} ({form.autonomy}).")
 
         future.add_done_callback(joined)
@@ -314,8 +248,7 @@ class Host:
             if approval:
                 self.store.approval_result(approval, "refused: the week is over")
             return "The week is over: nothing more can be done in this market."
-        assert self.model is not None
-        future = self.model.submit(person.market, person.participant_id, action)
+        future = self.run.submit(person.market, person.participant_id, action)
 
         def answered(f: Future[exchange.Outcome]) -> None:
             outcome = f.result()
@@ -371,8 +304,8 @@ class Host:
         action = parse_action(approval.action) if approval.action else Accept(offer_id=approval.target)
         if not approve:
             policy = self._approvers.get((approval.market, approval.participant_id))
-            if policy is not None and self.model is not None:
-                policy.declined(action, self.model.now)
+            if policy is not None:
+                policy.declined(action, self.run.now)
             done("Declined: your agent will not do that, and hears so at its next turn.")
             return None
         return self._submit(person, action, done, approval=approval.id)
@@ -424,20 +357,18 @@ class Host:
         if self.store.get("state") == "settled":
             return "The week is settled; it cannot start again."
         self.store.put("state", "running")
-        self.running.set()
+        self.run.resume()
         return f"The week is running at {self.speed:g}x."
 
     def pause(self) -> str:
-        self.running.clear()
+        self.run.pause()
         self.store.put("state", "paused")
         return "Paused: the clock stands still; actions queue until resume."
 
     def settle(self) -> str:
         """End the week: stop the clock, DM each person their settlement (once)."""
-        self.running.clear()
         self.store.put("state", "settled")
-        self._quit = True
-        self.finished.wait(30)
+        self.run.finish(30)
         self.poster.flush(60)
         sent = 0
         with self.lock:
@@ -458,8 +389,7 @@ class Host:
 
     def export(self) -> str:
         target = self.folder.path / "ledger.jsonl"
-        with Ledger(self.folder.ledger) as ledger:
-            lines = list(ledger.export_lines())
+        lines = self.run.export()
         target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return f"Exported {len(lines)} events to {target.name} in the run folder."
 
@@ -475,9 +405,7 @@ class Host:
     def close(self, flush: float = 10) -> None:
         """Stop the engine (the ledger has every event), send what can go in ``flush`` seconds;
         the rest stays in the outbox for the next start."""
-        self._quit = True
-        self.running.clear()
-        self._thread.join(timeout=30)
+        self.run.close(30)
         self.poster.flush(flush)
         self.poster.stop()
         self.store.close()

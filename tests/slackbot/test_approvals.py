@@ -102,7 +102,7 @@ def test_no_deal_of_an_approver_closes_without_approve(stub: SlackStub, client: 
                     late, expires = pending[0].id, host.state().offers[pending[0].target].expires_at
                     slack.answered.add(late)
             approve_all(slack, APPROVER, decline=lambda _: next(turn) % 4 == 3)
-            if late and not clicked and host.model.now > expires:  # type: ignore[union-attr]
+            if late and not clicked and host.run.now > expires:  # type: ignore[union-attr]
                 slack.click(APPROVER, "approve_deal", late)  # too late now
                 clicked = True
             time.sleep(0.02)

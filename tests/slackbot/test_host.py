@@ -129,7 +129,7 @@ def test_restart_restores_the_week_and_posts_nothing_twice(stub: SlackStub, clie
     try:
         assert again.running.is_set()  # it was running, so it runs on
         assert again.person(MANUAL) is not None
-        trader = again.model.market("A").traders[participant_id(MANUAL)]  # type: ignore[union-attr]
+        trader = again.run.model.market("A").traders[participant_id(MANUAL)]  # type: ignore[union-attr]
         assert trader.policy is None  # still trading by hand
         wait_for(lambda: again.finished.is_set(), timeout=60, what="end of the week")
         assert again.poster.flush(30)

@@ -105,12 +105,12 @@ def test_every_input_path_reaches_slack_escaped(stub: SlackStub, client: WebClie
         acks.append(slack.command(MANUAL, f"say {target.id} {EVIL}"))  # type: ignore[attr-defined]
         # agents' own text (a model's messages, offers and descriptions), through the exchange
         agent = target.seller  # type: ignore[attr-defined]
-        host.model.submit("A", agent, SendMessage(listing_id=target.id, text=f"model says {EVIL}"))  # type: ignore[attr-defined, union-attr]
+        host.run.submit("A", agent, SendMessage(listing_id=target.id, text=f"model says {EVIL}"))  # type: ignore[attr-defined, union-attr]
         mine = locked(host, lambda st: next(lst for lst in st.listings.values() if lst.seller == me))()
-        host.model.submit("A", agent, MakeOffer(listing_id=mine.id, amount=500, message=f"take it {EVIL}"))  # type: ignore[union-attr]
+        host.run.submit("A", agent, MakeOffer(listing_id=mine.id, amount=500, message=f"take it {EVIL}"))  # type: ignore[union-attr]
         holdings = locked(host, lambda st: [i for i in st.holdings(agent) if i.id not in st.open_listing_of_item])()
         if holdings:
-            host.model.submit("A", agent, ListItem(item_id=holdings[0].id, ask=900, description=f"new {EVIL}"))  # type: ignore[union-attr]
+            host.run.submit("A", agent, ListItem(item_id=holdings[0].id, ask=900, description=f"new {EVIL}"))  # type: ignore[union-attr]
         wait_for(lambda: any("model says" in json.dumps(m) for m in stub.posts("deal-a")), what="agent message")
         # a thread reply that names a price, from the person trading by hand
         wait_for(lambda: host.store.posted(listing_key("A", target.id)), what="listing posted")  # type: ignore[attr-defined]

@@ -59,7 +59,7 @@ def test_a_reply_in_a_listing_thread_is_a_market_message_and_a_price_is_one_clic
                                                   and host.store.posted(listing_key("A", lst.id))), None)),
                           what="an agent's listing the person wants")
         channel, ts = host.store.posted(listing_key("A", target.id))  # type: ignore[attr-defined, misc]
-        seller = host.model.market("A").traders[target.seller]  # type: ignore[attr-defined, union-attr]
+        seller = host.run.model.market("A").traders[target.seller]  # type: ignore[attr-defined, union-attr]
         recorder = Recording(seller.policy)
         seller.policy = recorder
         # the person's reply is a message in the listing's conversation, not posted again by the bot
