@@ -7,15 +7,13 @@ have run on a model, so there is nobody to ask.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from market.runner import RunResult
 
 
-def after_run(result: RunResult | Path) -> None:
+def after_run(result: RunResult) -> None:
     """Survey a model-backed run (or sweep) before the report is written; offline runs are left alone.
 
-    ``result`` is the finished run (with its policies); a folder is accepted too (a sweep's folder).
+    ``result`` is the finished run, with its still-open policies (the survey asks through the run's own).
     """
     try:
         from agents.llm.survey import after_run as survey_after_run

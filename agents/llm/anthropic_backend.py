@@ -57,7 +57,8 @@ class AnthropicApi:
 
     def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply:
         """The reply, and an assistant message that is valid to send back (names, ids, inputs, no empty text)."""
-        blocks = [b for b in (response.get("content") or []) if isinstance(b, dict)]
+        content = response.get("content")
+        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         uses = [b for b in blocks if b.get("type") == "tool_use"]
         ids = call_ids([b.get("id") for b in uses], "toolu_local_", taken)
         calls = tuple(ToolCall(i, str(b.get("name") or ""), b.get("input")) for i, b in zip(ids, uses, strict=True))
@@ -72,9 +73,10 @@ class AnthropicApi:
                 kept.append({"type": "tool_use", "id": call.id, "name": tool_name(call.name), "input": data})
             elif b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"].strip():
                 kept.append({"type": "text", "text": b["text"]})
-        usage = response.get("usage") or {}
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        stop = response.get("stop_reason")
         return Reply(
-            calls=calls, text=text, stop=response.get("stop_reason") or "end_turn",
+            calls=calls, text=text, stop=stop if isinstance(stop, str) and stop else "end_turn",
             usage=Usage(
                 input=_count(usage.get("input_tokens")), output=_count(usage.get("output_tokens")),
                 cache_read=_count(usage.get("cache_read_input_tokens")),

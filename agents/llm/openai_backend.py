@@ -53,13 +53,14 @@ class OpenAIApi:
         choices = response.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        raw_calls = [c for c in (message.get("tool_calls") or []) if isinstance(c, dict)]
+        listed = message.get("tool_calls")
+        raw_calls = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
         functions = [c.get("function") if isinstance(c.get("function"), dict) else {} for c in raw_calls]
         ids = call_ids([c.get("id") for c in raw_calls], "call_local_", taken)
         calls = tuple(
             ToolCall(i, str(f.get("name") or ""), f.get("arguments", "")) for i, f in zip(ids, functions, strict=True)
         )
-        finish = choice.get("finish_reason") or "stop"
+        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else "stop"
         stop = {"length": "max_tokens", "tool_calls": "tool_use", "stop": "end_turn",
                 "content_filter": "refusal"}.get(finish, finish)
         if message.get("refusal"):

@@ -395,16 +395,17 @@ def survey(run_dir: Path | str, policies: Iterable[Policy] = ()) -> Survey | Non
     return result
 
 
-def after_run(result: RunResult | Path) -> None:
+def after_run(result: RunResult) -> None:
     """The ``market.after_run`` plugin ``fairness``: survey a model-backed run before the report is written.
 
-    ``result`` is the finished run (its folder and its still-open policies), or a folder: a run folder or a
-    sweep folder (each of its runs is surveyed with a policy built from it). Offline runs are left alone;
-    a failure is a warning, never an error (the run itself is complete and recorded).
+    ``result`` is the finished run: its folder and its still-open policies (the survey asks through the
+    run's own ``ModelPolicy``), or a sweep's (each of its runs is surveyed with a policy built from its
+    folder). Offline runs are left alone; a failure is a warning, never an error (the run itself is
+    complete and recorded).
     """
     from analysis.load import expand_runs
 
-    path, policies = (result, []) if isinstance(result, Path) else (result.folder.path, list(result.policies.values()))
+    path, policies = result.folder.path, list(result.policies.values())
     try:
         runs = expand_runs([path])
     except ValueError:  # not a run or sweep folder: the report plugin says so

@@ -148,7 +148,7 @@ def observations() -> list[Observation]:
 
 
 KINDS = ("ok", "offer", "malformed", "unknown", "cut", "cut_text", "refusal", "empty", "blank", "dup_ids",
-         "bad_input", "bad_request", "context", "hostile", "retry")
+         "bad_input", "bad_request", "context", "hostile", "retry", "garbage")
 
 
 class Scripted:
@@ -177,6 +177,9 @@ class Scripted:
             raise AgentFailure("context_too_long", "400 prompt is too long: scripted")
         if kind == "retry":
             raise Retryable("server_error", "500 scripted")
+        if kind == "garbage":  # a body of the wrong shapes everywhere (some servers answer anything)
+            return {"content": "oops", "usage": [1], "stop_reason": 5, "choices": [
+                {"message": {"tool_calls": "x", "content": 7, "refusal": 3}, "finish_reason": None}]}, "r"
         if kind == "hostile":
             read_body(b'{"content":[' + b"[" * 3000 + b"]" * 3000 + b"]}")  # raises hostile_json
         survey = any(SURVEY_TOOL in str(t) for t in request.get("tools", []))
