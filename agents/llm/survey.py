@@ -319,7 +319,14 @@ def survey_run(run_dir: Path, policy: ModelPolicy, groups: dict[tuple[str, str],
     accounts = {t: Account() for t in sorted({g[0].tier for g in groups.values()})}
 
     async def everyone() -> list[Outcome]:
-        return await asyncio.gather(*(ask(policy, g, accounts[g[0].tier]) for g in groups.values()))
+        # every question runs to its end (an answer in flight is received and recorded) before an
+        # account-level error is raised
+        done = await asyncio.gather(*(ask(policy, g, accounts[g[0].tier]) for g in groups.values()),
+                                    return_exceptions=True)
+        errors = [d for d in done if isinstance(d, BaseException)]
+        if errors:
+            raise errors[0]
+        return done  # type: ignore[return-value]
 
     outcomes = policy.run(everyone()) if groups else []
     lines, missing = [], []
