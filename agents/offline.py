@@ -201,11 +201,16 @@ class OfflinePolicy(Policy):
         given_up = self._remember(obs)
         bids = self._bids.setdefault((obs.market, obs.trader), {})
         actions: list[Action] = []
+        wanted = [w for w in obs.open_wants if w.kind not in busy and w.kind not in given_up]
+        if not wanted:
+            return actions
+        kinds = {w.kind for w in wanted}
         by_kind: dict[str, list[ListingView]] = {}
         for view in obs.market_listings:
-            by_kind.setdefault(view.item.kind, []).append(view)
-        for want in obs.open_wants:
-            if want.kind in busy or want.kind in given_up or want.kind not in by_kind:
+            if view.item.kind in kinds:
+                by_kind.setdefault(view.item.kind, []).append(view)
+        for want in wanted:
+            if want.kind not in by_kind:
                 continue
             if self.profile.bids_per_turn is not None and len(actions) >= self.profile.bids_per_turn:
                 break
