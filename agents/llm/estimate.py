@@ -201,6 +201,10 @@ def estimate(
     policies: dict[str, Policy] = {}
     try:
         for tier, settings in scenario.tiers.items():
+            if settings.backend == "replay":  # answered from a cassette: free; its offline profile stands in
+                simulated.add(tier, settings)
+                policies[tier] = simulated.policies[tier]
+                continue
             if settings.backend not in APIS:
                 policies[tier] = build_policy(tier, settings, context)
                 continue
