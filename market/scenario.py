@@ -266,6 +266,9 @@ class SlackSettings(Frozen):
     show_tiers: bool = Field(False, description="show each agent's tier next to its name")
     channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_-]{0,40}$")] = "deal-"
     join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
+    interviewer: str | None = Field(
+        None, description="model (Anthropic Messages API, priced in agents/llm/pricing.yaml) that interviews "
+        "people who /deal join and writes their agent's instructions; none: the join form")
 
 
 class FailureLimits(Frozen):

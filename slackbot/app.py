@@ -102,7 +102,11 @@ class DealHandler:
             return  # our own posts (and edits, joins, ...) come back as events
         channel, ts, user = str(event.get("channel", "")), str(event.get("ts", "")), event.get("user")
         if event.get("channel_type") == "im":
-            self.later(lambda: self.host.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE)))
+            if user and self.host.interviewer is not None and self.host.interviewing(str(user)):
+                text = str(event.get("text", ""))[:4000]
+                self.later(lambda: self.host.interview_answer(str(user), text))
+            else:
+                self.later(lambda: self.host.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE)))
             return
         thread_ts = event.get("thread_ts")
         if thread_ts and user and thread_ts != ts:
@@ -149,6 +153,9 @@ class DealHandler:
         if cmd.name == "join":
             if host.person(user):
                 reply("You have already joined this week's market.")
+            elif (host.interviewer is not None and host.interview_form(user) is None and \
+                    host.store.get(f"interview:{user}") is None) or host.interviewing(user):
+                reply(host.start_interview(user))
             elif not open_view(self.client, command["trigger_id"], join_view(host.market_name), received):
                 reply(TRY_AGAIN.format(what="join"))
         elif cmd.name == "status":
@@ -248,6 +255,20 @@ class DealHandler:
 
         self._click(ack, body, action, respond, work)
 
+    def interview_review(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        """Open the join form filled in with the mandate the interview extracted."""
+        received = time.monotonic()
+        ack()
+        user = body["user"]["id"]
+
+        def run() -> None:
+            form = self.host.interview_form(user)
+            view = join_view(self.host.market_name, initial=form)
+            if not open_view(self.client, body["trigger_id"], view, received):
+                _responder(respond)("Slack was too busy to open the form in time. Please click again.")
+
+        self.later(run)
+
     def open_survey(self, ack: Any, body: dict[str, Any]) -> None:
         received = time.monotonic()
         ack()
@@ -287,6 +308,7 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
     app.action("offer_reject")(handler.reject_offer)
     app.action("make_offer")(handler.make_offer)
     app.action("open_survey")(handler.open_survey)
+    app.action("interview_review")(handler.interview_review)
     # last: whatever no listener above takes is still acknowledged, so Slack does not deliver it again
     app.event(re.compile(".*"))(handler.ignore)
     app.action(re.compile(".*"))(handler.ignore)

@@ -295,3 +295,16 @@ def market(market_name: str, rows: Sequence[tuple[Listing, Item, str]], buttons:
     if not buttons:
         out.append(context("Type `/deal join` to make offers."))
     return message(f"{len(rows)} open listings in market {market_name}", out)
+
+
+def mandate(form: Any) -> Msg:
+    """The mandate the interview extracted (a ``JoinForm``), with the button to confirm or correct it."""
+    lines = [f"• sell *{safe(x.title, 100)}*: asking {format_money(x.ask)}, at least {format_money(x.least)}"
+             for x in form.sells]
+    lines += [f"• buy *{safe(x.title, 100)}*: at most {format_money(x.max_price)}" for x in form.wants]
+    lines += [f"• style: {safe(form.style, 20)} · your agent: {safe(form.autonomy, 20)}"]
+    return message("Your agent's mandate: please confirm it", [
+        section("*Here is what I understood.* Your agent will keep to these limits:"),
+        section("\n".join(lines)),
+        {"type": "actions", "elements": [button("Review and join", "interview_review", "review", "primary")]},
+    ])

@@ -11,6 +11,7 @@ from the ledger (``history``); people who joined from Slack get their agent
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -22,6 +23,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from agents.llm.interviewer import Interviewer, InterviewFailed, Mandate, interviewer_for
+from agents.llm.interviewer import SellLine as MandateSell
+from agents.llm.interviewer import WantLine as MandateWant
+from agents.llm.interviewer import instructions as interview_instructions
 from market import exchange
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, SendMessage, parse_action
 from market.backends import Policy
@@ -39,7 +44,7 @@ from market.state import MarketState
 from slackbot import blocks
 from slackbot.approvals import ApprovalPolicy, approval_id, target
 from slackbot.escape import cut
-from slackbot.modals import JoinForm
+from slackbot.modals import JoinForm, SellLine, WantLine
 from slackbot.poster import Poster
 from slackbot.render import Post, Renderer, listing_key
 from slackbot.store import Approval, OutboxRow, Person, Store
@@ -59,6 +64,7 @@ class Host:
     def __init__(
         self, scenario_path: Path | str, client: WebClient, *, out: Path | None = None, speed: float = 1.0,
         pace: float = 1.0, admins: Sequence[str] = (), backoff: float = 1.0,
+        interviewer: Interviewer | None = None,
     ) -> None:
         self.client = client
         self.speed = speed
@@ -81,6 +87,9 @@ class Host:
         self.run.start(prepare=self._restore_people)
         if self.store.get("state") == "running":
             self.run.resume()  # it was running when the bot stopped
+        if interviewer is None and self.scenario.slack.interviewer:
+            interviewer = interviewer_for(self.scenario.slack.interviewer)
+        self.interviewer = interviewer
         self._ask_again(lost_only=True)  # questions that never reached their person
 
     @property
@@ -144,6 +153,89 @@ class Host:
             self.dm(admin, f"alert:{error}:{admin}", blocks.notice(
                 f"A message ({key}) could not be delivered: {error}. To fix: {fix}. "
                 "Then `/deal admin resend` sends what failed."))
+
+    # --- the interview ---------------------------------------------------------------------------------
+    def _interview(self, user_id: str) -> dict[str, Any] | None:
+        raw = self.store.get(f"interview:{user_id}")
+        return json.loads(raw) if raw else None
+
+    def _save_interview(self, user_id: str, state: dict[str, Any]) -> None:
+        self.store.put(f"interview:{user_id}", json.dumps(state))
+
+    def interview_stage(self, user_id: str) -> str | None:
+        """None (no interview), "asking", "confirm" (a mandate to confirm), "failed" or "done"."""
+        state = self._interview(user_id)
+        return str(state["stage"]) if state else None
+
+    def interviewing(self, user_id: str) -> bool:
+        """True while a person is answering the interviewer's questions in their DM."""
+        state = self._interview(user_id)
+        return bool(state and state["stage"] == "asking")
+
+    def start_interview(self, user_id: str) -> str:
+        """Open the interview in the person's DM (its first question); what to tell them now."""
+        assert self.interviewer is not None
+        if self.person(user_id):
+            return "You have already joined this week's market."
+        state = self._interview(user_id)
+        if state and state["stage"] == "asking":
+            return "Your interview is open in your DM with me: answer the last question there."
+        try:
+            question = self.interviewer.next_question([])
+        except InterviewFailed as exc:
+            log.warning("interview for %s: %s", user_id, exc)
+            return "The interviewer is not available right now. " + FORM_NOTE
+        self._save_interview(user_id, {"stage": "asking", "transcript": [], "question": question})
+        self.dm(user_id, f"interview:{user_id}:q0:{len(self.store.keys_like(f'interview:{user_id}'))}",
+                blocks.notice(question or ""))
+        return "I have sent you a few questions in a DM: your answers become your agent's instructions."
+
+    def interview_answer(self, user_id: str, text: str) -> None:
+        """The person answered in their DM: the next question, or the mandate to confirm."""
+        assert self.interviewer is not None
+        state = self._interview(user_id)
+        if not state or state["stage"] != "asking":
+            return
+        transcript = [*state["transcript"], [state["question"], text.strip()[:2000]]]
+        n = len(transcript)
+        try:
+            question = self.interviewer.next_question([tuple(t) for t in transcript])  # type: ignore[misc]
+            if question:
+                self._save_interview(user_id, {"stage": "asking", "transcript": transcript, "question": question})
+                self.dm(user_id, f"interview:{user_id}:q{n}", blocks.notice(question))
+                return
+            mandate = self.interviewer.extract([tuple(t) for t in transcript])  # type: ignore[misc]
+        except InterviewFailed as exc:
+            log.warning("interview for %s: %s", user_id, exc)
+            self._save_interview(user_id, {"stage": "failed", "transcript": transcript})
+            self.dm(user_id, f"interview:{user_id}:failed", blocks.notice(
+                "Sorry, I could not turn your answers into a mandate. " + FORM_NOTE))
+            return
+        self._save_interview(user_id, {"stage": "confirm", "transcript": transcript,
+                                       "mandate": mandate.model_dump(mode="json")})
+        self.dm(user_id, f"interview:{user_id}:mandate", blocks.mandate(_form(mandate)))
+
+    def interview_form(self, user_id: str) -> JoinForm | None:
+        """The mandate the interview extracted, as a join form to confirm or correct."""
+        state = self._interview(user_id)
+        if not state or state["stage"] != "confirm":
+            return None
+        return _form(Mandate.model_validate(state["mandate"]))
+
+    def _write_instructions(self, user_id: str, pid: str, name: str, form: JoinForm) -> None:
+        state = self._interview(user_id)
+        if not state or not state.get("transcript"):
+            return
+        confirmed = Mandate(
+            sells=[MandateSell(title=s.title, ask=s.ask, least=s.least) for s in form.sells],
+            wants=[MandateWant(title=w.title, max_price=w.max_price) for w in form.wants],
+            style=form.style, autonomy=form.autonomy)  # type: ignore[arg-type]
+        folder = self.folder.path / "instructions"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{pid}.md").write_text(
+            interview_instructions(name, [tuple(t) for t in state["transcript"]], confirmed),  # type: ignore[misc]
+            encoding="utf-8")
+        self._save_interview(user_id, {"stage": "done", "transcript": state["transcript"]})
 
     # --- haggling in threads ------------------------------------------------------------------------
     def thread_reply(self, user_id: str, channel: str, thread_ts: str, ts: str, text: str) -> None:
@@ -227,6 +319,7 @@ class Host:
             if isinstance(outcome, exchange.Rejection):
                 done(f"Could not join: {outcome.reason}")
                 return
+            self._write_instructions(user_id, pid, name, form)  # before the person counts as joined
             self.store.add_person(record)
             if form.autonomy == "manual":
                 for item, line in zip(person.items, form.sells, strict=True):
@@ -432,6 +525,14 @@ def listing_of(key: str) -> tuple[str, str] | None:
     """(market, listing id) of a listing's post key, or None for any other post."""
     market, sep, lid = key.partition(":listing:")
     return (market, lid) if sep and market and lid else None
+
+
+FORM_NOTE = "Type `/deal join` to join with the form instead."
+
+
+def _form(mandate: Mandate) -> JoinForm:
+    return JoinForm(tuple(SellLine(s.title, s.ask, s.least) for s in mandate.sells),
+                    tuple(WantLine(w.title, w.max_price) for w in mandate.wants), mandate.style, mandate.autonomy)
 
 
 def _name(state: MarketState, pid: str) -> str:

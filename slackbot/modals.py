@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from market.money import MoneyError, parse_money
+from market.money import MoneyError, format_money, parse_money
 from market.scenario import STYLES
 from slackbot.blocks import plain
 from slackbot.escape import cut
@@ -41,30 +41,48 @@ class JoinForm:
     autonomy: str
 
 
-def join_view(market: str) -> dict[str, Any]:
-    """The modal ``/deal join`` opens."""
+def _line_title(title: str) -> str:
+    return _SPLIT.sub(" ", title).strip()
 
-    def text_input(block_id: str, label: str, hint: str, placeholder: str, optional: bool = False) -> dict[str, Any]:
+
+def form_text(form: JoinForm) -> tuple[str, str]:
+    """The sells and wants fields' text for ``form`` (what a person would type)."""
+    sells = "\n".join(f"{_line_title(s.title)}, {format_money(s.ask)}, {format_money(s.least)}" for s in form.sells)
+    wants = "\n".join(f"{_line_title(w.title)}, {format_money(w.max_price)}" for w in form.wants)
+    return sells, wants
+
+
+def join_view(market: str, initial: JoinForm | None = None) -> dict[str, Any]:
+    """The modal ``/deal join`` opens (filled in with ``initial``: a mandate from the interview to confirm)."""
+    sells, wants = form_text(initial) if initial else ("", "")
+
+    def text_input(block_id: str, label: str, hint: str, placeholder: str, optional: bool = False,
+                   value: str = "") -> dict[str, Any]:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                                   "max_length": 2000, "placeholder": plain(placeholder, 150)}
+        if value:
+            element["initial_value"] = value[:2000]
         return {"type": "input", "block_id": block_id, "optional": optional, "label": plain(label),
-                "hint": plain(hint, 150),
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
-                            "max_length": 2000, "placeholder": plain(placeholder, 150)}}
+                "hint": plain(hint, 150), "element": element}
+
+    style = initial.style if initial else "friendly"
+    autonomy = initial.autonomy if initial else "autonomous"
 
     return {
         "type": "modal", "callback_id": JOIN_CALLBACK, "private_metadata": market,
         "title": plain("Join the market"), "submit": plain("Join"), "close": plain("Cancel"),
         "blocks": [
             text_input("sells", "What you sell", "One per line: title, asking price, least you accept",
-                       "Desk lamp, $18, $12"),
+                       "Desk lamp, $18, $12", optional=bool(initial) and not sells, value=sells),
             text_input("wants", "What you want", "One per line: title, most you would pay",
-                       "Monitor riser, $20", optional=True),
+                       "Monitor riser, $20", optional=True, value=wants),
             {"type": "input", "block_id": "style", "label": plain("Your agent's style"),
              "element": {"type": "static_select", "action_id": "value",
-                         "initial_option": _option("friendly", "friendly"),
+                         "initial_option": _option(style, style),
                          "options": [_option(s, s) for s in STYLES]}},
             {"type": "input", "block_id": "autonomy", "label": plain("How much your agent decides"),
              "element": {"type": "radio_buttons", "action_id": "value",
-                         "initial_option": _option("autonomous", AUTONOMY["autonomous"]),
+                         "initial_option": _option(autonomy, AUTONOMY[autonomy]),
                          "options": [_option(k, v) for k, v in AUTONOMY.items()]}},
         ],
     }
