@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from agents.llm.agent import Api, ModelPolicy, shared_policy
 from agents.llm.anthropic_backend import AnthropicApi
+from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
 from market.backends import BackendContext, BackendError
 from market.scenario import TierSettings
 
-APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi}
+APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi, "local": LocalApi}
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:

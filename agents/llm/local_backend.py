@@ -1,0 +1,160 @@
+"""The ``local`` backend: a tier on an open-weight model served here by ``llama_cpp.server``.
+
+``--backend small=local:smollm2-135m`` (or ``backend: local`` and ``model: smollm2-135m``
+in a scenario) starts a server for the model on 127.0.0.1 when the run is set up
+(the GGUF file comes from its installed package; see ``agents.llm.local_server``) and
+talks to it with the ``openai`` backend's wire format, through the same
+``ModelPolicy`` (cassette, repairs, faults, prices: $0). Differences from ``openai``:
+
+- requests say ``tool_choice: "auto"`` (llama.cpp's ``chatml-function-calling`` shows the
+  tools to the model only then) and a fixed ``seed``;
+- the server answers one request at a time, so calls to it are queued here and the
+  timeout runs from when a call is sent, not from when it was queued;
+- a prompt longer than the server's context (``n_ctx``) comes back as a 400
+  ``context_length_exceeded``: that trader's turn fails (``context_too_long``), the week goes on;
+- defaults suited to a small model on a CPU, unless the tier sets them: 2 turns of
+  history, 1 retry, a 300 s timeout.
+
+Tier options: ``n_ctx`` (tokens; default per model), ``threads`` (CPU threads of the server),
+``seed`` (default 0). Replaying a recorded run needs no server (``--backend TIER=replay``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.llm.agent import ModelPolicy, shared_policy
+from agents.llm.local_server import INSTALL_HINT, LocalModelError, LocalServer, model, model_file, server_installed
+from agents.llm.openai_backend import OpenAIApi
+from market.backends import BackendContext, BackendError
+from market.scenario import TierSettings
+
+# defaults for a small model on a CPU, applied when the tier does not set the field itself
+LOCAL_DEFAULTS: dict[str, Any] = {"history_turns": 2, "max_retries": 1, "timeout": 300.0}
+
+
+class LocalOptions(BaseModel):
+    """The ``options`` of a ``local`` tier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_ctx: Annotated[int, Field(ge=256, le=131_072)] | None = Field(
+        None, description="the server's context window in tokens (default: the model's own setting here)"
+    )
+    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(None, description="CPU threads of the server")
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(0, description="sampling seed sent with each request")
+    price: dict[str, Any] | None = Field(None, description="dollars per million tokens (default: $0)")
+
+
+def local_options(tier: str, settings: TierSettings) -> LocalOptions:
+    """The tier's options, checked (an unknown key or a bad value names the field)."""
+    try:
+        return LocalOptions.model_validate(settings.options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BackendError(f"tiers.{tier}.options.{where}: {first['msg']}") from None
+
+
+@dataclass
+class LocalClient:
+    """An OpenAI SDK client for one local server, and the server; calls go out one at a time."""
+
+    server: LocalServer
+    sdk: openai.AsyncOpenAI
+    _lock: asyncio.Lock | None = field(default=None, repr=False)
+    _closed: bool = False
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Made on first use, on the policy's event loop."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def close(self) -> None:
+        """Close the SDK client and stop the server (idempotent: tiers on one model share it)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.sdk.close()
+        await asyncio.to_thread(self.server.close)
+
+
+class LocalApi(OpenAIApi):
+    """OpenAI chat completions to a ``llama_cpp.server`` started for the run (one per model and context)."""
+
+    name = "local"
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.log_dir = log_dir
+        self.clients: dict[tuple[str, int, int | None], LocalClient] = {}
+
+    def request(self, settings: TierSettings, model_name: str, system: str, messages: list[dict[str, Any]]) -> dict:
+        body = super().request(settings, model_name, system, messages)
+        body["tool_choice"] = "auto"
+        body["seed"] = int(settings.options.get("seed", 0))
+        return body
+
+    def client(self, settings: TierSettings) -> LocalClient:
+        """The client of the tier's model's server, started now if it is not running yet."""
+        assert settings.model is not None
+        found = model(settings.model)
+        options = LocalOptions.model_validate(settings.options)
+        n_ctx = options.n_ctx or found.n_ctx
+        key = (found.name, n_ctx, options.threads)
+        if key not in self.clients:
+            log = self.log_dir / f"local-server-{found.name}.log" if self.log_dir is not None else None
+            server = LocalServer(model_file(found.name), n_ctx, options.threads, log=log).start()
+            sdk = openai.AsyncOpenAI(
+                api_key="local", base_url=server.base_url, timeout=settings.timeout, max_retries=0,
+                http_client=openai.DefaultAioHttpClient(),
+            )
+            self.clients[key] = LocalClient(server, sdk)
+        return self.clients[key]
+
+    async def send(self, client: LocalClient, body: bytes) -> tuple[dict, str | None]:
+        """POST one request when the server is free; errors are classified as for any OpenAI-compatible
+        server (a prompt past ``n_ctx`` is a 400 ``context_length_exceeded``: ``context_too_long``)."""
+        async with client.lock:
+            return await super().send(client.sdk, body)
+
+
+def with_local_defaults(settings: TierSettings) -> TierSettings:
+    """``settings`` with ``LOCAL_DEFAULTS`` for the fields the tier did not set."""
+    unset = {k: v for k, v in LOCAL_DEFAULTS.items() if k not in settings.model_fields_set}
+    return settings.model_copy(update=unset)
+
+
+def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:
+    """The ``local`` backend for ``tier``: its model's server is started now and stopped with the policy."""
+    if not settings.model:
+        raise BackendError(f"tiers.{tier}.model: name a local model, e.g. smollm2-135m")
+    try:
+        model(settings.model)
+    except LocalModelError as exc:
+        raise BackendError(f"tiers.{tier}.model: {exc}") from None
+    local_options(tier, settings)
+    if not server_installed():
+        raise BackendError(f"tiers.{tier}: the local backend needs llama-cpp-python's server: {INSTALL_HINT}")
+    settings = with_local_defaults(settings)
+    policy = shared_policy(context)
+    # every local tier of the run shares one LocalApi, so tiers on the same model share its server
+    api = next((t.api for t in policy.tiers.values() if isinstance(t.api, LocalApi)), None)
+    if api is None:
+        api = LocalApi(Path(context.run_dir) if context.run_dir is not None else None)
+    try:
+        policy.add_tier(tier, settings, api, settings.model)
+    except LocalModelError as exc:
+        raise BackendError(f"tiers.{tier}: {exc}") from None
+    return policy
+
+
+__all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "build_policy", "local_options",
+           "with_local_defaults"]
