@@ -22,6 +22,7 @@ Tier options: ``n_ctx`` (tokens; default per model), ``threads`` (CPU threads of
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,11 +64,31 @@ def local_options(tier: str, settings: TierSettings) -> LocalOptions:
 
 
 @dataclass
+class ServerTime:
+    """What one local server answered: calls, the seconds they took (queueing excluded), and tokens."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, seconds: float, response: dict[str, Any]) -> None:
+        """Count one answered call."""
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+        self.calls += 1
+        self.seconds += seconds
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens += int(usage.get("completion_tokens") or 0)
+
+
+@dataclass
 class LocalClient:
     """An OpenAI SDK client for one local server, and the server; calls go out one at a time."""
 
+    model: str
     server: LocalServer
     sdk: openai.AsyncOpenAI
+    time: ServerTime = field(default_factory=ServerTime)
     _lock: asyncio.Lock | None = field(default=None, repr=False)
     _closed: bool = False
 
@@ -116,14 +137,17 @@ class LocalApi(OpenAIApi):
                 api_key="local", base_url=server.base_url, timeout=settings.timeout, max_retries=0,
                 http_client=openai.DefaultAioHttpClient(),
             )
-            self.clients[key] = LocalClient(server, sdk)
+            self.clients[key] = LocalClient(found.name, server, sdk)
         return self.clients[key]
 
     async def send(self, client: LocalClient, body: bytes) -> tuple[dict, str | None]:
         """POST one request when the server is free; errors are classified as for any OpenAI-compatible
         server (a prompt past ``n_ctx`` is a 400 ``context_length_exceeded``: ``context_too_long``)."""
         async with client.lock:
-            return await super().send(client.sdk, body)
+            began = time.perf_counter()
+            response, request_id = await super().send(client.sdk, body)
+            client.time.add(time.perf_counter() - began, response)
+            return response, request_id
 
 
 def with_local_defaults(settings: TierSettings) -> TierSettings:
@@ -156,5 +180,5 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
     return policy
 
 
-__all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "build_policy", "local_options",
+__all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "ServerTime", "build_policy", "local_options",
            "with_local_defaults"]
