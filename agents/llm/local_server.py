@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,8 @@ class LocalServer:
         self._process = subprocess.Popen(
             self.command(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        # stopped at interpreter exit too, should nobody close it (e.g. a plan that failed after set-up)
+        weakref.finalize(self, _stop, self._process)
         deadline = time.monotonic() + self.start_timeout
         while True:
             code = self._process.poll()
@@ -218,13 +221,8 @@ class LocalServer:
     def close(self) -> None:
         """Stop the server (terminate, then kill after 10 s); idempotent."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            _stop(process)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -242,6 +240,17 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process``, killing it after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 __all__ = ["MODELS", "LocalModel", "LocalModelError", "LocalServer", "free_port", "model", "model_file",
