@@ -51,6 +51,9 @@ class LocalOptions(BaseModel):
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(None, description="CPU threads of the server")
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(0, description="sampling seed sent with each request")
     price: dict[str, Any] | None = Field(None, description="dollars per million tokens (default: $0)")
+    context_tokens: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="the model policy's own prompt budget (see README); the server's window is n_ctx"
+    )
 
 
 def local_options(tier: str, settings: TierSettings) -> LocalOptions:
