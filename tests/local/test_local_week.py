@@ -22,7 +22,7 @@ pytest.importorskip("llama_cpp", reason='llama-cpp-python is not installed (pip 
 
 from agents.llm.local_backend import LocalApi
 from agents.llm.local_server import LocalServer, model_file
-from agents.llm.tools import ToolCallError, to_action
+from agents.llm.tools import HostileJson, ToolCallError, to_action
 from market import runner
 from market.backends import AgentFailure
 from market.events import ParticipantJoined
@@ -77,11 +77,15 @@ def _bad_calls(run_dir: Path) -> int:
         entry = json.loads(line)
         if entry.get("kind") != "call" or "response" not in entry or entry.get("purpose") == "survey":
             continue
-        message = entry["response"]["choices"][0]["message"]
-        for call in message.get("tool_calls") or []:
+        choice = entry["response"]["choices"][0]
+        if choice.get("finish_reason") == "length":
+            continue  # a cut-off answer is never used: counted as cut_off, not as a malformed call
+        for call in choice["message"].get("tool_calls") or []:
             try:
                 to_action(call["function"]["name"], call["function"]["arguments"])
-            except (ToolCallError, ValueError):
+            except HostileJson:
+                continue  # fails the turn (hostile_json), counted among the failures
+            except ToolCallError:
                 bad += 1
     return bad
 
