@@ -270,7 +270,13 @@ class Host:
             return "That listing is closed: your message was not passed on."
         echo = (market, person.participant_id, lid, text)
         self._echoes[echo] = (channel, ts)
-        refusal = self._submit(person, SendMessage(listing_id=lid, text=text), lambda _: None)
+        def answered(result: str) -> None:
+            if result.startswith("Not done"):  # refused by the exchange at the tick: no echo will come
+                self._echoes.pop(echo, None)
+                self.poster.submit(Post(key=f"refusal:{channel}:{ts}", market=market, msg=blocks.notice(result),
+                                        thread=listing_key(market, lid), ephemeral=user_id))
+
+        refusal = self._submit(person, SendMessage(listing_id=lid, text=text), answered)
         if refusal:
             self._echoes.pop(echo, None)
             return refusal

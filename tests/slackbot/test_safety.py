@@ -30,10 +30,10 @@ from tests.slackbot.slack_stub import SlackStub
 
 EVIL = "<!channel> <!here> <!everyone> <@UEVIL1> <#CEVIL1> <https://evil.example> @channel & <b>"
 LIVE = re.compile(r"<[!@#]|<https?:|<mailto:|<b>|(?<!\u200b)@(channel|here|everyone)\b")
-#: fields that carry ids, never rendered
-NOT_RENDERED = {"action_id", "block_id", "callback_id", "private_metadata", "value", "channel", "user", "user_id",
-                "ts", "thread_ts", "trigger_id", "type", "path", "response_type", "url", "token", "users", "name",
-                "style"}
+#: fields that carry ids, never rendered, or raw text for a person to edit (an input's initial_value)
+NOT_RENDERED = {"initial_value", "action_id", "block_id", "callback_id", "private_metadata", "value", "channel",
+                "user", "user_id", "ts", "thread_ts", "trigger_id", "type", "path", "response_type", "url", "token",
+                "users", "name", "style"}
 
 
 def strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -142,7 +142,7 @@ def test_every_input_path_reaches_slack_escaped(stub: SlackStub, client: WebClie
     assert CUT_MARKER in everything  # the long title was cut with a visible marker
     offer = stub.state.ephemerals[0]
     assert "Make this an offer: $12.00" in json.dumps(offer)
-    assert seen > 200
+    assert seen > 50  # the walk reached the messages (how many depends on how far the agents got)
 
 
 @pytest.mark.slow
@@ -163,3 +163,31 @@ def test_catalog_titles_in_watch_mode_are_escaped(stub: SlackStub, client: WebCl
     assert_nothing_live(stub, [])
     assert "&lt;@UEVIL1&gt;" in json.dumps([c.args for c in stub.calls("chat.postMessage")])
     shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+
+
+def test_the_interview_path_reaches_slack_escaped(stub: SlackStub, client: WebClient, scenario: Path,
+                                                  tmp_path: Path) -> None:
+    import anthropic
+
+    from agents.llm.interviewer import Interviewer
+    from tests.slackbot.interview_fake import FakeInterviewer
+    from tests.slackbot.test_interview import USER, _interview
+
+    fake = FakeInterviewer().start()
+    interviewer = Interviewer(anthropic.Anthropic(api_key=fake.api_key, base_url=f"http://127.0.0.1:{fake.port}",
+                                                  max_retries=0), "claude-haiku-4-5")
+    host = Host(scenario, client, out=tmp_path / "run", speed=1, pace=0, interviewer=interviewer)
+    slack = Slack(build_app(host, client, signing_secret=SECRET), stub)
+    try:
+        _interview(slack, stub, [f"I'd like to sell my Lamp {EVIL} for $30, at least $5",
+                                 f"I want a Desk {EVIL} up to $60", f"terse {EVIL}", f"ask me first {EVIL}"])
+        wait_for(lambda: any("interview_review" in json.dumps(m) for m in stub.posts(f"dm-{USER}")),
+                 what="the mandate")
+        slack.click(USER, "interview_review", "review")
+        wait_for(lambda: stub.calls("views.open"), what="the prefilled form")
+        assert host.poster.flush(10)
+    finally:
+        host.close()
+        fake.stop()
+    assert_nothing_live(stub, [])
+    assert "&lt;@UEVIL1&gt;" in json.dumps([c.args for c in stub.calls("chat.postMessage")])
