@@ -8,7 +8,7 @@ conversation, prompts over the context window and hostile JSON (4,301-digit numb
 wall times and their ratio, the batch-aware bound of the fault-free run, and each fault
 the fake sent beside what the run counted (summary.json: llm faults and failed turns).
 
-    python benchmarks/llm_chaos.py [--latency 0.2] [--concurrency 32] [--retry-wait 1.0]
+    python benchmarks/llm_chaos.py [--latency 0.2] [--concurrency 32] [--retry-wait 0.5]
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--retry-wait", type=float, default=1.0, help="first backoff of a retried call (seconds)")
+    parser.add_argument("--retry-wait", type=float, default=0.5,
+                        help="first backoff of a retried call (seconds; the run's default, as the SDKs')")
     parser.add_argument("--markets", default="A,B,C,D")
     args = parser.parse_args()
     batches: list[int] = []

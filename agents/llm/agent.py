@@ -48,6 +48,7 @@ SHARED_KEY = "model"  # the run's one ModelPolicy in ``BackendContext.shared``
 RAW_HEADERS = {"X-Stainless-Raw-Response": "raw", "Content-Type": "application/json"}
 MAX_RESPONSE_BYTES = 8 * 2**20  # an answer longer than this is not read (hostile_json)
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+INITIAL_RETRY_WAIT = 0.5  # seconds before the first retry without a retry-after: the official SDKs' default
 T = TypeVar("T")
 
 
@@ -211,7 +212,7 @@ class ModelPolicy(Policy):
         self.context = context
         self.tiers: dict[str, Tier] = {}
         self.concurrency = int(context.options.get("concurrency", 16))
-        self.retry_wait = float(context.options.get("retry_wait", 1.0))
+        self.retry_wait = float(context.options.get("retry_wait", INITIAL_RETRY_WAIT))
         self.source = Path(context.options["cassette"]) if context.options.get("cassette") else None
         self.run_dir: Path | None = None
         # nothing is written before the run starts (``open_run``); a resumed run's cassette is read now

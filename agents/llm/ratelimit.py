@@ -89,7 +89,7 @@ async def with_retries(
     max_retries: int,
     initial_wait: float,
     on_fault: Callable[[Retryable], None],
-    max_wait: float = 30.0,
+    max_wait: float = 8.0,  # the official SDKs' longest backoff
 ) -> T:
     """``attempt()`` until it succeeds or ``max_retries`` retries are used; each fault is reported."""
 
