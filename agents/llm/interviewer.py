@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import anthropic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.pricing import Usage, cost_nanocents, dollars, lookup
 from market.scenario import STYLES
+
+if TYPE_CHECKING:  # the SDK is loaded when an interviewer is made (the Slack bot runs without the llm extra)
+    import anthropic
 
 TOOL = "record_mandate"
 MAX_QUESTIONS = 4
@@ -107,6 +109,8 @@ class Interviewer:
         return dollars(cost_nanocents(self.usage, self.price))
 
     def _call(self, **request: Any) -> Any:
+        import anthropic
+
         try:
             response = self.client.messages.create(model=self.model, max_tokens=self.max_tokens, **request)
         except anthropic.APIError as exc:
@@ -178,6 +182,8 @@ def interviewer_for(model: str, base_url: str | None = None) -> Interviewer:
     """The interviewer for a scenario's ``slack.interviewer`` model, with the key from ``ANTHROPIC_API_KEY``
     (and ``ANTHROPIC_BASE_URL``, as the trading backends read them)."""
     import os
+
+    import anthropic
 
     from agents.llm.anthropic_backend import KEY_ENV
 
