@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# Ray (tests/analysis/test_sweep.py) gives its local node 30 s to register by default; on a
+# 2-core CI machine that is also running the suite it was seen to miss that. Ray reads this
+# when it is first imported, so it is set before any test imports it.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
