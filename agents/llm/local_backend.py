@@ -122,6 +122,7 @@ class LocalApi(OpenAIApi):
 
     def request(self, settings: TierSettings, model_name: str, system: str, messages: list[dict[str, Any]]) -> dict:
         body = super().request(settings, model_name, system, messages)
+        body["tools"] = [_unbounded(tool) for tool in body["tools"]]
         body["tool_choice"] = "auto"
         body["seed"] = int(settings.options.get("seed", 0))
         return body
@@ -151,6 +152,21 @@ class LocalApi(OpenAIApi):
             response, request_id = await super().send(client.sdk, body)
             client.time.add(time.perf_counter() - began, response)
             return response, request_id
+
+
+# bounds that llama.cpp's JSON-schema grammar unrolls into one nested rule per unit: a `maxLength: 2000`
+# string fails to parse ("failed to parse grammar") and the server process dies. The arguments are still
+# checked against the full schema here (too long is a malformed call, repaired once).
+_UNROLLED = frozenset({"maxLength", "maxItems"})
+
+
+def _unbounded(schema: Any) -> Any:
+    """``schema`` without the length bounds llama.cpp's grammar cannot hold."""
+    if isinstance(schema, dict):
+        return {k: _unbounded(v) for k, v in schema.items() if k not in _UNROLLED}
+    if isinstance(schema, list):
+        return [_unbounded(v) for v in schema]
+    return schema
 
 
 def with_local_defaults(settings: TierSettings) -> TierSettings:
