@@ -29,6 +29,7 @@ from market.events import ParticipantJoined
 from market.ledger import Ledger
 from market.observation import Observation, observe
 from market.runfolder import RunFolder
+from market.scenario import TierSettings
 from market.state import MarketState
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
@@ -170,3 +171,23 @@ def test_the_models_ship_in_their_packages_with_checked_files() -> None:
     smol = model_file("smollm2-135m")
     assert smol.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and smol.stat().st_size > 50_000_000
     assert smol.read_bytes()[:4] == b"GGUF"
+
+
+def test_the_server_survives_every_tool_it_is_offered(tmp_path: Path) -> None:
+    # llama.cpp turns each tool's schema into a grammar when the model picks it; a schema it cannot parse
+    # (maxLength 2000 before LocalApi dropped it) killed the server. Each tool is forced once here.
+    settings = TierSettings(backend="local", model="smollm2-135m", max_tokens=64)
+    messages = [{"role": "user", "content": "Use the tool."}]
+    with LocalServer(model_file("smollm2-135m"), 2048, log=tmp_path / "server.log") as server:
+        body = LocalApi().request(settings, "smollm2-135m", "You trade.", messages)
+        for tool in body["tools"]:
+            name = tool["function"]["name"]
+            forced = {**body, "tool_choice": {"type": "function", "function": {"name": name}}}
+            request = urllib.request.Request(server.base_url + "/chat/completions", data=json.dumps(forced).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=300) as response:
+                answer = json.loads(response.read())
+            calls = answer["choices"][0]["message"]["tool_calls"]
+            assert [c["function"]["name"] for c in calls] == [name]
+            assert server.running
+    assert "failed to parse grammar" not in (tmp_path / "server.log").read_text(errors="replace")
