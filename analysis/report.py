@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from market.runner import RunResult
 from market.scenario import ScenarioError, validate_scenario
 
 REPORT_FILE = "report.html"
-SKIP_ENV = "MARKET_AFTER_RUN_REPORT"  # "0" skips the per-run report (sweeps write one pooled report)
 
 
 @dataclass
@@ -448,8 +446,6 @@ def after_run(result: RunResult) -> None:
     stored and one pooled report is written into the sweep folder).
     """
     path = result.folder.path
-    if os.environ.get(SKIP_ENV) == "0":
-        return
     try:
         for run_dir in expand_runs([path]):
             fairness.write_simulated(run_dir, load_runs([run_dir]))

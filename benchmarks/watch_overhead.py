@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -37,7 +36,7 @@ def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -
     folder = RunFolder.create(out.parent, "deal", exact=out)
     if not watched:
         t, cpu = time.perf_counter(), time.process_time()
-        runner.start(prepared, folder)
+        runner.start(prepared, folder, after_run=False)
         return time.perf_counter() - t, {"cpu": round(time.process_time() - cpu, 2)}
     from watch.live import LiveServer
 
@@ -51,7 +50,7 @@ def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -
         page.goto(live.url)
     time.sleep(0.5)  # the page is connected before the run starts
     t, cpu = time.perf_counter(), time.process_time()
-    result = runner.start(prepared, folder, on_batch=live.watch.chain(None, out.name))
+    result = runner.start(prepared, folder, on_batch=live.watch.chain(None, out.name), after_run=False)
     elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     live.watch.finish("complete")
     deals = sum(m["deals"] for m in result.summary["markets"])
@@ -81,7 +80,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--browser", action="store_true", help="read the page in headless Chromium")
     args = parser.parse_args()
-    os.environ["MARKET_AFTER_RUN_REPORT"] = "0"
     from market.ledger import Ledger
 
     browser = playwright = None

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -63,7 +62,7 @@ from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
 from market.scenario import Scenario, ScenarioError, _describe, load_scenario
-from market.sweep import BAD_INPUT, SKIP_REPORT_ENV, Replication, run_local, run_ray, run_replication
+from market.sweep import BAD_INPUT, Replication, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
 RUNS_TABLE = "runs.parquet"
@@ -373,20 +372,9 @@ def run(
 
 
 def run_here(reps: list[Replication]) -> Iterator[dict[str, Any]]:
-    """Run replications one after another in this process (one worker: no process to start).
-
-    The same function as in a worker process; the setting that keeps per-run reports off while
-    the experiment runs is put back afterwards.
-    """
-    before = os.environ.get(SKIP_REPORT_ENV)
-    try:
-        for rep in reps:
-            yield run_replication(rep)
-    finally:
-        if before is None:
-            os.environ.pop(SKIP_REPORT_ENV, None)
-        else:
-            os.environ[SKIP_REPORT_ENV] = before
+    """Run replications one after another in this process (one worker: no process to start)."""
+    for rep in reps:
+        yield run_replication(rep)
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:

@@ -82,6 +82,8 @@ def main(
     cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
     estimate: Annotated[bool, typer.Option("--estimate", help=(
         "print the expected model calls, tokens and dollars per tier; no network, no key, no run folder"))] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help=(
+        "skip the after-run steps (fairness ratings, report.html); `--resume RUN_DIR` does them later"))] = False,
 ) -> None:
     """Run SCENARIO offline (or on the backends it names) into a run folder."""
     console = Console(quiet=quiet)
@@ -101,7 +103,7 @@ def main(
                           "beginning", highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
-                folder, on_batch=cb, tiers=tiers or None, options=options)))
+                folder, on_batch=cb, tiers=tiers or None, options=options, after_run=not no_report)))
             result = _with_progress(console, quiet, go)
         elif scenario is None:
             raise ValueError("give a SCENARIO file, or --resume RUN_DIR")
@@ -115,7 +117,8 @@ def main(
                                    tiers=tiers or None, options=options)
             live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
-            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(prepared, folder, on_batch=cb)))
+            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(
+                prepared, folder, on_batch=cb, after_run=not no_report)))
             result = _with_progress(console, quiet, go)
     except BAD_INPUT as exc:
         if disk_full(exc.__cause__ or exc):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +44,6 @@ from market.runfolder import RunFolder, RunFolderError
 from market.scenario import ScenarioError
 
 SWEEP_FILE = "sweep.json"
-SKIP_REPORT_ENV = "MARKET_AFTER_RUN_REPORT"  # "0": per-run reports are skipped; the sweep writes a pooled one
 BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
 
 
@@ -71,14 +69,16 @@ def replications(scenario_path: Path, sweep_dir: Path, count: int, base_seed: in
 
 
 def run_replication(rep: Replication) -> dict[str, Any]:
-    """Run (or finish) one replication into its folder; returns its summary. Runs in a worker."""
-    os.environ[SKIP_REPORT_ENV] = "0"
+    """Run (or finish) one replication into its folder; returns its summary. Runs in a worker.
+
+    Its after-run steps are left to the sweep, which writes one pooled report.
+    """
     path = Path(rep.run_dir)
     if (path / "ledger.sqlite").is_file():
         folder = RunFolder.open(path)
         with Ledger(folder.ledger) as ledger:
             done = ledger.status("state") == "complete"
-        result = runner.resume(folder) if not done else None
+        result = runner.resume(folder, after_run=False) if not done else None
         summary = json.loads(folder.summary.read_text()) if folder.summary.exists() else {}
         return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
                 "skipped": done, "markets": summary.get("markets", [])}
@@ -89,14 +89,10 @@ def run_replication(rep: Replication) -> dict[str, Any]:
             "markets": result.summary.get("markets", [])}
 
 
-def _skip_reports() -> None:
-    os.environ[SKIP_REPORT_ENV] = "0"
-
-
 def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]:
     """Run replications in ``workers`` local processes; yields summaries as they finish."""
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_skip_reports
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
     ) as pool:
         pending = {pool.submit(run_replication, r) for r in reps}
         try:
@@ -118,12 +114,11 @@ def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dic
         raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
     started = not ray.is_initialized()
     if started:
-        env = {"env_vars": {SKIP_REPORT_ENV: "0"}}
         try:
             if address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(address=address, runtime_env=env, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # Ray raises a bare Exception when its node times out starting
             raise ValueError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
     try:

@@ -139,11 +139,10 @@ def test_paused_and_speed_need_watch(smoke: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_market_run_on_smoke_then_market_ledger(smoke: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_market_run_on_smoke_then_market_ledger(smoke: Path, tmp_path: Path) -> None:
     """``market run`` is ``python -m market.run``: same run folder, and ``market ledger`` prints its events."""
-    monkeypatch.setenv("MARKET_AFTER_RUN_REPORT", "0")
     out = tmp_path / "smoke"
-    result = invoke("run", str(smoke), "--out", str(out), "--quiet")
+    result = invoke("run", str(smoke), "--out", str(out), "--quiet", "--no-report")
     assert result.exit_code == 0, result.output
     assert f"run folder: {out}" in result.output
     assert (out / "summary.json").is_file()

@@ -43,12 +43,6 @@ def smoke_run(two_markets: Path, tmp_path_factory: pytest.TempPathFactory) -> Ru
 
 
 @pytest.fixture
-def no_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs started by the command line skip the after-run report (it is tested in tests/analysis)."""
-    monkeypatch.setenv("MARKET_AFTER_RUN_REPORT", "0")
-
-
-@pytest.fixture
 def busy_port() -> Iterator[int]:
     """A port some other program is listening on."""
     with socket.socket() as sock:

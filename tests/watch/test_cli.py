@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -56,9 +55,8 @@ def test_run_with_watch_gives_the_same_ledger(two_markets: Path, smoke_run: RunF
     """``python -m market.run --watch`` with step, step, resume sent as the page sends them (usually before the
     first batch, so the run is held; it is fast, so not guaranteed), then Ctrl-C: exit 0, the same ledger."""
     out = tmp_path / "watched"
-    env = {**os.environ, "MARKET_AFTER_RUN_REPORT": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
-                             "-q"], stdout=subprocess.PIPE, text=True, env=env)
+                             "-q", "--no-report"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
 
@@ -119,9 +117,8 @@ def test_run_with_watch_starts_paused_and_slowed(two_markets: Path, smoke_run: R
     """``--watch --paused --speed '10 min/s'``: the run holds after its first batch until Resume, at that speed;
     its ledger is the same as an unwatched run's."""
     out = tmp_path / "held"
-    env = {**os.environ, "MARKET_AFTER_RUN_REPORT": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
-                             "--paused", "--speed", "10 min/s", "-q"], stdout=subprocess.PIPE, text=True, env=env)
+                             "--paused", "--speed", "10 min/s", "-q", "--no-report"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
         with urllib.request.urlopen(url + "events", timeout=120) as events:  # the first snapshot: the first batch
