@@ -8,31 +8,16 @@ Without RUN_DIR it first runs scenarios/deal.yaml into a temporary folder
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from deal_run import deal_run_dir
 
 
 def main() -> None:
     from analysis import load_run
     from analysis.report import analyse, render
 
-    if len(sys.argv) > 1:
-        run_dir = Path(sys.argv[1])
-    else:
-        from market import runner
-        from market.runfolder import RunFolder
-
-        os.environ["MARKET_AFTER_RUN_REPORT"] = "0"
-        run_dir = Path(tempfile.mkdtemp()) / "deal"
-        t = time.perf_counter()
-        prepared = runner.plan(ROOT / "scenarios" / "deal.yaml", run_dir=run_dir)
-        runner.start(prepared, RunFolder.create(run_dir.parent, "deal", exact=run_dir))
-        print(f"run deal.yaml:       {time.perf_counter() - t:6.2f} s")
+    run_dir = deal_run_dir(21)
     t0 = time.perf_counter()
     data = load_run(run_dir)
     t1 = time.perf_counter()

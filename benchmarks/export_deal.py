@@ -11,13 +11,11 @@ first runs scenarios/deal.yaml into a temporary folder (no per-run report).
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from deal_run import deal_run_dir
 
 
 def _size(folder: Path) -> float:
@@ -30,18 +28,7 @@ def main() -> None:
     from market.ledger import Ledger
     from market.tables import project
 
-    if len(sys.argv) > 1:
-        run_dir = Path(sys.argv[1])
-    else:
-        from market import runner
-        from market.runfolder import RunFolder
-
-        os.environ["MARKET_AFTER_RUN_REPORT"] = "0"
-        run_dir = Path(tempfile.mkdtemp()) / "deal"
-        t = time.perf_counter()
-        prepared = runner.plan(ROOT / "scenarios" / "deal.yaml", run_dir=run_dir)
-        runner.start(prepared, RunFolder.create(run_dir.parent, "deal", exact=run_dir))
-        print(f"run deal.yaml:                 {time.perf_counter() - t:6.2f} s")
+    run_dir = deal_run_dir(31)
     with Ledger(run_dir / "ledger.sqlite") as ledger:
         t0 = time.perf_counter()
         records = [(r.market, r.event) for r in ledger.records()]

@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from llm_common import model_tiers, start_fake, variant
+from llm_common import count_batches, model_tiers, start_fake, variant
 
-from market import engine, runner
+from market import runner
 from market.runfolder import RunFolder
 
 # fault mode -> every how many requests (primes near 200: ~0.5% each, ~5.5% in all, rarely on the same call)
@@ -72,14 +72,7 @@ def main() -> None:
                         help="first backoff of a retried call (seconds; the run's default, as the SDKs')")
     parser.add_argument("--markets", default="A,B,C,D")
     args = parser.parse_args()
-    batches: list[int] = []
-    original = engine.MarketModel._batch
-
-    def counting(self: engine.MarketModel, at: int) -> None:
-        batches.append(len({id(t) for t in self._due.get(at, []) if t.next_wake == at}))
-        original(self, at)
-
-    engine.MarketModel._batch = counting  # type: ignore[method-assign]
+    batches = count_batches()
     print(f"deal.yaml markets {args.markets}, one day, hourly ticks; fake API {args.latency * 1000:.0f} ms; "
           f"concurrency {args.concurrency}; first retry backoff {args.retry_wait} s")
     clean_wall, clean, _ = run_day(args, {}, batches)

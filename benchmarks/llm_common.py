@@ -48,3 +48,19 @@ def model_tiers(url: str) -> dict[str, dict[str, Any]]:
         "frontier": {"backend": "anthropic", "model": "claude-opus-4-5", "base_url": url},
         "small": {"backend": "anthropic", "model": "claude-haiku-4-5", "base_url": url},
     }
+
+
+def count_batches() -> list[int]:
+    """The traders due in each batch the engine runs from now on in this process, appended as it runs
+    (``MarketModel._batch`` wrapped: the benchmarks' bound on a run's wall time is per batch)."""
+    from market import engine
+
+    batches: list[int] = []
+    original = engine.MarketModel._batch
+
+    def counting(self: engine.MarketModel, at: int) -> None:
+        batches.append(len({id(t) for t in self._due.get(at, []) if t.next_wake == at}))
+        original(self, at)
+
+    engine.MarketModel._batch = counting  # type: ignore[method-assign]
+    return batches

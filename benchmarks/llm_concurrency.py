@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from llm_common import model_tiers, start_fake, variant
+from llm_common import count_batches, model_tiers, start_fake, variant
 
-from market import engine, runner
+from market import runner
 from market.runfolder import RunFolder
 
 
@@ -30,14 +30,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--markets", default="A,B,C,D", help="markets of deal.yaml (each has the same 69 traders)")
     args = parser.parse_args()
-    batches: list[int] = []
-    original = engine.MarketModel._batch
-
-    def counting(self: engine.MarketModel, at: int) -> None:
-        batches.append(len({id(t) for t in self._due.get(at, []) if t.next_wake == at}))
-        original(self, at)
-
-    engine.MarketModel._batch = counting  # type: ignore[method-assign]
+    batches = count_batches()
     print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
           f"(69 traders each), {args.days} day(s), hourly ticks")
     print(f"{'conc':>5} {'calls':>6} {'batches':>8} {'wall s':>8} {'bound s':>8} {'ratio':>6} "
