@@ -53,16 +53,27 @@ def _signed(body: str) -> dict[str, str]:
             "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
 
 
-@pytest.mark.slow
-def test_http_mode_under_uvicorn(stub: SlackStub, tmp_path: Path) -> None:
+def _no_admin_scenario(tmp_path: Path) -> Path:
+    """The live scenario with no admins in its slack section."""
     scenario = live_scenario(tmp_path)
     data = yaml.safe_load(scenario.read_text())
     data["slack"]["admins"] = []
     scenario.write_text(yaml.safe_dump(data))
+    return scenario
+
+
+def _host_env(stub: SlackStub) -> dict[str, str]:
+    """The environment of ``slackbot host`` talking to ``stub`` (and nothing else of this process's)."""
+    return {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": stub.base_url, "SLACK_SIGNING_SECRET": SECRET,
+            "PATH": "/usr/bin:/bin"}
+
+
+@pytest.mark.slow
+def test_http_mode_under_uvicorn(stub: SlackStub, tmp_path: Path) -> None:
+    scenario = _no_admin_scenario(tmp_path)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": stub.base_url, "SLACK_SIGNING_SECRET": SECRET,
-           "PATH": "/usr/bin:/bin"}
+    env = _host_env(stub)
     proc = subprocess.Popen(
         [sys.executable, "-m", "slackbot", "host", str(scenario), "--http", "--host", "127.0.0.1", "--port",
          str(port), "--out", str(tmp_path / "run"), "--admin", "UCLI1", "--speed", "1"],
@@ -93,13 +104,9 @@ def test_http_mode_under_uvicorn(stub: SlackStub, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_week_with_no_admin_says_so_at_start(stub: SlackStub, tmp_path: Path) -> None:
-    scenario = live_scenario(tmp_path)
-    data = yaml.safe_load(scenario.read_text())
-    data["slack"]["admins"] = []
-    scenario.write_text(yaml.safe_dump(data))
+    scenario = _no_admin_scenario(tmp_path)
     port = _free_port()
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": stub.base_url, "SLACK_SIGNING_SECRET": SECRET,
-           "PATH": "/usr/bin:/bin"}
+    env = _host_env(stub)
     proc = subprocess.Popen(
         [sys.executable, "-m", "slackbot", "host", str(scenario), "--http", "--host", "127.0.0.1", "--port",
          str(port), "--out", str(tmp_path / "run")],

@@ -19,6 +19,24 @@ from watch import cli as watch_cli
 from watch.controls import ControlError, Controls, parse_speed
 
 
+def _control(url: str, action: str, value: str | None = None) -> None:
+    """Send one control as the page sends it."""
+    body = json.dumps({"action": action, "value": value}).encode()
+    urllib.request.urlopen(urllib.request.Request(url + "control", body, method="POST"))
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C the command; it exits 0."""
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+
+
+def _assert_same_ledger(out: Path, plain: RunFolder) -> None:
+    """The watched run's ledger at ``out`` is the unwatched run's, line for line."""
+    with Ledger(out) as watched, Ledger(plain.ledger) as unwatched:
+        assert list(watched.export_lines()) == list(unwatched.export_lines()), "watching changed the run"
+
+
 def test_watch_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(watch_cli.app, [str(tmp_path)])
     assert result.exit_code == 2
@@ -59,25 +77,17 @@ def test_run_with_watch_gives_the_same_ledger(two_markets: Path, smoke_run: RunF
                              "-q", "--no-report"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
-
-        def control(action: str, value: str | None = None) -> None:
-            body = json.dumps({"action": action, "value": value}).encode()
-            urllib.request.urlopen(urllib.request.Request(url + "control", body, method="POST"))
-
-        control("step")
-        control("step")
-        control("resume")
+        for action in ("step", "step", "resume"):
+            _control(url, action)
         lines = [proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
         assert lines[1].startswith("the run is over")
         state = json.loads(urllib.request.urlopen(url + "state").read())
         assert state["status"] == "complete"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        _interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    with Ledger(out) as watched, Ledger(smoke_run.ledger) as plain:
-        assert list(watched.export_lines()) == list(plain.export_lines()), "watching changed the run"
+    _assert_same_ledger(out, smoke_run)
 
 
 def test_speed_names_and_a_bad_speed(smoke_run: RunFolder) -> None:
@@ -105,8 +115,7 @@ def test_module_forms_of_the_watch_command(module: str, smoke_run: RunFolder, tm
     proc = subprocess.Popen([sys.executable, "-m", module, str(smoke_run.path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith(f"watching {smoke_run.path} at http://127.0.0.1:")  # type: ignore[union-attr]
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        _interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -129,15 +138,12 @@ def test_run_with_watch_starts_paused_and_slowed(two_markets: Path, smoke_run: R
         assert (held["clock"], held["paused"]) == (first["clock"], True), "a paused run waits for the page"
         with Ledger(out) as ledger:
             assert ledger.status("state") != "complete"
-        for action, value in (("speed", "max"), ("resume", None)):
-            body = json.dumps({"action": action, "value": value}).encode()
-            urllib.request.urlopen(urllib.request.Request(url + "control", body, method="POST"))
+        _control(url, "speed", "max")
+        _control(url, "resume")
         lines = [proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
         assert lines[1].startswith("the run is over")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        _interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    with Ledger(out) as watched, Ledger(smoke_run.ledger) as plain:
-        assert list(watched.export_lines()) == list(plain.export_lines()), "watching changed the run"
+    _assert_same_ledger(out, smoke_run)
