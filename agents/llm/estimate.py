@@ -62,6 +62,17 @@ def _compact(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
+def openai_prefixes(model: str, request: dict[str, Any]) -> list[tuple[str, int]]:
+    """An OpenAI request's prefixes (the tools, then each message): (hash with ``model``, tokens up to it)."""
+    digest, total, prefixes = b"", 0, []
+    for part in [request.get("tools", []), *request["messages"]]:
+        text = _compact(part)
+        digest = hashlib.sha256(digest + text).digest()
+        total += tokens(text)
+        prefixes.append((model + digest.hex(), total))
+    return prefixes
+
+
 @dataclass
 class CacheModel:
     """Prompt caching as the APIs document it, per model (prefix hashes seen so far)."""
@@ -99,13 +110,8 @@ class CacheModel:
 
     def openai(self, model: str, request: dict[str, Any]) -> dict[str, Any]:
         """OpenAI usage: prompt tokens (cached ones included) and the cached prefix."""
-        digest, total, best = b"", 0, 0
-        prefixes = []
-        for part in [request.get("tools", []), *request["messages"]]:
-            text = _compact(part)
-            digest = hashlib.sha256(digest + text).digest()
-            total += tokens(text)
-            prefixes.append((model + digest.hex(), total))
+        prefixes = openai_prefixes(model, request)
+        total, best = (prefixes[-1][1] if prefixes else 0), 0
         for key, size in prefixes:
             if key in self.seen:
                 best = max(best, size)

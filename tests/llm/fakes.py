@@ -57,6 +57,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from agents.llm.estimate import openai_prefixes
+from agents.llm.estimate import tokens as estimated_tokens
 from agents.llm.pricing import lookup
 from agents.llm.prompts import parse_observation, parse_principal
 from agents.llm.survey import SURVEY_TOOL, deals_in
@@ -97,9 +99,9 @@ def _compact(obj: Any) -> bytes:
 
 
 def tokens(obj: Any) -> int:
-    """A token estimate: the bytes of ``obj`` as compact JSON (or of the text itself), divided by 4."""
-    text = obj.encode() if isinstance(obj, str) else obj if isinstance(obj, bytes) else _compact(obj)
-    return max(1, len(text) // 4)
+    """A token estimate: the bytes of ``obj`` as compact JSON (or of the text itself), divided by 4 (the rule
+    of ``agents.llm.estimate``, shared; the prompt caching here stays the fake's own)."""
+    return estimated_tokens(obj.encode() if isinstance(obj, str) else obj if isinstance(obj, bytes) else _compact(obj))
 
 
 def _strip(block: Any) -> Any:
@@ -376,18 +378,25 @@ class FakeAnthropic(FakeModelServer):
     def auth_error(self) -> tuple[int, dict[str, str], dict[str, Any]]:
         return self.error(401, "authentication_error", "invalid x-api-key")
 
-    def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-        if path.rstrip("/") != "/v1/messages":
-            return self.error(404, "not_found_error", f"no route {path}")
-        model = request.get("model", "")
-        if lookup(model) is None:
-            return self.error(404, "not_found_error", f"model: {model}")
+    def refusal(self, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]] | None:
+        """The real API's 400 for a request that breaks its contract (the message kept in ``refused``), else None."""
         try:
             check_anthropic(request, self.context_tokens)
         except Refused as exc:
             with self.lock:
                 self.refused.append(exc.message)
             return 400, {"request-id": self.next_id("req_")}, anthropic_error(exc)
+        return None
+
+    def handle(self, path: str, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if path.rstrip("/") != "/v1/messages":
+            return self.error(404, "not_found_error", f"no route {path}")
+        model = request.get("model", "")
+        if lookup(model) is None:
+            return self.error(404, "not_found_error", f"model: {model}")
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return refusal
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
@@ -674,14 +683,8 @@ class FakeOpenAI(FakeModelServer):
 
     def usage(self, model: str, request: dict[str, Any]) -> tuple[int, int]:
         """(prompt tokens including cached ones, cached tokens): automatic prefix caching."""
-        parts = [request.get("tools", []), *request["messages"]]
-        digest, total, best = b"", 0, 0
-        hashes = []
-        for part in parts:
-            text = _compact(part)
-            digest = hashlib.sha256(digest + text).digest()
-            total += tokens(text)
-            hashes.append((model + digest.hex(), total))
+        hashes = openai_prefixes(model, request)  # the estimate's counting rule; the caching below is the fake's
+        total, best = (hashes[-1][1] if hashes else 0), 0
         with self.lock:
             for h, size in hashes:
                 if h in self.cache:

@@ -10,7 +10,6 @@ from typing import Any
 
 from agents.llm.interviewer import TOOL
 from market.money import parse_money
-from tests.llm.contract import Refused, anthropic_error, check_anthropic
 from tests.llm.fakes import FakeAnthropic
 
 QUESTIONS = (
@@ -35,12 +34,9 @@ class FakeInterviewer(FakeAnthropic):
         system = request.get("system")
         if not (isinstance(system, str) and "You interview a person" in system):
             return super().handle(path, request)
-        try:
-            check_anthropic(request, self.context_tokens)
-        except Refused as exc:
-            with self.lock:
-                self.refused.append(exc.message)
-            return 400, {"request-id": self.next_id("req_")}, anthropic_error(exc)
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return refusal
         with self.lock:
             self.interview_calls += 1
         model = request["model"]
