@@ -43,7 +43,6 @@ from typing import Annotated, Any, Literal, Self
 import numpy as np
 import polars as pl
 import typer
-import yaml
 from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
 from scipy import stats as sps
@@ -52,7 +51,7 @@ from market.domain import Frozen
 from market.experiment import ExperimentError, design, run, validate_spec
 from market.factors import FactorError, apply, parse_path
 from market.ledger import Ledger
-from market.scenario import ScenarioError, _describe, dump_scenario, load_scenario
+from market.scenario import ScenarioError, _describe, dump_scenario, load_scenario, read_mapping
 from market.sweep import BAD_INPUT
 from market.tables import enrich_deals, project
 
@@ -123,14 +122,7 @@ class Targets(Frozen):
 
 def read_targets(path: Path) -> Targets:
     """Read and validate a targets file; errors name the file and field."""
-    if not path.is_file():
-        raise ScenarioError(f"{path}: no such targets file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path.name}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path.name}: expected a mapping (name, source, moments)")
+    data = read_mapping(path, "targets", "a mapping (name, source, moments)")
     try:
         return Targets.model_validate(data)
     except ValidationError as exc:

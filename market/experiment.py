@@ -61,7 +61,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
-from market.scenario import Scenario, ScenarioError, _describe, load_scenario
+from market.scenario import Scenario, ScenarioError, _describe, load_scenario, read_mapping
 from market.sweep import BAD_INPUT, Replication, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
@@ -189,17 +189,7 @@ def derive_seed(base: int, values: Mapping[str, Any], replication: int, common: 
 
 def read_spec(path: Path) -> ExperimentSpec:
     """Read and validate an experiment file; errors name the file and the field."""
-    if not path.is_file():
-        raise ExperimentError(f"{path}: no such experiment file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ExperimentError(f"{path.name}: not valid YAML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ExperimentError(f"{path.name}: not a text file ({exc.reason})") from None
-    if not isinstance(data, dict):
-        raise ExperimentError(f"{path.name}: expected a mapping (scenario, replications, factors), "
-                              f"got {type(data).__name__}")
+    data = read_mapping(path, "experiment", "a mapping (scenario, replications, factors)", ExperimentError)
     return validate_spec(data, path.name)
 
 

@@ -363,22 +363,30 @@ class CatalogEntry(Frozen):
 # --- loading -------------------------------------------------------------
 
 
-def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> tuple[Scenario, list[CatalogEntry]]:
-    """Read, validate and resolve a scenario and its catalog; writes nothing."""
-    path = Path(path)
+def read_mapping(path: Path, kind: str, expected: str,
+                 error: type[ScenarioError] = ScenarioError) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping (a ``kind`` file, ``expected`` describing it); a missing file,
+    bad YAML (with its line and column), a file that is not text or not a mapping raise ``error`` naming it."""
     if not path.is_file():
-        raise ScenarioError(f"{path}: no such scenario file")
+        raise error(f"{path}: no such {kind} file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{path.name}: {where}not valid YAML ({problem})") from None
+        raise error(f"{path.name}: {where}not valid YAML ({problem})") from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path.name}: not a text file ({exc.reason})") from None
+        raise error(f"{path.name}: not a text file ({exc.reason})") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path.name}: expected a mapping of settings, got {type(data).__name__}")
+        raise error(f"{path.name}: expected {expected}, got {type(data).__name__}")
+    return data
+
+
+def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> tuple[Scenario, list[CatalogEntry]]:
+    """Read, validate and resolve a scenario and its catalog; writes nothing."""
+    path = Path(path)
+    data = read_mapping(path, "scenario", "a mapping of settings")
     data.update(overrides or {})
     scenario = validate_scenario(data, path.name)
     catalog = load_catalog(path.parent / scenario.catalog, where=f"{path.name}: catalog")
