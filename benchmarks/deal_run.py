@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -19,10 +18,9 @@ def deal_run_dir(pad: int) -> Path:
     from market import runner
     from market.runfolder import RunFolder
 
-    os.environ["MARKET_AFTER_RUN_REPORT"] = "0"
     run_dir = Path(tempfile.mkdtemp()) / "deal"
     t = time.perf_counter()
     prepared = runner.plan(ROOT / "scenarios" / "deal.yaml", run_dir=run_dir)
-    runner.start(prepared, RunFolder.create(run_dir.parent, "deal", exact=run_dir))
+    runner.start(prepared, RunFolder.create(run_dir.parent, "deal", exact=run_dir), after_run=False)
     print(f"{'run deal.yaml:':<{pad}}{time.perf_counter() - t:6.2f} s")
     return run_dir
