@@ -122,7 +122,7 @@ class LocalApi(OpenAIApi):
 
     def request(self, settings: TierSettings, model_name: str, system: str, messages: list[dict[str, Any]]) -> dict:
         body = super().request(settings, model_name, system, messages)
-        body["tools"] = [_unbounded(tool) for tool in body["tools"]]
+        body["tools"] = [unbounded(tool) for tool in body["tools"]]
         body["tool_choice"] = "auto"
         body["seed"] = int(settings.options.get("seed", 0))
         return body
@@ -160,12 +160,12 @@ class LocalApi(OpenAIApi):
 _UNROLLED = frozenset({"maxLength", "maxItems"})
 
 
-def _unbounded(schema: Any) -> Any:
+def unbounded(schema: Any) -> Any:
     """``schema`` without the length bounds llama.cpp's grammar cannot hold."""
     if isinstance(schema, dict):
-        return {k: _unbounded(v) for k, v in schema.items() if k not in _UNROLLED}
+        return {k: unbounded(v) for k, v in schema.items() if k not in _UNROLLED}
     if isinstance(schema, list):
-        return [_unbounded(v) for v in schema]
+        return [unbounded(v) for v in schema]
     return schema
 
 
@@ -200,4 +200,4 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
 
 
 __all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "ServerTime", "build_policy", "local_options",
-           "with_local_defaults"]
+           "unbounded", "with_local_defaults"]

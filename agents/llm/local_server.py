@@ -5,7 +5,8 @@ Nothing is downloaded: a model's file is found among its installed package's fil
 (``importlib.metadata``) and its checksum checked against the one the package
 ships. ``LocalServer`` starts ``python -m llama_cpp.server`` on a free port with
 ``--chat_format chatml-function-calling`` (OpenAI-style tool calls), waits until
-``/v1/models`` answers and stops the process when closed.
+``/v1/models`` answers and stops the process when closed. The process is tethered to
+the run (``agents.llm.tether``): a run killed (SIGTERM, SIGKILL) takes its server with it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from agents.llm import tether
+
 HOST = "127.0.0.1"
 CHAT_FORMAT = "chatml-function-calling"
+SERVER_MODULE = "llama_cpp.server"
 INSTALL_HINT = 'install the extra: pip install -e ".[local]"'
 
 
@@ -156,6 +160,7 @@ class LocalServer:
         self.start_timeout = start_timeout
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopper: weakref.finalize | None = None
         self._log_file: IO[bytes] | None = None
         self._own_log = False
 
@@ -165,9 +170,13 @@ class LocalServer:
         return f"http://{HOST}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        """The server's command line."""
+        """The server's command line (it is run on a tether: see ``agents.llm.tether``)."""
+        return [sys.executable, "-m", SERVER_MODULE, *self.arguments()]
+
+    def arguments(self) -> list[str]:
+        """The server's arguments."""
         cmd = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--chat_format", CHAT_FORMAT,
+            "--model", str(self.gguf), "--chat_format", CHAT_FORMAT,
             "--host", HOST, "--port", str(self.port), "--n_ctx", str(self.n_ctx),
         ]
         # one thread unless told: llama.cpp's OpenMP threads spin while they wait, which on a busy
@@ -186,11 +195,12 @@ class LocalServer:
             self.log, self._own_log = Path(name), True
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("ab")
-        self._process = subprocess.Popen(
-            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        self._process, line = tether.spawn(
+            SERVER_MODULE, self.arguments(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-        # stopped at interpreter exit too, should nobody close it (e.g. a plan that failed after set-up)
-        weakref.finalize(self, _stop, self._process)
+        # stopped at interpreter exit too, should nobody close it (e.g. a plan that failed after set-up);
+        # a run that dies without exiting cleanly closes the tether, which ends the server
+        self._stopper = weakref.finalize(self, stop, self._process, line)
         deadline = time.monotonic() + self.start_timeout
         while True:
             code = self._process.poll()
@@ -221,9 +231,9 @@ class LocalServer:
 
     def close(self) -> None:
         """Stop the server (terminate, then kill after 10 s); idempotent."""
-        process, self._process = self._process, None
-        if process is not None:
-            _stop(process)
+        stopper, self._stopper, self._process = self._stopper, None, None
+        if stopper is not None:
+            stopper()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -243,8 +253,8 @@ class LocalServer:
         self.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate ``process``, killing it after 10 s."""
+def stop(process: subprocess.Popen[bytes], line: IO[bytes] | None = None) -> None:
+    """Terminate ``process``, killing it after 10 s, then close its tether ``line``."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -252,7 +262,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    if line is not None:
+        line.close()
 
 
-__all__ = ["MODELS", "LocalModel", "LocalModelError", "LocalServer", "free_port", "model", "model_file",
-           "server_installed"]
+__all__ = ["MODELS", "SERVER_MODULE", "LocalModel", "LocalModelError", "LocalServer", "free_port", "model",
+           "model_file", "server_installed", "stop"]

@@ -8,14 +8,10 @@ A request it does not hold stops the run with the trader and step.
 
 from __future__ import annotations
 
-from agents.llm.agent import Api, ModelPolicy, shared_policy
-from agents.llm.anthropic_backend import AnthropicApi
-from agents.llm.local_backend import LocalApi
-from agents.llm.openai_backend import OpenAIApi
+from agents.llm.agent import ModelPolicy, shared_policy
+from agents.llm.apis import APIS
 from market.backends import BackendContext, BackendError
 from market.scenario import TierSettings
-
-APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi, "local": LocalApi}
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:

@@ -37,6 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.agent import Account, ModelPolicy, ReplayMiss, Reply, Tier, model_policy
+from agents.llm.apis import MODEL_BACKENDS
+from agents.llm.local_backend import LocalApi, unbounded
 from agents.llm.prompts import CUT_OFF_TEXT
 from agents.llm.tools import parse_arguments
 from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
@@ -46,7 +48,6 @@ from market.runner import RunResult
 
 SURVEY_TOOL = "rate_deals"
 FAIRNESS_FILE = "fairness.jsonl"
-MODEL_BACKENDS = ("anthropic", "openai", "replay")
 _DEALS = re.compile(r"<deals>\s*(.*?)\s*</deals>", re.S)
 
 SYSTEM = """\
@@ -186,11 +187,13 @@ def request_for(api: str, tier: Tier, system: str, messages: list[dict[str, Any]
             "tool_choice": {"type": "tool", "name": SURVEY_TOOL},
             "messages": messages,
         }
+    # a local server's grammar cannot hold the schema's length bounds (see local_backend.unbounded)
+    schema = unbounded(tool_schema()) if api == LocalApi.name else tool_schema()
     return {
         "model": tier.model, "max_tokens": tier.settings.max_tokens,
         "messages": [{"role": "system", "content": system}, *messages],
         "tools": [{"type": "function", "function": {
-            "name": SURVEY_TOOL, "description": description, "parameters": tool_schema()}}],
+            "name": SURVEY_TOOL, "description": description, "parameters": schema}}],
         "tool_choice": {"type": "function", "function": {"name": SURVEY_TOOL}},
     }
 
@@ -345,7 +348,7 @@ def survey_run(run_dir: Path, policy: ModelPolicy, groups: dict[tuple[str, str],
 
 
 def model_tiers(run_dir: Path) -> list[str]:
-    """The tiers of the run in ``run_dir`` that ran on a model backend (from its scenario.yaml)."""
+    """The tiers of the run in ``run_dir`` that ran on a model backend (``MODEL_BACKENDS``), from its scenario.yaml."""
     scenario = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
     return [t for t, s in (scenario.get("tiers") or {}).items() if (s or {}).get("backend") in MODEL_BACKENDS]
 

@@ -8,12 +8,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from agents.llm.survey import DealSide, deals_in, question, read_answer, sides_of, survey
+from agents.llm.agent import Tier
+from agents.llm.apis import APIS, MODEL_BACKENDS
+from agents.llm.pricing import lookup
+from agents.llm.survey import DealSide, deals_in, model_tiers, question, read_answer, request_for, sides_of, survey
 from analysis import fairness, load_run
 from analysis.report import analyse
 from market import runner
 from market.runfolder import RunFolder
-from tests.llm.conftest import FAST, SMOKE, export, model_tiers, run_model, summary
+from market.scenario import TierSettings
+from tests.llm.conftest import FAST, SMOKE, export, run_model, summary
+from tests.llm.conftest import model_tiers as fake_model_tiers
 from tests.llm.fakes import FakeModelServer
 
 
@@ -61,10 +66,29 @@ def test_only_model_backed_principals_are_asked_with_their_own_limits() -> None:
         "least_you_would_accept"] == "$15.00"
 
 
+def test_every_model_backend_is_asked_local_too(tmp_path: Path) -> None:
+    assert {"anthropic", "openai", "local", "replay"} == MODEL_BACKENDS  # one place: agents.llm.apis
+    tiers = {"a": "anthropic", "o": "openai", "l": "local", "r": "replay", "off": "offline", "x": "pkg.mod:factory"}
+    (tmp_path / "scenario.yaml").write_text(
+        "tiers:\n" + "".join(f"  {t}: {{backend: {b!r}, model: m}}\n" for t, b in tiers.items()), encoding="utf-8")
+    assert model_tiers(tmp_path) == ["a", "o", "l", "r"]
+    (tmp_path / "scenario.yaml").write_text("tiers:\n  off: {backend: offline}\n", encoding="utf-8")
+    assert survey(tmp_path) is None  # nobody to ask: the analysis simulates the ratings
+
+
+def test_a_local_survey_request_drops_the_bounds_llama_cpp_cannot_hold() -> None:
+    price = lookup("smollm2-135m")
+    assert price is not None
+    tier = Tier("l", TierSettings(backend="local", model="smollm2-135m"), APIS["local"](), "smollm2-135m", price, False)
+    body = json.dumps(request_for("local", tier, "system", [{"role": "user", "content": "q"}]))
+    assert '"rate_deals"' in body and "maxLength" not in body
+    assert "maxLength" in json.dumps(request_for("openai", tier, "system", []))  # a remote model gets the full schema
+
+
 @pytest.mark.slow
 def test_model_ratings_recorded_then_replayed_with_the_server_stopped(fake_server, tmp_path: Path) -> None:
     server = fake_server("anthropic")
-    tiers = {"frontier": model_tiers(server)["frontier"]}  # the small tier stays offline (simulated ratings)
+    tiers = {"frontier": fake_model_tiers(server)["frontier"]}  # the small tier stays offline (simulated ratings)
     prepared = runner.plan(SMOKE, tiers=tiers, options=FAST)
     # both runs in folders of one name: the simulated ratings the report adds are seeded by the run's id
     rec = RunFolder.create(tmp_path, "x", exact=tmp_path / "rec" / "run")
@@ -108,7 +132,7 @@ def test_model_ratings_recorded_then_replayed_with_the_server_stopped(fake_serve
 def test_a_malformed_answer_is_repaired_once_then_counted_missing(fake_server, tmp_path: Path, api: str) -> None:
     server = fake_server(api, survey_faults={"stubborn": 3, "malformed": 2})
     run = tmp_path / "run"
-    assert run_model(run, {"frontier": model_tiers(server, api)["frontier"]}).complete  # no after-run plugins
+    assert run_model(run, {"frontier": fake_model_tiers(server, api)["frontier"]}).complete  # no after-run plugins
     expected = _expected(run, {"frontier"})
     result = survey(run)  # after the fact: a policy built from the run folder
     assert result is not None

@@ -1,0 +1,20 @@
+"""The model backends, declared once: the wire API of each backend that asks a model, by backend name.
+
+A tier whose backend is in ``MODEL_BACKENDS`` ran on a model (or replays one from a
+cassette): the fairness survey asks its principals, and a replayed tier's cassette names
+its API among ``APIS``. A new model backend is added to ``APIS`` here, and nowhere else
+in the model code (its ``market.backends`` entry point is in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from agents.llm.agent import Api
+from agents.llm.anthropic_backend import AnthropicApi
+from agents.llm.local_backend import LocalApi
+from agents.llm.openai_backend import OpenAIApi
+
+APIS: dict[str, type[Api]] = {api.name: api for api in (AnthropicApi, OpenAIApi, LocalApi)}
+REPLAY = "replay"  # the backend that answers a model tier from its recorded cassette
+MODEL_BACKENDS: frozenset[str] = frozenset({*APIS, REPLAY})
+
+__all__ = ["APIS", "MODEL_BACKENDS", "REPLAY"]
