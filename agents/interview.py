@@ -79,10 +79,32 @@ def interview(principal: Participant) -> Interview:
 
 
 def write_instructions(run_dir: Path, principal: Participant) -> Path:
-    """Record ``principal``'s interview and instructions in the run folder (once)."""
+    """Record ``principal``'s simulated interview and instructions in the run folder (once)."""
     folder = run_dir / "instructions"
     folder.mkdir(exist_ok=True)
     path = folder / f"{principal.id}.md"
     if not path.exists():
         path.write_text(interview(principal).markdown(), encoding="utf-8")
     return path
+
+
+def interviewed_path(run_dir: Path, participant_id: str) -> Path:
+    """Where a person's own interview (the live week's interviewer) leaves their agent's instructions.
+
+    A file of its own name, so a run's simulated ``<id>.md`` is never mistaken for one.
+    """
+    return run_dir / "instructions" / f"{participant_id}.interview.md"
+
+
+def write_interviewed(run_dir: Path, participant_id: str, text: str) -> Path:
+    """Record the instructions a person gave their agent in their interview (replacing earlier ones)."""
+    path = interviewed_path(run_dir, participant_id)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def interviewed_instructions(run_dir: Path, participant_id: str) -> str | None:
+    """The instructions from the person's own interview, or None when they were not interviewed."""
+    path = interviewed_path(run_dir, participant_id)
+    return path.read_text(encoding="utf-8") if path.is_file() else None

@@ -23,6 +23,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from agents.interview import interviewed_path, write_interviewed
 from agents.llm.interviewer import Interviewer, InterviewFailed, Mandate, interviewer_for
 from agents.llm.interviewer import SellLine as MandateSell
 from agents.llm.interviewer import WantLine as MandateWant
@@ -222,20 +223,19 @@ class Host:
             return None
         return _form(Mandate.model_validate(state["mandate"]))
 
-    def _write_instructions(self, user_id: str, pid: str, name: str, form: JoinForm) -> None:
+    def _write_instructions(self, user_id: str, pid: str, name: str, form: JoinForm) -> bool:
+        """Write the agent's instructions from the person's interview (if they had one) where their
+        agent reads them (``instructions/<pid>.interview.md``); True when written."""
         state = self._interview(user_id)
         if not state or not state.get("transcript"):
-            return
+            return False
         confirmed = Mandate(
             sells=[MandateSell(title=s.title, ask=s.ask, least=s.least) for s in form.sells],
             wants=[MandateWant(title=w.title, max_price=w.max_price) for w in form.wants],
             style=form.style, autonomy=form.autonomy)  # type: ignore[arg-type]
-        folder = self.folder.path / "instructions"
-        folder.mkdir(exist_ok=True)
-        (folder / f"{pid}.md").write_text(
-            interview_instructions(name, [tuple(t) for t in state["transcript"]], confirmed),  # type: ignore[misc]
-            encoding="utf-8")
-        self._save_interview(user_id, {"stage": "done", "transcript": state["transcript"]})
+        write_interviewed(self.folder.path, pid, interview_instructions(
+            name, [tuple(t) for t in state["transcript"]], confirmed))  # type: ignore[misc]
+        return True
 
     # --- haggling in threads ------------------------------------------------------------------------
     def thread_reply(self, user_id: str, channel: str, thread_ts: str, ts: str, text: str) -> None:
@@ -318,14 +318,20 @@ class Host:
         tier = spec.assign.get(pid) or _draw_tier(self.scenario, self.market_name, pid)
         person = build_person(pid, name, form, self.catalog, self.scenario, tier)
         record = Person(user_id, self.market_name, pid, form.autonomy)
+        # written before the join is queued, so the agent's first turn already reads them
+        interviewed = self._write_instructions(user_id, pid, name, form)
         future = self.run.join(self.market_name, person, self._policy_for(record, tier))
 
         def joined(f: Future[exchange.Outcome]) -> None:
             outcome = f.result()
             if isinstance(outcome, exchange.Rejection):
+                if interviewed:
+                    interviewed_path(self.folder.path, pid).unlink(missing_ok=True)
                 done(f"Could not join: {outcome.reason}")
                 return
-            self._write_instructions(user_id, pid, name, form)  # before the person counts as joined
+            if interviewed:
+                state = self._interview(user_id) or {}
+                self._save_interview(user_id, {"stage": "done", "transcript": state.get("transcript", [])})
             self.store.add_person(record)
             if form.autonomy == "manual":
                 for item, line in zip(person.items, form.sells, strict=True):

@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from agents.interview import interview, write_instructions
+from agents.interview import interview, interviewed_instructions, write_instructions
 from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, canonical, keyed_text
 from agents.llm.pricing import Price, Usage, cost_nanocents, dollars, lookup, price_from, table
@@ -318,12 +318,18 @@ class ModelPolicy(Policy):
         return results  # type: ignore[return-value]
 
     def _system(self, obs: Observation) -> str:
-        """The trader's system text (its principal interviewed on first use, instructions written)."""
+        """The trader's system text: on first use, the instructions from its person's own interview
+        (``instructions/<id>.interview.md``) if they were interviewed, else its principal is
+        interviewed by the simulated script and those instructions are written down."""
         pid = obs.principal.id
         if pid not in self.instructions:
-            self.instructions[pid] = interview(obs.principal).instructions
-            if self.run_dir is not None:
-                write_instructions(self.run_dir, obs.principal)
+            own = interviewed_instructions(self.run_dir, pid) if self.run_dir is not None else None
+            if own is not None:
+                self.instructions[pid] = own
+            else:
+                self.instructions[pid] = interview(obs.principal).instructions
+                if self.run_dir is not None:
+                    write_instructions(self.run_dir, obs.principal)
         principal, system = self._systems.get(pid, (None, ""))
         if principal is not obs.principal:  # the same object all run long, unless the principal changed
             system = prompts.system_text(obs.principal, self.instructions[pid])

@@ -142,6 +142,7 @@ class FakeModelServer:
         self.latency = latency
         self.context_tokens = context_tokens  # the model's context window (None: unbounded)
         self.refused: list[str] = []  # the messages of requests refused by the API contract (400)
+        self.systems: set[str] = set()  # every distinct system text the contract accepted
         self.faults = dict(faults or {})
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
@@ -397,6 +398,9 @@ class FakeAnthropic(FakeModelServer):
         refusal = self.refusal(request)
         if refusal is not None:
             return refusal
+        with self.lock:
+            system = request.get("system", "")
+            self.systems.add(system if isinstance(system, str) else "".join(b["text"] for b in system))
         fault = self.fault_for()
         if fault == "rate_limit":
             return self.error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",

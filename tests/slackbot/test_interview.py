@@ -13,6 +13,7 @@ import anthropic
 import pytest
 from slack_sdk import WebClient
 
+from agents.interview import interviewed_path
 from agents.llm.interviewer import Interviewer
 from slackbot.app import build_app
 from slackbot.host import Host, participant_id
@@ -86,7 +87,7 @@ def test_a_person_joins_by_interview_and_their_agent_trades_on_it(stub: SlackStu
         slack.command(ADMIN, "admin start")
         wait_for(lambda: host.person(USER), what="joined")
         pid = participant_id(USER)
-        instructions = (tmp_path / "run" / "instructions" / f"{pid}.md").read_text()
+        instructions = interviewed_path(tmp_path / "run", pid).read_text()
         assert QUESTIONS[0] in instructions and "let it close deals alone" in instructions
         assert f"sell {wanted[0]}: ask 30.00, least 5.00" in instructions
         # the agent trades on the confirmed mandate: the exchange holds it to its least
