@@ -13,18 +13,9 @@ from market.ledger import Ledger
 from market.runfolder import RunFolder
 from tests.conftest import run_cli
 from tests.llm.conftest import SMOKE, export, model_tiers, run_model, summary
+from tests.market.helpers import assert_conserved
 
 pytestmark = pytest.mark.slow
-
-
-def _conserved(run_dir: Path) -> None:
-    with Ledger(run_dir / "ledger.sqlite") as ledger:
-        for market in ledger.markets():
-            state = ledger.replay(market)
-            assert sum(state.balance.values()) == state.money_in
-            assert all(v >= 0 for v in state.escrow.values())
-            owners = [item for item in state.items if item in state.owner]
-            assert len(owners) == len(state.items)
 
 
 def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path) -> None:
@@ -46,7 +37,7 @@ def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path)
     assert export(tmp_path / "replay") == export(tmp_path / "rec")
     assert again.summary["llm"]["total"]["replayed_calls"] == again.summary["llm"]["total"]["calls"]
     assert again.summary["llm"]["total"]["spent_usd"] == 0
-    _conserved(tmp_path / "rec")
+    assert_conserved(tmp_path / "rec")
 
 
 @pytest.mark.parametrize("mode", [
@@ -68,7 +59,7 @@ def test_a_day_completes_under_every_fault(fake_server, tmp_path: Path, api: str
     assert faults.get(expected, 0) > 0, faults
     if mode in ("malformed", "unknown_tool", "max_tokens"):
         assert faults["repair_attempts"] > 0
-    _conserved(tmp_path / "run")
+    assert_conserved(tmp_path / "run")
 
 
 def test_the_mandate_holds_against_an_agent_that_ignores_its_principal(fake_server, tmp_path: Path) -> None:
@@ -86,7 +77,7 @@ def test_the_mandate_holds_against_an_agent_that_ignores_its_principal(fake_serv
         assert reserve is None or deal.price >= reserve
         want = buyer.want_for(state.items[deal.item_id].kind)
         assert want is None or deal.price <= want.max_price
-    _conserved(tmp_path / "run")
+    assert_conserved(tmp_path / "run")
 
 
 def test_max_cost_stops_cleanly_and_resume_replays_for_free(fake_server, tmp_path: Path) -> None:
@@ -130,7 +121,7 @@ def test_insufficient_quota_stops_the_run_with_the_reason(fake_server, tmp_path:
     stopped = run_model(tmp_path / "run", model_tiers(server, "openai"))  # stops cleanly after the batch
     assert stopped.cause == "fatal" and "insufficient quota" in (stopped.stopped or "")
     assert stopped.summary["status"] == "stopped" and "llm" in stopped.summary
-    _conserved(tmp_path / "run")
+    assert_conserved(tmp_path / "run")
 
 
 def test_cli_reports_setup_problems_before_the_run(fake_server, tmp_path: Path, monkeypatch) -> None:
@@ -180,7 +171,7 @@ def test_a_failed_turn_costs_the_trader_its_turn_not_the_week(
         assert 0 < recorded < llm["failures"][kind]
     else:
         assert recorded == llm["failures"][kind]
-    _conserved(tmp_path / "run")
+    assert_conserved(tmp_path / "run")
     server.stop()  # the failed turns replay the same way, with no network
     replay = {"frontier": {"backend": "replay"}, "small": {"backend": "replay"}}
     run_model(tmp_path / "replay", replay, options={"cassette": str(tmp_path / "run" / "cassette.jsonl")})
@@ -201,4 +192,4 @@ def test_an_account_error_stops_the_run_cleanly_and_keeps_every_answer(
     cassette = [json.loads(line) for line in (tmp_path / "run" / "cassette.jsonl").read_text().splitlines()]
     assert sum(1 for e in cassette if e.get("response")) == server.answered  # every answer paid for is kept
     assert server.faults_sent[mode] == 1  # nothing more was sent once the account was refused
-    _conserved(tmp_path / "run")
+    assert_conserved(tmp_path / "run")

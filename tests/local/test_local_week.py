@@ -31,6 +31,7 @@ from market.observation import Observation, observe
 from market.runfolder import RunFolder
 from market.scenario import TierSettings
 from market.state import MarketState
+from tests.market.helpers import assert_conserved
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
@@ -55,15 +56,6 @@ def _export(run_dir: Path) -> bytes:
     done = subprocess.run([sys.executable, "-m", "market.ledger", str(run_dir)], capture_output=True, cwd=ROOT,
                           timeout=120, check=True)
     return done.stdout
-
-
-def _conserved(run_dir: Path) -> None:
-    with Ledger(run_dir / "ledger.sqlite") as ledger:
-        for market in ledger.markets():
-            state = ledger.replay(market)
-            assert sum(state.balance.values()) == state.money_in
-            assert all(v >= 0 for v in state.escrow.values())
-            assert all(item in state.owner for item in state.items)
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
@@ -128,7 +120,7 @@ def test_a_week_on_the_real_model_completes_is_counted_and_replays(tmp_path: Pat
     # actions the model made up (unknown ids, amounts the mandate refuses) reach the exchange and are refused
     refused = [e for e in events if e["type"] == "action_rejected"]
     assert all(e["reason"] for e in refused)
-    _conserved(rec)
+    assert_conserved(rec)
 
     # replay with every server stopped: no network, the same bytes
     again, none = _run(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from market.domain import Item, Participant, Want
 from market.events import MarketOpened, ParticipantJoined, Rules
+from market.ledger import Ledger
 from market.money import MAX_CENTS
 from market.state import MarketState
 
@@ -25,3 +28,13 @@ def person(pid: str, budget: int = 10_000, items: int = 2, wants: tuple[Want, ..
 def market(*people: Participant, rules: Rules | None = None) -> MarketState:
     events = [MarketOpened(at=0, rules=rules or Rules()), *(ParticipantJoined(at=0, participant=p) for p in people)]
     return MarketState.replay(events)
+
+
+def assert_conserved(run_dir: Path) -> None:
+    """Every market of a run folder's ledger: money conserved, no negative escrow, every item owned."""
+    with Ledger(run_dir / "ledger.sqlite") as ledger:
+        for name in ledger.markets():
+            state = ledger.replay(name)
+            assert sum(state.balance.values()) == state.money_in
+            assert all(v >= 0 for v in state.escrow.values())
+            assert all(item in state.owner for item in state.items)
