@@ -87,14 +87,18 @@ def _guarded(decide: Callable[[Observation], Decision], observation: Observation
     """``decide`` with a trader's own failure turned into its ``AgentFailure``."""
     try:
         return decide(observation)
-    except (FatalPolicyError, BackendError, MemoryError):
-        raise
-    except AgentFailure as exc:
-        return exc
     except Exception as exc:  # a custom policy's bug costs its trader the turn, not the week
-        if disk_full(exc):  # the machine's fault, not the trader's: the run stops
-            raise
-        return AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
+        return _as_failure(exc)
+
+
+def _as_failure(exc: Exception) -> AgentFailure:
+    """A trader's failed turn for ``exc``; what no trader is at fault for is raised again: a
+    ``FatalPolicyError``, a ``BackendError``, ``MemoryError`` and a full disk stop the run (resumable)."""
+    if isinstance(exc, FatalPolicyError | BackendError | MemoryError) or disk_full(exc):
+        raise exc
+    if isinstance(exc, AgentFailure):
+        return exc
+    return AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -188,15 +192,8 @@ def _answers(policy: Policy, observations: list[Observation]) -> list[Decision |
     """One policy's checked answers for its share of a batch, one per observation."""
     try:
         answers = policy.decide_batch(observations)
-    except (FatalPolicyError, BackendError, MemoryError):
-        raise
-    except AgentFailure as exc:
-        return [exc] * len(observations)
     except Exception as exc:  # a policy's bug costs its traders this turn, not the week
-        if disk_full(exc):  # the machine's fault, not the trader's: the run stops (resumable)
-            raise
-        failure = AgentFailure("policy_error", f"{type(exc).__name__}: {exc}")
-        return [failure] * len(observations)
+        return [_as_failure(exc)] * len(observations)
     if not isinstance(answers, list | tuple) or len(answers) != len(observations):
         size = len(answers) if isinstance(answers, list | tuple) else type(answers).__name__
         failure = AgentFailure("policy_error", f"decide_batch answered {size} for {len(observations)} observations")
