@@ -1,11 +1,13 @@
-"""``python -m market.calibrate SCENARIO TARGETS --param PATH=LOW:HIGH ...``: fit offline profiles to published figures.
+"""``python -m market.calibrate SCENARIO TARGETS [--param PATH=LOW:HIGH]``: fit offline profiles to published figures.
 
 A targets file (:class:`Targets`) lists the figures a simulated week should
 reproduce, each with its source, how sure it is (``tolerance``: the size of a
 miss that counts as one unit of distance) and its weight. The parameters to fit
-and their bounds are given on the command line as scenario field paths (see
-:mod:`market.factors`), e.g. ``--param tiers.small.options.attention=1:6``
-(integers when both bounds are integers) or ``--param profiles.medium.concession=0.2:0.8``.
+and their bounds are scenario field paths (see :mod:`market.factors`), declared in the
+scenario under ``calibration: {parameters: {PATH: [LOW, HIGH]}}`` or given on the command
+line, e.g. ``--param tiers.small.options.attention=1:6`` (integers when both bounds are
+integers) or ``--param profiles.medium.concession=0.2:0.8``; the command adds to the
+scenario's or replaces one of them.
 
 Each trial sets the parameters, runs the scenario over ``--seeds K`` seeds (the
 same seeds in every trial: common random numbers) and scores the mean simulated
@@ -155,6 +157,13 @@ class Parameter:
             raise FactorError(f"--param {text!r}: LOW must be below HIGH")
         return cls(path.strip(), lo, hi, integer)
 
+    @classmethod
+    def declared(cls, path: str, bounds: tuple[float, float]) -> Parameter:
+        """One of the scenario's ``calibration.parameters`` (already validated by the schema)."""
+        parse_path(path)
+        low, high = bounds
+        return cls(path, low, high, isinstance(low, int) and isinstance(high, int))
+
 
 # --- moments of one run ---------------------------------------------------------------------
 
@@ -270,13 +279,16 @@ class Calibration:
 
 def prepare(scenario: Path, targets: Path, params: Sequence[str], seeds: int, holdout: int, seed: int) -> Calibration:
     """Check the scenario, targets and parameters (bounds applied to the scenario) before running anything."""
-    parsed = [Parameter.parse(p) for p in params]
-    if not parsed:
-        raise FactorError("name the parameters to fit: --param PATH=LOW:HIGH (repeatable), e.g. "
-                          "--param tiers.small.options.concession=0.3:0.9")
     if seeds < 1 or holdout < 2:
         raise ValueError("--seeds must be at least 1 and --holdout at least 2 (an interval needs two runs)")
     base, catalog = load_scenario(scenario)
+    chosen = {path: Parameter.declared(path, bounds) for path, bounds in base.calibration.parameters.items()}
+    chosen |= {p.path: p for p in map(Parameter.parse, params)}  # the command adds to or replaces the file's
+    parsed = list(chosen.values())
+    if not parsed:
+        raise FactorError("name the parameters to fit: under calibration.parameters in the scenario "
+                          "(PATH: [LOW, HIGH]) or --param PATH=LOW:HIGH (repeatable), e.g. "
+                          "--param tiers.small.options.concession=0.3:0.9")
     for bound in ("low", "high"):
         apply(base, catalog, {p.path: getattr(p, bound) for p in parsed}, f"--param ({bound} bounds)")
     return Calibration(scenario.resolve(), targets.resolve(), read_targets(targets), parsed, seeds, holdout, seed)
@@ -417,7 +429,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 def main(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     targets: Annotated[Path, typer.Argument(help="targets YAML file (e.g. scenarios/targets/project_deal.yaml)")],
-    param: Annotated[list[str] | None, typer.Option("--param", help="PATH=LOW:HIGH to fit (repeatable)")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help=(
+        "PATH=LOW:HIGH to fit (repeatable); adds to or replaces the scenario's calibration.parameters"))] = None,
     trials: Annotated[int, typer.Option(help="trials in the study (an interrupted study continues)")] = 40,
     seeds: Annotated[int, typer.Option(help="seeds per trial (the same in every trial)")] = 4,
     holdout: Annotated[int, typer.Option(help="fresh seeds for the final check")] = 8,

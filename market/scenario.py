@@ -287,6 +287,26 @@ class FailureLimits(Frozen):
     window: Annotated[int, Field(ge=1, le=100_000)] = Field(50, description="turns per tier the share is taken over")
 
 
+class FreeParameters(Frozen):
+    """The free parameters ``python -m market.calibrate`` fits: scenario field paths and their bounds.
+
+    ``parameters: {profiles.deal_small.diligence: [0.2, 0.9], ...}``; integers when both bounds are
+    written as integers. A ``--param`` on the command line adds a parameter or replaces one declared here.
+    """
+
+    parameters: dict[Annotated[str, Field(min_length=1, max_length=300)],
+                     tuple[int, int] | tuple[Annotated[float, Field(allow_inf_nan=False)],
+                                             Annotated[float, Field(allow_inf_nan=False)]]] = Field(
+        default_factory=dict, description="field path -> [low, high]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for path, (low, high) in self.parameters.items():
+            if not low < high:
+                raise ValueError(f"parameters.{path}: low must be below high, got [{low}, {high}]")
+        return self
+
+
 class Scenario(Frozen):
     """A whole scenario file."""
 
@@ -310,6 +330,8 @@ class Scenario(Frozen):
         "give every pair (first minus later). Empty: every pair in the order `tiers:` defines them",
     )
     slack: SlackSettings = SlackSettings()
+    calibration: FreeParameters = Field(
+        default_factory=lambda: FreeParameters(), description="free parameters for python -m market.calibrate")
 
     @model_validator(mode="after")
     def _profiles_acyclic(self) -> Self:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from market import runner
 from market.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
@@ -102,3 +103,18 @@ def test_a_small_study_is_resumable_and_deterministic(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "a" / "calibration.json").read_text())
     assert {r["moment"] for r in record["fit"]} >= {"deals_run_a", "fairness_mean"}
     assert (tmp_path / "a" / "report.html").stat().st_size > 1_000_000  # plotly.js inlined
+
+
+def test_parameters_declared_in_the_scenario_and_replaced_on_the_command(tmp_path: Path) -> None:
+    path = mini(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"parameters": {"tiers.small.options.attention": [1, 4],
+                                          "tiers.small.options.concession": [0.2, 0.8]}}
+    path.write_text(yaml.safe_dump(data))
+    cal = prepare(path, TARGETS, ["tiers.small.options.attention=2:6"], 1, 2, 1)
+    assert {p.path: (p.low, p.high, p.integer) for p in cal.parameters} == {
+        "tiers.small.options.attention": (2, 6, True), "tiers.small.options.concession": (0.2, 0.8, False)}
+    data["calibration"] = {"parameters": {"tiers.small.options.concession": [0.8, 0.2]}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"calibration.*low must be below high"):
+        prepare(path, TARGETS, [], 1, 2, 1)
