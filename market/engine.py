@@ -393,16 +393,20 @@ class MarketModel(mesa.Model):
     def _record(self, market: Market, event: Event, entries: list[Entry]) -> None:
         market.state.evolve(event)
         entries.append((market.name, event))
-        for pid, wake in _addressees(market.state, event):
+        for pid, about in _addressees(market.state, event):
             trader = market.traders[pid]
-            if trader.policy is None:
-                wake = False  # a person reads their news in Slack
             trader.news.append(event)
-            if wake:
-                key = getattr(event, "offer", None) or getattr(event, "message", None)
-                delay = self.scenario.timing.reaction_minutes
-                rng = trader.rng("react", event.type, getattr(key, "id", getattr(key, "sender", "")))
-                self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
+            if about is not None and trader.policy is not None:  # a person reads their news in Slack
+                self._react(trader, event, about)
+
+    def _react(self, trader: Trader, event: Event, about: str) -> None:
+        """Wake ``trader`` after its reaction delay to ``event`` (its generator keyed by ``about``)."""
+        delay = self.scenario.timing.reaction_minutes
+        soonest = self._working(event.at + int(delay.min * 60))
+        if soonest is None or (trader.next_wake is not None and trader.next_wake <= soonest):
+            return  # it wakes by then anyway (or the week is over): no delay drawn could change that
+        rng = trader.rng("react", event.type, about)
+        self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
 
     # --- data collection -----------------------------------------------------
     def _collect_hourly(self):  # type: ignore[no-untyped-def]
@@ -427,24 +431,25 @@ def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, obj
     }
 
 
-def _addressees(state: MarketState, event: Event) -> list[tuple[str, bool]]:
-    """Who should hear of ``event``, and whether it should wake them."""
+def _addressees(state: MarketState, event: Event) -> list[tuple[str, str | None]]:
+    """Who should hear of ``event``, each with what wakes them to react (the key of their reaction
+    delay: an offer's id, a message's sender, ``""`` for a rejection), or None if they only hear of it."""
     match event:
         case OfferMade(offer=offer):
-            return [(offer.recipient, True)]
+            return [(offer.recipient, offer.id)]
         case OfferEnded(offer_id=oid, status=status):
             offer = state.offers[oid]
             if status is OfferStatus.WITHDRAWN:
-                return [(offer.recipient, False)]
+                return [(offer.recipient, None)]
             if status is OfferStatus.COUNTERED:
                 return []  # the counter-offer itself reaches them
-            return [(offer.proposer, status is OfferStatus.REJECTED)]
+            return [(offer.proposer, "" if status is OfferStatus.REJECTED else None)]
         case DealClosed(deal=deal):
             offer = state.offers[deal.offer_id]
-            return [(offer.proposer, False)]
+            return [(offer.proposer, None)]
         case MessageSent(message=message):
             to = message.to or state.listings[message.listing_id].seller
-            return [] if to == message.sender else [(to, True)]
+            return [] if to == message.sender else [(to, message.sender)]
         case ActionRejected(actor=actor):
-            return [(actor, False)]
+            return [(actor, None)]
     return []

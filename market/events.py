@@ -171,21 +171,29 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
+    """Validate one event from its JSON (or a dict); raises ``ValidationError``."""
     if isinstance(data, dict):
         return EVENT_ADAPTER.validate_python(data)
     return EVENT_ADAPTER.validate_json(data)
 
 
+def parse_events(data: str | bytes) -> list[Event]:
+    """Validate a JSON array of events in one call; raises ``ValidationError``."""
+    return EVENTS_ADAPTER.validate_json(data)
+
+
 def event_json(event: Event) -> str:
-    """Canonical JSON of an event (stable key order, no spaces)."""
-    return event.model_dump_json()
+    """Canonical JSON of an event (stable key order, no spaces): ``model_dump_json()``'s text,
+    from the model's serializer directly (a ledger writes one per event)."""
+    return event.__pydantic_serializer__.to_json(event).decode()
 
 
 __all__ = [
     "ActionRejected", "AgentFailed", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
     "MarketOpened", "MessageSent", "OfferEnded", "OfferMade", "ParticipantJoined",
-    "RejectionCode", "Rules", "event_json", "parse_event",
+    "RejectionCode", "Rules", "event_json", "parse_event", "parse_events",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from market.events import Event, event_json, parse_event
+from market.events import Event, event_json, parse_event, parse_events
 from market.state import MarketState
 
 LEDGER_FILE = "ledger.sqlite"
@@ -84,20 +84,30 @@ class Ledger:
 
         Each event must read back as itself before anything is written: one that would not (an
         integer too long to parse, a value its schema refuses) raises ``LedgerError`` naming it,
-        and none of the batch is written; what the ledger already holds is untouched.
+        and none of the batch is written; what the ledger already holds is untouched. The batch
+        is read back in one call (a JSON array of its events), and one by one only to name a culprit.
         """
-        rows = []
-        seq = self._seq
-        for market, event in entries:
-            seq += 1
-            body = _readable_json(event, seq, market)
-            rows.append((seq, market, event.at, event.type, body))
-        if not rows:
+        entries = list(entries)
+        if not entries:
             return
+        first = self._seq + 1
+        rows = []
+        try:
+            for seq, (market, event) in enumerate(entries, first):
+                rows.append((seq, market, event.at, event.type, event_json(event)))
+            events = [event for _, event in entries]
+            reads_back = parse_events(f"[{','.join(row[4] for row in rows)}]") == events
+        except ValueError:  # pydantic's errors are ValueErrors, so is an int too long to write
+            reads_back = False
+        if not reads_back:  # find the event to name, one by one
+            for seq, (market, event) in enumerate(entries, first):
+                _readable_json(event, seq, market)
+            raise LedgerError(f"events {first}-{first + len(entries) - 1} would not read back from the ledger "
+                              "as a batch, so none of them was written")
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
-        self._seq = seq
+        self._seq += len(rows)
 
     def records(self, market: str | None = None, after: int = 0) -> Iterator[Record]:
         for seq, mkt, body in self._rows(market, after):

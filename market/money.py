@@ -36,12 +36,16 @@ def parse_money(value: Any) -> int:
     ``MAX_CENTS``, NaN, infinities, more than two decimals, digits other than
     ASCII 0-9, overlong strings and floats are refused with a clear message.
     """
+    if type(value) is int and 0 <= value <= MAX_CENTS:  # the common case: cents already in range
+        return value
     if isinstance(value, bool):
         raise MoneyError(f"money must be an amount, got {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise MoneyError(f"money cannot be negative, got {_cents_shown(value)}")
-        return _bounded(value, _cents_shown(value))
+        if value > MAX_CENTS:
+            raise MoneyError(_too_much(_cents_shown(value)))
+        return value
     if isinstance(value, float):
         raise MoneyError(
             f"money must be integer cents or a dollar string like '$12.50', got the float {value!r}"

@@ -19,6 +19,7 @@ from market.events import (
     OfferEnded,
     ParticipantJoined,
     RejectionCode,
+    event_json,
     parse_event,
 )
 from market.exchange import apply
@@ -45,6 +46,9 @@ def test_append_replay_and_export(tmp_path: Path) -> None:
     assert json.loads(lines[-1])["event"]["offer"]["amount"] == 400
     with Ledger(tmp_path) as reopened:  # a run folder works too
         assert reopened.last_seq == 5 and reopened.markets() == ["A"]
+    assert [json.loads(line)["event"] for line in lines] == [json.loads(e.model_dump_json()) for e in [
+        *opening, *events]]
+    assert all(event_json(e) == e.model_dump_json() for e in [*opening, *events])  # the canonical text
 
 
 def test_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
