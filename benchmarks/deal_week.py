@@ -1,9 +1,16 @@
-"""The reference week, all four markets: wall time, events/s, and the tier figures.
+"""The reference week, all four markets: engine time, events/s, and the tier figures.
 
-Also the engine's own overhead: the same number of SimPy timeouts scheduled by
-a bare loop, timed in the same process, and the ratio between the two.
+What is timed is ``runner.start`` alone: the engine's clock, the policies, the exchange and the
+ledger (SQLite) from the first event to summary.json. Loading and planning the scenario
+(catalog, participants, policies) happen before the clock starts, and nothing is counted
+during the run. Wall time and this process's CPU time are both given: the machine may be
+shared, and CPU time moves less with its load. With ``--repeat N`` the week runs N times and
+each figure is given as the range over the runs.
 
-    python benchmarks/deal_week.py [--seed N]
+Also the engine's own overhead: the same number of SimPy timeouts scheduled by a bare loop,
+timed in the same process right after each run (best of five), and the ratio of the two events/s.
+
+    python benchmarks/deal_week.py [--seed N] [--repeat N]
 """
 
 from __future__ import annotations
@@ -12,81 +19,101 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import simpy
 
 from market import runner
 from market.backends import Policy
+from market.engine import MarketModel
 from market.money import format_money
+from market.observation import Decision, Observation
 from market.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bare_simpy(timeouts: int) -> float:
-    """Seconds for a bare SimPy loop to schedule and process ``timeouts`` timeouts."""
-    env = simpy.Environment()
+def bare_simpy(timeouts: int, tries: int = 5) -> tuple[float, float]:
+    """Wall and CPU seconds for a bare SimPy loop to schedule and process ``timeouts`` timeouts
+    (the best of ``tries``: a loop this short is easily slowed by the machine's other work)."""
 
     def ticker(env: simpy.Environment, n: int):  # type: ignore[no-untyped-def]
         for _ in range(n):
             yield env.timeout(1)
 
-    start = time.perf_counter()
-    env.process(ticker(env, timeouts))
-    env.run()
-    return time.perf_counter() - start
+    walls, cpus = [], []
+    for _ in range(tries):
+        env = simpy.Environment()
+        wall, cpu = time.perf_counter(), time.process_time()
+        env.process(ticker(env, timeouts))
+        env.run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
 
 
 class Idle(Policy):
     """A policy that always passes: what is left is the engine itself."""
 
-    def decide(self, observation):  # type: ignore[no-untyped-def]
-        from market.observation import Decision
-
+    def decide(self, observation: Observation) -> Decision:
+        """Pass."""
         return Decision()
 
 
-def idle_engine() -> tuple[float, int]:
+def wakes(model: MarketModel) -> int:
+    """Trader turns taken in the run (each trader's steps)."""
+    return sum(t.steps for m in model.markets for t in m.traders.values())
+
+
+def timed_week(prepared: runner.Plan) -> tuple[float, float, runner.RunResult]:
+    """Wall and CPU seconds of ``runner.start`` for a planned week, and its result."""
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = runner.plan(ROOT / "scenarios" / "deal.yaml")
-        prepared.policies = {tier: Idle() for tier in prepared.policies}  # type: ignore[misc]
-        folder = RunFolder.create(Path(tmp), "idle", exact=Path(tmp) / "run")
-        start = time.perf_counter()
+        folder = RunFolder.create(Path(tmp), "deal", exact=Path(tmp) / "run")
+        wall, cpu = time.perf_counter(), time.process_time()
         result = runner.start(prepared, folder, after_run=False)
-        wall = time.perf_counter() - start
-        wakes = sum(t.steps for m in result.model.markets for t in m.traders.values())  # type: ignore[union-attr]
-    return wall, wakes
+        return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def span(values: list[float], fmt: str) -> str:
+    """``values`` as ``low-high`` (or one figure when the run was once)."""
+    low, high = min(values), max(values)
+    return format(low, fmt) if len(values) == 1 or f"{low:{fmt}}" == f"{high:{fmt}}" else \
+        f"{low:{fmt}}-{high:{fmt}}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--repeat", type=int, default=1, help="run the week this many times (figures as ranges)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        prepared = runner.plan(ROOT / "scenarios" / "deal.yaml", seed=args.seed)
-        folder = RunFolder.create(Path(tmp), "deal", exact=Path(tmp) / "run")
-        decisions = 0
-
-        def count(model, at):  # type: ignore[no-untyped-def]
-            nonlocal decisions
-            decisions = sum(t.steps for m in model.markets for t in m.traders.values())
-
-        result = runner.start(prepared, folder, on_batch=count, after_run=False)
-        wall = time.perf_counter() - start
-    events = result.summary["events"]
-    print(f"deal.yaml, 4 markets x 69 traders, 5 days: {wall:.2f} s wall, {events:,} events, "
-          f"{events / wall:,.0f} events/s, {decisions:,} decisions")
-    idle_wall, wakes = idle_engine()
-    print(f"engine with do-nothing policies: {wakes:,} trader wakes in {idle_wall:.2f} s "
-          f"({wakes / idle_wall:,.0f} wakes/s: scheduling, batching, observations, SQLite)")
-    bare_wakes = bare_simpy(wakes)
-    print(f"bare SimPy loop, {wakes:,} timeouts: {bare_wakes:.3f} s; the engine's own overhead per wake is "
+    walls, cpus, ratios, cpu_ratios, bare_rates = [], [], [], [], []
+    result: Any = None
+    for _ in range(args.repeat):
+        wall, cpu, result = timed_week(runner.plan(ROOT / "scenarios" / "deal.yaml", seed=args.seed))
+        events = result.summary["events"]
+        bare_wall, bare_cpu = bare_simpy(events)
+        walls.append(wall)
+        cpus.append(cpu)
+        bare_rates.append(events / bare_wall)
+        ratios.append(wall / bare_wall)
+        cpu_ratios.append(cpu / bare_cpu)
+    decisions = wakes(result.model)
+    rates = [events / w for w in walls]
+    print(f"deal.yaml, 4 markets x 69 traders, 5 days ({args.repeat} run(s), runner.start only): "
+          f"{span(walls, '.2f')} s wall, {span(cpus, '.2f')} s CPU, {events:,} events, "
+          f"{span(rates, ',.0f')} events/s, {decisions:,} decisions")
+    print(f"bare SimPy loop, {events:,} timeouts: {span(bare_rates, ',.0f')} events/s; engine events/s is "
+          f"1/{span(ratios, '.0f')} of bare SimPy's (1/{span(cpu_ratios, '.0f')} in CPU time; the difference is "
+          f"observations, policies, exchange rules and SQLite)")
+    idle = runner.plan(ROOT / "scenarios" / "deal.yaml", seed=args.seed)
+    idle.policies = {tier: Idle() for tier in idle.policies}
+    idle_wall, _, idle_result = timed_week(idle)
+    idle_wakes = wakes(idle_result.model)
+    bare_wakes, _ = bare_simpy(idle_wakes)
+    print(f"engine with do-nothing policies: {idle_wakes:,} trader wakes in {idle_wall:.2f} s "
+          f"({idle_wakes / idle_wall:,.0f} wakes/s: scheduling, batching, observations, SQLite); "
+          f"a bare SimPy loop takes {bare_wakes:.3f} s for as many timeouts, so a wake costs "
           f"{idle_wall / bare_wakes:.0f}x a bare timeout")
-    bare = bare_simpy(events)
-    print(f"bare SimPy loop, {events:,} timeouts: {bare:.3f} s ({events / bare:,.0f} events/s); "
-          f"engine events/s is 1/{(events / bare) / (events / wall):.0f} of bare SimPy "
-          f"(the difference is observations, policies, exchange rules and SQLite)")
     for m in result.summary["markets"]:
         print(f"market {m['market']}: {m['listings']} listings, {m['deals']} deals, "
               f"{format_money(m['volume_cents'])} traded, {m['deals_per_participant']:.2f} deals/participant")

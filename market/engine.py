@@ -373,7 +373,9 @@ class MarketModel(mesa.Model):
         """Count each tier's turns and failures; trip the circuit breaker when a tier's share passes the limit."""
         for trader in due:
             answer = answers[id(trader)]
-            faults = self.faults.setdefault(trader.tier, FaultCount(self.scenario.failures.window))
+            faults = self.faults.get(trader.tier)
+            if faults is None:  # a tier that joined mid-run
+                faults = self.faults[trader.tier] = FaultCount(self.scenario.failures.window)
             faults.add(answer if isinstance(answer, AgentFailure) else None)
         limits = self.scenario.failures
         for tier, faults in self.faults.items():
@@ -419,6 +421,7 @@ class MarketModel(mesa.Model):
 
 
 def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, object]:
+    """One market's row of the hourly table: what is open, deals and volume so far, money per tier."""
     state = market.state
     money = dict.fromkeys(tiers, 0)
     for pid, tier in market.tiers.items():
@@ -426,7 +429,7 @@ def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, obj
     return {
         "market": market.name, "hour": hour, "open_listings": len(state.open_listing_of_item),
         "open_offers": len(state.open_offers), "deals": len(state.deals),
-        "volume": sum(d.price for d in state.deals),
+        "volume": state.volume,
         **{f"money_{t}": v for t, v in money.items()},
     }
 

@@ -67,6 +67,8 @@ class MarketState:
     bought: dict[str, dict[str, int]] = field(default_factory=dict)
     """Units bought per buyer and kind: how much of each want is filled."""
     money_in: int = 0
+    volume: int = 0
+    """Money paid in the market's deals so far."""
     last_at: int = 0
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
     """Derived values keyed by whoever derives them; never part of the market's truth."""
@@ -142,6 +144,7 @@ class MarketState:
                 kind = self.items[deal.item_id].kind
                 units[kind] = units.get(kind, 0) + 1
                 self.deals.append(deal)
+                self.volume += deal.price
                 self._close_listing(deal.listing_id, ListingStatus.SOLD)
             case MessageSent(message=message):
                 self.messages.setdefault(message.listing_id, []).append(message)
