@@ -1,24 +1,43 @@
-"""``python -m analysis.power SCENARIO --vary participants=20,40,69,140``: how likely a study detects each tier effect.
+"""``python -m market.power SCENARIO --vary participants=20,40,69,140``: how likely a study detects each tier effect.
 
-For each design point (a value of the varied scenario field) the scenario is run
+For each design point (a value of the varied design) the scenario is run
 ``--replications`` times (seeds derived as in an experiment), and each run is
-tested exactly as the report tests one week: the paired same-item comparisons
-and extra deals per person of :func:`analysis.stats.headline` (sign-flip
-permutation p-values). The power of an effect at a design point is the share of
-runs whose p-value is below ``--alpha``, with a 95% Clopper-Pearson interval.
-It measures the design under the scenario's agents: with offline profiles, the
-effect sizes are the profiles' assumptions, so the power is too.
+tested exactly as the report tests one week: :func:`analysis.stats.headline` on
+the run, with the report's pair and permutation seed (the same p-values
+report.html prints). Its three tests, chosen with ``--effect``:
 
-It lives in analysis/ (not market/) because it uses the analysis's own tests;
-the runs are an ordinary experiment folder (``market.experiment``), resumable.
-Writes ``power.parquet`` and ``power.html`` (the curve) into the folder.
+- ``seller_premium``: same item sold by the top vs the base tier, paired per item
+  over every market of the run;
+- ``buyer_savings``: the same, for the buyer;
+- ``extra_deals``: deals per person as top vs base tier, paired per person over
+  the run's mixed markets pooled (a person frontier in B and small in C is one unit).
+
+The power of an effect at a design point is the share of its weeks whose test
+gives p < ``--alpha``, with a 95% Clopper-Pearson interval. A week whose test
+had no units (no item sold by both tiers, no person in both tiers) detected
+nothing and counts as such; a design point where no week had units has no
+power ("no units"), not power 0. With offline profiles the effect sizes are the
+profiles' assumptions, so the power is too.
+
+``--vary`` takes one design and its values; the shortcuts are ``participants``
+(people, each in every market: ``participants.generate.count``), ``mixed_markets``
+(that many half/half markets replace the scenario's mixed ones; its single-tier
+markets stay) and ``days`` (trading days); any other scenario field path works
+as in an experiment (``markets[*].tiers.small.share=0.2,0.5``).
+
+The runs are an ordinary experiment folder (``market.experiment``), resumable
+with the same ``--out``; no report or survey is made per run. Writes
+``power_runs.parquet`` (each week's tests), ``power.parquet`` (the table) and
+``power.html`` (the curve) into the folder. The code lives in analysis/ because it
+uses the analysis's tests; ``python -m market.power`` and ``market power`` launch it.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,119 +45,289 @@ from typing import Annotated, Any
 import plotly.graph_objects as go
 import polars as pl
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from scipy import stats as sps
 
 from analysis.load import load_run
-from analysis.stats import headline
+from analysis.stats import contrast, headline
 from market.experiment import ExperimentError, design, run, validate_spec
 from market.factors import FactorError, parse_path
+from market.scenario import Scenario, load_scenario
 from market.sweep import BAD_INPUT
 
-SHORTCUTS = {"participants": "participants.generate.count"}
-EFFECT_KEYS = ("seller_premium", "buyer_savings", "extra_deals")
+EFFECTS = ("seller_premium", "buyer_savings", "extra_deals")
+"""The headline effects, in the order :func:`analysis.stats.headline` returns them."""
+EFFECT_TEXT = {"seller_premium": "seller premium", "buyer_savings": "buyer savings",
+               "extra_deals": "extra deals per person"}
+REPORT_SEED = 0
+"""The permutation seed the report tests a week with (``analysis.report.analyse``'s default)."""
 
 
-def parse_vary(text: str) -> tuple[str, list[Any]]:
-    """``participants=20,40,69`` (or any field path) -> (path, values); numbers stay numbers."""
+@dataclass(frozen=True)
+class Shortcut:
+    """A design named in the researchers' words: the scenario field it sets and its axis label (with units)."""
+
+    path: str
+    axis: str
+
+
+SHORTCUTS = {
+    "participants": Shortcut("participants.generate.count", "participants (people, each in every market)"),
+    "mixed_markets": Shortcut("markets", "mixed markets (half-and-half tier markets per week)"),
+    "days": Shortcut("days", "days (trading days per week)"),
+}
+
+
+@dataclass(frozen=True)
+class Vary:
+    """The varied design: its name (a shortcut or a field path), the field set, and the values as written."""
+
+    name: str
+    path: str
+    values: list[Any]
+
+    @property
+    def axis(self) -> str:
+        """The figure's x-axis title."""
+        shortcut = SHORTCUTS.get(self.name)
+        return shortcut.axis if shortcut else f"{self.name} (as written in the scenario)"
+
+    def levels(self, scenario: Scenario) -> list[Any]:
+        """The field's value at each design point (``mixed_markets``: the whole ``markets`` list)."""
+        if self.name == "mixed_markets":
+            return [mixed_markets(scenario, count) for count in self.values]
+        return list(self.values)
+
+
+def parse_vary(text: str) -> Vary:
+    """``participants=20,40,69`` (a shortcut or any field path) -> :class:`Vary`; numbers stay numbers."""
     name, sep, raw = text.partition("=")
-    if not sep or not raw.strip():
-        raise FactorError(f"--vary {text!r}: expected NAME=V1,V2,..., e.g. participants=20,40,69,140")
-    path = SHORTCUTS.get(name.strip(), name.strip())
+    name = name.strip()
+    if not sep or not raw.strip() or not name:
+        raise FactorError(f"--vary {text!r}: expected NAME=V1,V2,..., e.g. participants=20,40,69,140 "
+                          f"(shortcuts: {', '.join(SHORTCUTS)}; or a scenario field path)")
+    shortcut = SHORTCUTS.get(name)
+    path = shortcut.path if shortcut else name
     parse_path(path)
     values: list[Any] = []
     for part in raw.split(","):
         part = part.strip()
         values.append(int(part) if re.fullmatch(r"-?\d+", part) else float(part)
                       if re.fullmatch(r"-?\d*\.\d+", part) else part)
-    return path, values
+    if shortcut and any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        raise FactorError(f"--vary {name}: values are whole numbers of at least 1, got {raw.strip()}")
+    if len({repr(v) for v in values}) != len(values):
+        raise FactorError(f"--vary {name}: a value is given twice ({raw.strip()})")
+    return Vary(name, path, values)
 
 
-def power_table(folder: Path, record: dict[str, Any], path: str, alpha: float) -> pl.DataFrame:
-    """Per design point and effect: power (share of runs with p < alpha), its interval, mean estimate."""
-    values = {c["id"]: c["values"][path] for c in record["cells"]}
+def parse_effects(given: Sequence[str] | None) -> list[str]:
+    """``--effect`` values (repeatable, or comma-separated; ``all`` or none: every effect) in headline order."""
+    chosen: set[str] = set()
+    for item in given or ["all"]:
+        for key in (k.strip() for k in item.split(",")):
+            if key == "all":
+                chosen.update(EFFECTS)
+            elif key in EFFECTS:
+                chosen.add(key)
+            else:
+                raise ValueError(f"--effect {key!r}: not an effect; the effects are {', '.join(EFFECTS)} (or all)")
+    return [e for e in EFFECTS if e in chosen]
+
+
+def mixed_markets(scenario: Scenario, count: int) -> list[dict[str, Any]]:
+    """The scenario's markets with its mixed ones replaced by ``count`` mixed markets, in their place.
+
+    The scenario's mixed markets are kept as they are, in order, as far as they go;
+    more are copies of the first one's tier shares under fresh names (E, F, ... after
+    A-D). Without a mixed market the new ones are half/half between the first two
+    compared tiers (``compare:``, else the tiers in the order defined). Single-tier
+    markets stay where they are: with ``deal.yaml``, 2 is the published A, B, C, D.
+    """
+    if count < 1:
+        raise FactorError(f"mixed_markets: at least one mixed market is needed to compare tiers, got {count}")
+    markets = [m.model_dump(mode="json", exclude_defaults=True) for m in scenario.markets]
+    mixed = [i for i, m in enumerate(markets) if sum(1 for share in m["tiers"].values() if share > 0) > 1]
+    if mixed:
+        template = {k: v for k, v in markets[mixed[0]]["tiers"].items() if v > 0}
+    else:
+        order = list(dict.fromkeys([*scenario.compare, *scenario.tiers]))
+        if len(order) < 2:
+            raise FactorError(f"mixed_markets: the scenario defines one tier ({', '.join(order)}); a mixed market "
+                              "needs two")
+        template = {order[0]: 0.5, order[1]: 0.5}
+    taken = {m["name"] for m in markets}
+    fresh = (n for n in [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [f"M{i}" for i in range(1, 10_000)]
+             if n not in taken)
+    built = [markets[i] for i in mixed[:count]]
+    built += [{"name": next(fresh), "tiers": dict(template)} for _ in range(count - len(built))]
+    where = mixed[0] if mixed else len(markets)
+    kept = [m for i, m in enumerate(markets) if i not in mixed]
+    return kept[:where] + built + kept[where:]
+
+
+def week_tests(folder: Path, record: dict[str, Any], vary: Vary, levels: list[Any],
+               effects: Sequence[str] = EFFECTS) -> pl.DataFrame:
+    """Each finished week of the power experiment tested as the report tests it: one row per run x effect."""
+    value_of = {c["id"]: vary.values[levels.index(c["values"][vary.path])] for c in record["cells"]}
     rows = []
     for entry in record["runs"]:
         data = load_run(folder / entry["run_dir"])
-        for key, estimate in zip(EFFECT_KEYS, headline(data, seed=entry["seed"]), strict=True):
-            rows.append({"value": values[entry["cell"]], "effect": key, "name": estimate.name, "seed": entry["seed"],
-                         "estimate": estimate.value, "p_value": estimate.p_value, "units": estimate.n})
-    runs = pl.DataFrame(rows, infer_schema_length=None)
+        pair = contrast(data)
+        for key, estimate in zip(EFFECTS, headline(data, REPORT_SEED, pair), strict=True):
+            if key in effects:
+                rows.append({vary.name: value_of[entry["cell"]], "effect": key, "name": estimate.name,
+                             "run_dir": entry["run_dir"], "seed": entry["seed"], "estimate": estimate.value,
+                             "p_value": estimate.p_value, "units": estimate.n})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def power_table(weeks: pl.DataFrame, design_name: str, alpha: float) -> pl.DataFrame:
+    """Per design point and effect: weeks run, weeks with units, weeks detected (p < alpha), power, interval.
+
+    Power is detected / weeks, with a 95% Clopper-Pearson interval; it is null (``status``
+    "no units") where no week had a unit to test. ``mean_estimate`` is over the weeks with units.
+    """
     out = []
-    for (value, key, name), part in runs.group_by("value", "effect", "name", maintain_order=True):
-        tested = part.filter(pl.col("p_value").is_not_null())
+    for (value, key, name), part in weeks.group_by(design_name, "effect", "name", maintain_order=True):
+        tested = part.filter(pl.col("p_value").is_not_null() & (pl.col("units") > 0))
         hits = int((tested["p_value"] < alpha).sum())
-        n = tested.height
-        low, high = (sps.binomtest(hits, n).proportion_ci(0.95, method="exact") if n else (None, None))
-        out.append({path: value, "effect": key, "name": name, "runs": part.height, "tested": n, "detected": hits,
-                    "power": hits / n if n else None, "low": None if low is None else float(low),
-                    "high": None if high is None else float(high), "mean_estimate": part["estimate"].mean(),
-                    "alpha": alpha})
+        n = part.height
+        low = high = power = None
+        if tested.height:
+            interval = sps.binomtest(hits, n).proportion_ci(0.95, method="exact")
+            low, high, power = float(interval.low), float(interval.high), hits / n
+        out.append({design_name: value, "effect": key, "name": name, "weeks": n, "tested": tested.height,
+                    "detected": hits, "power": power, "low": low, "high": high,
+                    "mean_estimate": tested["estimate"].mean() if tested.height else None,
+                    "alpha": alpha, "status": "tested" if tested.height else "no units"})
     return pl.DataFrame(out, infer_schema_length=None)
 
 
-def figure(table: pl.DataFrame, path: str, alpha: float) -> go.Figure:
-    """The power curve: one line per effect against the varied field, with 95% intervals."""
+def figure(table: pl.DataFrame, vary: Vary, alpha: float) -> go.Figure:
+    """The power curve: one line per effect against the design values, 95% intervals, the alpha line."""
     fig = go.Figure()
-    for name, part in table.group_by("name", maintain_order=True):
+    for (key,), part in table.group_by("effect", maintain_order=True):
         power = part["power"].to_list()
         fig.add_trace(go.Scatter(
-            x=part[path].to_list(), y=power, mode="lines+markers", name=name[0],
+            x=part[vary.name].to_list(), y=power, mode="lines+markers", name=EFFECT_TEXT[str(key)],
             error_y={"type": "data", "symmetric": False,
-                     "array": [None if h is None or p is None else h - p for h, p in zip(part["high"], power,
-                                                                                        strict=True)],
-                     "arrayminus": [None if lo is None or p is None else p - lo
-                                    for lo, p in zip(part["low"], power, strict=True)]}))
-    label = "participants (people per market)" if path == SHORTCUTS["participants"] else f"{path} (as written)"
-    fig.update_layout(title=f"power to detect each tier effect at alpha {alpha:g} (share of runs, 95% interval)",
-                      xaxis_title=label, yaxis_title="power (share of runs with p < alpha, 0-1)",
+                     "array": [None if p is None else h - p for h, p in zip(part["high"], power, strict=True)],
+                     "arrayminus": [None if p is None else p - lo for lo, p in zip(part["low"], power, strict=True)]}))
+    fig.add_hline(y=alpha, line_dash="dot", line_color="grey",
+                  annotation_text=f"alpha {alpha:g} (the power when there is no effect)")
+    fig.update_layout(title=f"power to detect each tier effect at alpha {alpha:g} (share of weeks, 95% interval)",
+                      xaxis_title=vary.axis, yaxis_title="power (share of weeks with p < alpha, 0-1)",
                       yaxis_range=[0, 1.05], height=450, legend={"orientation": "h", "y": -0.25})
+    if all(isinstance(v, int | float) for v in vary.values):
+        fig.update_xaxes(tickvals=vary.values)
     return fig
+
+
+def _estimate_text(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if key == "extra_deals":
+        return f"{value:+.2f} deals"
+    return f"{'-' if value < 0 else '+'}${abs(value) / 100:,.2f}"
+
+
+def print_table(console: Console, table: pl.DataFrame, vary: Vary) -> None:
+    """The power table as people read it: power with its interval, weeks detected of weeks run."""
+    alpha = float(table["alpha"][0]) if table.height else 0.05
+    out = Table(title=f"power: share of weeks whose test gives p < {alpha:g} (95% Clopper-Pearson interval)")
+    for column in (vary.name, "effect", "power", "95% interval", "detected", "with units", "mean estimate"):
+        out.add_column(column, justify="left" if column == "effect" else "right", no_wrap=True)
+    for row in table.iter_rows(named=True):
+        tested = row["status"] == "tested"
+        out.add_row(str(row[vary.name]), row["effect"], f"{row['power']:.2f}" if tested else "no units",
+                    f"{row['low']:.2f}-{row['high']:.2f}" if tested else "-",
+                    f"{row['detected']} / {row['weeks']}", f"{row['tested']} / {row['weeks']}",
+                    _estimate_text(row["effect"], row["mean_estimate"]))
+    console.print(out)
+
+
+def write_page(path: Path, fig: go.Figure, scenario: Path, effects: Sequence[str]) -> None:
+    """``power.html``: the curve and what the tests are, self-contained."""
+    note = ("<p>Each week is tested as the report tests one week: "
+            + "; ".join(html.escape(EFFECT_TEXT[e]) for e in effects)
+            + " (paired units, sign-flip permutation p-values; extra deals pool the week's mixed markets per "
+            "person). Power is the share of weeks with p &lt; alpha, with a 95% Clopper-Pearson interval. With "
+            "offline profiles the effect sizes are the profiles' assumptions, and so is this power.</p>")
+    path.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>power</title></head><body>"
+        f"<h1>Power: {html.escape(scenario.name)}</h1>{note}{fig.to_html(full_html=False, include_plotlyjs=True)}"
+        "</body></html>", encoding="utf-8")
+
+
+def _progress(console: Console, total: int, quiet: bool) -> tuple[Progress, Callable[[str], None]]:
+    progress = Progress(TextColumn("weeks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, disable=quiet)
+    task = progress.add_task("weeks", total=total)
+    return progress, lambda _cell: progress.advance(task)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
+err = Console(stderr=True)
 
 
 @app.command()
 def main(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    vary: Annotated[str, typer.Option(help="NAME=V1,V2,...: participants=20,40,69,140 or any field path")],
-    replications: Annotated[int, typer.Option(help="runs per design point")] = 20,
-    alpha: Annotated[float, typer.Option(help="significance level of each run's test")] = 0.05,
-    workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
+    vary: Annotated[str, typer.Option(help=(
+        "NAME=V1,V2,...: participants=20,40,69,140, mixed_markets=1,2,4, days=1,3,5, or any scenario field path"))],
+    effect: Annotated[list[str] | None, typer.Option("--effect", help=(
+        "seller_premium, buyer_savings, extra_deals or all (default); repeatable"))] = None,
+    replications: Annotated[int, typer.Option("--replications", "-n", help="weeks per design point")] = 20,
+    alpha: Annotated[float, typer.Option(help="significance level of each week's test")] = 0.05,
+    workers: Annotated[int, typer.Option(help="local worker processes (or Ray CPUs with --ray local)")] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
     out: Annotated[Path | None, typer.Option(help="folder (default runs/power/<scenario>-<time>)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Estimate the power of a one-week study to detect each headline tier effect, per design point."""
+    console = Console(quiet=quiet)
+    folder = out
     try:
-        path, values = parse_vary(vary)
+        chosen = parse_effects(effect)
+        varied = parse_vary(vary)
         if not 0 < alpha < 1:
             raise ValueError(f"--alpha must be between 0 and 1, got {alpha}")
+        base, _ = load_scenario(scenario)
+        levels = varied.levels(base)
         spec = validate_spec({"scenario": str(scenario.resolve()), "replications": replications,
-                              "factors": {path: values}}, "--vary")
+                              "factors": {varied.path: levels}}, "--vary")
         plan = design(spec, None, scenario.resolve().parent, name=f"power-{scenario.stem}")
         folder = out or Path("runs/power") / f"{scenario.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-        record = run(plan, out=folder, workers=workers, ray_address=ray, report=False)
+        console.print(f"power of {scenario.name}: {varied.name} = {', '.join(map(str, varied.values))}, "
+                      f"{replications} week(s) each, alpha {alpha:g}", highlight=False)
+        progress, advance = _progress(console, len(plan.cells) * replications, quiet)
+        with progress:
+            record = run(plan, out=folder, workers=workers, ray_address=ray, on_done=advance, report=False)
     except (*BAD_INPUT, ExperimentError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    table = power_table(folder, record, path, alpha)
+    except KeyboardInterrupt:
+        err.print(f"interrupted; continue with the same command and --out {folder}", highlight=False)
+        raise typer.Exit(130) from None
+    if not record["complete"]:
+        err.print(f"some weeks did not finish; run the same command with --out {folder}", highlight=False)
+        raise typer.Exit(1)
+    weeks = week_tests(folder, record, varied, levels, chosen)
+    weeks.write_parquet(folder / "power_runs.parquet")
+    table = power_table(weeks, varied.name, alpha)
     table.write_parquet(folder / "power.parquet")
-    fig = figure(table, path, alpha)
-    note = ("<p>Each run is tested as the report tests one week (paired same-item comparisons and extra deals "
-            "per person, sign-flip permutation p-values). With offline profiles the effect sizes are the "
-            "profiles' assumptions, and so is this power.</p>")
-    (folder / "power.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>power</title></head><body>"
-        f"<h1>Power: {html.escape(scenario.name)}</h1>{note}{fig.to_html(full_html=False, include_plotlyjs=True)}"
-        "</body></html>", encoding="utf-8")
-    print(f"{'design point':>14} {'effect':>16} {'power':>6} {'95% interval':>16} {'runs':>5} {'mean estimate':>14}")
-    for row in table.iter_rows(named=True):
-        interval = "-" if row["low"] is None else f"[{row['low']:.2f}, {row['high']:.2f}]"
-        power = "-" if row["power"] is None else f"{row['power']:.2f}"
-        print(f"{row[path]!s:>14} {row['effect']:>16} {power:>6} {interval:>16} {row['tested']:>5} "
-              f"{row['mean_estimate']:>14,.2f}")
+    write_page(folder / "power.html", figure(table, varied, alpha), scenario, chosen)
+    print_table(Console(width=max(Console().width, 100)), table, varied)  # the table's width; a pipe says 80
     print(f"power table: {folder / 'power.parquet'}\npower curve: {folder / 'power.html'}")
+
+
+def cli() -> None:
+    """Run the command line as ``python -m market.power``."""
+    app(prog_name="python -m market.power")
 
 
 if __name__ == "__main__":

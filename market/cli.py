@@ -1,6 +1,6 @@
 """``market``: one command line for the simulator and its front ends.
 
-``market run``, ``sweep``, ``experiment``, ``calibrate``, ``report``, ``watch``, ``export``,
+``market run``, ``sweep``, ``experiment``, ``calibrate``, ``power``, ``report``, ``watch``, ``export``,
 ``ledger`` and ``slack`` are the module command lines (``python -m market.run``,
 ``python -m analysis.report``, ``python -m slackbot`` ...) under one name, with
 ``-h``/``--help`` and ``--version`` on each. Every subcommand is the module's
@@ -62,7 +62,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "calibrate": Subcommand("market.calibrate", "app",
                             "Fit offline profile settings to published figures (python -m market.calibrate)."),
     "power": Subcommand("analysis.power", "app",
-                        "Estimate a study's power to detect each tier effect (python -m analysis.power)."),
+                        "Estimate a study's power to detect each tier effect (python -m market.power)."),
     "report": Subcommand("analysis.report", "app",
                          "Write the HTML report of runs or sweeps (python -m analysis.report)."),
     "watch": Subcommand("watch.cli", "app", "Replay a run in the browser (python -m watch)."),

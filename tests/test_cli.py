@@ -61,7 +61,7 @@ def test_top_level_help_lists_every_subcommand_without_importing_them() -> None:
     *help_lines, last = out.stdout.splitlines()
     assert last == "0 []", out.stdout + out.stderr
     text = "\n".join(help_lines)
-    for name in ("run", "sweep", "experiment", "report", "watch", "export", "ledger", "slack"):
+    for name in ("run", "sweep", "experiment", "calibrate", "power", "report", "watch", "export", "ledger", "slack"):
         assert f" {name} " in text, name
 
 
