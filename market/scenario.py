@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
@@ -295,7 +295,7 @@ class FreeParameters(Frozen):
     """
 
     parameters: dict[Annotated[str, Field(min_length=1, max_length=300)],
-                     tuple[int, int] | tuple[Annotated[float, Field(allow_inf_nan=False)],
+                     tuple[StrictInt, StrictInt] | tuple[Annotated[float, Field(allow_inf_nan=False)],
                                              Annotated[float, Field(allow_inf_nan=False)]]] = Field(
         default_factory=dict, description="field path -> [low, high]")
 
