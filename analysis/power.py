@@ -213,6 +213,7 @@ def figure(table: pl.DataFrame, vary: Vary, alpha: float) -> go.Figure:
         power = part["power"].to_list()
         fig.add_trace(go.Scatter(
             x=part[vary.name].to_list(), y=power, mode="lines+markers", name=EFFECT_TEXT[str(key)],
+            offsetgroup=str(key),  # side by side at each design point, so the intervals do not hide each other
             error_y={"type": "data", "symmetric": False,
                      "array": [None if p is None else h - p for h, p in zip(part["high"], power, strict=True)],
                      "arrayminus": [None if p is None else p - lo for lo, p in zip(part["low"], power, strict=True)]}))
@@ -220,9 +221,13 @@ def figure(table: pl.DataFrame, vary: Vary, alpha: float) -> go.Figure:
                   annotation_text=f"alpha {alpha:g} (the power when there is no effect)")
     fig.update_layout(title=f"power to detect each tier effect at alpha {alpha:g} (share of weeks, 95% interval)",
                       xaxis_title=vary.axis, yaxis_title="power (share of weeks with p < alpha, 0-1)",
-                      yaxis_range=[0, 1.05], height=450, legend={"orientation": "h", "y": -0.25})
-    if all(isinstance(v, int | float) for v in vary.values):
-        fig.update_xaxes(tickvals=vary.values)
+                      yaxis_range=[0, 1.05], height=480, legend={"orientation": "h", "y": -0.35}, margin={"b": 140},
+                      scattermode="group", scattergap=0.6)
+    untested = {value: ", ".join(EFFECT_TEXT[e] for e in rows["effect"]) for (value,), rows in
+                table.filter(pl.col("status") == "no units").group_by(vary.name, maintain_order=True)}
+    # a design point without units is named under its tick, not drawn as a power of 0
+    fig.update_xaxes(tickvals=vary.values, ticktext=[
+        f"{v}<br><sub>{untested[v]}:<br>no units</sub>" if v in untested else str(v) for v in vary.values])
     return fig
 
 

@@ -113,7 +113,7 @@ def test_power_of_mixed_markets_tests_each_week_as_the_report_does(tmp_path: Pat
             assert row["power"] == detected / 2 and row["low"] <= row["power"] <= row["high"]
     page = (folder / "power.html").read_text()
     assert "mixed markets (half-and-half tier markets per week)" in page and "alpha 0.05" in page
-    assert "power (share of weeks with p" in page
+    assert "power (share of weeks with p" in page and "no units" in page  # named under its tick, not drawn as 0
     assert not list(folder.glob("cells/*/*/report.html"))  # no report per week
 
 
