@@ -24,6 +24,7 @@ import simpy
 
 from market import exchange
 from market.actions import Action
+from market.arrivals import arrivals
 from market.backends import AgentFailure, FatalPolicyError, Policy, decide_all
 from market.domain import OfferStatus, Participant
 from market.events import (
@@ -62,10 +63,16 @@ class Trader(mesa.Agent):
         self.steps = 0
         self.next_wake: int | None = None
         self.news: list[Event] = []
+        self.items_from: dict[str, int] = {}  # when each item is put up for sale (empty: all from the start)
 
     def observe(self, at: int) -> Observation:
         news, self.news = self.news, []
-        return observe(self.market.state, self.market.name, self.participant_id, self.tier, at, self.steps, news)
+        seen = observe(self.market.state, self.market.name, self.participant_id, self.tier, at, self.steps, news)
+        if self.items_from and seen.unlisted:  # its agent sees an item only once its person puts it up
+            ready = tuple(item for item in seen.unlisted if self.items_from.get(item.id, 0) <= at)
+            if len(ready) < len(seen.unlisted):
+                seen = seen.model_copy(update={"unlisted": ready})
+        return seen
 
     def rng(self, *purpose: object) -> random.Random:
         """A generator for this trader's ``step`` and ``purpose`` alone."""
@@ -170,9 +177,13 @@ class MarketModel(mesa.Model):
         else:
             self._restore(history)
         first = max(self.now, scenario.working_hours.start * HOUR)
+        coming = arrivals(scenario, list(participants))  # the scenario's people only, not live joiners
         for market in self.markets:
             for trader in market.traders.values():
-                self._schedule_first(trader, first)
+                come = coming.get(trader.participant_id)
+                if come is not None:
+                    trader.items_from = come.items
+                self._schedule_first(trader, first if come is None else max(first, come.at))
         self.env.process(self._collect_hourly())
 
     def _open(self, participants: Sequence[Participant]) -> None:

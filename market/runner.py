@@ -201,7 +201,7 @@ def _summary(prepared: Plan, model: MarketModel, ledger: Ledger, result: RunResu
         "stop_cause": result.cause,
         "simulated_seconds": model.now,
         "events": ledger.last_seq,
-        "markets": [summarize(m.name, m.state) for m in model.markets],
+        "markets": [summarize(m.name, m.state, prepared.scenario.days) for m in model.markets],
         "failures": {"max_share": limits.max_share, "window": limits.window, "tiers": model.fault_counts()},
     }
     for policy in distinct(prepared.policies):

@@ -84,11 +84,23 @@ class WorkingHours(Frozen):
 
 
 class Timing(Frozen):
-    """When traders act: their own cadence, and how fast they react."""
+    """When traders act: their own cadence, how fast they react, and how the week fills up.
+
+    ``arrival_days`` and ``item_arrival_days`` are counted in working days: 0 is the first day's opening,
+    1.5 the middle of the second day's working hours. Both are off (None) by default: every agent
+    checks in on the first morning with every item to sell. A person or item due after the run's last
+    day never comes (a shorter ``--days`` run simply ends first).
+    """
 
     wake_every_minutes: Range = Range(min=45, max=150)
     reaction_minutes: Range = Range(min=5, max=40)
     tick_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    arrival_days: Range | None = Field(
+        None, description="working day each person's agent first checks in, drawn per person from the seed "
+        "(the same in every market); none: all on the first morning")
+    item_arrival_days: Range | None = Field(
+        None, description="working days after its person's arrival each item is put up for sale, drawn per "
+        "item from the seed (its agent sees it from then on); none: every item from the start")
 
     @field_validator("tick_minutes")
     @classmethod
@@ -102,6 +114,15 @@ class Timing(Frozen):
     def _positive(cls, value: Range) -> Range:
         if value.min <= 0:
             raise ValueError(f"minutes must be positive, got {value.min}")
+        return value
+
+    @field_validator("arrival_days", "item_arrival_days")
+    @classmethod
+    def _from_opening(cls, value: Range | None) -> Range | None:
+        if value is not None and value.min < 0:
+            raise ValueError(f"days are counted from the opening and cannot be negative, got min={value.min:g}")
+        if value is not None and value.max > 366:
+            raise ValueError(f"at most a year of days (366), got max={value.max:g}")
         return value
 
 

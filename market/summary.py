@@ -8,9 +8,12 @@ from typing import Any
 
 from market.state import MarketState
 
+DAY = 86_400
 
-def summarize(name: str, state: MarketState) -> dict[str, Any]:
-    """Participants, listings, deals, volume and price ratios, overall and per tier."""
+
+def summarize(name: str, state: MarketState, days: int) -> dict[str, Any]:
+    """Participants, listings, deals, volume and price ratios, overall and per tier; and the ``days``-day week
+    over time (``by_day``: new listings, deals and volume on each simulated day, the first day first)."""
     tiers: dict[str, list[str]] = {}
     for pid, person in state.participants.items():
         tiers.setdefault(person.tier, []).append(pid)
@@ -43,7 +46,20 @@ def summarize(name: str, state: MarketState) -> dict[str, Any]:
         "mean_price_ratio": _mean(ratios),
         "money_conserved": sum(state.balance.values()) == state.money_in,
         "tiers": per_tier,
+        "by_day": by_day(state, days),
     }
+
+
+def by_day(state: MarketState, days: int) -> dict[str, list[int]]:
+    """New listings, deals and volume (cents) on each of ``days`` simulated days (index 0: the first day)."""
+    listings, deals, volume = [0] * days, [0] * days, [0] * days
+    for listing in state.listings.values():
+        listings[min(listing.opened_at // DAY, days - 1)] += 1
+    for deal in state.deals:
+        day = min(deal.at // DAY, days - 1)
+        deals[day] += 1
+        volume[day] += deal.price
+    return {"listings": listings, "deals": deals, "volume_cents": volume}
 
 
 def _per(count: int, people: int) -> float:
