@@ -368,7 +368,8 @@ def write_scenario(cal: Calibration, params: dict[str, Any], record: dict[str, A
     lines = [f"# Calibrated by python -m market.calibrate against {cal.targets_path.name} ({cal.targets.name}):",
              f"# {record['trials']} trials x {cal.seeds} seeds; distance {record['best']['distance']:.3g} "
              f"({record['distance']}).",
-             "# Parameters: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in params.items()) + ".",
+             "# Fitted parameters (value, within its bounds):",
+             *(f"#   {p.path} = {_fmt(params[p.path])}  [{_fmt(p.low)}, {_fmt(p.high)}]" for p in cal.parameters),
              "# Held-out fit (mean over seeds " + f"{record['holdout_seeds'][0]}..{record['holdout_seeds'][-1]}):"]
     for row in record["fit"]:
         if row["why_not_simulated"]:
