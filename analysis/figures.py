@@ -88,6 +88,23 @@ def activity_over_time(data: RunData) -> go.Figure:
     return _layout(fig, "Deals and volume over the week", height=520)
 
 
+def deals_by_day(daily: pl.DataFrame) -> go.Figure:
+    """Deals closed and listings opened on each simulated day, per market (``daily``: mean over runs)."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                        subplot_titles=("deals closed that day (count)", "listings opened that day (count)"))
+    for k, market in enumerate(sorted(daily["market"].unique().to_list())):
+        one = daily.filter(pl.col("market") == market)
+        colour = PALETTE[k % len(PALETTE)]
+        fig.add_trace(go.Bar(x=one["day"], y=one["deals"], name=f"market {market}", legendgroup=market,
+                             marker_color=colour), row=1, col=1)
+        fig.add_trace(go.Bar(x=one["day"], y=one["new_listings"], name=f"market {market}", legendgroup=market,
+                             showlegend=False, marker_color=colour), row=2, col=1)
+    fig.update_xaxes(title_text="simulated day", dtick=1, row=2, col=1)
+    fig.update_yaxes(title_text="deals", row=1, col=1)
+    fig.update_yaxes(title_text="listings", row=2, col=1)
+    return _layout(fig, "The week over time: deals and new listings per day", barmode="group", height=520)
+
+
 def surplus_by_tier(surplus: pl.DataFrame, tiers: list[str]) -> go.Figure:
     """Mean surplus per participant by market and tier, split into surplus as buyer and as seller."""
     table = surplus.group_by(["market", "tier"]).agg(pl.col("buyer_surplus", "seller_surplus").mean()).sort(

@@ -28,7 +28,8 @@ from market.events import RejectionCode
 from market.money import format_money
 from market.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
 from market.runner import RunResult
-from market.scenario import ScenarioError, validate_scenario
+from market.scenario import Scenario, ScenarioError, validate_scenario
+from market.tables import daily_series
 
 REPORT_FILE = "report.html"
 
@@ -76,6 +77,7 @@ class Analysis:
     provenance: list[str] = field(default_factory=list)
     conduct: pl.DataFrame | None = None
     rating_label: str = "simulated fairness rating"
+    daily: pl.DataFrame | None = None
 
     @property
     def replications(self) -> int:
@@ -93,7 +95,7 @@ def analyse(data: RunData, seed: int = 0, compare: Sequence[str] = ()) -> Analys
         data=data, markets=metrics.market_summary(data), tiers=metrics.tier_summary(data, by_market=True),
         pairs=metrics.tier_pairs(data), efficiency=eff.efficiency(data), surplus=eff.surplus(data), rated=rated,
         fairness=fairness.fairness_by_tier(rated), contrast=None, provenance=provenance(data, compare),
-        conduct=conduct(data), rating_label=fairness.rating_label(rated),
+        conduct=conduct(data), rating_label=fairness.rating_label(rated), daily=daily(data),
     )
     runs = data.participants["run"].unique(maintain_order=True).to_list()
     for top, base in stats.comparisons(data, tuple(compare)):
@@ -136,6 +138,25 @@ def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
             f"in full, so how each tier was run is not known here ({str(exc).splitlines()[0]}).",
         ]
     return provenance_lines(scenario, seeds=data.seeds or [data.seed], compare=compare, present=present)
+
+
+def daily(data: RunData) -> pl.DataFrame:
+    """Per market and simulated day: new listings, deals and volume, the mean over the runs."""
+    days = int(data.scenario.get("days", Scenario.model_fields["days"].default))
+    frames = {"participants": data.participants, "listings": data.listings, "deals": data.deals}
+    return (daily_series(frames, days).group_by("market", "day")
+            .agg(pl.col("new_listings", "deals", "volume").mean()).sort("market", "day"))
+
+
+def week_over_time(per_day: pl.DataFrame) -> pl.DataFrame:
+    """The daily figures one row per market and measure (new listings, deals), one column per day."""
+    rows = []
+    for market in per_day["market"].unique(maintain_order=True).to_list():
+        one = per_day.filter(pl.col("market") == market)
+        for measure, column in (("new listings", "new_listings"), ("deals", "deals")):
+            rows.append({"market": market, "measure": measure,
+                         **{f"day {d}": v for d, v in zip(one["day"], one[column], strict=True)}})
+    return pl.DataFrame(rows)
 
 
 def conduct(data: RunData) -> pl.DataFrame:
@@ -362,6 +383,7 @@ def build_figures(a: Analysis) -> list[go.Figure]:
             figs.append(figures.same_item_slopes(a.data, c.seller_pairs, c.top, c.base))
     figs += [
         figures.activity_over_time(a.data),
+        *([figures.deals_by_day(a.daily)] if a.daily is not None and a.daily.height else []),
         figures.surplus_by_tier(a.surplus, a.data.tiers),
         figures.efficiency_by_market(a.efficiency),
         figures.fairness_vs_surplus(a.rated, a.data.tiers, a.rating_label),
@@ -412,6 +434,9 @@ def render(a: Analysis) -> str:
         html_table(a.markets.group_by("market").agg(
             pl.col("participants", "listings", "deals", "volume_cents", "price_ratio", "deals_per_participant")
             .mean()).sort("market"), "Markets (mean over runs)"),
+        *(["<h2>The week over time</h2>", html_table(week_over_time(a.daily),
+            "New listings and deals per simulated day and market (mean over runs)")]
+          if a.daily is not None and a.daily.height else []),
         html_table(tiers.select(tier_cols), "Per market and tier (seller premium and buyer savings per deal)"),
         html_table(a.pairs, "Seller tier against buyer tier"),
         conduct_table,

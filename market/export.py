@@ -27,7 +27,7 @@ from market.ratings import SCHEMA as RATINGS_SCHEMA
 from market.ratings import RatingsError, read_ratings
 from market.runfolder import RunFolder, RunFolderError
 from market.scenario import ScenarioError, validate_scenario
-from market.tables import DEAL_EXTRAS, SCHEMAS, enrich_deals, hourly_series, project
+from market.tables import DAILY_SCHEMA, DEAL_EXTRAS, SCHEMAS, daily_series, enrich_deals, hourly_series, project
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -49,7 +49,8 @@ def export_schemas(tiers: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     hourly = {"run": pl.Utf8, "market": pl.Utf8, "hour": pl.Int64, "open_listings": pl.Int64,
               "open_offers": pl.Int64, "deals": pl.Int64, "volume": pl.Int64,
               **{f"money_{t}": pl.Int64 for t in tiers}}
-    return {**SCHEMAS, "deals": {**SCHEMAS["deals"], **DEAL_EXTRAS}, "hourly": hourly, **EXTRA_SCHEMAS}
+    return {**SCHEMAS, "deals": {**SCHEMAS["deals"], **DEAL_EXTRAS}, "hourly": hourly, "daily": DAILY_SCHEMA,
+            **EXTRA_SCHEMAS}
 
 
 class ExportError(ValueError):
@@ -86,6 +87,7 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
     frames["deals"] = enrich_deals(frames)
     frames["hourly"] = hourly_series(frames, tiers, scenario.duration, run) if frames["participants"].height \
         else pl.DataFrame(schema=export_schemas(tiers)["hourly"])
+    frames["daily"] = daily_series(frames, scenario.days)
     frames["runs"] = pl.DataFrame([{
         "run": run, "scenario": scenario.name, "seed": scenario.seed, "days": scenario.days,
         "markets": ",".join(m.name for m in scenario.markets),

@@ -157,6 +157,9 @@ def main(
         for line in provenance.run_lines(result.folder.path):  # what produced the numbers, before the numbers
             console.print(line, markup=False, highlight=False)
         console.print(summary_table(result.summary))
+        week = week_line(result.summary)
+        if week:
+            console.print(week, highlight=False, soft_wrap=True)
         if "llm" in result.summary:
             console.print(cost_table(result.summary))
         failures = failure_line(result.summary)
@@ -208,6 +211,20 @@ def _disk_full(exc: BaseException, folder: RunFolder | None, live: Any) -> NoRet
     err.print(f"[red]error:[/red] the disk is full ({exc}); what was recorded is intact: free some space"
               f"{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(ExitCode.DISK_FULL) from None
+
+
+WEEK_LINE_DAYS = 14
+"""Runs up to this many days get a deals-per-day line under the table (longer ones: see the report)."""
+
+
+def week_line(summary: dict[str, Any]) -> str:
+    """Deals per simulated day of each market, e.g. ``deals per day (day 1 first): A 15 122 59 44 6; B ...``
+    ('' for a summary without them or a run longer than :data:`WEEK_LINE_DAYS` days)."""
+    markets = summary.get("markets", [])
+    if not markets or len(markets[0]["by_day"]["deals"]) > WEEK_LINE_DAYS:
+        return ""
+    return "deals per day (day 1 first): " + "; ".join(
+        f"{m['market']} {' '.join(str(n) for n in m['by_day']['deals'])}" for m in markets)
 
 
 def failure_line(summary: dict[str, Any]) -> str:

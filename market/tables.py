@@ -32,6 +32,7 @@ from market.events import (
 from market.state import MarketState
 
 HOUR = 3600
+DAY = 86_400
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "participants": {"run": pl.Utf8, "market": pl.Utf8, "participant_id": pl.Utf8, "name": pl.Utf8,
@@ -208,6 +209,31 @@ def hourly_series(frames: dict[str, pl.DataFrame], tiers: Sequence[str], duratio
             columns[f"money_{tier}"] = budget + np.concatenate([[0], np.cumsum(flow)])[done]
         out.append(pl.DataFrame(columns).with_columns(pl.exclude("run", "market").cast(pl.Int64)))
     return pl.concat(out)
+
+
+DAILY_SCHEMA: dict[str, Any] = {"run": pl.Utf8, "market": pl.Utf8, "day": pl.Int64, "new_listings": pl.Int64,
+                                "deals": pl.Int64, "volume": pl.Int64}
+"""The week over time: per run, market and simulated day (1 = the first), what came up and what closed."""
+
+
+def daily_series(frames: dict[str, pl.DataFrame], days: int) -> pl.DataFrame:
+    """Per run, market and simulated day: listings opened, deals closed and money traded (cents) that day.
+
+    Every day of the ``days``-day run has a row, idle days included (zeros). Rebuilt from the
+    ``participants``, ``listings`` and ``deals`` tables (their ``run`` column: one run or many).
+    """
+    keys = ["run", "market"]
+    grid = frames["participants"].select(keys).unique().join(
+        pl.DataFrame({"day": list(range(1, days + 1))}, schema={"day": pl.Int64}), how="cross")
+
+    def day(column: str) -> pl.Expr:
+        return (pl.col(column) // DAY + 1).clip(upper_bound=days).cast(pl.Int64).alias("day")
+
+    listed = frames["listings"].group_by(*keys, day("opened_at")).agg(new_listings=pl.len())
+    closed = frames["deals"].group_by(*keys, day("at")).agg(deals=pl.len(), volume=pl.col("price").sum())
+    out = (grid.join(listed, on=[*keys, "day"], how="left").join(closed, on=[*keys, "day"], how="left")
+           .with_columns(pl.col("new_listings", "deals", "volume").fill_null(0)))
+    return out.select([pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]).sort([*keys, "day"])
 
 
 def _open_at(df: pl.DataFrame, start: str, end: str, times: np.ndarray) -> np.ndarray:

@@ -93,3 +93,22 @@ def test_bad_arrivals_are_refused_naming_the_field(change: dict[str, Any], messa
     data["timing"] = {**data["timing"], **change}
     with pytest.raises(ScenarioError, match=message):
         validate_scenario(data, "deal.yaml")
+
+
+def test_the_daily_table_the_report_and_the_terminal_line_agree_with_the_summary(tmp_path: Path) -> None:
+    from analysis.load import load_runs
+    from analysis.report import analyse, render
+    from market.export import run_tables
+    from market.run import week_line
+
+    summary, out = week(tmp_path, {"item_arrival_days": {"min": 0, "max": 3}}, "days")
+    market = summary["markets"][0]
+    daily = run_tables(out, "days")["daily"]
+    assert daily["day"].to_list() == [1, 2, 3, 4, 5]
+    assert daily["deals"].to_list() == market["by_day"]["deals"]
+    assert daily["new_listings"].to_list() == market["by_day"]["listings"]
+    assert daily["volume"].to_list() == market["by_day"]["volume_cents"]
+    a = analyse(load_runs([out]))
+    assert a.daily is not None and a.daily["deals"].to_list() == market["by_day"]["deals"]
+    assert "The week over time" in render(a)
+    assert week_line(summary) == "deals per day (day 1 first): A " + " ".join(map(str, market["by_day"]["deals"]))
