@@ -69,13 +69,15 @@ class OfflinePolicy(Policy):
     def __init__(self, profile: Profile, seed: int = 0) -> None:
         self.profile = profile
         self.seed = seed
+        # it looks at no more listings than that per want (and never saw more than the port's default)
+        self.listings_per_want = min(profile.attention, Policy.listings_per_want)
         # what each trader remembers between turns: listing -> kind it bid for, wants given up
         self._bids: dict[tuple[str, str], dict[str, str]] = {}
         self._given_up: dict[tuple[str, str], set[str]] = {}
-        self._estimates: dict[tuple[str, str], int] = {}
+        self._estimates: dict[str, dict[str, int]] = {}  # trader -> item -> estimated value
 
     def decide(self, obs: Observation) -> Decision:
-        rng = random.Random(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
+        rng = _TurnRandom(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
         actions: list[Action] = []
         views = {v.listing.id: v for v in obs.thread_listings}  # every open offer's listing is a thread
         answered_kinds: set[str] = set()
@@ -89,13 +91,13 @@ class OfflinePolicy(Policy):
                 if offer.listing_id in answered_listings:
                     continue  # only the best offer on a listing gets an answer this turn
                 answered_listings.add(offer.listing_id)
-                action = self._as_seller(obs, offer, view, rng)
+                action = self._as_seller(obs, offer, view, rng())
             else:
                 answered_kinds.add(view.item.kind)
-                action = self._as_buyer(obs, offer, view, rng)
-            if action is not None and rng.random() < self.profile.diligence:
+                action = self._as_buyer(obs, offer, view, rng())
+            if action is not None and rng().random() < self.profile.diligence:
                 actions.append(action)
-        actions += self._reprice(obs, rng)
+        actions += self._reprice(obs)
         actions += self._list_items(obs, rng)
         actions += self._bid(obs, views, answered_kinds, rng)
         return Decision(actions=tuple(actions))
@@ -114,12 +116,15 @@ class OfflinePolicy(Policy):
     # --- estimates ---------------------------------------------------------
     def estimate(self, obs: Observation, item: Item) -> int:
         """The agent's own estimate of ``item``'s value (stable per trader and item)."""
-        key = (obs.trader, item.id)
-        cached = self._estimates.get(key)
+        return self._estimate(self._estimates.setdefault(obs.trader, {}), obs.trader, item)
+
+    def _estimate(self, known: dict[str, int], trader: str, item: Item) -> int:
+        """``estimate`` given the trader's estimates so far (``known``, filled in here)."""
+        cached = known.get(item.id)
         if cached is None:
-            digest = zlib.crc32(f"{self.seed}:{obs.trader}:{item.id}:value".encode())
+            digest = zlib.crc32(f"{self.seed}:{trader}:{item.id}:value".encode())
             noise = digest / 0xFFFFFFFF * 2 - 1  # uniform in [-1, 1], stable per trader and item
-            cached = self._estimates[key] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
+            cached = known[item.id] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
         return cached
 
     def willing_to_pay(self, obs: Observation, item: Item) -> int:
@@ -128,9 +133,10 @@ class OfflinePolicy(Policy):
         return min(limit, round(self.estimate(obs, item) * self.profile.value_cap))
 
     # --- selling -----------------------------------------------------------
-    def _list_items(self, obs: Observation, rng: random.Random) -> list[Action]:
+    def _list_items(self, obs: Observation, turn: _TurnRandom) -> list[Action]:
         actions: list[Action] = []
         for item in obs.unlisted[: self.profile.listings_per_turn]:
+            rng = turn()
             reserve = obs.principal.reserves.get(item.id, 1)
             ask = max(reserve, round(self.estimate(obs, item) * rng.uniform(*self.profile.anchor)))
             ask = _tidy(ask)
@@ -138,17 +144,20 @@ class OfflinePolicy(Policy):
             actions.append(ListItem(item_id=item.id, ask=max(ask, reserve), description=text))
         return actions
 
-    def _reprice(self, obs: Observation, rng: random.Random) -> list[Action]:
+    def _reprice(self, obs: Observation) -> list[Action]:
         """Lower the ask of a stale listing nobody bid on, halfway toward estimated value."""
         hours = self.profile.reprice_after_hours
         if hours is None:
             return []
+        newest = obs.at - hours * 3600  # a listing opened after this is still fresh
+        stale = [listing for listing in obs.my_listings if listing.opened_at <= newest]
+        if not stale:
+            return []
         with_offers = {o.listing_id for o in obs.incoming} | {o.listing_id for o in obs.outgoing}
         actions: list[Action] = []
-        fresh = hours * 3600
         held: dict[str, Item] = {}
-        for listing in obs.my_listings:
-            if listing.id in with_offers or obs.at - listing.opened_at < fresh:
+        for listing in stale:
+            if listing.id in with_offers:
                 continue
             if not held:
                 held = {i.id: i for i in obs.holdings}
@@ -193,31 +202,34 @@ class OfflinePolicy(Policy):
         text = messages.write("counter_buyer", obs.principal, rng, amount=price, item=view.item)
         return Counter(offer_id=offer.id, amount=price, message=text)
 
-    def _bid(self, obs: Observation, views: dict[str, ListingView], busy: set[str], rng: random.Random) -> list[Action]:
+    def _bid(self, obs: Observation, views: dict[str, ListingView], busy: set[str], turn: _TurnRandom) -> list[Action]:
         for offer in (*obs.outgoing, *obs.incoming):  # a counter it has not answered yet is in flight too
             if offer.listing_id in views and (offer.proposer == obs.trader or offer.buyer == obs.trader):
                 busy.add(views[offer.listing_id].item.kind)
-        available = obs.available
         given_up = self._remember(obs)
-        bids = self._bids.setdefault((obs.market, obs.trader), {})
         actions: list[Action] = []
         wanted = [w for w in obs.open_wants if w.kind not in busy and w.kind not in given_up]
         if not wanted:
             return actions
-        kinds = {w.kind for w in wanted}
-        by_kind: dict[str, list[ListingView]] = {}
+        attention = self.profile.attention
+        seen: dict[str, list[ListingView]] = {w.kind: [] for w in wanted}  # kind -> the first listings of it
         for view in obs.market_listings:
-            if view.item.kind in kinds:
-                by_kind.setdefault(view.item.kind, []).append(view)
+            group = seen.get(view.item.kind)
+            if group is not None and len(group) < attention:
+                group.append(view)
+        available = obs.available
+        bids = self._bids.setdefault((obs.market, obs.trader), {})
+        known = self._estimates.setdefault(obs.trader, {})
         for want in wanted:
-            if want.kind not in by_kind:
+            if not seen[want.kind]:
                 continue
             if self.profile.bids_per_turn is not None and len(actions) >= self.profile.bids_per_turn:
                 break
+            rng = turn()
             if rng.random() >= self.profile.diligence:
                 continue
-            seen = by_kind[want.kind][: self.profile.attention]
-            best = min(seen, key=lambda v: (v.listing.ask * 1000 // max(1, self.estimate(obs, v.item)), v.listing.id))
+            best = min(seen[want.kind], key=lambda v: (
+                v.listing.ask * 1000 // max(1, self._estimate(known, obs.trader, v.item)), v.listing.id))
             limit = min(self.willing_to_pay(obs, best.item), available)
             if limit <= 0:
                 continue
@@ -238,6 +250,22 @@ class OfflinePolicy(Policy):
         """Where it stands after ``round_`` rounds: it concedes toward their price each round."""
         keep = (1 - self.profile.concession) ** (round_ // 2)
         return round(theirs + (anchor - theirs) * keep)
+
+
+class _TurnRandom:
+    """A turn's random generator, made on first use: seeding one (SHA-512 of the key, then the
+    Mersenne Twister's set-up) costs more than a quiet turn, and about a third of turns draw nothing."""
+
+    __slots__ = ("_key", "_rng")
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._rng: random.Random | None = None
+
+    def __call__(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self._key)
+        return self._rng
 
 
 def _tidy(cents: int) -> int:

@@ -1,8 +1,11 @@
 """How the engine scales with the number of traders (one market, one simulated week).
 
 Each size runs in a fresh subprocess so peak memory (ru_maxrss) is its own.
-Prints wall time, events, events/s and peak memory per size, and the growth
-of time per trader between sizes (1.0 = linear, 10.0 = quadratic for 10x).
+Prints wall time, CPU time (steadier than wall on a shared machine), events,
+events/s and peak memory per size, and the growth of time per trader between
+sizes (1.0 = linear, 10.0 = quadratic for 10x). The timed part is planning the
+run (generating the participants) and running the engine with its ledger; the
+after-run report is skipped.
 
     python benchmarks/scale.py [--sizes 1000,10000]
 """
@@ -36,14 +39,14 @@ def one(size: int) -> dict[str, float]:
         path = Path(tmp) / "scale.yaml"
         path.write_text(yaml.safe_dump(data))
         (Path(tmp) / "catalog.csv").write_text((ROOT / "scenarios" / "catalog.csv").read_text())
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         prepared = runner.plan(path)
         folder = RunFolder.create(Path(tmp), "run", exact=Path(tmp) / "run")
         result = runner.start(prepared, folder, after_run=False)  # the engine alone, no report
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
     market = result.summary["markets"][0]
-    return {"traders": size, "wall_s": wall, "events": result.summary["events"], "deals": market["deals"],
+    return {"traders": size, "wall_s": wall, "cpu_s": cpu, "events": result.summary["events"], "deals": market["deals"],
             "listings": market["listings"], "peak_mib": peak}
 
 
@@ -61,12 +64,12 @@ def main() -> None:
                              check=True, cwd=ROOT)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['traders']:>7} traders  {r['wall_s']:7.1f} s  {r['events']:>9,} events  "
+        print(f"{r['traders']:>7} traders  {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  {r['events']:>9,} events  "
               f"{r['events'] / r['wall_s']:>9,.0f} events/s  {r['deals']:>7,} deals  peak {r['peak_mib']:,.0f} MiB")
     for a, b in itertools.pairwise(rows):
         size_ratio = b["traders"] / a["traders"]
-        time_ratio = b["wall_s"] / a["wall_s"]
-        print(f"{a['traders']} -> {b['traders']} traders (x{size_ratio:g}): time x{time_ratio:.1f}, "
+        time_ratio = b["cpu_s"] / a["cpu_s"]
+        print(f"{a['traders']} -> {b['traders']} traders (x{size_ratio:g}): cpu time x{time_ratio:.1f}, "
               f"time per trader x{time_ratio / size_ratio:.2f}, events x{b['events'] / a['events']:.1f}")
 
 

@@ -60,6 +60,9 @@ class Policy:
     result (or raised by ``decide``); a ``FatalPolicyError`` raised from either stops the run.
     """
 
+    listings_per_want: int = 12
+    """How many open listings per open want (the newest first) its observations show."""
+
     def decide(self, observation: Observation) -> Decision:
         """One trader's decision for one turn."""
         raise NotImplementedError

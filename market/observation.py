@@ -83,12 +83,12 @@ def observe(
         item for item in holdings
         if item.id in own_items and item.id not in state.open_listing_of_item
     )
-    listings, by_kind = state.listings, state.open_listings_by_kind
+    # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
+    by_kind = state.open_listings_by_kind
     views = [
         _view(state, lid)
         for want in open_wants
         for lid in islice(reversed(by_kind.get(want.kind, {})), listings_per_want)
-        if listings[lid].seller != trader
     ]
     offers = [state.offers[oid] for oid in state.open_offers_by_party.get(trader, {})]
     live = [o for o in offers if o.expires_at > at]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.offline import PROFILES, OfflinePolicy
 from market.actions import Counter, ListItem, MakeOffer, Reprice
 from market.domain import OfferStatus
 from market.exchange import apply
@@ -42,3 +43,22 @@ def test_a_changed_record_is_model_copy_with_its_update() -> None:
         assert fast.model_fields_set == slow.model_fields_set and fast is not record
     assert offer.status is OfferStatus.OPEN, "the original is untouched"
     assert state.listings["L2"].ask == 850 and list(state.open_listings_by_seller["cy"]) == ["L2"]
+
+
+def test_an_offline_trader_shown_only_the_listings_it_looks_at_decides_the_same() -> None:
+    sellers = [person(f"s{n:02d}", items=1) for n in range(20)]  # each sells one kind1 thing
+    state = market(*sellers, person("bob", items=0))
+    for n, seller in enumerate(sellers):
+        apply(state, seller.id, ListItem(item_id=f"{seller.id}-i1", ask=900 + 37 * (n % 7)), 10)
+    for profile in PROFILES.values():
+        shown = OfflinePolicy(profile, seed=3).listings_per_want
+        assert shown == min(profile.attention, 12)
+        bids = 0
+        for step in range(20):
+            full = observe(state, "A", "bob", profile.name, 20, step, [])
+            narrow = observe(state, "A", "bob", profile.name, 20, step, [], shown)
+            assert [v.listing for v in narrow.market_listings] == [v.listing for v in full.market_listings][:shown]
+            decisions = [OfflinePolicy(profile, seed=3).decide(obs) for obs in (full, narrow)]
+            assert decisions[0] == decisions[1]
+            bids += sum(a.type == "make_offer" for a in decisions[0].actions)
+        assert bids > 10, "the comparison covers turns that bid"
