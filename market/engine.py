@@ -354,7 +354,8 @@ class MarketModel(mesa.Model):
         by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
         for market in self.markets:
             mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
-            random.Random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
+            if len(mine) > 1:  # (one trader or none: no order to draw)
+                random.Random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
             for trader in mine:
                 answer = by_trader[id(trader)]
                 if isinstance(answer, AgentFailure):  # costs this trader its turn: it passes
