@@ -7,7 +7,8 @@ by scanning every listing.
 
 from __future__ import annotations
 
-from itertools import islice
+from itertools import chain, islice
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from pydantic import Field
@@ -71,39 +72,49 @@ def observe(
 ) -> Observation:
     """Build ``trader``'s observation from the state's indexes."""
     principal = state.participants[trader]
-    holdings = tuple(state.holdings(trader))
-    owned_kinds = {item.kind for item in holdings}
+    items, listings, offers = state.items, state.listings, state.offers
+    holdings = tuple(map(items.__getitem__, state.items_by_owner.get(trader, ())))
+    owned_kinds = set(map(_kind, holdings))
     open_wants = tuple(w for w in principal.wants if w.kind not in owned_kinds)
-    my_listings = tuple(state.listings[lid] for lid in state.open_listings_by_seller.get(trader, {}))
+    my_listings = tuple(map(listings.__getitem__, state.open_listings_by_seller.get(trader, ())))
     owners: dict[str, frozenset[str]] = state.cache.setdefault("own_items", {})  # type: ignore[assignment]
     own_items = owners.get(trader)
     if own_items is None:  # a principal never changes: what they came to sell is known once
         own_items = owners[trader] = frozenset(item.id for item in principal.items)
-    unlisted = tuple(
-        item for item in holdings
-        if item.id in own_items and item.id not in state.open_listing_of_item
-    )
+    listed = state.open_listing_of_item
+    unlisted = tuple(item for item in holdings if item.id in own_items and item.id not in listed)
     # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
-    by_kind = state.open_listings_by_kind
-    views = [
-        _view(state, lid)
-        for want in open_wants
-        for lid in islice(reversed(by_kind.get(want.kind, {})), listings_per_want)
-    ]
-    offers = [state.offers[oid] for oid in state.open_offers_by_party.get(trader, {})]
-    live = [o for o in offers if o.expires_at > at]
+    shown = [_newest_views(state, want.kind, listings_per_want) for want in open_wants]
+    live = [o for o in map(offers.__getitem__, state.open_offers_by_party.get(trader, ())) if o.expires_at > at]
     threads = {o.listing_id: None for o in live}
     return _assemble(
         Observation,
         market=market, trader=trader, tier=tier, at=at, step=step, principal=principal,
         balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
         open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
-        market_listings=tuple(views),
+        market_listings=shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
         thread_listings=tuple(_view(state, lid) for lid in threads),
         incoming=tuple(o for o in live if o.recipient == trader),
         outgoing=tuple(o for o in live if o.proposer == trader),
         news=tuple(news),
     )
+
+
+_kind = attrgetter("kind")
+
+
+def _newest_views(state: MarketState, kind: str, count: int) -> tuple[ListingView, ...]:
+    """The views of the ``count`` newest open listings of ``kind``, newest first; built again only
+    when those listings change (one opens or closes, or one of them is repriced)."""
+    newest = tuple(map(state.listings.__getitem__, islice(reversed(state.open_listings_by_kind.get(kind, {})), count)))
+    shown: dict[tuple[str, int], tuple[tuple[Listing, ...], tuple[ListingView, ...]]]
+    shown = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
+    known = shown.get((kind, count))
+    if known is not None and known[0] == newest:
+        return known[1]
+    views = tuple(_view(state, listing.id) for listing in newest)
+    shown[kind, count] = (newest, views)
+    return views
 
 
 M = TypeVar("M", Observation, ListingView)

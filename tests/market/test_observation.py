@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.offline import PROFILES, OfflinePolicy
-from market.actions import Counter, ListItem, MakeOffer, Reprice
+from market.actions import Counter, Delist, ListItem, MakeOffer, Reprice
 from market.domain import OfferStatus
 from market.exchange import apply
 from market.observation import ListingView, Observation, observe
@@ -62,3 +62,22 @@ def test_an_offline_trader_shown_only_the_listings_it_looks_at_decides_the_same(
             assert decisions[0] == decisions[1]
             bids += sum(a.type == "make_offer" for a in decisions[0].actions)
         assert bids > 10, "the comparison covers turns that bid"
+
+
+def test_the_listings_shown_follow_every_change_of_the_newest_of_a_kind() -> None:
+    state = market(*(person(f"s{n}", items=1) for n in range(4)), person("bob", items=0))
+    for n in range(3):
+        apply(state, f"s{n}", ListItem(item_id=f"s{n}-i1", ask=1_000 + n), 10)
+
+    def shown(count: int = 2) -> list[tuple[str, int]]:
+        obs = observe(state, "A", "bob", "small", 20, 0, [], count)
+        return [(v.listing.id, v.listing.ask) for v in obs.market_listings]
+
+    assert shown() == [("L3", 1_002), ("L2", 1_001)] and shown(1) == [("L3", 1_002)]
+    apply(state, "s1", Reprice(listing_id="L2", ask=900), 11)
+    assert shown() == [("L3", 1_002), ("L2", 900)]
+    apply(state, "s2", Delist(listing_id="L3"), 12)
+    assert shown() == [("L2", 900), ("L1", 1_000)] and shown(1) == [("L2", 900)]
+    apply(state, "s3", ListItem(item_id="s3-i1", ask=950), 13)
+    assert shown() == [("L4", 950), ("L2", 900)]
+    assert shown(12) == [("L4", 950), ("L2", 900), ("L1", 1_000)]
