@@ -25,7 +25,7 @@ def test_provenance_states_backends_seeds_people_budgets_days_and_the_assumption
     first = lines[0]
     assert "69 participants" in first and "$100.00 each" in first and "5 simulated day(s)" in first
     assert "seeds 5-7 (3 runs)" in first and "A, D: all frontier" in first
-    assert 'frontier = offline rule-based profile "frontier"' in lines[1]
+    assert 'frontier = offline rule-based profile "deal_frontier" (declared in the scenario: "frontier"' in lines[1]
     assert "modelling assumptions of those profiles" in lines[2] and "not measurements of any model" in lines[2]
     assert lines[3] == "Compared: frontier minus small (as the scenario's `compare:` names them)."
 

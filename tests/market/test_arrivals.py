@@ -18,10 +18,12 @@ from market.scenario import ScenarioError, WorkingHours, build_participants, loa
 from tests.conftest import SCENARIOS
 
 
-def week(tmp_path: Path, timing: dict[str, Any], name: str) -> tuple[dict[str, Any], Path]:
-    """deal.yaml's market A with ``timing`` changes: its summary and its run folder."""
+def week(tmp_path: Path, timing: dict[str, Any], name: str,
+         tiers: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+    """deal.yaml's market A with ``timing`` (and ``tiers``) changes: its summary and its run folder."""
     data = yaml.safe_load((SCENARIOS / "deal.yaml").read_text())
     data["timing"] = {**data["timing"], **timing}
+    data["tiers"] = tiers or data["tiers"]
     data["markets"] = [m for m in data["markets"] if m["name"] == "A"]
     data["catalog"] = str(SCENARIOS / "catalog.csv")
     path = tmp_path / f"{name}.yaml"
@@ -76,7 +78,8 @@ def test_a_spread_week_trades_every_day_and_lists_no_item_before_it_is_put_up(tm
 
 
 def test_by_default_everything_is_up_on_the_first_morning(tmp_path: Path) -> None:
-    summary, _ = week(tmp_path, {"arrival_days": None, "item_arrival_days": None}, "default")
+    built_in = {t: {"backend": "offline", "profile": t} for t in ("frontier", "small")}  # list 2-3 items a turn
+    summary, _ = week(tmp_path, {"arrival_days": None, "item_arrival_days": None}, "default", built_in)
     market = summary["markets"][0]
     deals, listings = market["by_day"]["deals"], market["by_day"]["listings"]
     assert listings[0] == market["listings"] and listings[1:] == [0, 0, 0, 0]

@@ -12,7 +12,7 @@ from market import runner
 from market.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
 from market.factors import FactorError, apply, write_resolved
 from market.runfolder import RunFolder
-from market.scenario import ScenarioError, load_scenario
+from market.scenario import FreeParameters, ScenarioError, load_scenario
 from tests.conftest import ROOT, SCENARIOS
 
 TARGETS = ROOT / "scenarios" / "targets" / "project_deal.yaml"
@@ -22,6 +22,7 @@ def mini(tmp_path: Path) -> Path:
     """deal.yaml made small: 16 people, one day, the same four markets."""
     scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
     small = apply(scenario, catalog, {"days": 1, "participants.generate.count": 16}, "test")
+    small = small.model_copy(update={"calibration": FreeParameters()})  # parameters come from each test
     return write_resolved(small, SCENARIOS / "catalog.csv", tmp_path / "mini")
 
 
