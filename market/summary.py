@@ -41,7 +41,7 @@ def summarize(name: str, state: MarketState, days: int) -> dict[str, Any]:
         "listings": len(state.listings),
         "offers": len(state.offers),
         "deals": len(deals),
-        "volume_cents": sum(d.price for d in deals),
+        "volume_cents": state.volume,
         "deals_per_participant": _per(2 * len(deals), len(state.participants)),
         "mean_price_ratio": _mean(ratios),
         "money_conserved": sum(state.balance.values()) == state.money_in,

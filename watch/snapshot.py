@@ -38,7 +38,7 @@ def market_view(market: Market, listing_id: str | None) -> dict[str, Any]:
         "market": market.name,
         "counts": {
             "open_listings": len(state.open_listing_of_item), "open_offers": len(state.open_offers),
-            "deals": len(state.deals), "volume": format_money(sum(d.price for d in state.deals)),
+            "deals": len(state.deals), "volume": format_money(state.volume),
             "participants": len(state.participants),
         },
         "listings": [_listing_row(market, li, offers_on.get(li.id, 0)) for li in listings[:ROWS]],
