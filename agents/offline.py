@@ -12,16 +12,21 @@ what they sell.
 
 from __future__ import annotations
 
+import _random
 import random
 import zlib
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from hashlib import sha512
+from itertools import compress, islice
+from operator import attrgetter
 from typing import Any
 
 from agents import messages
 from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.backends import Policy
-from market.domain import Item, Offer
+from market.domain import Item, Listing, Offer, Participant
 from market.scenario import ProfileSpec, TierSettings
 
 
@@ -63,6 +68,27 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+@dataclass
+class _Memory:
+    """What a negotiator remembers of one trader (in one market) between turns."""
+
+    bids: dict[str, str] = field(default_factory=dict)  # listing -> kind it bid for
+    given_up: set[str] = field(default_factory=set)  # wants it gave up on
+    # listing id -> (the version of the listing it last looked at, the ask it lowers that to, 0: none)
+    reprices: dict[str, tuple[Listing, int]] = field(default_factory=dict)
+    principal: Participant | None = None  # whose limits ``limits`` holds
+    limits: dict[str, int] = field(default_factory=dict)  # kind -> most the principal pays (first want of it)
+
+    def limit_for(self, principal: Participant, kind: str) -> int:
+        """``principal.want_for(kind).max_price`` (0 without such a want), looked up once per principal."""
+        if principal is not self.principal:
+            self.principal = principal
+            self.limits = {}
+            for want in principal.wants:
+                self.limits.setdefault(want.kind, want.max_price)
+        return self.limits.get(kind, 0)
+
+
 class OfflinePolicy(Policy):
     """A rule-based negotiator following one ``Profile``."""
 
@@ -71,43 +97,52 @@ class OfflinePolicy(Policy):
         self.seed = seed
         # it looks at no more listings than that per want (and never saw more than the port's default)
         self.listings_per_want = min(profile.attention, Policy.listings_per_want)
-        # what each trader remembers between turns: listing -> kind it bid for, wants given up
-        self._bids: dict[tuple[str, str], dict[str, str]] = {}
-        self._given_up: dict[tuple[str, str], set[str]] = {}
+        self._memory: dict[tuple[str, str], _Memory] = {}  # (market, trader) -> what it remembers
         self._estimates: dict[str, dict[str, int]] = {}  # trader -> item -> estimated value
 
     def decide(self, obs: Observation) -> Decision:
-        rng = _TurnRandom(f"{self.seed}:{obs.market}:{obs.trader}:{obs.step}:decide")
+        trader = obs.trader
+        memory = self._memory.get((obs.market, trader))
+        if memory is None:
+            memory = self._memory[obs.market, trader] = _Memory()
+        known = self._estimates.get(trader)
+        if known is None:
+            known = self._estimates[trader] = {}
+        rng = _TurnRandom(f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
         actions: list[Action] = []
-        views = {v.listing.id: v for v in obs.thread_listings}  # every open offer's listing is a thread
+        incoming = obs.incoming
+        # every open offer's listing is a thread; without offers nothing looks a thread up
+        views = {v.listing.id: v for v in obs.thread_listings} if incoming or obs.outgoing else {}
         answered_kinds: set[str] = set()
         answered_listings: set[str] = set()
-        incoming = sorted(obs.incoming, key=lambda o: (o.listing_id, -o.amount, o.id))
+        if len(incoming) > 1:
+            incoming = sorted(incoming, key=_answer_order)
         if self.profile.threads_per_turn is not None:
             incoming = incoming[: self.profile.threads_per_turn]
         for offer in incoming:
             view = views[offer.listing_id]
-            if offer.seller == obs.trader:
+            if offer.seller == trader:
                 if offer.listing_id in answered_listings:
                     continue  # only the best offer on a listing gets an answer this turn
                 answered_listings.add(offer.listing_id)
                 action = self._as_seller(obs, offer, view, rng())
             else:
                 answered_kinds.add(view.item.kind)
-                action = self._as_buyer(obs, offer, view, rng())
+                action = self._as_buyer(obs, offer, view, rng(), memory, known)
             if action is not None and rng().random() < self.profile.diligence:
                 actions.append(action)
-        actions += self._reprice(obs)
-        actions += self._list_items(obs, rng)
-        actions += self._bid(obs, views, answered_kinds, rng)
+        if obs.my_listings:
+            actions += self._reprice(obs, memory, known)
+        if obs.unlisted:
+            actions += self._list_items(obs, rng, known)
+        actions += self._bid(obs, views, answered_kinds, rng, memory, known)
         return Decision(actions=tuple(actions))
 
-    def _remember(self, obs: Observation) -> set[str]:
+    def _remember(self, obs: Observation, memory: _Memory) -> set[str]:
         """Wants this trader has given up on (a non-persistent one quits after a failed bid)."""
-        key = (obs.market, obs.trader)
-        given_up = self._given_up.setdefault(key, set())
+        given_up = memory.given_up
         if not self.profile.persistent:
-            bids = self._bids.get(key, {})
+            bids = memory.bids
             for event in obs.news:
                 if event.type == "offer_ended" and event.status in ("rejected", "expired") and event.listing_id in bids:
                     given_up.add(bids[event.listing_id])
@@ -119,7 +154,7 @@ class OfflinePolicy(Policy):
         return self._estimate(self._estimates.setdefault(obs.trader, {}), obs.trader, item)
 
     def _estimate(self, known: dict[str, int], trader: str, item: Item) -> int:
-        """``estimate`` given the trader's estimates so far (``known``, filled in here)."""
+        """``estimate`` given the trader's estimates so far (``known``, filled in here); at least 1."""
         cached = known.get(item.id)
         if cached is None:
             digest = zlib.crc32(f"{self.seed}:{trader}:{item.id}:value".encode())
@@ -132,19 +167,25 @@ class OfflinePolicy(Policy):
         limit = want.max_price if want else 0
         return min(limit, round(self.estimate(obs, item) * self.profile.value_cap))
 
+    def _willing(self, obs: Observation, item: Item, memory: _Memory, known: dict[str, int]) -> int:
+        """``willing_to_pay`` with the trader's memory at hand."""
+        limit = memory.limit_for(obs.principal, item.kind)
+        return min(limit, round(self._estimate(known, obs.trader, item) * self.profile.value_cap))
+
     # --- selling -----------------------------------------------------------
-    def _list_items(self, obs: Observation, turn: _TurnRandom) -> list[Action]:
+    def _list_items(self, obs: Observation, turn: _TurnRandom, known: dict[str, int]) -> list[Action]:
         actions: list[Action] = []
+        reserves = obs.principal.reserves
         for item in obs.unlisted[: self.profile.listings_per_turn]:
             rng = turn()
-            reserve = obs.principal.reserves.get(item.id, 1)
-            ask = max(reserve, round(self.estimate(obs, item) * rng.uniform(*self.profile.anchor)))
+            reserve = reserves.get(item.id, 1)
+            ask = max(reserve, round(self._estimate(known, obs.trader, item) * rng.uniform(*self.profile.anchor)))
             ask = _tidy(ask)
             text = messages.write("listing", obs.principal, rng, amount=ask, item=item)
             actions.append(ListItem(item_id=item.id, ask=max(ask, reserve), description=text))
         return actions
 
-    def _reprice(self, obs: Observation) -> list[Action]:
+    def _reprice(self, obs: Observation, memory: _Memory, known: dict[str, int]) -> list[Action]:
         """Lower the ask of a stale listing nobody bid on, halfway toward estimated value."""
         hours = self.profile.reprice_after_hours
         if hours is None:
@@ -156,17 +197,24 @@ class OfflinePolicy(Policy):
         with_offers = {o.listing_id for o in obs.incoming} | {o.listing_id for o in obs.outgoing}
         actions: list[Action] = []
         held: dict[str, Item] = {}
+        seen = memory.reprices
         for listing in stale:
             if listing.id in with_offers:
                 continue
-            if not held:
-                held = {i.id: i for i in obs.holdings}
-            item = held[listing.item_id]
-            reserve = obs.principal.reserves.get(item.id, 1)
-            ask = max(reserve, _tidy(round((listing.ask + self.estimate(obs, item)) / 2)))
-            if ask >= listing.ask:
-                continue
-            actions.append(Reprice(listing_id=listing.id, ask=ask))
+            last = seen.get(listing.id)
+            if last is not None and last[0] is listing:
+                ask = last[1]  # the new ask depends only on the listing's ask, its item and the principal
+            else:
+                if not held:
+                    held = {i.id: i for i in obs.holdings}
+                item = held[listing.item_id]
+                reserve = obs.principal.reserves.get(item.id, 1)
+                ask = max(reserve, _tidy(round((listing.ask + self._estimate(known, obs.trader, item)) / 2)))
+                if ask >= listing.ask:
+                    ask = 0
+                seen[listing.id] = (listing, ask)
+            if ask:
+                actions.append(Reprice(listing_id=listing.id, ask=ask))
         return actions
 
     def _as_seller(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
@@ -186,8 +234,11 @@ class OfflinePolicy(Policy):
         return Counter(offer_id=offer.id, amount=price, message=text)
 
     # --- buying ------------------------------------------------------------
-    def _as_buyer(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
-        limit = min(self.willing_to_pay(obs, view.item), obs.available)
+    def _as_buyer(
+        self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random, memory: _Memory,
+        known: dict[str, int],
+    ) -> Action | None:
+        limit = min(self._willing(obs, view.item, memory, known), obs.available)
         if offer.amount > limit and (offer.round >= self.profile.max_rounds or not self.profile.counters):
             return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         target = round(min(limit, view.listing.ask) * sum(self.profile.opening_bid) / 2)
@@ -202,35 +253,41 @@ class OfflinePolicy(Policy):
         text = messages.write("counter_buyer", obs.principal, rng, amount=price, item=view.item)
         return Counter(offer_id=offer.id, amount=price, message=text)
 
-    def _bid(self, obs: Observation, views: dict[str, ListingView], busy: set[str], turn: _TurnRandom) -> list[Action]:
+    def _bid(
+        self, obs: Observation, views: dict[str, ListingView], busy: set[str], turn: _TurnRandom, memory: _Memory,
+        known: dict[str, int],
+    ) -> list[Action]:
+        trader = obs.trader
         for offer in (*obs.outgoing, *obs.incoming):  # a counter it has not answered yet is in flight too
-            if offer.listing_id in views and (offer.proposer == obs.trader or offer.buyer == obs.trader):
+            if offer.listing_id in views and (offer.proposer == trader or offer.buyer == trader):
                 busy.add(views[offer.listing_id].item.kind)
-        given_up = self._remember(obs)
+        given_up = self._remember(obs, memory)
         actions: list[Action] = []
         wanted = [w for w in obs.open_wants if w.kind not in busy and w.kind not in given_up]
         if not wanted:
             return actions
         attention = self.profile.attention
-        seen: dict[str, list[ListingView]] = {w.kind: [] for w in wanted}  # kind -> the first listings of it
-        for view in obs.market_listings:
-            group = seen.get(view.item.kind)
-            if group is not None and len(group) < attention:
-                group.append(view)
+        if attention < 1:
+            return actions  # it looks at no listing
+        shown = obs.market_listings
+        kinds = list(map(_view_kind, shown))
+        offered = set(kinds)
         available = obs.available
-        bids = self._bids.setdefault((obs.market, obs.trader), {})
-        known = self._estimates.setdefault(obs.trader, {})
+        bids = memory.bids
         for want in wanted:
-            if not seen[want.kind]:
+            kind = want.kind
+            if kind not in offered:
                 continue
             if self.profile.bids_per_turn is not None and len(actions) >= self.profile.bids_per_turn:
                 break
             rng = turn()
             if rng.random() >= self.profile.diligence:
                 continue
-            best = min(seen[want.kind], key=lambda v: (
-                v.listing.ask * 1000 // max(1, self._estimate(known, obs.trader, v.item)), v.listing.id))
-            limit = min(self.willing_to_pay(obs, best.item), available)
+            if attention == 1:
+                best = shown[kinds.index(kind)]
+            else:  # the first ``attention`` listings of the kind
+                best = self._best_buy(islice(compress(shown, map(kind.__eq__, kinds)), attention), known, trader)
+            limit = min(self._willing(obs, best.item, memory, known), available)
             if limit <= 0:
                 continue
             if best.listing.ask <= limit:
@@ -246,10 +303,35 @@ class OfflinePolicy(Policy):
             available -= amount
         return actions
 
+    def _best_buy(self, views: Iterable[ListingView], known: dict[str, int], trader: str) -> ListingView:
+        """The view asking least for its estimated value: the first with the lowest
+        (ask * 1000 // estimate, listing id), as ``min`` would give it (a loop: no call per view)."""
+        best: ListingView | None = None
+        best_key: tuple[int, str] | None = None
+        for view in views:
+            item = view.item
+            value = known.get(item.id)
+            if value is None:
+                value = self._estimate(known, trader, item)
+            listing = view.listing
+            key = (listing.ask * 1000 // value, listing.id)  # an estimate is at least 1
+            if best_key is None or key < best_key:
+                best, best_key = view, key
+        assert best is not None, "no listing to choose from"
+        return best
+
     def _position(self, anchor: int, theirs: int, round_: int) -> int:
         """Where it stands after ``round_`` rounds: it concedes toward their price each round."""
         keep = (1 - self.profile.concession) ** (round_ // 2)
         return round(theirs + (anchor - theirs) * keep)
+
+
+_view_kind = attrgetter("item.kind")
+
+
+def _answer_order(offer: Offer) -> tuple[str, int, str]:
+    """The order offers are answered in: by listing, the highest amount first."""
+    return offer.listing_id, -offer.amount, offer.id
 
 
 class _TurnRandom:
@@ -264,8 +346,18 @@ class _TurnRandom:
 
     def __call__(self) -> random.Random:
         if self._rng is None:
-            self._rng = random.Random(self._key)
+            self._rng = seeded(self._key)
         return self._rng
+
+
+def seeded(key: str) -> random.Random:
+    """``random.Random(key)``, the same stream, without its Python-level set-up: for a str, version 2
+    seeding is the C seed of ``int.from_bytes(key + sha512(key))`` (CPython's ``Random.seed``)."""
+    data = key.encode()
+    rng = random.Random.__new__(random.Random)
+    _random.Random.seed(rng, int.from_bytes(data + sha512(data).digest()))
+    rng.gauss_next = None  # what ``Random.seed`` sets after seeding
+    return rng
 
 
 def _tidy(cents: int) -> int:

@@ -1,0 +1,55 @@
+"""The offline negotiator's shortcuts give what the plain code they replace gave."""
+
+from __future__ import annotations
+
+import random
+
+from agents.offline import PROFILES, OfflinePolicy, seeded
+from market.actions import MakeOffer
+from market.domain import Item, Listing, Participant, Want
+from market.observation import ListingView, Observation
+
+
+def test_a_turn_generator_draws_the_stream_random_random_of_its_key_draws() -> None:
+    for key in ("0:A:p01:0:decide", "20251:market-B:trader 7:123:decide", "é:ü:☃:9:decide", ""):
+        fast, plain = seeded(key), random.Random(key)
+        assert fast.getstate() == plain.getstate()
+        assert [fast.random() for _ in range(50)] == [plain.random() for _ in range(50)]
+        assert fast.choice("abcdef") == plain.choice("abcdef") and fast.uniform(1, 2) == plain.uniform(1, 2)
+
+
+def _view(n: int, kind: str, ask: int, value: int) -> ListingView:
+    item = Item(id=f"i{n:02d}", kind=kind, title=kind.title(), category="misc", value=value)
+    listing = Listing(id=f"L{n:02d}", item_id=item.id, seller=f"s{n}", ask=ask, description="", opened_at=0)
+    return ListingView(listing=listing, item=item, seller_name=f"Seller {n}")
+
+
+def _observation(shown: tuple[ListingView, ...], step: int) -> Observation:
+    wants = tuple(Want(kind=k, title=k.title(), max_price=5_000) for k in ("lamp", "desk", "chair"))
+    bob = Participant(id="bob", name="Bob", budget=100_000, wants=wants)
+    return Observation(
+        market="A", trader="bob", tier="frontier", at=100, step=step, principal=bob, balance=100_000, escrow=0,
+        holdings=(), open_wants=wants, my_listings=(), unlisted=(), market_listings=shown, thread_listings=(),
+        incoming=(), outgoing=(), news=(),
+    )
+
+
+def test_a_bid_goes_to_the_cheapest_for_its_value_of_the_first_listings_of_a_kind_it_looks_at() -> None:
+    # kinds interleaved and repeated, more lamps than it looks at, ties in price for value
+    kinds = ["lamp", "desk", "lamp", "lamp", "chair", "lamp", "desk", "lamp"] * 3
+    shown = tuple(_view(n, kind, 1_000 + 150 * ((n * 7) % 5), 900 + 40 * (n % 4)) for n, kind in enumerate(kinds))
+    bid_on = {}
+    for name in ("frontier", "small"):
+        policy = OfflinePolicy(PROFILES[name], seed=5)
+        for step in range(40):
+            obs = _observation(shown, step)
+            for action in policy.decide(obs).actions:
+                assert isinstance(action, MakeOffer)
+                view = next(v for v in shown if v.listing.id == action.listing_id)
+                looked_at = [v for v in shown if v.item.kind == view.item.kind][: PROFILES[name].attention]
+                expected = min(looked_at, key=lambda v: (
+                    v.listing.ask * 1000 // policy.estimate(obs, v.item), v.listing.id))
+                assert view is expected
+                bid_on[view.listing.id] = name
+    assert {PROFILES[name].attention for name in bid_on.values()} == {1, 12}, "both look at few and many"
+    assert len(bid_on) > 3, "the choice covers more than one listing per kind"
