@@ -68,12 +68,8 @@ class Trader(mesa.Agent):
     def observe(self, at: int) -> Observation:
         news, self.news = self.news, []
         shown = self.policy.listings_per_want if self.policy else Policy.listings_per_want
-        seen = observe(self.market.state, self.market.name, self.participant_id, self.tier, at, self.steps, news, shown)
-        if self.items_from and seen.unlisted:  # its agent sees an item only once its person puts it up
-            ready = tuple(item for item in seen.unlisted if self.items_from.get(item.id, 0) <= at)
-            if len(ready) < len(seen.unlisted):
-                seen = seen.model_copy(update={"unlisted": ready})
-        return seen
+        state, market = self.market.state, self.market.name
+        return observe(state, market, self.participant_id, self.tier, at, self.steps, news, shown, self.items_from)
 
     def rng(self, *purpose: object) -> random.Random:
         """A generator for this trader's ``step`` and ``purpose`` alone."""

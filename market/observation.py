@@ -7,9 +7,10 @@ by scanning every listing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import chain, islice
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import Field
 
@@ -69,52 +70,99 @@ def observe(
     step: int,
     news: list[Event],
     listings_per_want: int = 12,
+    items_from: Mapping[str, int] | None = None,
 ) -> Observation:
-    """Build ``trader``'s observation from the state's indexes."""
+    """Build ``trader``'s observation from the state's indexes. ``items_from`` gives when each of the
+    principal's items is put up for sale (an item not named is from the start); until then it is not
+    among ``unlisted``."""
+    own = _own_view(state, trader, at, items_from)
+    newest: dict[tuple[str, int], tuple[int, tuple[ListingView, ...]]]
+    newest = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
+    changes = state.kind_changes
+    # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
+    shown: list[tuple[ListingView, ...]] = []
+    for want in own.open_wants:
+        known = newest.get((want.kind, listings_per_want))
+        if known is None or known[0] != changes.get(want.kind, 0):
+            known = _newest_views(state, want.kind, listings_per_want)
+        shown.append(known[1])
+    return _assemble(
+        Observation,
+        market=market, trader=trader, tier=tier, at=at, step=step, principal=state.participants[trader],
+        balance=state.balance[trader], escrow=state.escrow[trader], holdings=own.holdings,
+        open_wants=own.open_wants, my_listings=own.my_listings, unlisted=own.unlisted,
+        market_listings=shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
+        thread_listings=own.thread_listings, incoming=own.incoming, outgoing=own.outgoing,
+        news=tuple(news),
+    )
+
+
+class _Own(NamedTuple):
+    """The parts of an observation that follow only the trader's own things (``MarketState.seen_changes``)."""
+
+    holdings: tuple[Item, ...]
+    open_wants: tuple[Want, ...]
+    my_listings: tuple[Listing, ...]
+    unlisted: tuple[Item, ...]
+    thread_listings: tuple[ListingView, ...]
+    incoming: tuple[Offer, ...]
+    outgoing: tuple[Offer, ...]
+
+
+def _own_view(state: MarketState, trader: str, at: int, items_from: Mapping[str, int] | None) -> _Own:
+    """The trader's own parts at ``at``, built again only when its things changed, one of its open
+    offers ran out of time (until the exchange ends it, an offer past its time is not shown), one of
+    its items is put up for sale, or ``items_from`` is another mapping."""
+    kept: dict[str, tuple[int, int, int, Mapping[str, int] | None, _Own]]
+    kept = state.cache.setdefault("own", {})  # type: ignore[assignment]
+    changes = state.seen_changes.get(trader, 0)
+    known = kept.get(trader)
+    if known is not None and known[0] == changes and known[1] <= at < known[2] and known[3] is items_from:
+        return known[4]
     principal = state.participants[trader]
     items, listings, offers = state.items, state.listings, state.offers
     holdings = tuple(map(items.__getitem__, state.items_by_owner.get(trader, ())))
     owned_kinds = set(map(_kind, holdings))
-    open_wants = tuple(w for w in principal.wants if w.kind not in owned_kinds)
-    my_listings = tuple(map(listings.__getitem__, state.open_listings_by_seller.get(trader, ())))
     owners: dict[str, frozenset[str]] = state.cache.setdefault("own_items", {})  # type: ignore[assignment]
     own_items = owners.get(trader)
     if own_items is None:  # a principal never changes: what they came to sell is known once
         own_items = owners[trader] = frozenset(item.id for item in principal.items)
     listed = state.open_listing_of_item
+    open_offers = list(map(offers.__getitem__, state.open_offers_by_party.get(trader, ())))
     unlisted = tuple(item for item in holdings if item.id in own_items and item.id not in listed)
-    # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
-    shown = [_newest_views(state, want.kind, listings_per_want) for want in open_wants]
-    live = [o for o in map(offers.__getitem__, state.open_offers_by_party.get(trader, ())) if o.expires_at > at]
+    fresh_until = min((o.expires_at for o in open_offers), default=_NEVER)
+    if items_from and unlisted:  # its agent sees an item only once its person puts it up
+        coming = [items_from.get(item.id, 0) for item in unlisted]
+        fresh_until = min([fresh_until, *(when for when in coming if when > at)])
+        if any(when > at for when in coming):
+            unlisted = tuple(item for item, when in zip(unlisted, coming, strict=True) if when <= at)
+    live = [o for o in open_offers if o.expires_at > at]
     threads = {o.listing_id: None for o in live}
-    return _assemble(
-        Observation,
-        market=market, trader=trader, tier=tier, at=at, step=step, principal=principal,
-        balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
-        open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
-        market_listings=shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
+    own = _Own(
+        holdings=holdings,
+        open_wants=tuple(w for w in principal.wants if w.kind not in owned_kinds),
+        my_listings=tuple(map(listings.__getitem__, state.open_listings_by_seller.get(trader, ()))),
+        unlisted=unlisted,
         thread_listings=tuple(_view(state, lid) for lid in threads),
         incoming=tuple(o for o in live if o.recipient == trader),
         outgoing=tuple(o for o in live if o.proposer == trader),
-        news=tuple(news),
     )
+    if at < fresh_until:  # (else they could never be reused)
+        kept[trader] = (changes, at, fresh_until, items_from, own)
+    return own
 
 
 _kind = attrgetter("kind")
+_NEVER = 1 << 62
 
 
-def _newest_views(state: MarketState, kind: str, count: int) -> tuple[ListingView, ...]:
-    """The views of the ``count`` newest open listings of ``kind``, newest first; built again only
-    when those listings change (one opens or closes, or one of them is repriced)."""
-    newest = tuple(map(state.listings.__getitem__, islice(reversed(state.open_listings_by_kind.get(kind, {})), count)))
-    shown: dict[tuple[str, int], tuple[tuple[Listing, ...], tuple[ListingView, ...]]]
-    shown = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
-    known = shown.get((kind, count))
-    if known is not None and known[0] == newest:
-        return known[1]
-    views = tuple(_view(state, listing.id) for listing in newest)
-    shown[kind, count] = (newest, views)
-    return views
+def _newest_views(state: MarketState, kind: str, count: int) -> tuple[int, tuple[ListingView, ...]]:
+    """The views of the ``count`` newest open listings of ``kind``, newest first, with the count of
+    the kind's changes they were built at (``MarketState.kind_changes``); kept in the state's cache."""
+    newest = islice(reversed(state.open_listings_by_kind.get(kind, {})), count)
+    built = (state.kind_changes.get(kind, 0), tuple(_view(state, lid) for lid in newest))
+    state.cache.setdefault("newest_views", {})[kind, count] = built  # type: ignore[index]
+    return built
 
 
 M = TypeVar("M", Observation, ListingView)

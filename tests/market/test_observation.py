@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from agents.offline import PROFILES, OfflinePolicy
+from market import runner
 from market.actions import Counter, Delist, ListItem, MakeOffer, Reprice
 from market.domain import OfferStatus
+from market.events import ParticipantJoined
 from market.exchange import apply
+from market.ledger import Ledger
 from market.observation import ListingView, Observation, observe
-from market.state import changed
+from market.runfolder import RunFolder
+from market.state import MarketState, changed
+from tests.conftest import SCENARIOS
 from tests.market.helpers import market, person
 
 
@@ -81,3 +90,46 @@ def test_the_listings_shown_follow_every_change_of_the_newest_of_a_kind() -> Non
     apply(state, "s3", ListItem(item_id="s3-i1", ask=950), 13)
     assert shown() == [("L4", 950), ("L2", 900)]
     assert shown(12) == [("L4", 950), ("L2", 900), ("L1", 1_000)]
+
+
+def test_observations_kept_across_a_week_equal_ones_built_from_a_fresh_state(tmp_path: Path) -> None:
+    """Replay a recorded week into one state, observing every trader at every moment (so the kept
+    parts follow each change), and compare with observations of a state replayed afresh at sampled
+    moments, taken right after a moment's events, just before the next and a day later (offers past their
+    time still open), with items put up for sale over the week."""
+    data = yaml.safe_load((SCENARIOS / "deal.yaml").read_text())
+    data["markets"] = [m for m in data["markets"] if m["name"] == "B"]  # mixed tiers
+    data["catalog"] = str(SCENARIOS / "catalog.csv")
+    path = tmp_path / "week.yaml"
+    path.write_text(yaml.safe_dump(data))
+    runner.start(runner.plan(path), RunFolder.create(tmp_path, "week", exact=tmp_path / "run"), after_run=False)
+    with Ledger(tmp_path / "run" / "ledger.sqlite") as ledger:
+        events = [r.event for r in ledger.records("B")]
+    people = [e.participant for e in events if isinstance(e, ParticipantJoined)]
+    # every third person puts their items up over the week; the others had them from the start
+    items_from = {p.id: {item.id: 9 * 3600 + n * 30_000 for n, item in enumerate(p.items)}
+                  for p in people[::3]}
+    moments = sorted({e.at for e in events})
+    kept = MarketState()
+    done = 0
+    seen = dict.fromkeys(["offers", "past their time", "held back", "listings"], 0)
+    for number, (now, then) in enumerate(zip(moments, [*moments[1:], moments[-1] + 86_400], strict=True)):
+        while done < len(events) and events[done].at <= now:
+            kept.evolve(events[done])
+            done += 1
+        fresh = MarketState.replay(events[:done]) if number % 40 == 7 else None
+        for at in (now, then, now + 86_400):  # a day ahead, then back: kept parts are not reused backwards
+            for n, someone in enumerate(people):
+                shown = 12 if n % 2 else 4
+                args = (someone.id, someone.tier, at, number, [], shown, items_from.get(someone.id))
+                obs = observe(kept, "B", *args)
+                if fresh is not None:
+                    again = observe(fresh, "B", *args)
+                    assert obs == again and obs.model_dump_json() == again.model_dump_json()
+                    open_offers = len(kept.open_offers_by_party.get(someone.id, ()))
+                    seen["offers"] += bool(obs.incoming or obs.outgoing)
+                    seen["past their time"] += open_offers > len(obs.incoming) + len(obs.outgoing)
+                    seen["held back"] += any(when > at for when in items_from.get(someone.id, {}).values())
+                    seen["listings"] += bool(obs.market_listings and obs.my_listings)
+    assert done == len(events)
+    assert min(seen.values()) > 20, seen
