@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from string import Formatter
 
 from market.domain import Item, Participant
 from market.money import format_money
@@ -71,17 +72,34 @@ _QUIRKS = {
 }
 
 
+_FIELDS: dict[str, frozenset[str]] = {
+    template: frozenset(name for _, name, _, _ in Formatter().parse(template) if name)
+    for by_style in _TEMPLATES.values() for templates in by_style.values() for template in templates
+}
+"""The fields each template names."""
+
+
 def write(
     kind: str, principal: Participant, rng: random.Random, *, amount: int = 0,
     item: Item | None = None, other: str = "",
 ) -> str:
     """A message of ``kind`` ("offer", "accept", ...) in ``principal``'s style."""
-    style = principal.style if principal.style in _TEMPLATES[kind] else "friendly"
-    template = rng.choice(_TEMPLATES[kind][style])
-    text = template.format(
-        amount=format_money(amount), title=item.title if item else "item",
-        condition=item.condition.value if item else "good", other=other.split(" ")[0] or "there",
-    )
+    by_style = _TEMPLATES[kind]
+    template = rng.choice(by_style.get(principal.style) or by_style["friendly"])
+    needs = _FIELDS[template]
+    if needs:  # only the fields the template names are worked out (a price is formatted in most)
+        values: dict[str, str] = {}
+        if "amount" in needs:  # below $1,000 format_money writes no thousands separator
+            values["amount"] = f"${amount // 100}.{amount % 100:02d}" if 0 <= amount < 100_000 else format_money(amount)
+        if "title" in needs:
+            values["title"] = item.title if item else "item"
+        if "condition" in needs:
+            values["condition"] = item.condition.value if item else "good"
+        if "other" in needs:
+            values["other"] = other.split(" ")[0] or "there"
+        text = template.format_map(values)
+    else:
+        text = template
     for quirk in principal.quirks:
         if quirk in _QUIRKS:
             text = _QUIRKS[quirk](text, rng)

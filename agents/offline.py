@@ -136,7 +136,7 @@ class OfflinePolicy(Policy):
         if obs.unlisted:
             actions += self._list_items(obs, rng, known)
         actions += self._bid(obs, views, answered_kinds, rng, memory, known)
-        return Decision(actions=tuple(actions))
+        return Decision(actions=tuple(actions)) if actions else _NO_ACTIONS
 
     def _remember(self, obs: Observation, memory: _Memory) -> set[str]:
         """Wants this trader has given up on (a non-persistent one quits after a failed bid)."""
@@ -327,6 +327,7 @@ class OfflinePolicy(Policy):
 
 
 _view_kind = attrgetter("item.kind")
+_NO_ACTIONS = Decision(actions=())  # a quiet turn's answer (a decision is immutable: one serves every such turn)
 
 
 def _answer_order(offer: Offer) -> tuple[str, int, str]:
