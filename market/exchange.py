@@ -8,6 +8,10 @@ state and never changes it; there is no clock, IO or randomness here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
 from market.actions import (
     Accept,
     Action,
@@ -60,28 +64,10 @@ def decide(state: MarketState, actor: str, action: Action, at: int) -> Outcome:
     """The events ``action`` by ``actor`` at ``at`` would cause, or why not."""
     if actor not in state.participants:
         return Rejection(code=RejectionCode.NOT_PARTICIPANT, reason=f"{actor} is not a participant in this market.")
-    match action:
-        case Pass():
-            return []
-        case ListItem():
-            return _list_item(state, actor, action, at)
-        case Delist():
-            return _delist(state, actor, action, at)
-        case Reprice():
-            return _reprice(state, actor, action, at)
-        case MakeOffer():
-            return _make_offer(state, actor, action, at)
-        case Counter():
-            return _counter(state, actor, action, at)
-        case Accept():
-            return _accept(state, actor, action, at)
-        case Reject():
-            return _end(state, actor, action.offer_id, at, OfferStatus.REJECTED, action.message)
-        case Withdraw():
-            return _end(state, actor, action.offer_id, at, OfferStatus.WITHDRAWN, "")
-        case SendMessage():
-            return _send_message(state, actor, action, at)
-    return Rejection(code=RejectionCode.UNKNOWN_ACTION, reason=f"unknown action {action!r}.")  # pragma: no cover
+    rule = _RULES.get(type(action))
+    if rule is None:  # pragma: no cover
+        return Rejection(code=RejectionCode.UNKNOWN_ACTION, reason=f"unknown action {action!r}.")
+    return rule(state, actor, action, at)
 
 
 def expire(state: MarketState, at: int) -> list[Event]:
@@ -196,9 +182,6 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
             code=RejectionCode.SAME_PRICE,
             reason=f"Your counter equals the offer ({format_money(offer.amount)}); accept it instead.",
         )
-    ended = OfferEnded(
-        at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED, message=action.message
-    )
     if actor == offer.buyer:
         # the buyer's own escrow is freed by the counter, so check against it
         problem = _check_buyer_can_pay(state, actor, listing, action.amount, freed=offer.escrowed) or _check_wanted(
@@ -208,6 +191,9 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
         problem = _check_seller_accepts(state, actor, listing.item_id, action.amount)
     if problem:
         return problem
+    ended = OfferEnded(
+        at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED, message=action.message
+    )
     counter = Offer(
         id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=offer.proposer,
         buyer=offer.buyer, seller=offer.seller, amount=action.amount, message=action.message,
@@ -266,6 +252,25 @@ def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) 
         return Rejection(code=RejectionCode.MESSAGE_TO_SELF, reason="You cannot send a message to yourself.")
     message = Message(listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
     return [MessageSent(at=at, message=message)]
+
+
+def _pass(state: MarketState, actor: str, action: Pass, at: int) -> Outcome:
+    return []
+
+
+def _reject(state: MarketState, actor: str, action: Reject, at: int) -> Outcome:
+    return _end(state, actor, action.offer_id, at, OfferStatus.REJECTED, action.message)
+
+
+def _withdraw(state: MarketState, actor: str, action: Withdraw, at: int) -> Outcome:
+    return _end(state, actor, action.offer_id, at, OfferStatus.WITHDRAWN, "")
+
+
+_RULES: Mapping[type[Frozen], Callable[[MarketState, str, Any, int], Outcome]] = MappingProxyType({
+    Pass: _pass, ListItem: _list_item, Delist: _delist, Reprice: _reprice, MakeOffer: _make_offer,
+    Counter: _counter, Accept: _accept, Reject: _reject, Withdraw: _withdraw, SendMessage: _send_message,
+})
+"""The rule for each kind of action, found by its class (one lookup instead of a match arm per kind)."""
 
 
 # --- helpers ---------------------------------------------------------------
@@ -345,35 +350,40 @@ def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by:
     if not state.rules.enforce_mandate:
         return None
     item = state.items[listing.item_id]
-    whose = "Your principal" if by is None or by == buyer else f"The principal of {buyer}"
-    wanted = sum(1 for want in state.participants[buyer].wants if want.kind == item.kind)
+    kind = item.kind
+    wanted = [want.kind for want in state.participants[buyer].wants].count(kind)
     if wanted == 0:
         return Rejection(
             code=RejectionCode.NOT_WANTED,
-            reason=f"{whose} did not ask for {item.title} ({item.kind}); "
+            reason=f"{_whose(buyer, by)} did not ask for {item.title} ({item.kind}); "
             f"only what they want can be bought for them."
         )
     bought = state.bought_units(buyer, item.kind)
     if bought >= wanted:
         return Rejection(
             code=RejectionCode.WANT_FILLED,
-            reason=f"{whose} asked for {_units(wanted)} of {item.kind} and already has {_units(bought)}; "
+            reason=f"{_whose(buyer, by)} asked for {_units(wanted)} of {item.kind} and already has {_units(bought)}; "
             f"no more can be bought."
         )
+    offers, listings, items = state.offers, state.listings, state.items
     in_flight = {
         offer.listing_id
         for oid in state.open_offers_by_party.get(buyer, {})
-        if (offer := state.offers[oid]).buyer == buyer and offer.listing_id != listing.id and offer.expires_at > at
-        and state.items[state.listings[offer.listing_id].item_id].kind == item.kind
+        if (offer := offers[oid]).buyer == buyer and offer.listing_id != listing.id and offer.expires_at > at
+        and items[listings[offer.listing_id].item_id].kind == kind
     }
     if bought + len(in_flight) >= wanted:
         return Rejection(
             code=RejectionCode.WANT_IN_FLIGHT,
-            reason=f"{whose} asked for {_units(wanted)} of {item.kind}: {_units(bought)} bought and "
+            reason=f"{_whose(buyer, by)} asked for {_units(wanted)} of {item.kind}: {_units(bought)} bought and "
             f"{_units(len(in_flight))} in flight ({', '.join(sorted(in_flight))}) already cover it; "
             f"let that offer end first."
         )
     return None
+
+
+def _whose(buyer: str, by: str | None) -> str:
+    return "Your principal" if by is None or by == buyer else f"The principal of {buyer}"
 
 
 def _units(count: int) -> str:
