@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from itertools import chain, islice
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -75,13 +75,15 @@ def observe(
     """Build ``trader``'s observation from the state's indexes. ``items_from`` gives when each of the
     principal's items is put up for sale (an item not named is from the start); until then it is not
     among ``unlisted``."""
-    own = _own_view(state, trader, at, items_from)
+    holdings, open_wants = _holdings(state, trader)
+    my_listings, unlisted = _listings(state, trader, at, items_from, holdings)
+    thread_listings, incoming, outgoing = _offers(state, trader, at)
     newest: dict[tuple[str, int], tuple[int, tuple[ListingView, ...]]]
     newest = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
     changes = state.kind_changes
     # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
     shown: list[tuple[ListingView, ...]] = []
-    for want in own.open_wants:
+    for want in open_wants:
         known = newest.get((want.kind, listings_per_want))
         if known is None or known[0] != changes.get(want.kind, 0):
             known = _newest_views(state, want.kind, listings_per_want)
@@ -89,67 +91,90 @@ def observe(
     return _assemble(
         Observation,
         market=market, trader=trader, tier=tier, at=at, step=step, principal=state.participants[trader],
-        balance=state.balance[trader], escrow=state.escrow[trader], holdings=own.holdings,
-        open_wants=own.open_wants, my_listings=own.my_listings, unlisted=own.unlisted,
+        balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
+        open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
         market_listings=shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
-        thread_listings=own.thread_listings, incoming=own.incoming, outgoing=own.outgoing,
+        thread_listings=thread_listings, incoming=incoming, outgoing=outgoing,
         news=tuple(news),
     )
 
 
-class _Own(NamedTuple):
-    """The parts of an observation that follow only the trader's own things (``MarketState.seen_changes``)."""
+# Each of a trader's own parts is kept in the state's cache with the counts of changes it follows
+# (``MarketState.holding_changes`` and the like) and, where time matters, the moments it holds for.
 
-    holdings: tuple[Item, ...]
-    open_wants: tuple[Want, ...]
-    my_listings: tuple[Listing, ...]
-    unlisted: tuple[Item, ...]
-    thread_listings: tuple[ListingView, ...]
-    incoming: tuple[Offer, ...]
-    outgoing: tuple[Offer, ...]
+Holdings = tuple[tuple[Item, ...], tuple[Want, ...]]
 
 
-def _own_view(state: MarketState, trader: str, at: int, items_from: Mapping[str, int] | None) -> _Own:
-    """The trader's own parts at ``at``, built again only when its things changed, one of its open
-    offers ran out of time (until the exchange ends it, an offer past its time is not shown), one of
-    its items is put up for sale, or ``items_from`` is another mapping."""
-    kept: dict[str, tuple[int, int, int, Mapping[str, int] | None, _Own]]
-    kept = state.cache.setdefault("own", {})  # type: ignore[assignment]
-    changes = state.seen_changes.get(trader, 0)
+def _holdings(state: MarketState, trader: str) -> Holdings:
+    """What the trader holds and the principal's wants of kinds it holds none of."""
+    kept: dict[str, tuple[int, Holdings]] = state.cache.setdefault("holdings", {})  # type: ignore[assignment]
+    changes = state.holding_changes.get(trader, 0)
     known = kept.get(trader)
-    if known is not None and known[0] == changes and known[1] <= at < known[2] and known[3] is items_from:
-        return known[4]
-    principal = state.participants[trader]
-    items, listings, offers = state.items, state.listings, state.offers
-    holdings = tuple(map(items.__getitem__, state.items_by_owner.get(trader, ())))
+    if known is not None and known[0] == changes:
+        return known[1]
+    holdings = tuple(map(state.items.__getitem__, state.items_by_owner.get(trader, ())))
     owned_kinds = set(map(_kind, holdings))
+    parts = holdings, tuple(w for w in state.participants[trader].wants if w.kind not in owned_kinds)
+    kept[trader] = (changes, parts)
+    return parts
+
+
+Listings = tuple[tuple[Listing, ...], tuple[Item, ...]]
+
+
+def _listings(
+    state: MarketState, trader: str, at: int, items_from: Mapping[str, int] | None, holdings: tuple[Item, ...]
+) -> Listings:
+    """The trader's open listings, and the principal's items it holds, has not listed, and may sell by
+    ``at`` (``items_from``); kept until one of those items is put up for sale."""
+    kept: dict[str, tuple[tuple[int, int, Mapping[str, int] | None], int, int, Listings]]
+    kept = state.cache.setdefault("listings", {})  # type: ignore[assignment]
+    # (a tuple compares its items by identity first: the same items_from object costs nothing)
+    changes = (state.holding_changes.get(trader, 0), state.listing_changes.get(trader, 0), items_from)
+    known = kept.get(trader)
+    if known is not None and known[0] == changes and known[1] <= at < known[2]:
+        return known[3]
     owners: dict[str, frozenset[str]] = state.cache.setdefault("own_items", {})  # type: ignore[assignment]
     own_items = owners.get(trader)
     if own_items is None:  # a principal never changes: what they came to sell is known once
-        own_items = owners[trader] = frozenset(item.id for item in principal.items)
+        own_items = owners[trader] = frozenset(item.id for item in state.participants[trader].items)
     listed = state.open_listing_of_item
-    open_offers = list(map(offers.__getitem__, state.open_offers_by_party.get(trader, ())))
     unlisted = tuple(item for item in holdings if item.id in own_items and item.id not in listed)
-    fresh_until = min((o.expires_at for o in open_offers), default=_NEVER)
+    fresh_until = _NEVER
     if items_from and unlisted:  # its agent sees an item only once its person puts it up
         coming = [items_from.get(item.id, 0) for item in unlisted]
-        fresh_until = min([fresh_until, *(when for when in coming if when > at)])
-        if any(when > at for when in coming):
+        later = [when for when in coming if when > at]
+        if later:
+            fresh_until = min(later)
             unlisted = tuple(item for item, when in zip(unlisted, coming, strict=True) if when <= at)
+    parts = tuple(map(state.listings.__getitem__, state.open_listings_by_seller.get(trader, ()))), unlisted
+    kept[trader] = (changes, at, fresh_until, parts)
+    return parts
+
+
+Offers = tuple[tuple[ListingView, ...], tuple[Offer, ...], tuple[Offer, ...]]
+
+
+def _offers(state: MarketState, trader: str, at: int) -> Offers:
+    """The views of the listings the trader's open offers are on, and those offers to and from it;
+    kept while every one is live (until the exchange ends it, an offer past its time is not shown)."""
+    kept: dict[str, tuple[int, int, int, Offers]] = state.cache.setdefault("offers", {})  # type: ignore[assignment]
+    changes = state.offer_changes.get(trader, 0)
+    known = kept.get(trader)
+    if known is not None and known[0] == changes and known[1] <= at < known[2]:
+        return known[3]
+    open_offers = list(map(state.offers.__getitem__, state.open_offers_by_party.get(trader, ())))
     live = [o for o in open_offers if o.expires_at > at]
     threads = {o.listing_id: None for o in live}
-    own = _Own(
-        holdings=holdings,
-        open_wants=tuple(w for w in principal.wants if w.kind not in owned_kinds),
-        my_listings=tuple(map(listings.__getitem__, state.open_listings_by_seller.get(trader, ()))),
-        unlisted=unlisted,
-        thread_listings=tuple(_view(state, lid) for lid in threads),
-        incoming=tuple(o for o in live if o.recipient == trader),
-        outgoing=tuple(o for o in live if o.proposer == trader),
+    parts = (
+        tuple(_view(state, lid) for lid in threads),
+        tuple(o for o in live if o.recipient == trader),
+        tuple(o for o in live if o.proposer == trader),
     )
+    fresh_until = min((o.expires_at for o in open_offers), default=_NEVER)
     if at < fresh_until:  # (else they could never be reused)
-        kept[trader] = (changes, at, fresh_until, items_from, own)
-    return own
+        kept[trader] = (changes, at, fresh_until, parts)
+    return parts
 
 
 _kind = attrgetter("kind")

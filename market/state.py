@@ -71,9 +71,15 @@ class MarketState:
     volume: int = 0
     """Money paid in the market's deals so far."""
     last_at: int = 0
-    seen_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
-    """Per participant, how many events changed their own things (holdings, listings, offers, or a
-    listing one of their offers is on): what an observation's parts are kept by (market.observation)."""
+    # counts of changes, per participant, of what an observation shows of their own things (the
+    # observation's parts are kept by them, market.observation); derived from the events like the rest
+    holding_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Per participant, how many times what they hold changed (they joined, bought or sold)."""
+    listing_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Per seller, how many times one of their listings opened, closed or was repriced."""
+    offer_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Per participant, how many times an open offer of theirs was made or ended, or the listing of
+    one was repriced or closed."""
     kind_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Per kind, how many times its open listings changed (one opened, closed or was repriced)."""
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
@@ -113,7 +119,7 @@ class MarketState:
                 self.balance[p.id] = self.balance.get(p.id, 0) + p.budget
                 self.escrow.setdefault(p.id, 0)
                 self.money_in += p.budget
-                self._seen(p.id)
+                _count(self.holding_changes, p.id)
                 owned = self.items_by_owner.setdefault(p.id, {})
                 for item in p.items:
                     self.items[item.id] = item
@@ -126,13 +132,13 @@ class MarketState:
                 self.open_listings_by_kind.setdefault(kind, {})[listing.id] = None
                 self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
                 self.open_listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
-                self._seen(listing.seller)
-                self.kind_changes[kind] = self.kind_changes.get(kind, 0) + 1
+                _count(self.listing_changes, listing.seller)
+                _count(self.kind_changes, kind)
             case ListingDelisted(listing_id=lid):
                 self._close_listing(lid, ListingStatus.DELISTED)
             case ListingRepriced(listing_id=lid, ask=ask):
                 listing = self.listings[lid] = changed(self.listings[lid], ask=ask)
-                self._listing_seen(listing)
+                self._listing_changed(listing)
             case OfferMade(offer=offer):
                 self.offers[offer.id] = offer
                 self.open_offers[offer.id] = None
@@ -140,14 +146,14 @@ class MarketState:
                 for party in (offer.buyer, offer.seller):
                     self.open_offers_by_party.setdefault(party, {})[offer.id] = None
                 self.escrow[offer.buyer] += offer.escrowed
-                self._seen(offer.buyer, offer.seller)
+                _count(self.offer_changes, offer.buyer, offer.seller)
             case OfferEnded(offer_id=oid, status=status):
                 self._end_offer(oid, status)
             case DealClosed(deal=deal):
                 self._end_offer(deal.offer_id, OfferStatus.ACCEPTED)  # releases escrow
                 self.balance[deal.buyer] -= deal.price
                 self.balance[deal.seller] += deal.price
-                self._seen(deal.buyer, deal.seller)
+                _count(self.holding_changes, deal.buyer, deal.seller)
                 self.owner[deal.item_id] = deal.buyer
                 del self.items_by_owner[deal.seller][deal.item_id]
                 self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
@@ -163,27 +169,20 @@ class MarketState:
             case ActionRejected():
                 pass
 
-    def _seen(self, *participants: str) -> None:
-        """Count a change of what these participants see of their own things."""
-        seen = self.seen_changes
-        for pid in participants:
-            seen[pid] = seen.get(pid, 0) + 1
-
-    def _listing_seen(self, listing: Listing) -> None:
-        """Count a change of ``listing`` (as its seller and every party to an offer on it sees it)
-        and of its kind's open listings."""
-        self._seen(listing.seller)
+    def _listing_changed(self, listing: Listing) -> None:
+        """Count a change of an open ``listing`` for its seller, every party to an open offer on it,
+        and its kind."""
+        _count(self.listing_changes, listing.seller)
         for oid in self.open_offers_by_listing.get(listing.id, ()):
             offer = self.offers[oid]
-            self._seen(offer.buyer, offer.seller)
-        kind = self.items[listing.item_id].kind
-        self.kind_changes[kind] = self.kind_changes.get(kind, 0) + 1
+            _count(self.offer_changes, offer.buyer, offer.seller)
+        _count(self.kind_changes, self.items[listing.item_id].kind)
 
     def _end_offer(self, offer_id: str, status: OfferStatus) -> None:
         offer = self.offers[offer_id]
         self.offers[offer_id] = changed(offer, status=status)
         self.escrow[offer.buyer] -= offer.escrowed
-        self._seen(offer.buyer, offer.seller)
+        _count(self.offer_changes, offer.buyer, offer.seller)
         self.open_offers.pop(offer_id, None)
         self.open_offers_by_listing.get(offer.listing_id, {}).pop(offer_id, None)
         for party in (offer.buyer, offer.seller):
@@ -191,11 +190,17 @@ class MarketState:
 
     def _close_listing(self, listing_id: str, status: ListingStatus) -> None:
         listing = self.listings[listing_id] = changed(self.listings[listing_id], status=status)
-        self._listing_seen(listing)
+        self._listing_changed(listing)
         self.open_listing_of_item.pop(listing.item_id, None)
         self.open_listings_by_seller.get(listing.seller, {}).pop(listing_id, None)
         kind = self.items[listing.item_id].kind
         self.open_listings_by_kind.get(kind, {}).pop(listing_id, None)
+
+
+def _count(counts: dict[str, int], *keys: str) -> None:
+    """Add one to each key's count."""
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
 
 
 def changed(record: R, **values: object) -> R:
