@@ -112,7 +112,8 @@ class OfflinePolicy(Policy):
         actions: list[Action] = []
         incoming = obs.incoming
         # every open offer's listing is a thread; without offers nothing looks a thread up
-        views = {v.listing.id: v for v in obs.thread_listings} if incoming or obs.outgoing else {}
+        threads = obs.thread_listings
+        views = dict(zip(map(_view_listing, threads), threads, strict=True)) if incoming or obs.outgoing else {}
         answered_kinds: set[str] = set()
         answered_listings: set[str] = set()
         if len(incoming) > 1:
@@ -191,14 +192,15 @@ class OfflinePolicy(Policy):
         if hours is None:
             return []
         newest = obs.at - hours * 3600  # a listing opened after this is still fresh
-        stale = [listing for listing in obs.my_listings if listing.opened_at <= newest]
-        if not stale:
-            return []
-        with_offers = {o.listing_id for o in obs.incoming} | {o.listing_id for o in obs.outgoing}
         actions: list[Action] = []
+        with_offers: set[str] | None = None
         held: dict[str, Item] = {}
         seen = memory.reprices
-        for listing in stale:
+        for listing in obs.my_listings:
+            if listing.opened_at > newest:
+                continue
+            if with_offers is None:
+                with_offers = {*map(_offer_listing, obs.incoming), *map(_offer_listing, obs.outgoing)}
             if listing.id in with_offers:
                 continue
             last = seen.get(listing.id)
@@ -327,6 +329,8 @@ class OfflinePolicy(Policy):
 
 
 _view_kind = attrgetter("item.kind")
+_view_listing = attrgetter("listing.id")
+_offer_listing = attrgetter("listing_id")
 _NO_ACTIONS = Decision(actions=())  # a quiet turn's answer (a decision is immutable: one serves every such turn)
 
 
