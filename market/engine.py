@@ -11,6 +11,7 @@ scenario gives the same events, byte for byte.
 
 from __future__ import annotations
 
+import _random
 import gc
 import queue
 import random
@@ -18,6 +19,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from hashlib import sha512
+from operator import attrgetter
 
 import mesa
 import simpy
@@ -44,6 +47,7 @@ from market.scenario import Scenario, assign_tiers
 from market.state import MarketState
 
 Entry = tuple[str, Event]
+_participant = attrgetter("participant_id")
 Sink = Callable[[Sequence[Entry]], None]
 HOUR = 3600
 DAY = 86_400
@@ -74,8 +78,17 @@ class Trader(mesa.Agent):
     def rng(self, *purpose: object) -> random.Random:
         """A generator for this trader's ``step`` and ``purpose`` alone."""
         parts = (self.model.scenario.seed, self.market.name, self.participant_id, self.steps, *purpose)
-        key = ":".join(map(str, parts))
-        return random.Random(key)
+        return keyed_random(":".join(map(str, parts)))
+
+
+def keyed_random(key: str) -> random.Random:
+    """``random.Random(key)``, the same stream, seeded in one C call: for a str, ``Random.seed``
+    (version 2) seeds with the integer of the key's bytes followed by their SHA-512."""
+    data = key.encode()
+    rng = random.Random.__new__(random.Random)
+    _random.Random.seed(rng, int.from_bytes(data + sha512(data).digest()))
+    rng.gauss_next = None  # as Random.seed leaves it
+    return rng
 
 
 @dataclass
@@ -161,6 +174,7 @@ class MarketModel(mesa.Model):
         self.stopped: str | None = None  # the reason, once a stop ended the clock before the scenario's end
         self.faults = {tier: FaultCount(scenario.failures.window) for tier in scenario.tiers}
         self.tick = scenario.timing.tick_minutes * 60
+        self._hours = (scenario.working_hours.start * HOUR, scenario.working_hours.end * HOUR)  # of each day
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
         self._submitted: queue.Queue[tuple[str, str, Action | _Join, Future[exchange.Outcome]]] = queue.Queue()
@@ -308,7 +322,7 @@ class MarketModel(mesa.Model):
         """The first tick at or after ``at`` within working hours, or None past the end."""
         at = -(-at // self.tick) * self.tick
         day, second = divmod(at, DAY)
-        start, end = self.scenario.working_hours.start * HOUR, self.scenario.working_hours.end * HOUR
+        start, end = self._hours
         if second < start:
             at = day * DAY + start
         elif second >= end:
@@ -347,11 +361,14 @@ class MarketModel(mesa.Model):
             self.sink(entries)
             self.stop(fatal.reason, cause="fatal")
             raise StopRun(fatal.reason) from None
-        by_trader = dict(zip((id(t) for t in due), decisions, strict=True))
+        by_trader = dict(zip(map(id, due), decisions, strict=True))
+        turns: dict[str, list[Trader]] = {}
+        for trader in due:
+            turns.setdefault(trader.market.name, []).append(trader)
         for market in self.markets:
-            mine = sorted((t for t in due if t.market is market), key=lambda t: t.participant_id)
+            mine = sorted(turns.get(market.name, ()), key=_participant)
             if len(mine) > 1:  # (one trader or none: no order to draw)
-                random.Random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
+                keyed_random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
             for trader in mine:
                 answer = by_trader[id(trader)]
                 if isinstance(answer, AgentFailure):  # costs this trader its turn: it passes
@@ -369,10 +386,10 @@ class MarketModel(mesa.Model):
                     for event in outcome:
                         self._record(market, event, entries)
         self._count_faults(due, by_trader)
+        cadence = self.scenario.timing.wake_every_minutes
         for trader in due:
             trader.steps += 1
             trader.next_wake = None
-            cadence = self.scenario.timing.wake_every_minutes
             self._schedule(trader, at + int(trader.rng("wake").uniform(cadence.min, cadence.max) * 60))
         self.sink(entries)
         if self.on_batch:

@@ -8,11 +8,12 @@ by scanning every listing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from itertools import chain, islice
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from market.actions import Action
 from market.domain import Frozen, Item, Listing, Offer, Participant, Want
@@ -88,15 +89,13 @@ def observe(
         if known is None or known[0] != changes.get(want.kind, 0):
             known = _newest_views(state, want.kind, listings_per_want)
         shown.append(known[1])
-    return _assemble(
-        Observation,
-        market=market, trader=trader, tier=tier, at=at, step=step, principal=state.participants[trader],
-        balance=state.balance[trader], escrow=state.escrow[trader], holdings=holdings,
-        open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
-        market_listings=shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
-        thread_listings=thread_listings, incoming=incoming, outgoing=outgoing,
-        news=tuple(news),
-    )
+    return _assemble(Observation, {
+        "market": market, "trader": trader, "tier": tier, "at": at, "step": step,
+        "principal": state.participants[trader], "balance": state.balance[trader], "escrow": state.escrow[trader],
+        "holdings": holdings, "open_wants": open_wants, "my_listings": my_listings, "unlisted": unlisted,
+        "market_listings": shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
+        "thread_listings": thread_listings, "incoming": incoming, "outgoing": outgoing, "news": tuple(news),
+    })
 
 
 # Each of a trader's own parts is kept in the state's cache with the counts of changes it follows
@@ -193,15 +192,29 @@ def _newest_views(state: MarketState, kind: str, count: int) -> tuple[int, tuple
 M = TypeVar("M", Observation, ListingView)
 
 
-def _assemble(model: type[M], **values: Any) -> M:
+def _assemble(model: type[M], values: dict[str, Any]) -> M:
     """``model.model_construct(**values)`` for values that give every field, in field order, without
     its per-field bookkeeping (an observation is built for every trader's every turn)."""
     record = object.__new__(model)
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(values))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    # the slots set through their descriptors (a frozen model refuses setattr); every record of a
+    # model shares one set of field names (safe: pydantic copies it before changing a copy's)
+    _set_dict(record, values)
+    _set_fields_set(record, _all_fields(model))
+    _set_extra(record, None)
+    _set_private(record, None)
     return record
+
+
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+@cache
+def _all_fields(model: type[BaseModel]) -> set[str]:
+    """The names of all of ``model``'s fields, one set per model."""
+    return set(model.model_fields)
 
 
 def _view(state: MarketState, listing_id: str) -> ListingView:
@@ -210,9 +223,8 @@ def _view(state: MarketState, listing_id: str) -> ListingView:
     views: dict[str, ListingView] = state.cache.setdefault("views", {})  # type: ignore[assignment]
     view = views.get(listing_id)
     if view is None or view.listing is not listing:
-        view = views[listing_id] = _assemble(
-            ListingView,
-            listing=listing, item=state.items[listing.item_id],
-            seller_name=state.participants[listing.seller].name,
-        )
+        view = views[listing_id] = _assemble(ListingView, {
+            "listing": listing, "item": state.items[listing.item_id],
+            "seller_name": state.participants[listing.seller].name,
+        })
     return view
