@@ -12,12 +12,10 @@ what they sell.
 
 from __future__ import annotations
 
-import _random
 import random
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from hashlib import sha512
 from itertools import compress, islice
 from operator import attrgetter
 from typing import Any
@@ -27,6 +25,7 @@ from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.backends import Policy
 from market.domain import Item, Listing, Offer, Participant
+from market.randomness import keyed_random
 from market.scenario import ProfileSpec, TierSettings
 
 
@@ -351,18 +350,8 @@ class _TurnRandom:
 
     def __call__(self) -> random.Random:
         if self._rng is None:
-            self._rng = seeded(self._key)
+            self._rng = keyed_random(self._key)
         return self._rng
-
-
-def seeded(key: str) -> random.Random:
-    """``random.Random(key)``, the same stream, without its Python-level set-up: for a str, version 2
-    seeding is the C seed of ``int.from_bytes(key + sha512(key))`` (CPython's ``Random.seed``)."""
-    data = key.encode()
-    rng = random.Random.__new__(random.Random)
-    _random.Random.seed(rng, int.from_bytes(data + sha512(data).digest()))
-    rng.gauss_next = None  # what ``Random.seed`` sets after seeding
-    return rng
 
 
 def _tidy(cents: int) -> int:

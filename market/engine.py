@@ -11,7 +11,6 @@ scenario gives the same events, byte for byte.
 
 from __future__ import annotations
 
-import _random
 import gc
 import queue
 import random
@@ -19,7 +18,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from hashlib import sha512
 from operator import attrgetter
 
 import mesa
@@ -43,6 +41,7 @@ from market.events import (
     RejectionCode,
 )
 from market.observation import Decision, Observation, observe
+from market.randomness import keyed_random
 from market.scenario import Scenario, assign_tiers
 from market.state import MarketState
 
@@ -79,16 +78,6 @@ class Trader(mesa.Agent):
         """A generator for this trader's ``step`` and ``purpose`` alone."""
         parts = (self.model.scenario.seed, self.market.name, self.participant_id, self.steps, *purpose)
         return keyed_random(":".join(map(str, parts)))
-
-
-def keyed_random(key: str) -> random.Random:
-    """``random.Random(key)``, the same stream, seeded in one C call: for a str, ``Random.seed``
-    (version 2) seeds with the integer of the key's bytes followed by their SHA-512."""
-    data = key.encode()
-    rng = random.Random.__new__(random.Random)
-    _random.Random.seed(rng, int.from_bytes(data + sha512(data).digest()))
-    rng.gauss_next = None  # as Random.seed leaves it
-    return rng
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""The engine's own draws."""
+"""Keyed generators: the stream of random.Random(key)."""
 
 from __future__ import annotations
 
 import random
 
-from market.engine import keyed_random
+from market.randomness import keyed_random
 
 
 def test_a_keyed_generator_gives_random_randoms_stream_for_the_same_key() -> None:
