@@ -89,8 +89,8 @@ def write(
     needs = _FIELDS[template]
     if needs:  # only the fields the template names are worked out (a price is formatted in most)
         values: dict[str, str] = {}
-        if "amount" in needs:  # below $1,000 format_money writes no thousands separator
-            values["amount"] = f"${amount // 100}.{amount % 100:02d}" if 0 <= amount < 100_000 else format_money(amount)
+        if "amount" in needs:
+            values["amount"] = format_money(amount)
         if "title" in needs:
             values["title"] = item.title if item else "item"
         if "condition" in needs:

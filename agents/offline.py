@@ -162,13 +162,9 @@ class OfflinePolicy(Policy):
             cached = known[item.id] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
         return cached
 
-    def willing_to_pay(self, obs: Observation, item: Item) -> int:
-        want = obs.principal.want_for(item.kind)
-        limit = want.max_price if want else 0
-        return min(limit, round(self.estimate(obs, item) * self.profile.value_cap))
-
     def _willing(self, obs: Observation, item: Item, memory: _Memory, known: dict[str, int]) -> int:
-        """``willing_to_pay`` with the trader's memory at hand."""
+        """The most the trader would pay for ``item``: its estimate times the value cap, within the
+        principal's limit for the item's kind (0 without a want of it)."""
         limit = memory.limit_for(obs.principal, item.kind)
         return min(limit, round(self._estimate(known, obs.trader, item) * self.profile.value_cap))
 
