@@ -10,11 +10,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from market.clock import DAY, HOUR
 from market.domain import Participant
 from market.scenario import Scenario, WorkingHours
-
-HOUR = 3600
-DAY = 86_400
 
 
 @dataclass(frozen=True)

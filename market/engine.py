@@ -27,6 +27,7 @@ from market import exchange
 from market.actions import Action
 from market.arrivals import arrivals
 from market.backends import AgentFailure, FatalPolicyError, Policy, decide_all
+from market.clock import DAY, HOUR
 from market.domain import OfferStatus, Participant
 from market.events import (
     ActionRejected,
@@ -48,8 +49,6 @@ from market.state import MarketState
 Entry = tuple[str, Event]
 _participant = attrgetter("participant_id")
 Sink = Callable[[Sequence[Entry]], None]
-HOUR = 3600
-DAY = 86_400
 
 
 class Trader(mesa.Agent):

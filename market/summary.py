@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from statistics import fmean
 from typing import Any
 
+from market.clock import DAY
 from market.state import MarketState
-
-DAY = 86_400
 
 
 def summarize(name: str, state: MarketState, days: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from market.clock import DAY, HOUR
 from market.events import (
     ActionRejected,
     AgentFailed,
@@ -30,9 +31,6 @@ from market.events import (
     OfferEnded,
 )
 from market.state import MarketState
-
-HOUR = 3600
-DAY = 86_400
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "participants": {"run": pl.Utf8, "market": pl.Utf8, "participant_id": pl.Utf8, "name": pl.Utf8,
