@@ -351,7 +351,7 @@ def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by:
         return None
     item = state.items[listing.item_id]
     kind = item.kind
-    wanted = [want.kind for want in state.participants[buyer].wants].count(kind)
+    wanted = state.wanted_units[buyer][kind]
     if wanted == 0:
         return Rejection(
             code=RejectionCode.NOT_WANTED,
@@ -365,12 +365,11 @@ def _check_wanted(state: MarketState, buyer: str, listing: Listing, at: int, by:
             reason=f"{_whose(buyer, by)} asked for {_units(wanted)} of {item.kind} and already has {_units(bought)}; "
             f"no more can be bought."
         )
-    offers, listings, items = state.offers, state.listings, state.items
+    offers = state.offers
     in_flight = {
         offer.listing_id
-        for oid in state.open_offers_by_party.get(buyer, {})
-        if (offer := offers[oid]).buyer == buyer and offer.listing_id != listing.id and offer.expires_at > at
-        and items[listings[offer.listing_id].item_id].kind == kind
+        for oid in state.open_offers_by_want.get((buyer, kind), ())
+        if (offer := offers[oid]).listing_id != listing.id and offer.expires_at > at
     }
     if bought + len(in_flight) >= wanted:
         return Rejection(

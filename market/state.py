@@ -8,10 +8,12 @@ participant) so an observation never scans the whole market.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from market.domain import (
     Deal,
@@ -25,6 +27,7 @@ from market.domain import (
 )
 from market.events import (
     ActionRejected,
+    AgentFailed,
     DealClosed,
     Event,
     ItemListed,
@@ -80,6 +83,10 @@ class MarketState:
     offer_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Per participant, how many times an open offer of theirs was made or ended, or the listing of
     one was repriced or closed."""
+    open_offers_by_want: dict[tuple[str, str], dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
+    """Open offers per (buyer, kind): the units of a want in flight (an offer to or from the buyer)."""
+    wanted_units: dict[str, Counter[str]] = field(default_factory=dict, repr=False, compare=False)
+    """Per participant, how many units of each kind they want."""
     kind_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Per kind, how many times its open listings changed (one opened, closed or was repriced)."""
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
@@ -110,91 +117,127 @@ class MarketState:
 
     # --- the only way state changes ---------------------------------------
     def evolve(self, event: Event) -> None:
-        self.last_at = max(self.last_at, event.at)
-        match event:
-            case MarketOpened(rules=rules):
-                self.rules = rules
-            case ParticipantJoined(participant=p):
-                self.participants[p.id] = p
-                self.balance[p.id] = self.balance.get(p.id, 0) + p.budget
-                self.escrow.setdefault(p.id, 0)
-                self.money_in += p.budget
-                _count(self.holding_changes, p.id)
-                owned = self.items_by_owner.setdefault(p.id, {})
-                for item in p.items:
-                    self.items[item.id] = item
-                    self.owner[item.id] = p.id
-                    owned[item.id] = None
-            case ItemListed(listing=listing):
-                self.listings[listing.id] = listing
-                self.open_listing_of_item[listing.item_id] = listing.id
-                kind = self.items[listing.item_id].kind
-                self.open_listings_by_kind.setdefault(kind, {})[listing.id] = None
-                self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
-                self.open_listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
-                _count(self.listing_changes, listing.seller)
-                _count(self.kind_changes, kind)
-            case ListingDelisted(listing_id=lid):
-                self._close_listing(lid, ListingStatus.DELISTED)
-            case ListingRepriced(listing_id=lid, ask=ask):
-                listing = self.listings[lid] = changed(self.listings[lid], ask=ask)
-                self._listing_changed(listing)
-            case OfferMade(offer=offer):
-                self.offers[offer.id] = offer
-                self.open_offers[offer.id] = None
-                self.open_offers_by_listing.setdefault(offer.listing_id, {})[offer.id] = None
-                for party in (offer.buyer, offer.seller):
-                    self.open_offers_by_party.setdefault(party, {})[offer.id] = None
-                self.escrow[offer.buyer] += offer.escrowed
-                _count(self.offer_changes, offer.buyer, offer.seller)
-            case OfferEnded(offer_id=oid, status=status):
-                self._end_offer(oid, status)
-            case DealClosed(deal=deal):
-                self._end_offer(deal.offer_id, OfferStatus.ACCEPTED)  # releases escrow
-                self.balance[deal.buyer] -= deal.price
-                self.balance[deal.seller] += deal.price
-                _count(self.holding_changes, deal.buyer, deal.seller)
-                self.owner[deal.item_id] = deal.buyer
-                del self.items_by_owner[deal.seller][deal.item_id]
-                self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
-                self.sold_items.add(deal.item_id)
-                units = self.bought.setdefault(deal.buyer, {})
-                kind = self.items[deal.item_id].kind
-                units[kind] = units.get(kind, 0) + 1
-                self.deals.append(deal)
-                self.volume += deal.price
-                self._close_listing(deal.listing_id, ListingStatus.SOLD)
-            case MessageSent(message=message):
-                self.messages.setdefault(message.listing_id, []).append(message)
-            case ActionRejected():
-                pass
+        if event.at > self.last_at:
+            self.last_at = event.at
+        _EVOLVE[type(event)](self, event)
 
-    def _listing_changed(self, listing: Listing) -> None:
-        """Count a change of an open ``listing`` for its seller, every party to an open offer on it,
-        and its kind."""
+    def _opened(self, event: MarketOpened) -> None:
+        self.rules = event.rules
+
+    def _joined(self, event: ParticipantJoined) -> None:
+        p = event.participant
+        self.participants[p.id] = p
+        self.balance[p.id] = self.balance.get(p.id, 0) + p.budget
+        self.escrow.setdefault(p.id, 0)
+        self.money_in += p.budget
+        self.wanted_units[p.id] = Counter(want.kind for want in p.wants)
+        _count(self.holding_changes, p.id)
+        owned = self.items_by_owner.setdefault(p.id, {})
+        for item in p.items:
+            self.items[item.id] = item
+            self.owner[item.id] = p.id
+            owned[item.id] = None
+
+    def _listed(self, event: ItemListed) -> None:
+        listing = event.listing
+        self.listings[listing.id] = listing
+        self.open_listing_of_item[listing.item_id] = listing.id
+        kind = self.items[listing.item_id].kind
+        self.open_listings_by_kind.setdefault(kind, {})[listing.id] = None
+        self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
+        self.open_listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
+        _count(self.listing_changes, listing.seller)
+        _count(self.kind_changes, kind)
+
+    def _delisted(self, event: ListingDelisted) -> None:
+        self._close_listing(event.listing_id, ListingStatus.DELISTED)
+
+    def _repriced(self, event: ListingRepriced) -> None:
+        listing = self.listings[event.listing_id] = changed(self.listings[event.listing_id], ask=event.ask)
+        self._listing_changed(listing, self.items[listing.item_id].kind)
+
+    def _offer_made(self, event: OfferMade) -> None:
+        offer = event.offer
+        oid = offer.id
+        self.offers[oid] = offer
+        self.open_offers[oid] = None
+        self.open_offers_by_listing.setdefault(offer.listing_id, {})[oid] = None
+        self.open_offers_by_party.setdefault(offer.buyer, {})[oid] = None
+        self.open_offers_by_party.setdefault(offer.seller, {})[oid] = None
+        self.open_offers_by_want.setdefault((offer.buyer, self._kind_of(offer)), {})[oid] = None
+        self.escrow[offer.buyer] += offer.escrowed
+        _count(self.offer_changes, offer.buyer, offer.seller)
+
+    def _offer_ended(self, event: OfferEnded) -> None:
+        self._end_offer(event.offer_id, event.status)
+
+    def _deal_closed(self, event: DealClosed) -> None:
+        deal = event.deal
+        self._end_offer(deal.offer_id, OfferStatus.ACCEPTED)  # releases escrow
+        self.balance[deal.buyer] -= deal.price
+        self.balance[deal.seller] += deal.price
+        _count(self.holding_changes, deal.buyer, deal.seller)
+        self.owner[deal.item_id] = deal.buyer
+        del self.items_by_owner[deal.seller][deal.item_id]
+        self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
+        self.sold_items.add(deal.item_id)
+        units = self.bought.setdefault(deal.buyer, {})
+        kind = self.items[deal.item_id].kind
+        units[kind] = units.get(kind, 0) + 1
+        self.deals.append(deal)
+        self.volume += deal.price
+        self._close_listing(deal.listing_id, ListingStatus.SOLD)
+
+    def _message_sent(self, event: MessageSent) -> None:
+        message = event.message
+        self.messages.setdefault(message.listing_id, []).append(message)
+
+    def _unchanged(self, event: ActionRejected | AgentFailed) -> None:
+        """A refused action or a failed turn is recorded but changes nothing."""
+
+    def _kind_of(self, offer: Offer) -> str:
+        return self.items[self.listings[offer.listing_id].item_id].kind
+
+    def _listing_changed(self, listing: Listing, kind: str) -> None:
+        """Count a change of an open ``listing`` (of ``kind``) for its seller, every party to an open
+        offer on it, and its kind."""
         _count(self.listing_changes, listing.seller)
         for oid in self.open_offers_by_listing.get(listing.id, ()):
             offer = self.offers[oid]
             _count(self.offer_changes, offer.buyer, offer.seller)
-        _count(self.kind_changes, self.items[listing.item_id].kind)
+        _count(self.kind_changes, kind)
 
     def _end_offer(self, offer_id: str, status: OfferStatus) -> None:
         offer = self.offers[offer_id]
         self.offers[offer_id] = changed(offer, status=status)
         self.escrow[offer.buyer] -= offer.escrowed
         _count(self.offer_changes, offer.buyer, offer.seller)
-        self.open_offers.pop(offer_id, None)
-        self.open_offers_by_listing.get(offer.listing_id, {}).pop(offer_id, None)
-        for party in (offer.buyer, offer.seller):
-            self.open_offers_by_party.get(party, {}).pop(offer_id, None)
+        if self.open_offers.pop(offer_id, 0) is None:  # (it was open: an ended offer is in no index)
+            del self.open_offers_by_listing[offer.listing_id][offer_id]
+            for party in (offer.buyer, offer.seller):
+                self.open_offers_by_party[party].pop(offer_id, None)
+            want = (offer.buyer, self._kind_of(offer))
+            in_flight = self.open_offers_by_want[want]
+            del in_flight[offer_id]
+            if not in_flight:
+                del self.open_offers_by_want[want]
 
     def _close_listing(self, listing_id: str, status: ListingStatus) -> None:
         listing = self.listings[listing_id] = changed(self.listings[listing_id], status=status)
-        self._listing_changed(listing)
+        kind = self.items[listing.item_id].kind
+        self._listing_changed(listing, kind)
         self.open_listing_of_item.pop(listing.item_id, None)
         self.open_listings_by_seller.get(listing.seller, {}).pop(listing_id, None)
-        kind = self.items[listing.item_id].kind
         self.open_listings_by_kind.get(kind, {}).pop(listing_id, None)
+
+
+_EVOLVE: Mapping[type, Callable[[MarketState, Any], None]] = MappingProxyType({
+    MarketOpened: MarketState._opened, ParticipantJoined: MarketState._joined, ItemListed: MarketState._listed,
+    ListingDelisted: MarketState._delisted, ListingRepriced: MarketState._repriced,
+    OfferMade: MarketState._offer_made, OfferEnded: MarketState._offer_ended, DealClosed: MarketState._deal_closed,
+    MessageSent: MarketState._message_sent, ActionRejected: MarketState._unchanged, AgentFailed: MarketState._unchanged,
+})
+"""How each kind of event changes the state, found by its class (one lookup instead of a match arm per kind)."""
 
 
 def _count(counts: dict[str, int], *keys: str) -> None:
