@@ -15,10 +15,12 @@ import gc
 import queue
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
 
 import mesa
 import simpy
@@ -66,6 +68,7 @@ class Trader(mesa.Agent):
         self.next_wake: int | None = None
         self.news: list[Event] = []
         self.items_from: dict[str, int] = {}  # when each item is put up for sale (empty: all from the start)
+        self._key = f"{model.scenario.seed}:{market.name}:{participant_id}:"  # what every key of its draws starts with
 
     def observe(self, at: int) -> Observation:
         news, self.news = self.news, []
@@ -75,8 +78,7 @@ class Trader(mesa.Agent):
 
     def rng(self, *purpose: object) -> random.Random:
         """A generator for this trader's ``step`` and ``purpose`` alone."""
-        parts = (self.model.scenario.seed, self.market.name, self.participant_id, self.steps, *purpose)
-        return keyed_random(":".join(map(str, parts)))
+        return keyed_random(f"{self._key}{self.steps}:{':'.join(map(str, purpose))}")
 
 
 @dataclass
@@ -317,9 +319,15 @@ class MarketModel(mesa.Model):
             at = (day + 1) * DAY + start
         return at if at < self.scenario.duration else None
 
+    @staticmethod
+    def _wakes_by(trader: Trader, due: int | None) -> bool:
+        """Whether ``trader`` wakes by ``due`` anyway (None: the week is over, so it need not)."""
+        return due is None or (trader.next_wake is not None and trader.next_wake <= due)
+
     def _schedule(self, trader: Trader, at: int) -> None:
+        """Wake ``trader`` at the first working tick at or after ``at``, unless it wakes by then anyway."""
         due = self._working(at)
-        if due is None or (trader.next_wake is not None and trader.next_wake <= due):
+        if self._wakes_by(trader, due):
             return
         trader.next_wake = due
         if due not in self._due:
@@ -409,7 +417,10 @@ class MarketModel(mesa.Model):
     def _record(self, market: Market, event: Event, entries: list[Entry]) -> None:
         market.state.evolve(event)
         entries.append((market.name, event))
-        for pid, about in _addressees(market.state, event):
+        heard = _HEARD_BY.get(type(event))
+        addressee = None if heard is None else heard(market.state, event)
+        if addressee is not None:
+            pid, about = addressee
             trader = market.traders[pid]
             trader.news.append(event)
             if about is not None and trader.policy is not None:  # a person reads their news in Slack
@@ -418,9 +429,8 @@ class MarketModel(mesa.Model):
     def _react(self, trader: Trader, event: Event, about: str) -> None:
         """Wake ``trader`` after its reaction delay to ``event`` (its generator keyed by ``about``)."""
         delay = self.scenario.timing.reaction_minutes
-        soonest = self._working(event.at + int(delay.min * 60))
-        if soonest is None or (trader.next_wake is not None and trader.next_wake <= soonest):
-            return  # it wakes by then anyway (or the week is over): no delay drawn could change that
+        if self._wakes_by(trader, self._working(event.at + int(delay.min * 60))):
+            return  # no delay drawn could wake it sooner than it wakes anyway
         rng = trader.rng("react", event.type, about)
         self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
 
@@ -448,25 +458,40 @@ def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, obj
     }
 
 
-def _addressees(state: MarketState, event: Event) -> list[tuple[str, str | None]]:
-    """Who should hear of ``event``, each with what wakes them to react (the key of their reaction
-    delay: an offer's id, a message's sender, ``""`` for a rejection), or None if they only hear of it."""
-    match event:
-        case OfferMade(offer=offer):
-            return [(offer.recipient, offer.id)]
-        case OfferEnded(offer_id=oid, status=status):
-            offer = state.offers[oid]
-            if status is OfferStatus.WITHDRAWN:
-                return [(offer.recipient, None)]
-            if status is OfferStatus.COUNTERED:
-                return []  # the counter-offer itself reaches them
-            return [(offer.proposer, "" if status is OfferStatus.REJECTED else None)]
-        case DealClosed(deal=deal):
-            offer = state.offers[deal.offer_id]
-            return [(offer.proposer, None)]
-        case MessageSent(message=message):
-            to = message.to or state.listings[message.listing_id].seller
-            return [] if to == message.sender else [(to, message.sender)]
-        case ActionRejected(actor=actor):
-            return [(actor, None)]
-    return []
+# Who should hear of an event, with what wakes them to react (the key of their reaction delay: an
+# offer's id, a message's sender, "" for a rejection), or None if they only hear of it; found by the
+# event's class. An event no one hears of has no entry.
+Addressee = tuple[str, str | None] | None
+
+
+def _offer_made(state: MarketState, event: OfferMade) -> Addressee:
+    return event.offer.recipient, event.offer.id
+
+
+def _offer_ended(state: MarketState, event: OfferEnded) -> Addressee:
+    offer, status = state.offers[event.offer_id], event.status
+    if status is OfferStatus.WITHDRAWN:
+        return offer.recipient, None
+    if status is OfferStatus.COUNTERED:
+        return None  # the counter-offer itself reaches them
+    return offer.proposer, "" if status is OfferStatus.REJECTED else None
+
+
+def _deal_closed(state: MarketState, event: DealClosed) -> Addressee:
+    return state.offers[event.deal.offer_id].proposer, None
+
+
+def _message_sent(state: MarketState, event: MessageSent) -> Addressee:
+    message = event.message
+    to = message.to or state.listings[message.listing_id].seller
+    return None if to == message.sender else (to, message.sender)
+
+
+def _action_rejected(state: MarketState, event: ActionRejected) -> Addressee:
+    return event.actor, None
+
+
+_HEARD_BY: Mapping[type, Callable[[MarketState, Any], Addressee]] = MappingProxyType({
+    OfferMade: _offer_made, OfferEnded: _offer_ended, DealClosed: _deal_closed,
+    MessageSent: _message_sent, ActionRejected: _action_rejected,
+})
