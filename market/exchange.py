@@ -38,7 +38,7 @@ from market.events import (
     RejectionCode,
 )
 from market.money import format_money
-from market.state import MarketState
+from market.state import MarketState, trusted
 
 
 class Rejection(Frozen):
@@ -77,7 +77,7 @@ def expire(state: MarketState, at: int) -> list[Event]:
         offer = state.offers[oid]
         if offer.expires_at > at:
             break
-        events.append(OfferEnded(at=at, offer_id=oid, listing_id=offer.listing_id, status=OfferStatus.EXPIRED))
+        events.append(trusted(OfferEnded, at=at, offer_id=oid, listing_id=offer.listing_id, status=OfferStatus.EXPIRED))
     return events
 
 
@@ -113,11 +113,11 @@ def _list_item(state: MarketState, actor: str, action: ListItem, at: int) -> Out
             reason=f"An ask of {format_money(action.ask)} is below your principal's reserve price "
             f"of {format_money(reserve)} for {item.title}."
         )
-    listing = Listing(
-        id=state.next_id("L"), item_id=item.id, seller=actor, ask=action.ask,
+    listing = trusted(
+        Listing, id=state.next_id("L"), item_id=item.id, seller=actor, ask=action.ask,
         description=action.description or item.title, opened_at=at,
     )
-    return [ItemListed(at=at, listing=listing)]
+    return [trusted(ItemListed, at=at, listing=listing)]
 
 
 def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
@@ -132,7 +132,7 @@ def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
             reason=f"Listing {listing.id} is already {listing.status.value}.",
         )
     closed = _close_offers(state, listing.id, at)
-    return [*closed, ListingDelisted(at=at, listing_id=listing.id)]
+    return [*closed, trusted(ListingDelisted, at=at, listing_id=listing.id)]
 
 
 def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcome:
@@ -149,7 +149,7 @@ def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcom
     problem = _check_seller_accepts(state, actor, listing.item_id, action.ask)
     if problem:
         return problem
-    return [ListingRepriced(at=at, listing_id=listing.id, ask=action.ask)]
+    return [trusted(ListingRepriced, at=at, listing_id=listing.id, ask=action.ask)]
 
 
 def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> Outcome:
@@ -164,12 +164,12 @@ def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> O
     problem = _check_buyer_can_pay(state, actor, listing, action.amount) or _check_wanted(state, actor, listing, at)
     if problem:
         return problem
-    offer = Offer(
-        id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=listing.seller,
+    offer = trusted(
+        Offer, id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=listing.seller,
         buyer=actor, seller=listing.seller, amount=action.amount, message=action.message,
         made_at=at, expires_at=at + state.rules.offer_ttl,
     )
-    return [OfferMade(at=at, offer=offer)]
+    return [trusted(OfferMade, at=at, offer=offer)]
 
 
 def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcome:
@@ -191,15 +191,16 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
         problem = _check_seller_accepts(state, actor, listing.item_id, action.amount)
     if problem:
         return problem
-    ended = OfferEnded(
-        at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED, message=action.message
+    ended = trusted(
+        OfferEnded, at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED,
+        message=action.message,
     )
-    counter = Offer(
-        id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=offer.proposer,
+    counter = trusted(
+        Offer, id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=offer.proposer,
         buyer=offer.buyer, seller=offer.seller, amount=action.amount, message=action.message,
         made_at=at, expires_at=at + state.rules.offer_ttl, counter_of=offer.id, round=offer.round + 1,
     )
-    return [ended, OfferMade(at=at, offer=counter)]
+    return [ended, trusted(OfferMade, at=at, offer=counter)]
 
 
 def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
@@ -214,12 +215,12 @@ def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
     problem = problem or _check_wanted(state, offer.buyer, listing, at, by=actor)
     if problem:
         return problem
-    deal = Deal(
-        id=state.next_id("D"), listing_id=listing.id, offer_id=offer.id, item_id=listing.item_id,
+    deal = trusted(
+        Deal, id=state.next_id("D"), listing_id=listing.id, offer_id=offer.id, item_id=listing.item_id,
         seller=offer.seller, buyer=offer.buyer, price=offer.amount, at=at,
     )
     others = [e for e in _close_offers(state, listing.id, at) if e.offer_id != offer.id]
-    return [DealClosed(at=at, deal=deal, message=action.message), *others]
+    return [trusted(DealClosed, at=at, deal=deal, message=action.message), *others]
 
 
 def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferStatus, message: str) -> Outcome:
@@ -236,7 +237,7 @@ def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferSt
             code=RejectionCode.NOT_RECIPIENT,
             reason=f"Offer {offer_id} is not addressed to you; only {offer.recipient} can reject it.",
         )
-    return [OfferEnded(at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
+    return [trusted(OfferEnded, at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
 
 
 def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) -> Outcome:
@@ -250,8 +251,8 @@ def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) 
         )
     if action.to == actor:
         return Rejection(code=RejectionCode.MESSAGE_TO_SELF, reason="You cannot send a message to yourself.")
-    message = Message(listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
-    return [MessageSent(at=at, message=message)]
+    message = trusted(Message, listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
+    return [trusted(MessageSent, at=at, message=message)]
 
 
 def _pass(state: MarketState, actor: str, action: Pass, at: int) -> Outcome:
@@ -411,6 +412,6 @@ def _reserve(state: MarketState, seller: str, item_id: str) -> int | None:
 
 def _close_offers(state: MarketState, listing_id: str, at: int) -> list[OfferEnded]:
     return [
-        OfferEnded(at=at, offer_id=oid, listing_id=listing_id, status=OfferStatus.CLOSED)
+        trusted(OfferEnded, at=at, offer_id=oid, listing_id=listing_id, status=OfferStatus.CLOSED)
         for oid in state.open_offers_by_listing.get(listing_id, {})
     ]
