@@ -23,7 +23,7 @@ from market.events import (
     parse_event,
 )
 from market.exchange import apply
-from market.ledger import Ledger, LedgerError
+from market.ledger import READ_BACK, Ledger, LedgerError
 from market.money import MAX_CENTS
 from tests.conftest import ROOT
 from tests.market.helpers import person
@@ -94,6 +94,21 @@ def test_an_event_that_would_not_read_back_is_refused_and_nothing_is_lost(tmp_pa
         assert ledger.last_seq == 3
     with Ledger(tmp_path) as reopened:
         assert [r.event for r in reopened.records()][-1] == fine
+
+
+def test_a_batch_longer_than_one_read_back_is_read_back_whole(tmp_path: Path) -> None:
+    notes = [MessageSent(at=7, message=Message(listing_id="L1", sender="ann", text=f"note {n}", at=7))
+             for n in range(2 * READ_BACK + 50)]
+    bad = OfferEnded.model_construct(type="offer_ended", at=7, offer_id="O1", listing_id="L1", status="sideways",
+                                     message="")
+    with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
+        ledger.append("A", [MarketOpened(at=0, rules={})])
+        late = [("A", e) for e in notes[:READ_BACK + 30]] + [("A", bad)] + [("A", e) for e in notes[READ_BACK + 30:]]
+        with pytest.raises(LedgerError, match=rf"event {READ_BACK + 32} of market A \(offer_ended at 7s\)"):
+            ledger.append_many(late)  # type: ignore[arg-type]
+        assert ledger.last_seq == 1
+        ledger.append("A", notes)
+        assert [r.event for r in ledger.records()][1:] == notes and ledger.last_seq == len(notes) + 1
 
 
 def test_a_refusal_is_stored_typed_with_its_code_and_old_ledgers_still_read(tmp_path: Path) -> None:
