@@ -165,6 +165,7 @@ class MarketModel(mesa.Model):
         self.faults = {tier: FaultCount(scenario.failures.window) for tier in scenario.tiers}
         self.tick = scenario.timing.tick_minutes * 60
         self._hours = (scenario.working_hours.start * HOUR, scenario.working_hours.end * HOUR)  # of each day
+        self._end = scenario.duration
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
         self._submitted: queue.Queue[tuple[str, str, Action | _Join, Future[exchange.Outcome]]] = queue.Queue()
@@ -317,7 +318,7 @@ class MarketModel(mesa.Model):
             at = day * DAY + start
         elif second >= end:
             at = (day + 1) * DAY + start
-        return at if at < self.scenario.duration else None
+        return at if at < self._end else None
 
     @staticmethod
     def _wakes_by(trader: Trader, due: int | None) -> bool:
