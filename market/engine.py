@@ -76,9 +76,9 @@ class Trader(mesa.Agent):
         state, market = self.market.state, self.market.name
         return observe(state, market, self.participant_id, self.tier, at, self.steps, news, shown, self.items_from)
 
-    def rng(self, *purpose: object) -> random.Random:
-        """A generator for this trader's ``step`` and ``purpose`` alone."""
-        return keyed_random(f"{self._key}{self.steps}:{':'.join(map(str, purpose))}")
+    def rng(self, purpose: str) -> random.Random:
+        """A generator for this trader's ``step`` and ``purpose`` alone (its parts joined by ``:``)."""
+        return keyed_random(f"{self._key}{self.steps}:{purpose}")
 
 
 @dataclass
@@ -218,7 +218,7 @@ class MarketModel(mesa.Model):
 
     def _schedule_first(self, trader: Trader, after: int) -> None:
         if trader.policy is not None:
-            start = trader.rng("start", after).uniform(0, self.scenario.timing.wake_every_minutes.max * 60)
+            start = trader.rng(f"start:{after}").uniform(0, self.scenario.timing.wake_every_minutes.max * 60)
             self._schedule(trader, after + int(start))
 
     # --- live: people joining and acting between turns ----------------------
@@ -432,7 +432,7 @@ class MarketModel(mesa.Model):
         delay = self.scenario.timing.reaction_minutes
         if self._wakes_by(trader, self._working(event.at + int(delay.min * 60))):
             return  # no delay drawn could wake it sooner than it wakes anyway
-        rng = trader.rng("react", event.type, about)
+        rng = trader.rng(f"react:{event.type}:{about}")
         self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
 
     # --- data collection -----------------------------------------------------
@@ -462,14 +462,14 @@ def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, obj
 # Who should hear of an event, with what wakes them to react (the key of their reaction delay: an
 # offer's id, a message's sender, "" for a rejection), or None if they only hear of it; found by the
 # event's class. An event no one hears of has no entry.
-Addressee = tuple[str, str | None] | None
+_Addressee = tuple[str, str | None] | None
 
 
-def _offer_made(state: MarketState, event: OfferMade) -> Addressee:
+def _offer_made(state: MarketState, event: OfferMade) -> _Addressee:
     return event.offer.recipient, event.offer.id
 
 
-def _offer_ended(state: MarketState, event: OfferEnded) -> Addressee:
+def _offer_ended(state: MarketState, event: OfferEnded) -> _Addressee:
     offer, status = state.offers[event.offer_id], event.status
     if status is OfferStatus.WITHDRAWN:
         return offer.recipient, None
@@ -478,21 +478,21 @@ def _offer_ended(state: MarketState, event: OfferEnded) -> Addressee:
     return offer.proposer, "" if status is OfferStatus.REJECTED else None
 
 
-def _deal_closed(state: MarketState, event: DealClosed) -> Addressee:
+def _deal_closed(state: MarketState, event: DealClosed) -> _Addressee:
     return state.offers[event.deal.offer_id].proposer, None
 
 
-def _message_sent(state: MarketState, event: MessageSent) -> Addressee:
+def _message_sent(state: MarketState, event: MessageSent) -> _Addressee:
     message = event.message
     to = message.to or state.listings[message.listing_id].seller
     return None if to == message.sender else (to, message.sender)
 
 
-def _action_rejected(state: MarketState, event: ActionRejected) -> Addressee:
+def _action_rejected(state: MarketState, event: ActionRejected) -> _Addressee:
     return event.actor, None
 
 
-_HEARD_BY: Mapping[type, Callable[[MarketState, Any], Addressee]] = MappingProxyType({
+_HEARD_BY: Mapping[type, Callable[[MarketState, Any], _Addressee]] = MappingProxyType({
     OfferMade: _offer_made, OfferEnded: _offer_ended, DealClosed: _deal_closed,
     MessageSent: _message_sent, ActionRejected: _action_rejected,
 })

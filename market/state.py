@@ -120,6 +120,7 @@ class MarketState:
 
     # --- the only way state changes ---------------------------------------
     def evolve(self, event: Event) -> None:
+        """Change the state by ``event`` (each kind of event has its own step below)."""
         if event.at > self.last_at:
             self.last_at = event.at
         _EVOLVE[type(event)](self, event)
