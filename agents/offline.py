@@ -16,7 +16,6 @@ import random
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from itertools import compress, islice
 from operator import attrgetter
 from typing import Any
 
@@ -266,24 +265,20 @@ class OfflinePolicy(Policy):
         attention = self.profile.attention
         if attention < 1:
             return actions  # it looks at no listing
-        shown = obs.market_listings
-        kinds = list(map(_view_kind, shown))
-        offered = set(kinds)
+        shown = obs.listings_by_kind()
         available = obs.available
         bids = memory.bids
         for want in wanted:
-            kind = want.kind
-            if kind not in offered:
+            looked_at = shown.get(want.kind)
+            if looked_at is None:
                 continue
             if self.profile.bids_per_turn is not None and len(actions) >= self.profile.bids_per_turn:
                 break
             rng = turn()
             if rng.random() >= self.profile.diligence:
                 continue
-            if attention == 1:
-                best = shown[kinds.index(kind)]
-            else:  # the first ``attention`` listings of the kind
-                best = self._best_buy(islice(compress(shown, map(kind.__eq__, kinds)), attention), known, trader)
+            # the first ``attention`` listings of the kind shown
+            best = looked_at[0] if attention == 1 else self._best_buy(looked_at[:attention], known, trader)
             limit = min(self._willing(obs, best.item, memory, known), available)
             if limit <= 0:
                 continue
@@ -323,7 +318,6 @@ class OfflinePolicy(Policy):
         return round(theirs + (anchor - theirs) * keep)
 
 
-_view_kind = attrgetter("item.kind")
 _view_listing = attrgetter("listing.id")
 _offer_listing = attrgetter("listing_id")
 _NO_ACTIONS = Decision(actions=())  # a quiet turn's answer (a decision is immutable: one serves every such turn)

@@ -54,6 +54,23 @@ class Observation(Frozen):
     def available(self) -> int:
         return self.balance - self.escrow
 
+    def listings_by_kind(self) -> Mapping[str, tuple[ListingView, ...]]:
+        """``market_listings`` by their item's kind, each kind's in the order shown; worked out once
+        per observation (``observe`` hands over the groups it shows, so a policy need not look at each view)."""
+        kept = self.__dict__.get(_BY_KIND)
+        if kept is None or kept[0] is not self.market_listings:  # (a copy with other listings works them out anew)
+            groups: dict[str, list[ListingView]] = {}
+            for view in self.market_listings:
+                groups.setdefault(view.item.kind, []).append(view)
+            kept = self.market_listings, {kind: tuple(views) for kind, views in groups.items()}
+            # kept beside the fields, as functools.cached_property keeps its value: not a field, so it is
+            # in no dump, JSON or schema, and pydantic's == compares the fields alone
+            self.__dict__[_BY_KIND] = kept
+        return kept[1]
+
+
+_BY_KIND = "_listings_by_kind"
+
 
 class Decision(Frozen):
     """A trader's answer: actions, in order, and an optional private note."""
@@ -84,17 +101,24 @@ def observe(
     changes = state.kind_changes
     # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
     shown: list[tuple[ListingView, ...]] = []
+    by_kind: dict[str, tuple[ListingView, ...]] = {}  # Observation.listings_by_kind: every view is of its want's kind
     for want in open_wants:
-        known = newest.get((want.kind, listings_per_want))
-        if known is None or known[0] != changes.get(want.kind, 0):
-            known = _newest_views(state, want.kind, listings_per_want)
-        shown.append(known[1])
+        kind = want.kind
+        known = newest.get((kind, listings_per_want))
+        if known is None or known[0] != changes.get(kind, 0):
+            known = _newest_views(state, kind, listings_per_want)
+        views = known[1]
+        shown.append(views)
+        if views:
+            by_kind[kind] = by_kind[kind] + views if kind in by_kind else views
+    market_listings = shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown))
     return _assemble(Observation, {
         "market": market, "trader": trader, "tier": tier, "at": at, "step": step,
         "principal": state.participants[trader], "balance": state.balance[trader], "escrow": state.escrow[trader],
         "holdings": holdings, "open_wants": open_wants, "my_listings": my_listings, "unlisted": unlisted,
-        "market_listings": shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown)),
+        "market_listings": market_listings,
         "thread_listings": thread_listings, "incoming": incoming, "outgoing": outgoing, "news": tuple(news),
+        _BY_KIND: (market_listings, by_kind),
     })
 
 
@@ -193,8 +217,9 @@ M = TypeVar("M", Observation, ListingView)
 
 
 def _assemble(model: type[M], values: dict[str, Any]) -> M:
-    """``model.model_construct(**values)`` for values that give every field, in field order, without
-    its per-field bookkeeping (an observation is built for every trader's every turn)."""
+    """``model.model_construct(**values)`` for values that give every field, in field order (and any
+    value kept beside them, ``Observation.listings_by_kind``), without its per-field bookkeeping (an
+    observation is built for every trader's every turn)."""
     record = object.__new__(model)
     # the slots set through their descriptors (a frozen model refuses setattr); every record of a
     # model shares one set of field names (safe: pydantic copies it before changing a copy's)

@@ -9,7 +9,7 @@ import yaml
 from agents.offline import PROFILES, OfflinePolicy
 from market import runner
 from market.actions import Counter, Delist, ListItem, MakeOffer, Reprice
-from market.domain import OfferStatus
+from market.domain import OfferStatus, Want
 from market.events import ParticipantJoined
 from market.exchange import apply
 from market.ledger import Ledger
@@ -92,6 +92,27 @@ def test_the_listings_shown_follow_every_change_of_the_newest_of_a_kind() -> Non
     assert shown(12) == [("L4", 950), ("L2", 900), ("L1", 1_000)]
 
 
+def test_the_listings_by_kind_observe_hands_over_are_the_ones_shown_grouped() -> None:
+    # a want of kind1 twice (its listings are shown twice), one of kind2, one of a kind nobody sells
+    wants = tuple(Want(kind=k, title=k, max_price=5_000) for k in ("kind1", "kind2", "kind1", "kind9"))
+    sellers = [person(f"s{n}", items=2) for n in range(3)]
+    state = market(*sellers, person("bob", items=0, wants=wants))
+    for seller in sellers:
+        for n in (1, 2):
+            apply(state, seller.id, ListItem(item_id=f"{seller.id}-i{n}", ask=1_000 + n), 10)
+    obs = observe(state, "A", "bob", "small", 20, 0, [], 2)
+    by_hand: dict[str, list[ListingView]] = {}
+    for view in obs.market_listings:
+        by_hand.setdefault(view.item.kind, []).append(view)
+    assert [len(v) for v in by_hand.values()] == [4, 2], "kind1 twice over, kind2 once, kind9 not at all"
+    expected = {kind: tuple(views) for kind, views in by_hand.items()}
+    assert obs.listings_by_kind() == expected
+    assert Observation.model_validate_json(obs.model_dump_json()).listings_by_kind() == expected
+    assert "listings_by_kind" not in obs.model_dump_json() and obs == observe(state, "A", "bob", "small", 20, 0, [], 2)
+    fewer = obs.model_copy(update={"market_listings": obs.market_listings[:1]})
+    assert fewer.listings_by_kind() == {"kind1": obs.market_listings[:1]}, "a copy with other listings regroups"
+
+
 def test_observations_kept_across_a_week_equal_ones_built_from_a_fresh_state(tmp_path: Path) -> None:
     """Replay a recorded week into one state, observing every trader at every moment (so the kept
     parts follow each change), and compare with observations of a state replayed afresh at sampled
@@ -126,6 +147,7 @@ def test_observations_kept_across_a_week_equal_ones_built_from_a_fresh_state(tmp
                 if fresh is not None:
                     again = observe(fresh, "B", *args)
                     assert obs == again and obs.model_dump_json() == again.model_dump_json()
+                    assert obs.listings_by_kind() == Observation.model_validate(obs.model_dump()).listings_by_kind()
                     open_offers = len(kept.open_offers_by_party.get(someone.id, ()))
                     seen["offers"] += bool(obs.incoming or obs.outgoing)
                     seen["past their time"] += open_offers > len(obs.incoming) + len(obs.outgoing)
