@@ -24,6 +24,7 @@ from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.backends import Policy
 from market.domain import Item, Listing, Offer, Participant
+from market.observation import decided
 from market.randomness import keyed_random
 from market.scenario import ProfileSpec, TierSettings
 
@@ -135,7 +136,7 @@ class OfflinePolicy(Policy):
         if obs.unlisted:
             actions += self._list_items(obs, rng, known)
         actions += self._bid(obs, views, answered_kinds, rng, memory, known)
-        return Decision(actions=tuple(actions)) if actions else _NO_ACTIONS
+        return decided(tuple(actions)) if actions else _NO_ACTIONS
 
     def _remember(self, obs: Observation, memory: _Memory) -> set[str]:
         """Wants this trader has given up on (a non-persistent one quits after a failed bid)."""

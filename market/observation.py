@@ -79,6 +79,14 @@ class Decision(Frozen):
     note: str | None = Field(None, max_length=2000)
 
 
+def decided(actions: tuple[Action, ...]) -> Decision:
+    """``Decision(actions=actions)`` for actions that are records already (each validated as it was
+    made), without validating them again: a rule-based policy answers every turn with one."""
+    record = _assemble(Decision, {"actions": actions, "note": None})
+    _set_fields_set(record, _ACTIONS_SET)  # as validation would: only ``actions`` was given
+    return record
+
+
 def observe(
     state: MarketState,
     market: str,
@@ -213,7 +221,7 @@ def _newest_views(state: MarketState, kind: str, count: int) -> tuple[int, tuple
     return built
 
 
-M = TypeVar("M", Observation, ListingView)
+M = TypeVar("M", Observation, ListingView, Decision)
 
 
 def _assemble(model: type[M], values: dict[str, Any]) -> M:
@@ -234,6 +242,9 @@ _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+_ACTIONS_SET = {"actions"}  # the fields set of every ``decided`` record (never changed: pydantic copies it first)
 
 
 @cache

@@ -13,7 +13,7 @@ from market.domain import OfferStatus, Want
 from market.events import ParticipantJoined
 from market.exchange import apply
 from market.ledger import Ledger
-from market.observation import ListingView, Observation, observe
+from market.observation import Decision, ListingView, Observation, decided, observe
 from market.runfolder import RunFolder
 from market.state import MarketState, changed
 from tests.conftest import SCENARIOS
@@ -41,6 +41,17 @@ def test_an_observation_is_the_record_model_construct_would_make() -> None:
     bob = observe(state, "A", "bob", "small", 20, 3, [])
     assert [v.listing.id for v in bob.market_listings] == ["L2", "L1"] and bob.thread_listings[0].listing.ask == 1_000
     assert [o.id for o in bob.incoming] == ["O2"]
+
+
+def test_a_decided_record_is_the_decision_validation_would_make() -> None:
+    for actions in [(), (MakeOffer(listing_id="L1", amount=800, message="hi"), Counter(offer_id="O1", amount=950)),
+                    (Reprice(listing_id="L2", ask=850),)]:
+        made, validated = decided(actions), Decision(actions=actions)
+        assert made == validated and made.model_fields_set == validated.model_fields_set == {"actions"}
+        assert made.model_dump_json() == validated.model_dump_json()
+        assert made.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+        assert made.note is None and made.model_copy(update={"note": "x"}).model_fields_set == {"actions", "note"}
+    assert decided(()).model_fields_set == {"actions"}, "no record changed another's fields set"
 
 
 def test_a_changed_record_is_model_copy_with_its_update() -> None:
