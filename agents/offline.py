@@ -98,6 +98,7 @@ class OfflinePolicy(Policy):
         self.listings_per_want = min(profile.attention, Policy.listings_per_want)
         self._memory: dict[tuple[str, str], _Memory] = {}  # (market, trader) -> what it remembers
         self._estimates: dict[str, dict[str, int]] = {}  # trader -> item -> estimated value
+        self._key_crcs: dict[str, int] = {}  # trader -> CRC of the start of its estimates' keys
 
     def decide(self, obs: Observation) -> Decision:
         trader = obs.trader
@@ -157,7 +158,11 @@ class OfflinePolicy(Policy):
         """``estimate`` given the trader's estimates so far (``known``, filled in here); at least 1."""
         cached = known.get(item.id)
         if cached is None:
-            digest = zlib.crc32(f"{self.seed}:{trader}:{item.id}:value".encode())
+            prefix = self._key_crcs.get(trader)
+            if prefix is None:
+                prefix = self._key_crcs[trader] = zlib.crc32(f"{self.seed}:{trader}:".encode())
+            # the CRC of f"{seed}:{trader}:{item.id}:value", continued from its trader's part (a running CRC)
+            digest = zlib.crc32(f"{item.id}:value".encode(), prefix)
             noise = digest / 0xFFFFFFFF * 2 - 1  # uniform in [-1, 1], stable per trader and item
             cached = known[item.id] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
         return cached

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from agents.offline import PROFILES, OfflinePolicy
 from market.actions import MakeOffer
 from market.domain import Item, Listing, Participant, Want
@@ -43,3 +45,17 @@ def test_a_bid_goes_to_the_cheapest_for_its_value_of_the_first_listings_of_a_kin
                 bid_on[view.listing.id] = name
     assert {PROFILES[name].attention for name in bid_on.values()} == {1, 12}, "both look at few and many"
     assert len(bid_on) > 3, "the choice covers more than one listing per kind"
+
+
+def test_an_estimate_is_the_value_moved_by_the_noise_of_the_crc_of_its_whole_key() -> None:
+    for seed in (0, 7, 20251):
+        for name in ("frontier", "small"):
+            policy = OfflinePolicy(PROFILES[name], seed=seed)
+            for trader in ("bob", "B-p0042", ""):
+                obs = _observation((), 0).model_copy(update={"trader": trader})
+                for n in range(30):
+                    item = Item(id=f"B-p{n:04d}-i{n % 4}", kind="lamp", title="Lamp", category="misc", value=37 * n)
+                    digest = zlib.crc32(f"{seed}:{trader}:{item.id}:value".encode())
+                    noise = digest / 0xFFFFFFFF * 2 - 1
+                    expected = max(1, round(item.value * (1 + noise * PROFILES[name].value_noise)))
+                    assert policy.estimate(obs, item) == expected
