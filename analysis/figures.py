@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from analysis.load import RunData
 from analysis.metrics import deal_outcomes
+from market.clock import DAY
 
 PALETTE = ["#1f6feb", "#e8871e", "#2da44e", "#cf222e", "#8250df", "#57606a"]
 SLOPE_ITEMS = 80
@@ -197,7 +198,7 @@ def tier_activity_over_time(data: RunData) -> go.Figure:
         if not people.get(tier):
             continue
         one = sides.filter(pl.col("tier") == tier)
-        days = [0.0, *(one["at"] / 86_400).to_list()]
+        days = [0.0, *(one["at"] / DAY).to_list()]
         style = {"name": tier, "legendgroup": tier, "line": {"color": _colour(data.tiers, tier)}, "line_shape": "hv"}
         fig.add_trace(go.Scatter(x=days, y=[0.0, *[(k + 1) / people[tier] for k in range(one.height)]], **style),
                       row=1, col=1)

@@ -16,11 +16,11 @@ import polars as pl
 import yaml
 from pydantic import ValidationError
 
+from market.clock import DAY
 from market.ledger import Ledger, LedgerError
 from market.runfolder import RunFolder, RunFolderError
 from market.tables import SCHEMAS, enrich_deals, hourly_series, project
 
-HOUR = 3600
 TABLES = ("participants", "items", "wants", "listings", "offers", "deals", "messages", "rejections", "failures",
           "hourly")
 _SCHEMAS = SCHEMAS  # the projected tables' columns (market.tables), named here for older callers
@@ -59,7 +59,7 @@ class RunData:
 
     @property
     def duration(self) -> int:
-        return int(self.scenario.get("days", 1)) * 86_400
+        return int(self.scenario.get("days", 1)) * DAY
 
 
 def load_run(path: Path | str, run_id: str | None = None) -> RunData:
@@ -93,7 +93,7 @@ def load_run(path: Path | str, run_id: str | None = None) -> RunData:
         raise AnalysisError(f"{folder.path}: the ledger has no participants; it may be truncated")
     tiers = list(scenario.get("tiers") or sorted(frames["participants"]["tier"].unique().to_list()))
     frames["deals"] = enrich_deals(frames)
-    hourly = hourly_series(frames, tiers, int(scenario.get("days", 1)) * 86_400, run)
+    hourly = hourly_series(frames, tiers, int(scenario.get("days", 1)) * DAY, run)
     return RunData(
         path=folder.path, name=str(scenario.get("name", run)), seed=int(scenario.get("seed", 0)),
         scenario=scenario, tiers=tiers, hourly=hourly, runs=[folder.path], run_ids=[run],

@@ -21,6 +21,7 @@ import simpy.rt
 from market import exchange
 from market.actions import Action
 from market.backends import BackendContext, Policy, build_policies
+from market.clock import HOUR
 from market.domain import Participant
 from market.engine import Entry, MarketModel
 from market.events import Event
@@ -126,7 +127,7 @@ class LiveRun:
                     self._tell(seq, market, event, True)
                 last = max((e.at for _, e in history), default=0)
                 # resume at the next whole simulated hour: the engine's hourly collector assumes it
-                start = -(-last // 3600) * 3600
+                start = -(-last // HOUR) * HOUR
                 env = simpy.rt.RealtimeEnvironment(initial_time=start, factor=1 / self.speed, strict=False)
                 people = build_participants(self.scenario, self.catalog) if not history else []
                 self.model = MarketModel(self.scenario, people, self.policies, self._sink, env=env,

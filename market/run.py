@@ -34,7 +34,8 @@ from rich.table import Table
 
 from market import provenance, runner
 from market.backends import BackendError, FatalPolicyError, disk_full, distinct
-from market.engine import DAY, MarketModel
+from market.clock import DAY
+from market.engine import MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
 from market.runfolder import RunFolder, RunFolderError

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import AfterValidator, Field, StrictInt, ValidationError, field_validator, model_validator
 
+from market.clock import DAY
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
 from market.money import MAX_CENTS, Money, MoneyError, parse_money
@@ -390,7 +391,7 @@ class Scenario(Frozen):
     @property
     def duration(self) -> int:
         """Simulated seconds in the run."""
-        return self.days * 86_400
+        return self.days * DAY
 
     def market(self, name: str) -> MarketSpec:
         return next(m for m in self.markets if m.name == name)

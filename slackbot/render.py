@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from market.clock import DAY
 from market.domain import OfferStatus
 from market.events import (
     DealClosed,
@@ -30,8 +31,6 @@ from market.events import (
 from market.state import MarketState
 from slackbot import blocks
 from slackbot.blocks import DayStats, Msg
-
-DAY = 86_400
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from market.engine import HOUR, Market, hourly_row
+from market.clock import DAY, HOUR
+from market.engine import Market, hourly_row
 from market.events import ParticipantJoined
 from market.ledger import Ledger, LedgerError, Record
 from market.runfolder import RunFolder
@@ -37,7 +38,7 @@ class LedgerWatch(Session):
         if not isinstance(scenario, dict) or "tiers" not in scenario:
             raise LedgerError(f"{folder.scenario}: not a resolved scenario (no tiers)")
         self.folder = folder
-        self.duration = int(scenario.get("days", 1)) * 86_400
+        self.duration = int(scenario.get("days", 1)) * DAY
         with Ledger(folder.ledger) as ledger:  # sqlite connections stay in their thread: the player opens its own
             names = ledger.markets() or [m["name"] for m in scenario.get("markets", [])]
         if not names:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from market.clock import DAY, HOUR
 from market.domain import Listing, Offer
-from market.engine import DAY, HOUR, Market
+from market.engine import Market
 from market.money import format_money
 
 ROWS = 40

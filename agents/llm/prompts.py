@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from market.clock import DAY, HOUR
 from market.domain import Participant
 from market.money import format_money
 from market.observation import Observation
@@ -84,8 +85,8 @@ def observation_payload(obs: Observation) -> dict[str, Any]:
 
 def observation_text(obs: Observation) -> str:
     """One turn's update: a line a person can read, then the observation as JSON."""
-    day, second = divmod(obs.at, 86_400)
-    clock = f"day {day + 1}, {second // 3600:02d}:{second % 3600 // 60:02d}"
+    day, second = divmod(obs.at, DAY)
+    clock = f"day {day + 1}, {second // HOUR:02d}:{second % HOUR // 60:02d}"
     headline = (
         f"Market {obs.market}, {clock}. You have {format_money(obs.balance - obs.escrow)} available "
         f"({format_money(obs.escrow)} held for open offers). "
