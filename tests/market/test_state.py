@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from pydantic import BaseModel
 
 from market.actions import Accept, Counter, Delist, ListItem, MakeOffer, Reject, Reprice, SendMessage, Withdraw
 from market.domain import Deal, Offer, Want
-from market.events import OfferEnded
+from market.events import Event, OfferEnded
 from market.exchange import Rejection, apply, expire
-from market.state import check_invariants, trusted
+from market.state import _EVOLVE, check_invariants, trusted
 from tests.market.helpers import market, person
 
 
@@ -78,3 +80,9 @@ def test_the_open_offers_per_buyer_and_kind_follow_offers_made_and_ended() -> No
     assert state.open_offers_by_want == {("bob", "kind1"): {"O3": None}}
     apply(state, "bob", Accept(offer_id="O3"), 12)
     assert state.open_offers_by_want == {} and check_invariants(state) == []
+
+
+def test_every_kind_of_event_has_a_step_in_evolve() -> None:
+    """evolve finds its step by the event's class: a new kind of event without one would be a KeyError."""
+    (union, _field) = get_args(Event)
+    assert set(_EVOLVE) == set(get_args(union))
