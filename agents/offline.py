@@ -23,6 +23,7 @@ from agents import messages
 from agents.base import BackendContext, Decision, ListingView, Observation
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, Reject, Reprice
 from market.backends import Policy
+from market.clock import HOUR
 from market.domain import Item, Listing, Offer, Participant
 from market.observation import decided
 from market.randomness import keyed_random
@@ -191,7 +192,7 @@ class OfflinePolicy(Policy):
         hours = self.profile.reprice_after_hours
         if hours is None:
             return []
-        newest = obs.at - hours * 3600  # a listing opened after this is still fresh
+        newest = obs.at - hours * HOUR  # a listing opened after this is still fresh
         actions: list[Action] = []
         with_offers: set[str] | None = None
         held: dict[str, Item] = {}

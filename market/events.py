@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter
 
 from market.actions import Action
+from market.clock import DAY
 from market.domain import Deal, Frozen, Listing, Message, Offer, OfferStatus, Participant
 from market.money import Money
 
@@ -19,7 +20,7 @@ from market.money import Money
 class Rules(Frozen):
     """The rules one market runs under."""
 
-    offer_ttl: int = Field(24 * 3600, gt=0, description="seconds an offer stays open")
+    offer_ttl: int = Field(DAY, gt=0, description="seconds an offer stays open")
     enforce_mandate: bool = Field(
         True, description="refuse actions beyond a principal's budget, max price or reserve"
     )
