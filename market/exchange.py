@@ -38,7 +38,8 @@ from market.events import (
     RejectionCode,
 )
 from market.money import format_money
-from market.state import MarketState, trusted
+from market.records import trusted
+from market.state import MarketState
 
 
 class Rejection(Frozen):

@@ -8,16 +8,16 @@ by scanning every listing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from itertools import chain, islice
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from market.actions import Action
 from market.domain import Frozen, Item, Listing, Offer, Participant, Want
 from market.events import Event
+from market.records import all_fields, build, shared_fields
 from market.state import MarketState
 
 
@@ -82,9 +82,7 @@ class Decision(Frozen):
 def decided(actions: tuple[Action, ...]) -> Decision:
     """``Decision(actions=actions)`` for actions that are records already (each validated as it was
     made), without validating them again: a rule-based policy answers every turn with one."""
-    record = _assemble(Decision, {"actions": actions, "note": None})
-    _set_fields_set(record, _ACTIONS_SET)  # as validation would: only ``actions`` was given
-    return record
+    return build(Decision, {"actions": actions, "note": None}, _ACTIONS_SET)  # as validation: only actions given
 
 
 def observe(
@@ -221,36 +219,17 @@ def _newest_views(state: MarketState, kind: str, count: int) -> tuple[int, tuple
     return built
 
 
-M = TypeVar("M", Observation, ListingView, Decision)
+M = TypeVar("M", Observation, ListingView)
 
 
 def _assemble(model: type[M], values: dict[str, Any]) -> M:
     """``model.model_construct(**values)`` for values that give every field, in field order (and any
     value kept beside them, ``Observation.listings_by_kind``), without its per-field bookkeeping (an
     observation is built for every trader's every turn)."""
-    record = object.__new__(model)
-    # the slots set through their descriptors (a frozen model refuses setattr); every record of a
-    # model shares one set of field names (safe: pydantic copies it before changing a copy's)
-    _set_dict(record, values)
-    _set_fields_set(record, _all_fields(model))
-    _set_extra(record, None)
-    _set_private(record, None)
-    return record
+    return build(model, values, all_fields(model))
 
 
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-_ACTIONS_SET = {"actions"}  # the fields set of every ``decided`` record (never changed: pydantic copies it first)
-
-
-@cache
-def _all_fields(model: type[BaseModel]) -> set[str]:
-    """The names of all of ``model``'s fields, one set per model."""
-    return set(model.model_fields)
+_ACTIONS_SET = shared_fields(frozenset({"actions"}))  # the fields set of every ``decided`` record
 
 
 def _view(state: MarketState, listing_id: str) -> ListingView:

@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from types import MappingProxyType
 from typing import Any, TypeVar
-
-from pydantic import BaseModel
 
 from market.domain import (
     Deal,
@@ -42,9 +39,9 @@ from market.events import (
     ParticipantJoined,
     Rules,
 )
+from market.records import build, shared_fields
 
 R = TypeVar("R", Listing, Offer)
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -255,62 +252,10 @@ def changed(record: R, **values: object) -> R:
 
     For the state's own updates only (a status, an ask), whose values come from events already validated.
     """
-    copy = object.__new__(type(record))
-    _set_dict(copy, {**record.__dict__, **values})
     names = record.__pydantic_fields_set__
     if not values.keys() <= names:  # (else the copy shares its original's set)
-        names = _fields_set(frozenset(names | values.keys()))
-    _set_fields_set(copy, names)
-    _set_extra(copy, None)
-    _set_private(copy, None)
-    return copy
-
-
-def trusted(model: type[M], **values: Any) -> M:
-    """``model(**values)`` for values validated already, without validating them again: the same record
-    (its fields in order, the defaults of those not given, the names given as its fields set).
-
-    For the exchange's records, whose values are the state's own (ids, parties, times) or a validated
-    action's (amounts, texts); the ledger reads every event back through its schema before writing it.
-    A name the model lacks or a required field left out raises ``TypeError``.
-    """
-    layout, given = _layout(model, tuple(values))
-    record = object.__new__(model)
-    _set_dict(record, {**layout, **values})  # (layout holds every field, so the order is the model's)
-    _set_fields_set(record, given)
-    _set_extra(record, None)
-    _set_private(record, None)
-    return record
-
-
-# a frozen model refuses setattr, so its slots are set through their descriptors
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-@cache
-def _layout(model: type[BaseModel], names: tuple[str, ...]) -> tuple[dict[str, object], set[str]]:
-    """Every field of ``model`` in order with its default (``None`` for those in ``names``, which are
-    given), and the set of ``names``; checked once per model and names given."""
-    fields = model.model_fields
-    unknown = [name for name in names if name not in fields]
-    missing = [name for name, info in fields.items() if info.is_required() and name not in names]
-    factory = [name for name, info in fields.items() if info.default_factory is not None and name not in names]
-    if unknown or missing or factory:
-        raise TypeError(f"{model.__name__}: unknown fields {unknown}, missing {missing}, defaults made by a "
-                        f"factory {factory}")
-    layout = {name: None if name in names else info.default for name, info in fields.items()}
-    return layout, _fields_set(frozenset(names))
-
-
-@cache
-def _fields_set(names: frozenset[str]) -> set[str]:
-    """One set of field names shared by every record that has them: a set per record held a few
-    hundred bytes for each of the week's hundreds of thousands of ended offers. Safe to share:
-    nothing changes a frozen record's set (``model_copy`` copies it first)."""
-    return set(names)
+        names = shared_fields(frozenset(names | values.keys()))
+    return build(type(record), {**record.__dict__, **values}, names)
 
 
 def check_invariants(state: MarketState) -> list[str]:

@@ -11,7 +11,8 @@ from market.actions import Accept, Counter, Delist, ListItem, MakeOffer, Reject,
 from market.domain import Deal, Offer, Want
 from market.events import Event, OfferEnded
 from market.exchange import Rejection, apply, expire
-from market.state import _EVOLVE, check_invariants, trusted
+from market.records import trusted
+from market.state import _EVOLVE, check_invariants
 from tests.market.helpers import market, person
 
 
