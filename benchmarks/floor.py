@@ -1,0 +1,127 @@
+"""What the engine's guarantees alone cost per event, against the 1/30-of-bare-SimPy budget.
+
+The engine promises two things that cost time on every event whatever the policies do:
+
+* the ledger: each event written as canonical JSON, read back through its schema before any
+  of its batch is written, and stored in one SQLite transaction per batch (kill -9 safe);
+* identical streams: every draw comes from a Mersenne Twister seeded from a string key, as
+  ``random.Random(key)`` seeds it, one generator per trader, turn and purpose.
+
+This script runs the deal.yaml week once, then times, in the same process, those two parts
+alone on that week's own events and generator count:
+
+* the ledger: the week's events appended again to an empty ledger, batched by time as the
+  engine batches them (best of three);
+* the seeding: as many ``keyed_random`` generators as the week made, counted with cProfile
+  on a second run (best of three);
+
+and a bare SimPy loop over as many timeouts (best of five). The budget at 1/30 of bare SimPy
+is 30 bare timeouts per event; the script prints how much of it the guarantees leave for
+observations, policies and the exchange rules.
+
+    python benchmarks/floor.py [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import itertools
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from market import runner
+from market.events import Event
+from market.ledger import Ledger
+from market.randomness import keyed_random
+from market.runfolder import RunFolder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deal_week import bare_simpy, timed_week, wakes
+
+ROOT = Path(__file__).resolve().parents[1]
+RATIO = 30
+
+
+def week_events(prepared: runner.Plan) -> list[tuple[str, Event]]:
+    """The (market, event) pairs a planned week writes, in ledger order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = RunFolder.create(Path(tmp), "deal", exact=Path(tmp) / "run")
+        runner.start(prepared, folder, after_run=False)
+        with Ledger(folder.ledger) as ledger:
+            return [(r.market, r.event) for r in ledger.records()]
+
+
+def ledger_seconds(entries: list[tuple[str, Event]], tries: int = 3) -> tuple[float, int]:
+    """Best CPU seconds to append ``entries`` to an empty ledger, batched by event time, and the
+    number of batches."""
+    batches = [list(group) for _, group in itertools.groupby(entries, key=lambda e: e[1].at)]
+    best = float("inf")
+    for _ in range(tries):
+        with tempfile.TemporaryDirectory() as tmp, Ledger(Path(tmp) / "ledger.db", create=True) as ledger:
+            start = time.process_time()
+            for batch in batches:
+                ledger.append_many(batch)
+            best = min(best, time.process_time() - start)
+    return best, len(batches)
+
+
+def generators_made(prepared: runner.Plan) -> int:
+    """How many ``keyed_random`` generators a planned week makes (cProfile's call count)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    timed_week(prepared)
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return sum(calls for (file, _, name), (_, calls, *_) in stats.items()
+               if name == "keyed_random" and file.endswith("randomness.py"))
+
+
+def seeding_seconds(count: int, tries: int = 3) -> float:
+    """Best CPU seconds to seed ``count`` generators from keys shaped like the engine's."""
+    keys = [f"20251:B:p{i % 69}:{i}:bid" for i in range(count)]
+    best = float("inf")
+    for _ in range(tries):
+        start = time.process_time()
+        for key in keys:
+            keyed_random(key)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args()
+    scenario = ROOT / "scenarios" / "deal.yaml"
+    _, cpu, result = timed_week(runner.plan(scenario, seed=args.seed))
+    events = result.summary["events"]
+    decisions = wakes(result.model)
+    entries = week_events(runner.plan(scenario, seed=args.seed))
+    assert len(entries) == events, (len(entries), events)
+    ledger, batches = ledger_seconds(entries)
+    generators = generators_made(runner.plan(scenario, seed=args.seed))
+    seeding = seeding_seconds(generators)
+    _, bare = bare_simpy(events)
+
+    def us(seconds: float) -> str:
+        return f"{seconds / events * 1e6:6.1f} us/event"
+
+    budget = RATIO * bare
+    print(f"deal.yaml week: {events:,} events, {decisions:,} decisions, {cpu:.2f} s CPU = {us(cpu)}")
+    print(f"bare SimPy, as many timeouts:       {bare:.3f} s CPU = {us(bare)}")
+    print(f"budget at 1/{RATIO} of bare SimPy:     {budget:.3f} s CPU = {us(budget)}")
+    print(f"ledger, the week's events again:    {ledger:.3f} s CPU = {us(ledger)} ({batches:,} batches)")
+    print(f"seeding, {generators:,} generators:    {seeding:.3f} s CPU = {us(seeding)}")
+    floor = ledger + seeding
+    print(f"the guarantees alone: {floor:.3f} s CPU = {us(floor)}, {floor / budget:.0%} of the budget; "
+          f"left for observations, policies and the exchange: {us(max(budget - floor, 0))}, "
+          f"{max(budget - floor, 0) / decisions * 1e6:.1f} us per decision "
+          f"(they take {(cpu - floor) / decisions * 1e6:.1f} us per decision now)")
+
+
+if __name__ == "__main__":
+    main()
