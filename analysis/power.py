@@ -54,7 +54,7 @@ from analysis.load import load_run
 from analysis.stats import contrast, headline
 from market.experiment import ExperimentError, design, run, validate_spec
 from market.factors import FactorError, parse_path
-from market.scenario import Scenario, load_scenario
+from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
 from market.sweep import BAD_INPUT
 
 EFFECTS = ("seller_premium", "buyer_savings", "extra_deals")
@@ -106,7 +106,7 @@ def parse_vary(text: str) -> Vary:
     name, sep, raw = text.partition("=")
     name = name.strip()
     if not sep or not raw.strip() or not name:
-        raise FactorError(f"--vary {text!r}: expected NAME=V1,V2,..., e.g. participants=20,40,69,140 "
+        raise FactorError(f"--vary {quoted(text)}: expected NAME=V1,V2,..., e.g. participants=20,40,69,140 "
                           f"(shortcuts: {', '.join(SHORTCUTS)}; or a scenario field path)")
     shortcut = SHORTCUTS.get(name)
     path = shortcut.path if shortcut else name
@@ -114,6 +114,9 @@ def parse_vary(text: str) -> Vary:
     values: list[Any] = []
     for part in raw.split(","):
         part = part.strip()
+        if sum(char.isdigit() for char in part) > MAX_DIGITS:
+            raise FactorError(f"--vary {name}: a number of {len(part):,} characters (at most {MAX_DIGITS:,} "
+                              "digits are read)")
         values.append(int(part) if re.fullmatch(r"-?\d+", part) else float(part)
                       if re.fullmatch(r"-?\d*\.\d+", part) else part)
     if shortcut and any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
@@ -148,6 +151,8 @@ def mixed_markets(scenario: Scenario, count: int) -> list[dict[str, Any]]:
     """
     if count < 1:
         raise FactorError(f"mixed_markets: at least one mixed market is needed to compare tiers, got {count}")
+    if count > MAX_MARKETS:
+        raise FactorError(f"mixed_markets: a scenario holds at most {MAX_MARKETS} markets, got {count}")
     markets = [m.model_dump(mode="json", exclude_defaults=True) for m in scenario.markets]
     mixed = [i for i, m in enumerate(markets) if sum(1 for share in m["tiers"].values() if share > 0) > 1]
     if mixed:

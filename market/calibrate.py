@@ -57,6 +57,11 @@ from market.scenario import ScenarioError, _describe, dump_scenario, load_scenar
 from market.sweep import BAD_INPUT
 from market.tables import enrich_deals, project
 
+MAX_TRIALS = 100_000
+MAX_SEEDS = 1_000
+"""The most seeds per trial, and held-out seeds, a study runs."""
+MAX_SAMPLER_SEED = 2**32 - 1
+
 Statistic = Literal[
     "deals", "listings", "volume_cents", "deals_total", "listings_total",
     "seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person",
@@ -279,8 +284,11 @@ class Calibration:
 
 def prepare(scenario: Path, targets: Path, params: Sequence[str], seeds: int, holdout: int, seed: int) -> Calibration:
     """Check the scenario, targets and parameters (bounds applied to the scenario) before running anything."""
-    if seeds < 1 or holdout < 2:
-        raise ValueError("--seeds must be at least 1 and --holdout at least 2 (an interval needs two runs)")
+    if not (1 <= seeds <= MAX_SEEDS and 2 <= holdout <= MAX_SEEDS):
+        raise ValueError(f"--seeds must be 1 to {MAX_SEEDS} and --holdout 2 to {MAX_SEEDS} (an interval needs "
+                         f"two runs), got {seeds} and {holdout}")
+    if not 0 <= seed <= MAX_SAMPLER_SEED:
+        raise ValueError(f"--seed must be 0 to 2**32 - 1 (it seeds Optuna's sampler, which seeds NumPy), got {seed}")
     base, catalog = load_scenario(scenario)
     chosen = {path: Parameter.declared(path, bounds) for path, bounds in base.calibration.parameters.items()}
     chosen |= {p.path: p for p in map(Parameter.parse, params)}  # the command adds to or replaces the file's
@@ -297,6 +305,8 @@ def prepare(scenario: Path, targets: Path, params: Sequence[str], seeds: int, ho
 def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: str | None = None,
               on_trial: Any = None) -> dict[str, Any]:
     """Run (or continue) the study in ``out``; then the held-out check. Returns calibration.json's record."""
+    if not 1 <= trials <= MAX_TRIALS:
+        raise ValueError(f"--trials must be 1 to {MAX_TRIALS:,}, got {trials}")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -433,10 +443,12 @@ def main(
     targets: Annotated[Path, typer.Argument(help="targets YAML file (e.g. scenarios/targets/project_deal.yaml)")],
     param: Annotated[list[str] | None, typer.Option("--param", help=(
         "PATH=LOW:HIGH to fit (repeatable); adds to or replaces the scenario's calibration.parameters"))] = None,
-    trials: Annotated[int, typer.Option(help="trials in the study (an interrupted study continues)")] = 40,
-    seeds: Annotated[int, typer.Option(help="seeds per trial (the same in every trial)")] = 4,
-    holdout: Annotated[int, typer.Option(help="fresh seeds for the final check")] = 8,
-    seed: Annotated[int, typer.Option(help="seed of the sampler and first fit seed")] = 1,
+    trials: Annotated[int, typer.Option(help="trials in the study (an interrupted study continues)",
+                                        min=1, max=MAX_TRIALS)] = 40,
+    seeds: Annotated[int, typer.Option(help="seeds per trial (the same in every trial)", min=1, max=MAX_SEEDS)] = 4,
+    holdout: Annotated[int, typer.Option(help="fresh seeds for the final check", min=2, max=MAX_SEEDS)] = 8,
+    seed: Annotated[int, typer.Option(help="seed of the sampler and first fit seed", min=0,
+                                      max=MAX_SAMPLER_SEED)] = 1,
     workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
     out: Annotated[Path | None, typer.Option(help="study folder (default runs/calibrate/<targets>-<time>)")] = None,

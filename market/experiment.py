@@ -61,7 +61,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
-from market.scenario import Scenario, ScenarioError, _describe, load_scenario, read_mapping
+from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, read_mapping
 from market.sweep import BAD_INPUT, Replication, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
@@ -82,7 +82,7 @@ class ExperimentSpec(Frozen):
     scenario: Annotated[str, Field(min_length=1, description="base scenario, relative to the experiment file")]
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
     replications: Annotated[int, Field(ge=1, le=10_000)]
-    seed: int | None = Field(None, description="base of the derived seeds (default: the scenario's seed)")
+    seed: Seed | None = Field(None, description="base of the derived seeds (default: the scenario's seed)")
     common_seeds: bool = Field(False, description="replication r runs with the same seed in every cell")
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set", description="path -> value in every cell")
     factors: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)

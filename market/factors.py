@@ -35,12 +35,15 @@ import yaml
 from market.backends import BackendContext, build_policies
 from market.scenario import (
     CatalogEntry,
+    OverlongInteger,
     Scenario,
     ScenarioError,
     build_participants,
     check_kinds,
     dump_scenario,
     load_scenario,
+    quoted,
+    read_yaml,
     validate_scenario,
 )
 
@@ -157,9 +160,11 @@ def parse_assignment(text: str) -> tuple[FieldPath, Any]:
     """``PATH=VALUE`` from the command line; VALUE is read as YAML (``0.2``, ``"$50"``, ``[1.1, 1.3]``)."""
     path, sep, raw = text.partition("=")
     if not sep or not path.strip():
-        raise FactorError(f"--set {text!r}: expected PATH=VALUE, e.g. --set participants.budget='$50'")
+        raise FactorError(f"--set {quoted(text)}: expected PATH=VALUE, e.g. --set participants.budget='$50'")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = read_yaml(raw) if raw.strip() else ""
+    except OverlongInteger as exc:
+        raise FactorError(f"--set {path.strip()}: {exc.problem}") from None
     except yaml.YAMLError:
         value = raw
     return parse_path(path), value
@@ -186,7 +191,7 @@ def apply(scenario: Scenario, catalog: list[CatalogEntry], values: Mapping[str, 
             data = set_path(data, parse_path(text), value)
         except FactorError as exc:
             raise FactorError(f"{source}: {exc}") from None
-    label = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
+    label = ", ".join(f"{k}={quoted(v, _show)}" for k, v in values.items())
     try:
         changed = validate_scenario(data, f"{source}: with {label}: scenario")
         check_kinds(changed, catalog, f"{source}: with {label}: scenario")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -41,10 +42,20 @@ class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names file and field."""
 
 
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""A run's seed: every draw of the run follows from it (and the keys of what is drawn)."""
+
 Kind = Annotated[str, Field(min_length=1, max_length=100)]
 """A catalog kind: the name that ties items, wants and listings together."""
 Name = Annotated[str, Field(max_length=200)]
 """A short text: a person's name, a title, a category, a style, a quirk."""
+
+Ident = Annotated[str, Field(min_length=1, max_length=100)]
+"""A name the scenario refers to: a tier, a profile, a backend, a participant id."""
+
+MAX_MARKETS = 100
+MAX_TIERS = 20
+MAX_PARTICIPANTS = 1_000_000
 
 
 class Range(Frozen):
@@ -130,20 +141,20 @@ class Timing(Frozen):
 class TierSettings(Frozen):
     """How one tier's agents are run."""
 
-    backend: str = "offline"
-    profile: str | None = Field(None, description="offline profile name; defaults to the tier name")
-    model: str | None = None
-    base_url: str | None = None
+    backend: Ident = "offline"
+    profile: Ident | None = Field(None, description="offline profile name; defaults to the tier name")
+    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    base_url: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
     # model backends only (anthropic, openai, replay); the offline backend ignores these
-    rpm: Annotated[int, Field(gt=0)] | None = Field(None, description="requests per minute to this model")
-    tpm: Annotated[int, Field(gt=0)] | None = Field(None, description="input+output tokens per minute")
+    rpm: Annotated[int, Field(gt=0, le=1_000_000)] | None = Field(None, description="requests per minute to this model")
+    tpm: Annotated[int, Field(gt=0, le=10**10)] | None = Field(None, description="input+output tokens per minute")
     max_tokens: Annotated[int, Field(gt=0, le=64_000)] = Field(1024, description="most output tokens per call")
-    timeout: Annotated[float, Field(gt=0)] = Field(60.0, description="seconds before a call is abandoned")
+    timeout: Annotated[float, Field(gt=0, le=3600)] = Field(60.0, description="seconds before a call is abandoned")
     max_retries: Annotated[int, Field(ge=0, le=20)] = Field(4, description="retries on 429/529/5xx/timeouts")
     history_turns: Annotated[int, Field(ge=1, le=100)] = Field(
         12, description="past turns kept per trader; past this many, the oldest are summarised down to half at once"
     )
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Annotated[dict[Ident, Any], Field(max_length=100)] = Field(default_factory=dict)
 
 
 def _ordered_pair(value: tuple[float, float]) -> tuple[float, float]:
@@ -164,8 +175,8 @@ class ProfileSpec(Frozen):
     modelling assumptions, not measurements of any model.
     """
 
-    base: Annotated[str, Field(min_length=1, description="built-in profile (frontier, small) or one declared here")]
-    description: str = ""
+    base: Annotated[Ident, Field(description="built-in profile (frontier, small) or one declared here")]
+    description: Annotated[str, Field(max_length=10_000)] = ""
     value_noise: Annotated[float, Field(ge=0, le=1, description="relative error of its value estimates")] | None = None
     anchor: Pair | None = Field(None, description="ask as a multiple of estimated value, [low, high]")
     opening_bid: Pair | None = Field(None, description="first bid as a fraction of what it would pay, [low, high]")
@@ -206,9 +217,11 @@ Share = Annotated[float, AfterValidator(_share)]
 class MarketSpec(Frozen):
     """One market: its name and how its participants' tiers are assigned."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
-    tiers: dict[str, Share] = Field(description="share of participants per tier, drawn from the seed")
-    assign: dict[str, str] = Field(default_factory=dict, description="participant id -> fixed tier")
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+    tiers: Annotated[dict[Ident, Share], Field(max_length=MAX_TIERS)] = Field(
+        description="share of participants per tier, drawn from the seed")
+    assign: Annotated[dict[Ident, Ident], Field(max_length=MAX_PARTICIPANTS)] = Field(
+        default_factory=dict, description="participant id -> fixed tier")
 
     @field_validator("tiers")
     @classmethod
@@ -270,7 +283,7 @@ class Generate(Frozen):
 
 class Participants(Frozen):
     generate: Generate | None = None
-    people: list[PersonSpec] = Field(default_factory=list)
+    people: Annotated[list[PersonSpec], Field(max_length=MAX_PARTICIPANTS)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _some(self) -> Self:
@@ -282,13 +295,14 @@ class Participants(Frozen):
 class SlackSettings(Frozen):
     """How the Slack bot shows and hosts this scenario's markets."""
 
-    admins: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]+$")]] = Field(
+    admins: Annotated[list[Annotated[str, Field(max_length=40, pattern=r"^[UW][A-Z0-9]+$")]],
+                      Field(max_length=1000)] = Field(
         default_factory=list, description="Slack user ids allowed to run /deal admin"
     )
     show_tiers: bool = Field(False, description="show each agent's tier next to its name")
     channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_-]{0,40}$")] = "deal-"
-    join_market: str | None = Field(None, description="market people join from Slack (default: the first)")
-    interviewer: str | None = Field(
+    join_market: Ident | None = Field(None, description="market people join from Slack (default: the first)")
+    interviewer: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="model (Anthropic Messages API, priced in agents/llm/pricing.yaml) that interviews "
         "people who /deal join and writes their agent's instructions; none: the join form")
 
@@ -316,10 +330,10 @@ class FreeParameters(Frozen):
     written as integers. A ``--param`` on the command line adds a parameter or replaces one declared here.
     """
 
-    parameters: dict[Annotated[str, Field(min_length=1, max_length=300)],
-                     tuple[StrictInt, StrictInt] | tuple[Annotated[float, Field(allow_inf_nan=False)],
-                                             Annotated[float, Field(allow_inf_nan=False)]]] = Field(
-        default_factory=dict, description="field path -> [low, high]")
+    parameters: Annotated[dict[Annotated[str, Field(min_length=1, max_length=300)],
+                               tuple[StrictInt, StrictInt] | tuple[Annotated[float, Field(allow_inf_nan=False)],
+                                                                   Annotated[float, Field(allow_inf_nan=False)]]],
+                          Field(max_length=100)] = Field(default_factory=dict, description="field path -> [low, high]")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -334,19 +348,21 @@ class Scenario(Frozen):
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
     description: Annotated[str, Field(max_length=10_000)] = ""
-    seed: int = 0
+    seed: Seed = 0
     days: Annotated[int, Field(ge=1, le=366)] = 5
     working_hours: WorkingHours = WorkingHours()
     timing: Timing = Timing()
     rules: Rules = Rules()
     failures: FailureLimits = FailureLimits()
-    catalog: str = Field("catalog.csv", description="catalog file, relative to the scenario file")
+    catalog: Annotated[str, Field(min_length=1, max_length=300)] = Field(
+        "catalog.csv", description="catalog file, relative to the scenario file")
     participants: Participants
-    profiles: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec] = Field(
+    profiles: Annotated[dict[Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec],
+                        Field(max_length=100)] = Field(
         default_factory=dict, description="offline profiles declared here: name -> {base: small, attention: 4, ...}")
-    tiers: dict[str, TierSettings]
-    markets: Annotated[list[MarketSpec], Field(min_length=1)]
-    compare: list[str] = Field(
+    tiers: Annotated[dict[Ident, TierSettings], Field(max_length=MAX_TIERS)]
+    markets: Annotated[list[MarketSpec], Field(min_length=1, max_length=MAX_MARKETS)]
+    compare: Annotated[list[Ident], Field(max_length=MAX_TIERS)] = Field(
         default_factory=list,
         description="tiers to compare, in order: [frontier, small] reports frontier minus small; three or more "
         "give every pair (first minus later). Empty: every pair in the order `tiers:` defines them",
@@ -407,19 +423,56 @@ class CatalogEntry(Frozen):
 # --- loading -------------------------------------------------------------
 
 
+MAX_YAML_BYTES = 64 * 1024 * 1024
+"""The largest settings file read (a scenario listing every person inline is a few MB)."""
+MAX_DIGITS = 4_000
+"""The longest integer a settings file or ``--set`` may write. Python refuses to read one of over 4,300
+digits, with an error that names no line; a shorter one reaches the schema, which names its field."""
+
+
+class OverlongInteger(yaml.MarkedYAMLError):
+    """An integer longer than ``MAX_DIGITS`` digits, refused where the YAML is read."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses an integer of more than ``MAX_DIGITS`` digits before converting it."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer scalar, or ``OverlongInteger`` naming where it is."""
+        digits = sum(char.isdigit() for char in node.value)
+        if digits > MAX_DIGITS:
+            raise OverlongInteger(problem=f"an integer of {digits:,} digits (at most {MAX_DIGITS:,} are read)",
+                                  problem_mark=node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+def read_yaml(text: str) -> Any:
+    """YAML ``text`` as data (the safe subset), refusing integers of over ``MAX_DIGITS`` digits."""
+    return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: builds no arbitrary objects
+
+
 def read_mapping(path: Path, kind: str, expected: str,
                  error: type[ScenarioError] = ScenarioError) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping (a ``kind`` file, ``expected`` describing it); a missing file,
-    bad YAML (with its line and column), a file that is not text or not a mapping raise ``error`` naming it."""
+    """Read a YAML file that must hold a mapping (a ``kind`` file, ``expected`` describing it); a missing or
+    too large file, bad YAML or an overlong integer (with its line and column), a file that is not text or
+    not a mapping raise ``error`` naming it."""
     if not path.is_file():
         raise error(f"{path}: no such {kind} file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise error(f"{path.name}: {path.stat().st_size:,} bytes; a {kind} file is read whole, and at most "
+                    f"{MAX_YAML_BYTES:,} bytes are read")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        data = read_yaml(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise error(f"{path.name}: {where}not valid YAML ({problem})") from None
+        problem = exc.problem if isinstance(exc, OverlongInteger) else f"not valid YAML ({exc.problem or exc})"
+        raise error(f"{path.name}: {where}{problem}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path.name}: not valid YAML ({exc})") from None
     except UnicodeDecodeError as exc:
         raise error(f"{path.name}: not a text file ({exc.reason})") from None
     if not isinstance(data, dict):
@@ -491,8 +544,25 @@ def _describe(err: Any, source: str) -> str:
     elif err["type"] == "missing":
         msg = "required field is missing"
     elif "got" not in msg and err["type"] not in ("value_error",):
-        msg = f"{msg}, got {err.get('input')!r}"
+        msg = f"{msg}, got {quoted(err.get('input'))}"
     return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
+
+
+ECHO = 80
+"""The most characters of an input an error message quotes."""
+
+
+def clipped(text: str) -> str:
+    """``text`` as an error message quotes an input: whole when short, else its start and its length."""
+    return text if len(text) <= ECHO else f"{text[:ECHO]}... ({len(text):,} characters)"
+
+
+def quoted(value: object, show: Callable[[Any], str] = repr) -> str:
+    """``show(value)`` clipped; a value holding an integer too long to write in decimal is said to."""
+    try:
+        return clipped(show(value))
+    except ValueError:  # Python writes no int of over 4,300 digits in decimal
+        return "a value holding an integer of over 4,300 digits"
 
 
 def _path(loc: tuple[Any, ...]) -> str:

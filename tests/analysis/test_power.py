@@ -35,6 +35,8 @@ def test_vary_names_a_design_and_its_values() -> None:
         parse_vary("mixed_markets=0,2")
     with pytest.raises(FactorError, match="given twice"):
         parse_vary("days=1,1")
+    with pytest.raises(FactorError, match=r"--vary participants: a number of 5,000 characters"):
+        parse_vary("participants=20," + "9" * 5_000)
 
 
 def test_effects_are_named_repeatable_and_checked() -> None:
@@ -54,6 +56,8 @@ def test_mixed_markets_keep_the_single_tier_markets_and_the_published_two() -> N
     only_frontier = apply(scenario, catalog, {"markets": [{"name": "A", "tiers": {"frontier": 1.0}}]}, "test")
     assert mixed_markets(only_frontier, 1) == [{"name": "A", "tiers": {"frontier": 1.0}},
                                                {"name": "B", "tiers": {"frontier": 0.5, "small": 0.5}}]
+    with pytest.raises(FactorError, match="a scenario holds at most 100 markets, got 100000"):
+        mixed_markets(scenario, 100_000)
 
 
 def test_power_is_the_share_of_weeks_detected_with_its_exact_interval() -> None:

@@ -61,6 +61,10 @@ def test_parameters_are_paths_with_bounds(tmp_path: Path) -> None:
             Parameter.parse(bad)
     with pytest.raises(FactorError, match="name the parameters to fit"):
         prepare(mini(tmp_path), TARGETS, [], 1, 2, 1)
+    with pytest.raises(ValueError, match=r"--seed must be 0 to 2\*\*32 - 1 .* got -3"):
+        prepare(mini(tmp_path), TARGETS, [], 1, 2, -3)
+    with pytest.raises(ValueError, match="--seeds must be 1 to 1000 and --holdout 2 to 1000"):
+        prepare(mini(tmp_path), TARGETS, [], 1, 5_000, 1)
     with pytest.raises(ScenarioError, match=r"--param \(low bounds\).*tiers.small.bogus: unknown key"):
         prepare(mini(tmp_path), TARGETS, ["tiers.small.bogus=1:2"], 1, 2, 1)
 

@@ -121,6 +121,16 @@ def test_command_line_assignments_read_values_as_yaml() -> None:
     assert parse_assignment("profiles.medium.anchor=[1.0, 1.2]")[1] == [1.0, 1.2]
     with pytest.raises(FactorError, match="expected PATH=VALUE"):
         parse_assignment("days")
+    with pytest.raises(FactorError, match=r"^--set seed: an integer of 5,000 digits \(at most 4,000 are read\)$"):
+        parse_assignment("seed=" + "9" * 5_000)
+
+
+def test_an_error_quotes_a_long_value_clipped() -> None:
+    scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
+    with pytest.raises(FactorError) as caught:
+        apply(scenario, catalog, {"participants.generate.count": int("9" * 4_000)}, "--set")
+    message = str(caught.value)
+    assert message.count("... (4,000 characters)") == 2 and len(message) < 400
 
 
 # --- grid, cells, seeds --------------------------------------------------------------------

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from market.money import MAX_CENTS, MAX_MONEY_TEXT, format_money
 from market.scenario import (
+    MAX_YAML_BYTES,
     ScenarioError,
     assign_tiers,
     build_participants,
@@ -74,6 +75,14 @@ def test_reference_scenario_matches_the_published_week() -> None:
          "deal.yaml: participants.generate.max_pay_ratio.max: Input should be a finite number"),
         (lambda d: d["participants"]["generate"].update(items_per_person={"min": 1, "max": 10**9}),
          "deal.yaml: participants.generate.items_per_person.max: Input should be less than or equal to 10000"),
+        (lambda d: d.update(seed=-1), "deal.yaml: seed: Input should be greater than or equal to 0, got -1"),
+        (lambda d: d.update(seed=2**63), "deal.yaml: seed: Input should be less than or equal to 9223372036854775807"),
+        (lambda d: d.update(markets=[{"name": f"M{i}", "tiers": {"frontier": 1.0}} for i in range(101)]),
+         "deal.yaml: markets: List should have at most 100 items"),
+        (lambda d: d["tiers"]["small"].update(timeout=10**9),
+         "deal.yaml: tiers.small.timeout: Input should be less than or equal to 3600"),
+        (lambda d: d["markets"][0].update(name="A" * 101),
+         "deal.yaml: markets[0].name: String should have at most 100"),
     ],
 )
 def test_bad_fields_are_named(tmp_path: Path, change, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -87,6 +96,31 @@ def test_bad_fields_are_named(tmp_path: Path, change, expected: str) -> None:  #
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"deal.yaml: line \d+, column \d+: not valid YAML"):
         load_scenario(write(tmp_path, "name: deal\nmarkets: [\n  - {name: A\n"))
+
+
+def test_an_integer_too_long_to_read_is_refused_where_it_is(tmp_path: Path) -> None:
+    """Python reads no int of over 4,300 digits (its error names no line): the loader stops at 4,000, with
+    the line and column; a shorter one reaches the schema, whose error names the field and quotes a clip."""
+    text = re.sub(r"(?m)^seed: .*$", "seed: " + "9" * 5_000, (SCENARIOS / "deal.yaml").read_text(), count=1)
+    line = 1 + text[:text.index("seed: 9")].count("\n")
+    with pytest.raises(ScenarioError, match=rf"^deal.yaml: line {line}, column 7: an integer of 5,000 digits "
+                                            r"\(at most 4,000 are read\)$"):
+        load_scenario(write(tmp_path, text))
+    data = deal_data()
+    data["participants"]["generate"]["count"] = int("9" * 4_000)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, data))
+    message = str(caught.value)
+    assert message.startswith("deal.yaml: participants.generate.count: Input should be less than or equal to")
+    assert message.endswith("... (4,000 characters)") and len(message) < 300
+
+
+def test_a_settings_file_too_large_to_read_whole_is_refused_unread(tmp_path: Path) -> None:
+    path = write(tmp_path, deal_data())
+    with path.open("r+b") as handle:  # sparse: the size without the disk
+        handle.truncate(MAX_YAML_BYTES + 1)
+    with pytest.raises(ScenarioError, match=r"deal.yaml: 67,108,865 bytes; a scenario file is read whole"):
+        load_scenario(path)
 
 
 def test_empty_catalog_and_missing_file(tmp_path: Path) -> None:
