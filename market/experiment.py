@@ -62,7 +62,7 @@ from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
 from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, read_mapping
-from market.sweep import BAD_INPUT, Replication, run_local, run_ray, run_replication
+from market.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
 RUNS_TABLE = "runs.parquet"
@@ -81,7 +81,7 @@ class ExperimentSpec(Frozen):
 
     scenario: Annotated[str, Field(min_length=1, description="base scenario, relative to the experiment file")]
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
-    replications: Annotated[int, Field(ge=1, le=10_000)]
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)]
     seed: Seed | None = Field(None, description="base of the derived seeds (default: the scenario's seed)")
     common_seeds: bool = Field(False, description="replication r runs with the same seed in every cell")
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set", description="path -> value in every cell")
@@ -293,8 +293,7 @@ def run(
     processes, or on Ray with ``ray_address``. ``on_done(cell_id)`` is called once per run as it
     finishes (at once for runs an earlier, interrupted attempt finished).
     """
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+    check_workers(workers)
     folder = out or default_folder(plan)
     record_path = folder / EXPERIMENT_FILE
     if record_path.is_file():

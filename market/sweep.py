@@ -46,6 +46,17 @@ from market.scenario import ScenarioError
 SWEEP_FILE = "sweep.json"
 BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
 
+MAX_REPLICATIONS = 10_000
+"""The most replications a sweep, or a cell of an experiment, runs."""
+MAX_WORKERS = 256
+"""The most local worker processes (or Ray CPUs) a run of many weeks asks for."""
+
+
+def check_workers(workers: int) -> None:
+    """``ValueError`` naming ``--workers`` unless it is 1 to ``MAX_WORKERS``."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be 1 to {MAX_WORKERS}, got {workers}")
+
 
 @dataclass(frozen=True)
 class Replication:
@@ -160,10 +171,9 @@ def sweep(
     ``changes`` (field path -> value, as ``--set PATH=VALUE``) are made to the scenario first; the
     changed scenario is written into the sweep folder and every replication runs it.
     """
-    if count < 1:
-        raise ValueError(f"--replications must be at least 1, got {count}")
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if not 1 <= count <= MAX_REPLICATIONS:
+        raise ValueError(f"--replications must be 1 to {MAX_REPLICATIONS:,}, got {count}")
+    check_workers(workers)
     # validate everything (scenario, catalog, markets, backends) before writing anything
     changes = dict(changes or {})
     if changes:

@@ -52,8 +52,10 @@ def test_sweep_on_ray_in_local_mode_pools_across_seeds(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
-    (["--replications", "0"], "--replications must be at least 1"),
-    (["--workers", "0"], "--workers must be at least 1"),
+    (["--replications", "0"], "--replications must be 1 to 10,000, got 0"),
+    (["--replications", "100000000"], "--replications must be 1 to 10,000, got 100000000"),
+    (["--workers", "0"], "--workers must be 1 to 256, got 0"),
+    (["--workers", "100000"], "--workers must be 1 to 256, got 100000"),
     (["--markets", "Z"], "unknown market Z"),
 ])
 def test_cli_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
