@@ -201,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     try:
         with Ledger(args[0]) as ledger:
+            market = args[1] if len(args) > 1 else None
+            if market is not None and market not in ledger.markets():
+                raise LedgerError(f"{ledger.path}: no market {market[:100]!r} in this ledger; its markets are "
+                                  f"{', '.join(ledger.markets()) or 'none yet'}")
             out = sys.stdout
-            for line in ledger.export_lines(args[1] if len(args) > 1 else None):
+            for line in ledger.export_lines(market):
                 out.write(line + "\n")
     except LedgerError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -70,7 +70,7 @@ def main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="serve a live page of the run in the browser")] = False,
     host: Annotated[str, typer.Option(help="with --watch: the address to serve on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="with --watch: the port (0: a free one)")] = 0,
+    port: Annotated[int, typer.Option(help="with --watch: the port (0: a free one)", min=0, max=65535)] = 0,
     paused: Annotated[bool, typer.Option("--paused", help="with --watch: hold the run after its first batch "
                                          "(Step or Resume on the page)")] = False,
     speed: Annotated[str, typer.Option(help="with --watch: simulated time per second: max, 1 day/s, 1 h/s, 10 min/s, "

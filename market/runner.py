@@ -24,7 +24,7 @@ from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
 from market.ledger import Ledger
 from market.runfolder import RunFolder
-from market.scenario import Scenario, build_participants, dump_scenario, load_scenario
+from market.scenario import Scenario, build_participants, clipped, dump_scenario, load_scenario
 from market.summary import summarize
 
 AFTER_RUN_GROUP = "market.after_run"
@@ -90,7 +90,8 @@ def plan(
         known = [m.name for m in scenario.markets]
         unknown = [m for m in markets if m not in known]
         if unknown:
-            raise ValueError(f"--markets: unknown market {', '.join(unknown)} (scenario has {', '.join(known)})")
+            raise ValueError(f"--markets: unknown market {clipped(', '.join(unknown))} "
+                             f"(scenario has {', '.join(known)})")
         scenario = scenario.model_copy(update={"markets": [m for m in scenario.markets if m.name in markets]})
     if tiers:
         merged = {

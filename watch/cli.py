@@ -26,7 +26,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 def main(
     run_dir: Annotated[Path, typer.Argument(help="a run folder (finished, or still running)")],
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to serve on (0: a free one)")] = 0,
+    port: Annotated[int, typer.Option(help="port to serve on (0: a free one)", min=0, max=65535)] = 0,
     speed: Annotated[str, typer.Option(help=f"replay speed: {', '.join(SPEEDS)} (spaces optional)")] = "1 h/s",
     paused: Annotated[bool, typer.Option("--paused", help="start paused (use Step or Resume)")] = False,
 ) -> None:

@@ -69,6 +69,9 @@ def test_ledger_command_prints_json_lines(tmp_path: Path) -> None:
         '{"offer_ttl":86400,"enforce_mandate":true}}}\n'
     bad = subprocess.run([*cmd, str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "no ledger here" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = subprocess.run([*cmd, str(tmp_path), "Z" * 5_000], capture_output=True, text=True, cwd=ROOT)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert f"no market '{'Z' * 100}' in this ledger; its markets are A" in unknown.stderr
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,17 @@ def test_watch_on_a_port_in_use(smoke_run: RunFolder, busy_port: int) -> None:
     assert f"port {busy_port} on 127.0.0.1 is in use" in result.output
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_named(smoke_run: RunFolder, two_markets: Path, tmp_path: Path, port: str) -> None:
+    """Once a traceback from socketserver's bind (OverflowError: port must be 0-65535)."""
+    out = tmp_path / "never"
+    watched = CliRunner().invoke(watch_cli.app, [str(smoke_run.path), "--port", port])
+    run = CliRunner().invoke(run_cli.app, [str(two_markets), "--out", str(out), "--watch", "--port", port, "-q"])
+    for result in (watched, run):
+        assert result.exit_code == 2 and "Invalid value for '--port'" in result.output, result.output
+    assert not out.exists()
+
+
 def test_run_with_watch_on_a_port_in_use_writes_nothing(two_markets: Path, tmp_path: Path, busy_port: int) -> None:
     out = tmp_path / "never"
     result = CliRunner().invoke(run_cli.app, [str(two_markets), "--out", str(out), "--watch", "--port",
