@@ -68,6 +68,26 @@ def test_watch_with_speed_keeps_the_rhythm(stub: SlackStub, client: WebClient, s
     assert result.seconds >= 0.7 and not result.failed
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["watch", "RUN", "--speed", "-5"], "argument --speed: a number above 0 and at most 10,000,000, got -5"),
+    (["watch", "RUN", "--speed", "1e999"], "argument --speed: a number above 0 and at most 10,000,000, got 1e999"),
+    (["watch", "RUN", "--pace", "nan"], "argument --pace: a number from 0 to 3,600, got nan"),
+    (["watch", "RUN", "--channel-prefix", "X" * 500], "argument --channel-prefix: lowercase letters"),
+    (["watch", "RUN", "--markets", "A,,B"], "argument --markets: comma-separated market names"),
+    (["host", "scenario.yaml", "--speed", "0"], "argument --speed: a number above 0"),
+    (["host", "scenario.yaml", "--http", "--port", "99999"], "argument --port: a port is 1 to 65535, got '99999'"),
+])
+def test_command_line_numbers_and_names_are_bounded(capsys: pytest.CaptureFixture[str], args: list[str],
+                                                    message: str) -> None:
+    """Refused by the parser, before any token is looked for or any message sent."""
+    from slackbot.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and message in err and len(err) < 1_000, err
+
+
 @pytest.mark.slow
 def test_watch_command_line(stub: SlackStub, smoke_run: Path) -> None:
     env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": stub.base_url, "PATH": "/usr/bin:/bin"}
