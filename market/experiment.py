@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -61,7 +62,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
-from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, read_mapping
+from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
 from market.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
@@ -74,19 +75,31 @@ class ExperimentError(ScenarioError):
     """An experiment file that cannot be run; the message names the file and field."""
 
 
+MAX_FACTORS = 20
+MAX_LEVELS = 1_000
+MAX_CELLS = 10_000
+"""The most conditions an experiment runs (factors' levels multiplied, or cells listed)."""
+PathText = Annotated[str, Field(min_length=1, max_length=300)]
+"""A scenario field path as written (``markets[*].tiers.small.share``)."""
+
+
 class ExperimentSpec(Frozen):
     """An experiment file: a base scenario, factors (path -> values) or cells, replications."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    scenario: Annotated[str, Field(min_length=1, description="base scenario, relative to the experiment file")]
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    scenario: Annotated[str, Field(min_length=1, max_length=1000,
+                                   description="base scenario, relative to the experiment file")]
+    name: Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
     replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)]
     seed: Seed | None = Field(None, description="base of the derived seeds (default: the scenario's seed)")
     common_seeds: bool = Field(False, description="replication r runs with the same seed in every cell")
-    fixed: dict[str, Any] = Field(default_factory=dict, alias="set", description="path -> value in every cell")
-    factors: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
-    cells: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = None
+    fixed: Annotated[dict[PathText, Any], Field(max_length=100)] = Field(
+        default_factory=dict, alias="set", description="path -> value in every cell")
+    factors: Annotated[dict[PathText, Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]],
+                       Field(max_length=MAX_FACTORS)] = Field(default_factory=dict)
+    cells: Annotated[list[Annotated[dict[PathText, Any], Field(max_length=MAX_FACTORS)]],
+                     Field(min_length=1, max_length=MAX_CELLS)] | None = None
 
     @field_validator("factors", "fixed")
     @classmethod
@@ -104,7 +117,7 @@ class ExperimentSpec(Frozen):
         for path, levels in factors.items():
             seen = [canonical(v) for v in levels]
             if len(set(seen)) != len(seen):
-                raise ValueError(f"{path}: a level is listed twice ({levels})")
+                raise ValueError(f"{path}: a level is listed twice ({quoted(levels)})")
         return factors
 
     @field_validator("cells")
@@ -122,6 +135,10 @@ class ExperimentSpec(Frozen):
 
     @model_validator(mode="after")
     def _cells_within_factors(self) -> Self:
+        if self.cells is None and math.prod(len(levels) for levels in self.factors.values()) > MAX_CELLS:
+            raise ValueError(f"factors: {' x '.join(str(len(v)) for v in self.factors.values())} levels make "
+                             f"{math.prod(len(v) for v in self.factors.values()):,} cells; an experiment runs at "
+                             f"most {MAX_CELLS:,} (list the cells to run under cells:)")
         if self.cells is None or not self.factors:
             return self
         for i, cell in enumerate(self.cells):
@@ -130,8 +147,8 @@ class ExperimentSpec(Frozen):
                                  f"({', '.join(self.factors)}), got {', '.join(cell)}")
             for path, value in cell.items():
                 if canonical(value) not in {canonical(v) for v in self.factors[path]}:
-                    raise ValueError(f"cells[{i}]: {path}: {value!r} is not one of the factor's levels "
-                                     f"{self.factors[path]}")
+                    raise ValueError(f"cells[{i}]: {path}: {quoted(value)} is not one of the factor's levels "
+                                     f"{quoted(self.factors[path])}")
         return self
 
 

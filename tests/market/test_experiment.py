@@ -46,11 +46,18 @@ SMOKE = f"scenario: {SCENARIOS / 'smoke.yaml'}\n"
     ("replications: 2\nfactors: {days: [1, 1]}\n", "study.yaml: factors: days: a level is listed twice"),
     ("replications: 2\nfactors: {days: [1, 2]}\ncells: [{days: 3}]\n",
      "study.yaml: cells[0]: days: 3 is not one of the factor's levels"),
+    ("replications: 2\nfactors: {days: [" + ", ".join(map(str, range(1, 101))) + "], seed: ["
+     + ", ".join(map(str, range(101))) + "], participants.budget: [1, 2]}\n",
+     "study.yaml: factors: 100 x 101 x 2 levels make 20,200 cells; an experiment runs at most 10,000"),
+    ("replications: 2\nname: " + "x" * 5_000 + "\n",
+     "study.yaml: name: String should have at most 100 characters, got 'xxxxx"),
+    ("replications: 2\nfactors: {" + "a" * 400 + ": [1]}\n",
+     "String should have at most 300 characters, got 'aaaa"),
 ])
 def test_schema_errors_name_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
     with pytest.raises(ExperimentError) as caught:
         read_spec(write(tmp_path, SMOKE + body))
-    assert expected in str(caught.value)
+    assert expected in str(caught.value) and len(str(caught.value)) < 1_000
 
 
 def test_a_bad_value_or_path_names_the_factor(tmp_path: Path) -> None:
