@@ -53,7 +53,7 @@ from market.domain import Frozen
 from market.experiment import ExperimentError, design, run, validate_spec
 from market.factors import FactorError, apply, parse_path
 from market.ledger import Ledger
-from market.scenario import ScenarioError, _describe, dump_scenario, load_scenario, read_mapping
+from market.scenario import Ident, ScenarioError, _describe, dump_scenario, load_scenario, quoted, read_mapping
 from market.sweep import BAD_INPUT
 from market.tables import enrich_deals, project
 
@@ -87,17 +87,18 @@ NOT_SIMULATED = {
 class Moment(Frozen):
     """One published figure the simulated week should reproduce."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    name: Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9_]+$")]
     statistic: Statistic
-    market: str | None = Field(None, description="the market, for deals, listings and volume_cents")
-    compare: tuple[str, str] = Field(("frontier", "small"), description="tiers compared: first minus second")
-    target: float
-    tolerance: Annotated[float, Field(gt=0, description="a miss of this size is one unit of distance")]
-    weight: Annotated[float, Field(ge=0)] = 1.0
+    market: Ident | None = Field(None, description="the market, for deals, listings and volume_cents")
+    compare: tuple[Ident, Ident] = Field(("frontier", "small"), description="tiers compared: first minus second")
+    target: Annotated[float, Field(allow_inf_nan=False)]
+    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False,
+                                      description="a miss of this size is one unit of distance")]
+    weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
     fit: bool = Field(True, description="false: reported beside the fit, not fitted")
-    source: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1, max_length=2_000)]
     certainty: Literal["stated exactly", "stated approximately", "read from a figure", "qualitative"]
-    note: str = ""
+    note: Annotated[str, Field(max_length=10_000)] = ""
 
     @model_validator(mode="after")
     def _simulable(self) -> Self:
@@ -111,11 +112,11 @@ class Moment(Frozen):
 class Targets(Frozen):
     """A targets file: the figures, their sources, and the declared distance."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: str = ""
-    source: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    source: Annotated[str, Field(min_length=1, max_length=2_000)]
     distance: Literal["weighted squared z"] = "weighted squared z"
-    moments: Annotated[list[Moment], Field(min_length=1)]
+    moments: Annotated[list[Moment], Field(min_length=1, max_length=100)]
 
     @model_validator(mode="after")
     def _some_fitted(self) -> Self:
@@ -151,15 +152,18 @@ class Parameter:
         path, sep, bounds = text.partition("=")
         low, colon, high = bounds.partition(":")
         if not sep or not colon:
-            raise FactorError(f"--param {text!r}: expected PATH=LOW:HIGH, e.g. tiers.small.options.attention=1:6")
+            raise FactorError(f"--param {quoted(text)}: expected PATH=LOW:HIGH, e.g. "
+                              "tiers.small.options.attention=1:6")
         parse_path(path)
         try:
             integer = all(part.strip().lstrip("-").isdigit() for part in (low, high))
             lo, hi = (int(low), int(high)) if integer else (float(low), float(high))
         except ValueError:
-            raise FactorError(f"--param {text!r}: bounds must be numbers") from None
+            raise FactorError(f"--param {quoted(text)}: bounds must be numbers") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise FactorError(f"--param {quoted(text)}: bounds must be finite numbers")
         if not lo < hi:
-            raise FactorError(f"--param {text!r}: LOW must be below HIGH")
+            raise FactorError(f"--param {quoted(text)}: LOW must be below HIGH")
         return cls(path.strip(), lo, hi, integer)
 
     @classmethod

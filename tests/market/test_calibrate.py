@@ -43,6 +43,10 @@ def test_the_published_targets_read_with_sources() -> None:
      "t.yaml: moments[0].tolerance: Input should be greater than 0"),
     ("  - {name: d, statistic: dels, market: A, target: 4, tolerance: 1, source: s, certainty: qualitative}\n",
      "t.yaml: moments[0].statistic: Input should be"),
+    ("  - {name: d, statistic: deals, market: A, target: .inf, tolerance: 1, source: s, certainty: qualitative}\n",
+     "t.yaml: moments[0].target: Input should be a finite number"),
+    ("  - {name: d, statistic: deals, market: A, target: 4, tolerance: 1, source: s, certainty: qualitative, "
+     "note: " + "n" * 10_001 + "}\n", "t.yaml: moments[0].note: String should have at most 10000 characters"),
 ])
 def test_targets_errors_name_file_and_field(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "t.yaml"
@@ -56,7 +60,7 @@ def test_parameters_are_paths_with_bounds(tmp_path: Path) -> None:
     assert Parameter.parse("tiers.small.options.attention=1:6") == Parameter("tiers.small.options.attention", 1, 6,
                                                                              True)
     assert Parameter.parse("tiers.frontier.options.concession=0.2:0.7").integer is False
-    for bad in ("days", "days=3", "days=3:1", "days=a:b"):
+    for bad in ("days", "days=3", "days=3:1", "days=a:b", "days=1:inf", "days=nan:2"):
         with pytest.raises(FactorError):
             Parameter.parse(bad)
     with pytest.raises(FactorError, match="name the parameters to fit"):
