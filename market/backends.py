@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from market.observation import Decision, Observation
-from market.scenario import Scenario, TierSettings
+from market.scenario import Scenario, TierSettings, quoted
 
 ENTRY_POINT_GROUP = "market.backends"
 # Used when the distribution's entry points are not installed (running from a checkout).
@@ -135,7 +135,7 @@ def load_factory(name: str) -> Callable[..., Policy]:
         target = _BUILTIN.get(name)
     if target is None:
         known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
-        raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(known)}")
+        raise BackendError(f"unknown backend {quoted(name)}; known backends: {', '.join(known)}")
     module, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)

@@ -39,7 +39,7 @@ from market.engine import MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
 from market.runfolder import RunFolder, RunFolderError
-from market.scenario import ScenarioError
+from market.scenario import ScenarioError, quoted
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,9 +77,10 @@ def main(
                                        "1 min/s")] = "max",
     backend: Annotated[list[str] | None, typer.Option(
         help="TIER=BACKEND[:MODEL], e.g. frontier=anthropic:claude-opus-4-5 (repeatable)")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="model calls in flight at once (default 16)")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1024,
+                                                    help="model calls in flight at once (default 16)")] = None,
     max_cost: Annotated[float | None, typer.Option(
-        min=0, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
+        min=0, max=1_000_000, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
     cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
     estimate: Annotated[bool, typer.Option("--estimate", help=(
         "print the expected model calls, tokens and dollars per tier; no network, no key, no run folder"))] = False,
@@ -329,7 +330,9 @@ def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
             factory, _, model = model.partition(":")
             name = f"{name}:{factory}"
         if not sep or not tier or not name:
-            raise ValueError(f"--backend: expected TIER=BACKEND[:MODEL], got {value!r}")
+            raise ValueError(f"--backend: expected TIER=BACKEND[:MODEL], got {quoted(value)}")
+        if len(value) > 500:
+            raise ValueError(f"--backend: at most 500 characters, got {quoted(value)}")
         tiers[tier.strip()] = {"backend": name.strip(), **({"model": model.strip()} if model else {})}
     return tiers
 

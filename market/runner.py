@@ -94,6 +94,10 @@ def plan(
                              f"(scenario has {', '.join(known)})")
         scenario = scenario.model_copy(update={"markets": [m for m in scenario.markets if m.name in markets]})
     if tiers:
+        unknown = [name for name in tiers if name not in scenario.tiers]
+        if unknown:
+            raise ValueError(f"--backend: unknown tier {clipped(', '.join(unknown))} "
+                             f"(scenario has {', '.join(scenario.tiers)})")
         merged = {
             name: settings.model_copy(update=tiers.get(name, {})) for name, settings in scenario.tiers.items()
         }

@@ -40,7 +40,7 @@ class WatchServer(ThreadingHTTPServer):
                 raise WatchError(f"port {port} on {host} is in use; choose another with --port "
                                  "(or leave it out for a free one)") from None
             if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
-                raise WatchError(f"cannot serve on {host}:{port} ({exc.strerror or exc})") from None
+                raise WatchError(f"cannot serve on {host[:253]}:{port} ({exc.strerror or exc})") from None
             raise
         self._thread: threading.Thread | None = None
 

@@ -133,6 +133,14 @@ def test_cli_reports_setup_problems_before_the_run(fake_server, tmp_path: Path, 
     assert out.returncode == 2 and "unknown model 'claude-haiku-9'" in out.stderr
     out = run_cli(SMOKE, "--out", tmp_path / "c", "--backend", "small=replay", "-q")
     assert out.returncode == 2 and "--cassette" in out.stderr
+    # a tier the scenario does not have was ignored, and the run went on without the model
+    out = run_cli(SMOKE, "--out", tmp_path / "d", "--backend", "smal=anthropic:claude-haiku-4-5", "-q")
+    assert out.returncode == 2 and "--backend: unknown tier smal (scenario has frontier, small)" in out.stderr
+    out = run_cli(SMOKE, "--out", tmp_path / "e", "--backend", "small=" + "x" * 3_000, "-q")
+    assert out.returncode == 2 and "--backend: at most 500 characters" in out.stderr and len(out.stderr) < 500
+    out = run_cli(SMOKE, "--out", tmp_path / "f", "--backend", "small=" + "x" * 400, "-q")
+    assert out.returncode == 2 and "unknown backend 'xxxx" in out.stderr and len(out.stderr) < 500
+    assert not any((tmp_path / name).exists() for name in "def")
 
 
 def test_cli_runs_on_the_fake_api_with_cost_and_replays(fake_server, tmp_path: Path, monkeypatch) -> None:
