@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from market.money import format_money
-from market.scenario import Scenario, ScenarioError, validate_scenario
+from market.scenario import Scenario, ScenarioError, quoted, validate_scenario
 
 REPORT_FILE = "report.html"
 HEADLINE_FILE = "headline.json"
@@ -70,8 +70,8 @@ def comparisons(tiers: Sequence[str], compare: Sequence[str] = ()) -> list[tuple
 def parse_compare(value: str) -> list[str]:
     """``--compare frontier:small`` (or ``a:b:c``) as the list of tiers it names."""
     tiers = [t.strip() for t in value.split(":")]
-    if len(tiers) < 2 or not all(tiers) or len(set(tiers)) != len(tiers):
-        raise ValueError(f"--compare: expected TIER:TIER (the measured tier first), got {value!r}")
+    if len(tiers) < 2 or not all(tiers) or len(set(tiers)) != len(tiers) or len(value) > 500:
+        raise ValueError(f"--compare: expected TIER:TIER (the measured tier first), got {quoted(value)}")
     return tiers
 
 

@@ -46,6 +46,8 @@ def test_comparisons_are_named_never_the_first_two_listed() -> None:
     assert parse_compare("frontier:small") == ["frontier", "small"]
     with pytest.raises(ValueError, match="--compare"):
         parse_compare("frontier")
+    with pytest.raises(ValueError, match=r"got 'xxxx.*\.\.\. \(3,002 characters\)$"):
+        parse_compare("x" * 3_000)
     data = {"name": "s", "participants": {"generate": {"count": 4}}, "tiers": {"a": {}, "b": {}},
             "markets": [{"name": "A", "tiers": {"a": 0.5, "b": 0.5}}]}
     with pytest.raises(ScenarioError, match=r"compare: tier 'c' is not defined"):
