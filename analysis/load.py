@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 from pydantic import ValidationError
 
 from market.clock import DAY
@@ -146,9 +145,6 @@ def expand_runs(paths: Iterable[Path | str]) -> list[Path]:
 
 def _read_scenario(folder: RunFolder) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(folder.scenario.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise AnalysisError(f"{folder.scenario}: not a readable scenario ({exc})") from None
-    if not isinstance(data, dict):
-        raise AnalysisError(f"{folder.scenario}: expected a mapping of settings")
-    return data
+        return folder.read_scenario()
+    except RunFolderError as exc:
+        raise AnalysisError(str(exc)) from None

@@ -54,7 +54,6 @@ from typing import Annotated, Any, Self
 
 import polars as pl
 import typer
-import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -62,6 +61,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from market.domain import Frozen
 from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
 from market.ledger import Ledger
+from market.runfolder import RunFolder
 from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
 from market.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
 
@@ -411,7 +411,7 @@ def tidy(folder: Path, record: Mapping[str, Any] | None = None) -> pl.DataFrame:
     for entry in record["runs"]:
         run_dir = folder / entry["run_dir"]
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        scenario = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8"))
+        scenario = RunFolder(run_dir).read_scenario()
         values = cells[entry["cell"]]["values"]
         for market in summary["markets"]:
             for tier, metrics in market["tiers"].items():

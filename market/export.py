@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 
 import polars as pl
 import typer
-import yaml
 
 from market.ledger import Ledger, LedgerError
 from market.ratings import SCHEMA as RATINGS_SCHEMA
@@ -73,13 +72,12 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
     """Every table of one run folder."""
     try:
         folder = RunFolder.open(run_dir)
-        raw = yaml.safe_load(folder.scenario.read_text(encoding="utf-8"))
-        scenario = validate_scenario(raw if isinstance(raw, dict) else {}, str(folder.scenario))
+        scenario = validate_scenario(folder.read_scenario(), str(folder.scenario))
         with Ledger(folder.ledger) as ledger:
             state = ledger.status("state") or "unknown"
             frames = project(((r.market, r.event) for r in ledger.records()), run)
         ratings = read_ratings(folder.path, run)
-    except (RunFolderError, ScenarioError, RatingsError, yaml.YAMLError) as exc:
+    except (RunFolderError, ScenarioError, RatingsError) as exc:
         raise ExportError(str(exc)) from None
     except (LedgerError, sqlite3.DatabaseError) as exc:
         raise ExportError(f"{run_dir}: the ledger cannot be read ({exc})") from None

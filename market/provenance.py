@@ -13,10 +13,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from market.money import format_money
+from market.runfolder import RunFolder, RunFolderError
 from market.scenario import Scenario, ScenarioError, quoted, validate_scenario
 
 REPORT_FILE = "report.html"
@@ -207,7 +207,6 @@ def closing_lines(run_dir: Path) -> list[str]:
 def run_lines(run_dir: Path) -> list[str]:
     """:func:`provenance_lines` of a run folder's resolved ``scenario.yaml`` (none if it cannot be read)."""
     try:
-        data = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8"))
-        return provenance_lines(validate_scenario(data if isinstance(data, dict) else {}, "scenario.yaml"))
-    except (OSError, yaml.YAMLError, ScenarioError):
+        return provenance_lines(validate_scenario(RunFolder(run_dir).read_scenario(), "scenario.yaml"))
+    except (OSError, RunFolderError, ScenarioError):
         return []

@@ -17,8 +17,10 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from market.ledger import LEDGER_FILE
+from market.scenario import read_mapping
 
 _SET_UP = ("scenario.yaml", "catalog.csv")  # what a run writes before its ledger
 
@@ -54,6 +56,14 @@ class RunFolder:
     @property
     def cassette(self) -> Path:
         return self.path / "cassette.jsonl"
+
+    def read_scenario(self) -> dict[str, Any]:
+        """The folder's resolved scenario as data (not validated); ``RunFolderError`` naming the file and the
+        problem (missing, too large, not YAML, an overlong integer, not a mapping) if it cannot be read."""
+        try:
+            return read_mapping(self.scenario, "scenario", "a mapping of settings", RunFolderError)
+        except RunFolderError as exc:  # read_mapping names the file alone
+            raise RunFolderError(f"{self.path}/{exc}") from None
 
     @classmethod
     def open(cls, path: Path | str) -> RunFolder:

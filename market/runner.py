@@ -23,7 +23,7 @@ from typing import Any
 from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from market.runfolder import RunFolder, RunFolderError
 from market.scenario import Scenario, build_participants, clipped, dump_scenario, load_scenario
 from market.summary import summarize
 
@@ -151,7 +151,7 @@ def resume(
             return _run(prepared, folder, ledger, ledger.append_many, on_batch, until, after_run)
     with Ledger(folder.ledger) as ledger:
         if ledger.status("state") == "complete":
-            summary = json.loads(folder.summary.read_text()) if folder.summary.is_file() else {}
+            summary = _read_summary(folder)
             result = RunResult(folder=folder, summary=summary, complete=True, policies=prepared.policies)
             if after_run:
                 with _opened(prepared.policies, folder.path), _CtrlC() as ctrl_c:
@@ -160,6 +160,23 @@ def resume(
         ledger.set_status("state", "running")
         checker = _Verifier(ledger)
         return _run(prepared, folder, ledger, checker, on_batch, until, after_run)
+
+
+def _read_summary(folder: RunFolder) -> dict[str, Any]:
+    """A complete run's summary.json (empty if there is none); ``RunFolderError`` naming it if unreadable."""
+    if not folder.summary.is_file():
+        return {}
+    problem = ""
+    try:
+        summary = json.loads(folder.summary.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = f"not valid JSON ({exc})"
+    else:
+        problem = "" if isinstance(summary, dict) else "not a JSON object"
+    if problem:
+        raise RunFolderError(f"{folder.summary}: {problem}; the run is complete and its ledger holds every event "
+                             "(market report reads it)")
+    return summary
 
 
 def _run(

@@ -455,7 +455,7 @@ def read_yaml(text: str) -> Any:
 
 
 def read_mapping(path: Path, kind: str, expected: str,
-                 error: type[ScenarioError] = ScenarioError) -> dict[str, Any]:
+                 error: type[ValueError] = ScenarioError) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping (a ``kind`` file, ``expected`` describing it); a missing or
     too large file, bad YAML or an overlong integer (with its line and column), a file that is not text or
     not a mapping raise ``error`` naming it."""

@@ -35,9 +35,7 @@ class WatchResult:
 
 def show_tiers_of(run_dir: Path) -> bool:
     """Whether the run's scenario says agents' tiers may be shown (``slack.show_tiers``)."""
-    import yaml
-
-    data = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
+    data = RunFolder(Path(run_dir)).read_scenario()
     return bool((data.get("slack") or {}).get("show_tiers", False))
 
 

@@ -13,13 +13,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from market.clock import DAY, HOUR
 from market.engine import Market, hourly_row
 from market.events import ParticipantJoined
 from market.ledger import Ledger, LedgerError, Record
-from market.runfolder import RunFolder
+from market.runfolder import RunFolder, RunFolderError
 from watch.controls import Controls
 from watch.hub import Hub
 from watch.session import Session
@@ -32,10 +30,10 @@ class LedgerWatch(Session):
 
     def __init__(self, folder: RunFolder, controls: Controls | None = None, hub: Hub | None = None) -> None:
         try:
-            scenario = yaml.safe_load(folder.scenario.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise LedgerError(f"{folder.scenario}: not a readable scenario ({exc})") from None
-        if not isinstance(scenario, dict) or "tiers" not in scenario:
+            scenario = folder.read_scenario()
+        except RunFolderError as exc:
+            raise LedgerError(str(exc)) from None
+        if "tiers" not in scenario:
             raise LedgerError(f"{folder.scenario}: not a resolved scenario (no tiers)")
         self.folder = folder
         self.duration = int(scenario.get("days", 1)) * DAY

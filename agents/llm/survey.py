@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.agent import Account, ModelPolicy, ReplayMiss, Reply, Tier, model_policy
@@ -349,7 +348,7 @@ def survey_run(run_dir: Path, policy: ModelPolicy, groups: dict[tuple[str, str],
 
 def model_tiers(run_dir: Path) -> list[str]:
     """The tiers of the run in ``run_dir`` that ran on a model backend (``MODEL_BACKENDS``), from its scenario.yaml."""
-    scenario = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
+    scenario = RunFolder(run_dir).read_scenario()
     return [t for t, s in (scenario.get("tiers") or {}).items() if (s or {}).get("backend") in MODEL_BACKENDS]
 
 

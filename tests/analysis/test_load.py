@@ -12,7 +12,8 @@ import pytest
 
 from analysis import AnalysisError, load_run, load_runs
 from analysis.fairness import ratings
-from market.ledger import Ledger
+from market.ledger import Ledger, LedgerError
+from market.scenario import ScenarioError
 
 
 def test_tables_agree_with_the_runs_summary(smoke_run: Path) -> None:
@@ -75,6 +76,46 @@ def test_truncated_ledger(smoke_run: Path, copy_run) -> None:
     ledger.write_bytes(ledger.read_bytes()[:3000])
     with pytest.raises(AnalysisError, match=r"ledger cannot be read|truncated"):
         load_run(run)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("seed: " + "9" * 5_000 + "\n", "scenario.yaml: line 1, column 7: an integer of 5,000 digits"),
+    ("- a list\n", "scenario.yaml: expected a mapping of settings, got list"),
+    ("name: [\n", "scenario.yaml: line 2, column 1: not valid YAML"),
+])
+def test_a_damaged_scenario_is_named_by_every_reader_of_the_run(smoke_run: Path, copy_run, tmp_path: Path,
+                                                                 text: str, problem: str) -> None:
+    """The loader, the export, the live page's replay, resume and the Slack watcher read a run's scenario.yaml
+    through RunFolder.read_scenario (a 5,000-digit integer was a traceback in the export)."""
+    from typer.testing import CliRunner
+
+    from market import runner
+    from market.export import app as export_app
+    from market.runfolder import RunFolder, RunFolderError
+    from slackbot.watch import show_tiers_of
+    from watch.replay import LedgerWatch
+
+    run = copy_run(smoke_run)
+    (run / "scenario.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(AnalysisError, match=problem):
+        load_run(run)
+    exported = CliRunner().invoke(export_app, [str(run), "--out", str(tmp_path / "export")])
+    assert exported.exit_code == 2 and problem in " ".join(exported.output.split()), exported.output
+    with pytest.raises(LedgerError, match=problem):
+        LedgerWatch(RunFolder.open(run))
+    for read in (lambda: runner.resume(RunFolder.open(run)), lambda: show_tiers_of(run)):
+        with pytest.raises((RunFolderError, ScenarioError), match=problem):
+            read()
+
+
+def test_an_unreadable_summary_of_a_complete_run_is_named_on_resume(smoke_run: Path, copy_run) -> None:
+    from market import runner
+    from market.runfolder import RunFolder, RunFolderError
+
+    run = copy_run(smoke_run)
+    (run / "summary.json").write_text("{bad", encoding="utf-8")
+    with pytest.raises(RunFolderError, match=r"summary.json: not valid JSON .*; the run is complete"):
+        runner.resume(RunFolder.open(run))
 
 
 @pytest.mark.slow
