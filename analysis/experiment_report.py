@@ -29,12 +29,12 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 import typer
-import yaml
 from plotly.subplots import make_subplots
 from scipy import stats as sps
 
 from analysis.load import load_run
 from analysis.stats import comparisons, person_pairs, same_item_pairs
+from market.scenario import read_mapping
 
 EXPERIMENT_FILE = "experiment.json"
 EFFECTS = (
@@ -153,7 +153,7 @@ def provenance(experiment: Experiment) -> list[str]:
     budgets: set[str] = set()
     offline = False
     for cell in record["cells"]:
-        scenario = yaml.safe_load((experiment.folder / cell["scenario"]).read_text(encoding="utf-8"))
+        scenario = read_mapping(experiment.folder / cell["scenario"], "scenario", "a mapping of settings")
         days.add(scenario["days"])
         generate = scenario["participants"].get("generate") or {}
         listed = scenario["participants"].get("people") or []
