@@ -32,19 +32,30 @@ from slack_sdk import WebClient
 
 from slackbot.app import DealHandler, admins_note, build_app
 from slackbot.host import Host
+from slackbot.signing import Door, body_problem
 
 log = logging.getLogger("slackbot.serve")
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 MAX_BODY = 1_000_000  # Slack's payloads are far smaller
+BODY_TIMEOUT = 10.0  # seconds a request's body may take to arrive
+HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
+LIMIT_CONCURRENCY = 200  # connections served at once
 
 
 class SlackAsgi:
-    """The ASGI application for HTTP mode (Bolt's sync ``App`` run on a thread pool)."""
+    """The ASGI application for HTTP mode (Bolt's sync ``App`` run on a thread pool).
 
-    def __init__(self, app: App, host: Host, *, threads: int = 32) -> None:
+    With a ``door`` the signature is checked (and replays dropped) before the body is parsed; a body
+    must arrive within ``body_timeout`` seconds (408) and be at most ``MAX_BODY`` bytes (413).
+    """
+
+    def __init__(self, app: App, host: Host, *, door: Door | None = None, threads: int = 32,
+                 body_timeout: float = BODY_TIMEOUT) -> None:
         self.app = app
         self.host = host
+        self.door = door
+        self.body_timeout = body_timeout
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slackbot-http")
         self.draining = False
 
@@ -72,20 +83,34 @@ class SlackAsgi:
         if self.draining:
             await _send(send, 503, {"error": "shutting down"})
             return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
-                await _send(send, 413, {"error": "request too large"})
-                return
         headers: dict[str, list[str]] = {}
         for name, value in scope.get("headers", []):
             headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        length = (headers.get("content-length") or ["0"])[0]
+        if length.isdigit() and int(length) > MAX_BODY:
+            await _send(send, 413, {"error": "request too large"})
+            return
+        try:
+            body = await asyncio.wait_for(_read_body(receive), self.body_timeout)
+        except TimeoutError:
+            await _send(send, 408, {"error": "the body took too long to arrive"})
+            return
+        if body is None:
+            await _send(send, 413, {"error": "request too large"})
+            return
+        if self.door is not None:  # the signature first: nothing unsigned is parsed
+            refusal = self.door.check(headers, body)
+            if refusal is not None:
+                await _send(send, refusal.status, {"error": refusal.error} if refusal.error else {})
+                return
+        text = body.decode("utf-8", "replace")
+        content_type = (headers.get("content-type") or [""])[0].split(";")[0]
+        problem = body_problem(text, content_type)
+        if problem is not None:
+            await _send(send, 400, {"error": problem})
+            return
         query = scope.get("query_string", b"").decode("latin-1")
-        request = BoltRequest(body=body.decode("utf-8", "replace"), query=query, headers=headers)
+        request = BoltRequest(body=text, query=query, headers=headers)
         loop = asyncio.get_running_loop()
         response: BoltResponse = await loop.run_in_executor(self.pool, self.app.dispatch, request)
         raw = response.body.encode("utf-8") if isinstance(response.body, str) else bytes(response.body or b"")
@@ -97,6 +122,19 @@ class SlackAsgi:
         self.pool.shutdown(wait=True)
 
 
+async def _read_body(receive: Any) -> bytes | None:
+    """The request's body, or None once it grows past ``MAX_BODY``."""
+    body = bytearray()
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
 async def _send(send: Any, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
@@ -104,13 +142,45 @@ async def _send(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def http_server(asgi: SlackAsgi, host: str, port: int, *, backlog: int = 2048) -> Any:
-    """A uvicorn server for ``asgi`` (``.run()`` blocks until SIGTERM/SIGINT, then drains)."""
+def http_server(asgi: SlackAsgi, host: str, port: int, *, backlog: int = 2048,
+                limit_concurrency: int = LIMIT_CONCURRENCY, header_timeout: float = HEADER_TIMEOUT) -> Any:
+    """A uvicorn server for ``asgi`` (``.run()`` blocks until SIGTERM/SIGINT, then drains).
+
+    At most ``limit_concurrency`` connections are served at once (more get 503), an idle keep-alive
+    connection is closed after 5 s, and a request's headers must arrive within ``header_timeout`` s.
+    """
     import uvicorn
 
     config = uvicorn.Config(asgi, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
-                            backlog=backlog, timeout_keep_alive=30, timeout_graceful_shutdown=20)
+                            backlog=backlog, timeout_keep_alive=5, timeout_graceful_shutdown=20,
+                            limit_concurrency=limit_concurrency, http=_header_deadline_protocol(header_timeout))
     return uvicorn.Server(config)
+
+
+def _header_deadline_protocol(timeout: float) -> type[Any]:
+    """uvicorn's h11 protocol, but a connection that has not begun a request ``timeout`` s after it
+    opened (or after its last response) is closed: uvicorn has no such limit, and a client trickling
+    headers (or one byte after a response) would hold its connection forever."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadline(H11Protocol):
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self) -> None:
+            self.loop.call_later(timeout, self._expire, self.cycle)
+
+        def _expire(self, cycle: Any) -> None:
+            idle = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if idle and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline
 
 
 class AckingSocketModeHandler:
@@ -159,7 +229,8 @@ def serve(scenario: Path, client: WebClient, *, out: Path | None, speed: float, 
     handler = DealHandler(host, client)
     try:
         if http:
-            asgi = SlackAsgi(build_app(host, client, signing_secret=secret, handler=handler), host)
+            asgi = SlackAsgi(build_app(host, client, signing_secret=secret, handler=handler), host,
+                             door=Door(str(secret)))
             # uvicorn takes SIGTERM/SIGINT while it runs (stop accepting, drain), then restores these
             # handlers and raises the signal again: ours just note it, so the shutdown below completes
             stopped = threading.Event()

@@ -93,12 +93,18 @@ def test_http_mode_under_uvicorn(stub: SlackStub, tmp_path: Path) -> None:
                           {**_signed(secret_body), "X-Slack-Signature": "v0=" + "0" * 64})
         assert status == 401
         assert _post(base + "/nowhere", "", {})[0] == 404
+        # junk is refused before it is parsed; signed junk is a 400, an odd timestamp a 401, never a 500
+        assert _post(base + "/slack/events", "{bad", {"Content-Type": "application/json"})[0] == 401
+        assert _post(base + "/slack/events", "{bad", {**_signed("{bad"), "Content-Type": "application/json"})[0] == 400
+        odd_time = {**_signed(pending), "X-Slack-Request-Timestamp": "abc"}
+        assert _post(base + "/slack/events", pending, odd_time)[0] == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "No admins" not in out + err  # --admin gave one
     assert "SECRET-BODY-TEXT" not in out + err and TOKEN not in out + err
+    assert "Traceback" not in out + err
     assert (tmp_path / "run" / "slack.sqlite").is_file()
 
 
