@@ -25,7 +25,8 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from market.actions import Accept, MakeOffer, Reject
+from market.actions import MAX_ID, Accept, MakeOffer, Reject
+from market.money import MAX_CENTS, format_money
 from slackbot import blocks
 from slackbot.commands import USAGE, Command, Usage, parse_command
 from slackbot.escape import cut, escape, safe
@@ -185,12 +186,14 @@ class DealHandler:
 
     # --- modals ----------------------------------------------------------------------------------------
     def join_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = parse_join(view["state"]["values"])
+        user = _user_id(body)
+        form = parse_join(_state_values(view))
         if isinstance(form, dict):
             ack(response_action="errors", errors={k: v[:150] for k, v in form.items()})
             return
         ack()
-        user = body["user"]["id"]
+        if user is None:
+            return
 
         def run() -> None:
             name = _display_name(self.host, user)
@@ -202,12 +205,14 @@ class DealHandler:
         self.later(run)
 
     def survey_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        answers = parse_survey(view["state"]["values"])
+        user = _user_id(body)
+        answers = parse_survey(_state_values(view))
         if isinstance(answers, dict):
             ack(response_action="errors", errors=answers)
             return
         ack()
-        user = body["user"]["id"]
+        if user is None:
+            return
         ratings, comment = answers
 
         def run() -> None:
@@ -225,7 +230,9 @@ class DealHandler:
     def _click(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
                work: Callable[[str, str, Reply], str | None]) -> None:
         ack()
-        user, value, reply = body["user"]["id"], str(action.get("value", ""))[:2000], _responder(respond)
+        user, value, reply = _user_id(body), str(action.get("value", ""))[:2000], _responder(respond)
+        if user is None:
+            return
 
         def run() -> None:
             refusal = work(user, value, reply)
@@ -249,9 +256,12 @@ class DealHandler:
     def make_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         def work(user: str, value: str, reply: Reply) -> str | None:
             listing, _, amount = value.partition("|")
-            if not listing or not amount.isdigit() or int(amount) <= 0:
+            digits = amount.lstrip("0")
+            if not listing or len(listing) > MAX_ID or not (amount.isascii() and amount.isdigit()) or not digits:
                 return "That button is broken; use `/deal offer LISTING PRICE`."
-            return self.host.submit(user, MakeOffer(listing_id=listing, amount=int(amount)), reply)
+            if len(digits) > len(str(MAX_CENTS)) or int(digits) > MAX_CENTS:
+                return f"That offer is more than the most allowed, {format_money(MAX_CENTS)}."
+            return self.host.submit(user, MakeOffer(listing_id=listing, amount=int(digits)), reply)
 
         self._click(ack, body, action, respond, work)
 
@@ -259,7 +269,9 @@ class DealHandler:
         """Open the join form filled in with the mandate the interview extracted."""
         received = time.monotonic()
         ack()
-        user = body["user"]["id"]
+        user = _user_id(body)
+        if user is None:
+            return
 
         def run() -> None:
             form = self.host.interview_form(user)
@@ -272,7 +284,9 @@ class DealHandler:
     def open_survey(self, ack: Any, body: dict[str, Any]) -> None:
         received = time.monotonic()
         ack()
-        user = body["user"]["id"]
+        user = _user_id(body)
+        if user is None:
+            return
 
         def run() -> None:
             person = self.host.person(user)
@@ -326,6 +340,19 @@ def _responder(respond: Any) -> Reply:
         except Exception as exc:  # a lapsed response_url must not take the engine thread down
             log.warning("could not answer: %s", type(exc).__name__)
     return reply
+
+
+def _user_id(body: dict[str, Any]) -> str | None:
+    """Who sent a payload (``user.id``), or None when the payload does not say in Slack's shape."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return user_id if isinstance(user_id, str) and user_id else None
+
+
+def _state_values(view: Any) -> Any:
+    """A view submission's ``state.values`` (the parsers refuse anything but an object)."""
+    state = view.get("state") if isinstance(view, dict) else None
+    return state.get("values") if isinstance(state, dict) else None
 
 
 def _display_name(host: Host, user: str) -> str:

@@ -93,9 +93,14 @@ def _option(value: str, text: str) -> dict[str, Any]:
 
 
 def _value(values: dict[str, Any], block: str) -> Any:
-    element = (values.get(block) or {}).get("value") or {}
+    """What a block's element holds (a select's chosen value), or None when the block is missing or odd."""
+    fields = values.get(block)
+    element = fields.get("value") if isinstance(fields, dict) else None
+    if not isinstance(element, dict):
+        return None
     if "selected_option" in element:
-        return (element["selected_option"] or {}).get("value")
+        option = element["selected_option"]
+        return option.get("value") if isinstance(option, dict) else None
     return element.get("value")
 
 
@@ -105,8 +110,15 @@ _SPLIT = re.compile(r"\s*[,|;]\s*")
 def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
     """A join form, or errors by block id (shown next to the field in the modal)."""
     errors: dict[str, str] = {}
+    if not isinstance(values, dict):
+        values = {}
+    texts = {block: _value(values, block) for block in ("sells", "wants")}
+    for block, text in texts.items():
+        if text is not None and not isinstance(text, str):
+            errors[block] = "Write one item per line, as text"
+            texts[block] = None
     sells: list[SellLine] = []
-    for n, line in enumerate(_lines(_value(values, "sells")), start=1):
+    for n, line in enumerate(_lines(texts["sells"]), start=1):
         parts = _SPLIT.split(line)
         if len(parts) != 3 or not parts[0]:
             errors["sells"] = f"Line {n}: write title, asking price, least you accept (e.g. Desk lamp, $18, $12)"
@@ -121,7 +133,7 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
             break
         sells.append(SellLine(cut(parts[0], 100), ask, least))
     wants: list[WantLine] = []
-    for n, line in enumerate(_lines(_value(values, "wants")), start=1):
+    for n, line in enumerate(_lines(texts["wants"]), start=1):
         parts = _SPLIT.split(line)
         if len(parts) != 2 or not parts[0]:
             errors["wants"] = f"Line {n}: write title, most you would pay (e.g. Monitor riser, $20)"
@@ -131,7 +143,7 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
         except MoneyError as exc:
             errors["wants"] = f"Line {n}: {exc}"
             break
-    if not sells and not wants and "sells" not in errors:
+    if not sells and not wants and not errors:
         errors["sells"] = "Name at least one thing to sell or to buy"
     if len(sells) > MAX_LINES:
         errors["sells"] = f"At most {MAX_LINES} items"
@@ -139,9 +151,9 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
         errors["wants"] = f"At most {MAX_LINES} wants"
     style = _value(values, "style") or "friendly"
     autonomy = _value(values, "autonomy") or "autonomous"
-    if style not in STYLES:
+    if not isinstance(style, str) or style not in STYLES:
         errors["style"] = "Pick one of the styles"
-    if autonomy not in AUTONOMY:
+    if not isinstance(autonomy, str) or autonomy not in AUTONOMY:
         errors["autonomy"] = "Pick one"
     if errors:
         return errors

@@ -32,7 +32,8 @@ from slack_sdk import WebClient
 
 from slackbot.app import DealHandler, admins_note, build_app
 from slackbot.host import Host
-from slackbot.signing import Door, body_problem
+from slackbot.payload import body_problem
+from slackbot.signing import Door
 
 log = logging.getLogger("slackbot.serve")
 EVENTS_PATH = "/slack/events"

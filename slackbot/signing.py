@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import heapq
 import hmac
-import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -98,21 +95,3 @@ class Door:
         if not self.replays.first_time(int(timestamp), signature, now):
             return REPLAY
         return None
-
-
-def body_problem(text: str, content_type: str) -> str | None:
-    """Why a signed body cannot be read (as Bolt reads it: JSON, or a form with a JSON ``payload``), or None."""
-    data: Any
-    try:
-        if content_type == "application/json" or text.startswith("{"):
-            data = json.loads(text) if text else {}
-        elif "payload" in text:
-            payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
-            data = {} if payload is None else json.loads(payload)
-        else:
-            return None
-    except (ValueError, RecursionError):
-        return "the body is not valid JSON"
-    if not isinstance(data, dict):
-        return "the body is not a JSON object"
-    return None

@@ -19,7 +19,9 @@ from slackbot.escape import safe
 SURVEY_CALLBACK = "deal_survey"
 FAIRNESS_FILE = "fairness.jsonl"
 SCALE = {1: "1 — very unfair", 2: "2", 3: "3", 4: "4 — neither", 5: "5", 6: "6", 7: "7 — very fair"}
+_CHOICES = {str(k) for k in SCALE}
 _write_lock = threading.Lock()
+MAX_BLOCK_ID = 255  # Slack's limit on a block_id
 
 
 def survey_view(market: str, deals: list[tuple[Deal, str]]) -> dict[str, Any]:
@@ -39,25 +41,34 @@ def survey_view(market: str, deals: list[tuple[Deal, str]]) -> dict[str, Any]:
             "title": plain("Fairness survey"), "submit": plain("Send"), "blocks": blocks}
 
 
-def parse_survey(values: dict[str, Any]) -> tuple[dict[str, int], str] | dict[str, str]:
-    """Ratings by deal id and the comment, or errors by block id."""
+def parse_survey(values: Any) -> tuple[dict[str, int], str] | dict[str, str]:
+    """Ratings by deal id and the comment, or errors by block id (at most ``MAX_BLOCKS``; block ids longer
+    than ``MAX_BLOCK_ID`` are not deals of ours and are passed over)."""
     ratings: dict[str, int] = {}
     errors: dict[str, str] = {}
+    if not isinstance(values, dict):
+        values = {}
     for block_id, fields in values.items():
-        if not block_id.startswith("deal:"):
+        if not block_id.startswith("deal:") or len(block_id) > MAX_BLOCK_ID:
             continue
-        chosen = ((fields.get("rating") or {}).get("selected_option") or {}).get("value")
-        try:
-            rating = int(chosen)
-        except (TypeError, ValueError):
+        if len(errors) >= MAX_BLOCKS:
+            break
+        chosen = _dig(fields, "rating", "selected_option", "value")
+        if not isinstance(chosen, str) or chosen not in _CHOICES:
             errors[block_id] = "Pick a rating from 1 to 7"
             continue
-        if not 1 <= rating <= 7:
-            errors[block_id] = "Pick a rating from 1 to 7"
-            continue
-        ratings[block_id.removeprefix("deal:")] = rating
-    comment = ((values.get("comment") or {}).get("value") or {}).get("value") or ""
-    return errors if errors else (ratings, comment[:1000])
+        ratings[block_id.removeprefix("deal:")] = int(chosen)
+    comment = _dig(values, "comment", "value", "value")
+    return errors if errors else (ratings, comment[:1000] if isinstance(comment, str) else "")
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 def store_answers(run_dir: Path, market: str, participant_id: str, ratings: dict[str, int], comment: str,

@@ -25,7 +25,7 @@ from slackbot.host import Host
 from slackbot.logs import Redact
 from slackbot.serve import MAX_BODY, SlackAsgi, http_server
 from slackbot.signing import WINDOW, Door, Replays
-from tests.slackbot.conftest import SECRET, command_body, signed_request
+from tests.slackbot.conftest import SECRET, command_body, payload_body, signed_request
 from tests.slackbot.live import wait_for
 from tests.slackbot.slack_stub import SlackStub
 
@@ -241,3 +241,27 @@ def _health_status(base: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+MALFORMED = [
+    ({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V1", "callback_id": "deal_join",
+                                                                 "state": {"values": {}}}}, "'view' has no 'type'"),
+    ({"type": "block_actions", "user": "U1", "actions": []}, "'user' must be an object"),
+    ({"type": "block_actions", "user": {"id": 5}}, "'user.id' must be a string"),
+    ({"type": "view_submission", "view": "x"}, "'view' must be an object"),
+    ({"type": "block_actions", "user": {"id": "U1"}, "actions": "x"}, "'actions' must be a list"),
+    ({"type": "block_actions", "user": {"id": "U1"}, "actions": [7]}, "'actions[0]' must be an object"),
+    ({"type": "view_submission", "user": {"id": "U1"}, "view": {"type": "modal", "callback_id": "deal_join",
+                                                                 "state": {"values": []}}},
+     "'view.state.values' must be an object"),
+    ({"type": ["block_actions"]}, "'type' must be a string"),
+]
+
+
+def test_a_signed_payload_of_the_wrong_shape_is_a_400_naming_the_field(
+        served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    for payload, error in MALFORMED:
+        body = payload_body(payload)
+        status, answer = _post(served.base, body, _signed(body))
+        assert status == 400 and json.loads(answer)["error"].startswith(error), payload
+    assert "Traceback" not in caplog.text
