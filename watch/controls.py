@@ -15,8 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from market.scenario import quoted
+
 MAX_SPEED = 0.0
 SPEEDS = {"max": MAX_SPEED, "1 day/s": 86_400.0, "1 h/s": 3_600.0, "10 min/s": 600.0, "1 min/s": 60.0}
+ACTIONS = ("pause", "resume", "step", "speed", "market", "listing")
+MAX_LISTING_ID = 200
 
 
 class ControlError(ValueError):
@@ -40,7 +44,11 @@ def parse_speed(value: str) -> float:
 
 @dataclass
 class Controls:
-    """Thread-safe viewer state; ``version`` grows on every change."""
+    """Thread-safe viewer state; ``version`` grows on every change.
+
+    ``has_listing(market, listing_id)``, set by the watched run, says whether a listing the page asks for exists;
+    without it a listing id is only checked for type and length.
+    """
 
     market: str
     speed: float = MAX_SPEED
@@ -49,12 +57,20 @@ class Controls:
     steps: int = 0
     version: int = 0
     markets: tuple[str, ...] = ()
+    has_listing: Callable[[str, str], bool] | None = field(default=None, repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _anchor: tuple[float, int] | None = field(default=None, repr=False)
 
     def apply(self, request: dict[str, object]) -> None:
         """Obey one request from the page, e.g. ``{"action": "pause"}`` or ``{"action": "market", "value": "B"}``."""
         action, value = request.get("action"), request.get("value")
+        if action not in ACTIONS:  # ACTIONS holds only strings: 1 and [1] are refused here, not hashed
+            raise ControlError(f"unknown action {quoted(action)}; choose one of {', '.join(ACTIONS)}")
+        if action in ("speed", "market", "listing") and not (isinstance(value, str) or
+                                                             (action == "listing" and value is None)):
+            raise ControlError(f"{action}: the value must be a string, not {quoted(value)}")
+        if action == "listing" and value:
+            self._check_listing(str(value))
         with self._cond:
             match action:
                 case "pause":
@@ -66,19 +82,25 @@ class Controls:
                     self.steps += 1
                 case "speed":
                     if value not in SPEEDS:
-                        raise ControlError(f"unknown speed {value!r}; choose one of {', '.join(SPEEDS)}")
+                        raise ControlError(f"unknown speed {quoted(value)}; choose one of {', '.join(SPEEDS)}")
                     self.speed = SPEEDS[str(value)]
                 case "market":
                     if value not in self.markets:
-                        raise ControlError(f"unknown market {value!r}; this run has {', '.join(self.markets)}")
+                        raise ControlError(f"unknown market {quoted(value)}; this run has "
+                                           f"{', '.join(self.markets) or 'no markets yet'}")
                     self.market, self.listing = str(value), None
                 case "listing":
                     self.listing = str(value) if value else None
-                case _:
-                    raise ControlError(f"unknown action {action!r}")
             self._anchor = None
             self.version += 1
             self._cond.notify_all()
+
+    def _check_listing(self, listing: str) -> None:
+        if len(listing) > MAX_LISTING_ID:
+            raise ControlError(f"listing: an id is at most {MAX_LISTING_ID} characters, not {len(listing):,}")
+        market = self.market
+        if self.has_listing is not None and not self.has_listing(market, listing):
+            raise ControlError(f"unknown listing {quoted(listing)}; market {quoted(market, str)} has no such listing")
 
     def apply_markets(self, names: tuple[str, ...]) -> None:
         """The run's markets, known once it starts; show the first unless one is chosen."""

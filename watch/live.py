@@ -53,6 +53,9 @@ class LiveWatch(Session):
         if self.model is not None:
             self.publish(force=True)
 
+    def has_listing(self, market: str, listing_id: str) -> bool:
+        return self.model is not None and super().has_listing(market, listing_id)
+
     def markets(self) -> Sequence[Market]:
         assert self.model is not None
         return self.model.markets

@@ -28,6 +28,7 @@ class Session:
         self.run = run
         self.tiers = list(tiers)
         self.controls = controls
+        controls.has_listing = self.has_listing
         self.hub = hub
         self.interval = interval
         self.figure_interval = figure_interval
@@ -45,6 +46,10 @@ class Session:
     @property
     def clock(self) -> int:
         raise NotImplementedError
+
+    def has_listing(self, market: str, listing_id: str) -> bool:
+        """Whether ``market`` has (or had) the listing ``listing_id``: the page may show only those."""
+        return any(m.name == market and listing_id in m.state.listings for m in self.markets())
 
     # publishing
     def publish(self, *, force: bool = False) -> None:

@@ -22,7 +22,8 @@ from watch.controls import ControlError, Controls, parse_speed
 def _control(url: str, action: str, value: str | None = None) -> None:
     """Send one control as the page sends it."""
     body = json.dumps({"action": action, "value": value}).encode()
-    urllib.request.urlopen(urllib.request.Request(url + "control", body, method="POST"))
+    urllib.request.urlopen(urllib.request.Request(url + "control", body, {"Content-Type": "application/json"},
+                                                  method="POST"))
 
 
 def _interrupt(proc: subprocess.Popen[str]) -> None:
