@@ -29,7 +29,7 @@ from market.actions import MAX_ID, Accept, MakeOffer, Reject
 from market.money import MAX_CENTS, format_money
 from slackbot import blocks
 from slackbot.commands import USAGE, Command, Usage, parse_command
-from slackbot.escape import cut, escape, safe
+from slackbot.escape import cut, entry, escape, safe
 from slackbot.host import Host
 from slackbot.modals import JOIN_CALLBACK, join_view, parse_join
 from slackbot.survey import SURVEY_CALLBACK, parse_survey, store_answers, survey_view
@@ -104,14 +104,14 @@ class DealHandler:
         channel, ts, user = str(event.get("channel", "")), str(event.get("ts", "")), event.get("user")
         if event.get("channel_type") == "im":
             if user and self.host.interviewer is not None and self.host.interviewing(str(user)):
-                text = str(event.get("text", ""))[:4000]
+                text = entry(str(event.get("text", "")))[:4000]
                 self.later(lambda: self.host.interview_answer(str(user), text))
             else:
                 self.later(lambda: self.host.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE)))
             return
         thread_ts = event.get("thread_ts")
         if thread_ts and user and thread_ts != ts:
-            text = str(event.get("text", ""))[:4000]
+            text = entry(str(event.get("text", "")))[:4000]
             self.later(lambda: self.host.thread_reply(str(user), channel, str(thread_ts), ts, text))
 
     def app_home(self, event: dict[str, Any]) -> None:
@@ -358,7 +358,7 @@ def _state_values(view: Any) -> Any:
 def _display_name(host: Host, user: str) -> str:
     try:
         profile = host.api.call("users.info", user=user)["user"].get("profile", {})
-        return cut(str(profile.get("display_name") or profile.get("real_name") or user), 80)
+        return cut(entry(str(profile.get("display_name") or profile.get("real_name") or user), lines=False), 80)
     except Exception:
         return user
 

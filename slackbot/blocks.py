@@ -14,7 +14,7 @@ from typing import Any
 
 from market.domain import Deal, Item, Listing, Offer, OfferStatus
 from market.money import format_money
-from slackbot.escape import TEXT_LIMIT, cut, safe
+from slackbot.escape import TEXT_LIMIT, cut, inline, safe
 
 MAX_BLOCKS = 50
 Block = dict[str, Any]
@@ -58,30 +58,30 @@ def message(fallback: str, blocks: Sequence[Block]) -> Msg:
 
 
 def _tier(tier: str | None) -> str:
-    return f" · _{safe(tier, 40)} agent_" if tier else ""
+    return f" · _{inline(tier, 40)} agent_" if tier else ""
 
 
 # --- the market in its channel ------------------------------------------------------------------
 
 
 def market_opened(market: str, people: int) -> Msg:
-    text = f":shopping_trolley: *Market {safe(market, 40)} is open* with {people} participants."
+    text = f":shopping_trolley: *Market {inline(market, 40)} is open* with {people} participants."
     return message(f"Market {market} is open", [section(text)])
 
 
 def participant_joined(name: str, tier: str | None) -> Msg:
-    return message(f"{name} joined", [context(f":wave: *{safe(name, 80)}* joined the market{_tier(tier)}")])
+    return message(f"{name} joined", [context(f":wave: *{inline(name, 80)}* joined the market{_tier(tier)}")])
 
 
 def listing(lst: Listing, item: Item, seller_name: str, tier: str | None = None) -> Msg:
     """The top-level message of a listing; its thread carries the haggling."""
-    head = f"*{safe(item.title, 200)}* — asking *{format_money(lst.ask)}*"
+    head = f"*{inline(item.title, 200)}* — asking *{format_money(lst.ask)}*"
     blocks = [section(head)]
     if lst.description:
         blocks.append(section(safe(lst.description)))
     blocks.append(context(
-        f"Sold by *{safe(seller_name, 80)}*{_tier(tier)} · {safe(item.condition.value, 20)} · "
-        f"{safe(item.category, 40)} · listing `{safe(lst.id, 20)}`"
+        f"Sold by *{inline(seller_name, 80)}*{_tier(tier)} · {inline(item.condition.value, 20)} · "
+        f"{inline(item.category, 40)} · listing `{inline(lst.id, 20)}`"
     ))
     return message(f"{item.title} — asking {format_money(lst.ask)}", blocks)
 
@@ -89,11 +89,11 @@ def listing(lst: Listing, item: Item, seller_name: str, tier: str | None = None)
 def offer(off: Offer, proposer_name: str, recipient_name: str, buttons: bool = False) -> Msg:
     """An offer or counter-offer, as a thread reply (or a DM with buttons for a person acting alone)."""
     verb = "offers" if off.proposer == off.buyer and off.counter_of is None else "counters with"
-    text = f"*{safe(proposer_name, 80)}* {verb} *{format_money(off.amount)}* to {safe(recipient_name, 80)}"
+    text = f"*{inline(proposer_name, 80)}* {verb} *{format_money(off.amount)}* to {inline(recipient_name, 80)}"
     blocks = [section(text)]
     if off.message:
         blocks.append(section(f"> {safe(off.message)}"))
-    blocks.append(context(f"offer `{safe(off.id, 20)}` · round {off.round}"))
+    blocks.append(context(f"offer `{inline(off.id, 20)}` · round {off.round}"))
     if buttons:
         blocks.append({"type": "actions", "elements": [
             button("Accept", "offer_accept", off.id, "primary"),
@@ -114,10 +114,10 @@ _ENDED = {
 def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = "") -> Msg:
     what = _ENDED.get(status, status.value)
     if status in (OfferStatus.EXPIRED, OfferStatus.CLOSED):
-        text = f"Offer `{safe(off.id, 20)}` of {format_money(off.amount)} {what}."
+        text = f"Offer `{inline(off.id, 20)}` of {format_money(off.amount)} {what}."
         fallback = f"Offer {off.id} of {format_money(off.amount)} {what}."
     else:
-        text = f"*{safe(actor_name, 80)}* {what} offer `{safe(off.id, 20)}` of {format_money(off.amount)}."
+        text = f"*{inline(actor_name, 80)}* {what} offer `{inline(off.id, 20)}` of {format_money(off.amount)}."
         fallback = f"{actor_name} {what} offer {off.id} of {format_money(off.amount)}."
     blocks = [context(text)]
     if note:
@@ -126,28 +126,28 @@ def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = ""
 
 
 def chat(sender_name: str, text: str, to_name: str | None = None) -> Msg:
-    who = f"*{safe(sender_name, 80)}*" + (f" → {safe(to_name, 80)}" if to_name else "")
+    who = f"*{inline(sender_name, 80)}*" + (f" → {inline(to_name, 80)}" if to_name else "")
     return message(f"{sender_name[:80]}: {text[:200]}", [section(f"{who}: {safe(text, TEXT_LIMIT - 200)}")])
 
 
 def repriced(lst: Listing, old: int, new: int) -> Msg:
-    text = f"Price of `{safe(lst.id, 20)}` changed: ~{format_money(old)}~ → *{format_money(new)}*"
+    text = f"Price of `{inline(lst.id, 20)}` changed: ~{format_money(old)}~ → *{format_money(new)}*"
     return message(f"Price of {lst.id} changed: {format_money(old)} → {format_money(new)}", [context(text)])
 
 
 def delisted(lst: Listing, seller_name: str) -> Msg:
-    text = f"*{safe(seller_name, 80)}* took listing `{safe(lst.id, 20)}` down."
+    text = f"*{inline(seller_name, 80)}* took listing `{inline(lst.id, 20)}` down."
     return message(f"{seller_name[:80]} took listing {lst.id} down.", [context(text)])
 
 
 def deal(d: Deal, item: Item, seller_name: str, buyer_name: str, note: str = "") -> Msg:
     """A closed deal, announced in the listing's thread and the channel."""
-    text = (f":handshake: *Deal!* {safe(buyer_name, 80)} bought *{safe(item.title, 200)}* "
-            f"from {safe(seller_name, 80)} for *{format_money(d.price)}*")
+    text = (f":handshake: *Deal!* {inline(buyer_name, 80)} bought *{inline(item.title, 200)}* "
+            f"from {inline(seller_name, 80)} for *{format_money(d.price)}*")
     blocks = [section(text)]
     if note:
         blocks.append(section(f"> {safe(note)}"))
-    blocks.append(context(f"deal `{safe(d.id, 20)}`"))
+    blocks.append(context(f"deal `{inline(d.id, 20)}`"))
     return message(f"Deal: {item.title} for {format_money(d.price)}", blocks)
 
 
@@ -164,7 +164,7 @@ class DayStats:
 
 
 def digest(market: str, day: int, stats: DayStats) -> Msg:
-    head = f":bar_chart: *Market {safe(market, 40)} — day {day} digest*"
+    head = f":bar_chart: *Market {inline(market, 40)} — day {day} digest*"
     lines = [
         f"New listings: *{stats.listings}* · offers: *{stats.offers}* · deals: *{stats.deals}* "
         f"· traded: *{format_money(stats.volume)}*",
@@ -173,7 +173,8 @@ def digest(market: str, day: int, stats: DayStats) -> Msg:
         lines.append(f"New participants: *{stats.joined}*")
     blocks = [section(head), section("\n".join(lines))]
     if stats.top:
-        top = "\n".join(f"• {safe(t, 200)} — {format_money(p)}" for t, p in sorted(stats.top, key=lambda x: -x[1])[:5])
+        biggest = sorted(stats.top, key=lambda x: -x[1])[:5]
+        top = "\n".join(f"• {inline(t, 200)} — {format_money(p)}" for t, p in biggest)
         blocks.append(section(f"Biggest deals:\n{top}"))
     return message(f"Market {market} day {day}: {stats.deals} deals, {format_money(stats.volume)}", blocks)
 
@@ -186,21 +187,21 @@ def status(
     listings: Sequence[tuple[Listing, Item]], threads: Sequence[Offer], names: dict[str, str],
 ) -> Msg:
     blocks = [
-        section(f"*{safe(name, 80)}* in market *{safe(market, 40)}*"),
+        section(f"*{inline(name, 80)}* in market *{inline(market, 40)}*"),
         section(f"Balance *{format_money(balance)}* · in escrow *{format_money(escrow)}* "
                 f"· available *{format_money(balance - escrow)}*"),
     ]
     if holdings:
-        lines = "\n".join(f"• `{safe(i.id, 30)}` {safe(i.title, 100)}" for i in holdings)
+        lines = "\n".join(f"• `{inline(i.id, 30)}` {inline(i.title, 100)}" for i in holdings)
         blocks.append(section(f"*Holdings*\n{lines}"))
     if listings:
-        lines = "\n".join(f"• `{safe(lst.id, 20)}` {safe(i.title, 100)} at {format_money(lst.ask)}"
+        lines = "\n".join(f"• `{inline(lst.id, 20)}` {inline(i.title, 100)} at {format_money(lst.ask)}"
                           for lst, i in listings)
         blocks.append(section(f"*Your open listings*\n{lines}"))
     if threads:
         lines = "\n".join(
-            f"• `{safe(o.id, 20)}` on `{safe(o.listing_id, 20)}`: {format_money(o.amount)} from "
-            f"{safe(names.get(o.proposer, o.proposer), 80)} to {safe(names.get(o.recipient, o.recipient), 80)}"
+            f"• `{inline(o.id, 20)}` on `{inline(o.listing_id, 20)}`: {format_money(o.amount)} from "
+            f"{inline(names.get(o.proposer, o.proposer), 80)} to {inline(names.get(o.recipient, o.recipient), 80)}"
             for o in threads
         )
         blocks.append(section(f"*Open offers*\n{lines}"))
@@ -220,9 +221,9 @@ def approval_request(approval_id: str, kind: str, amount: int, item_title: str, 
                      ref: str, previous: int | None = None) -> Msg:
     """The DM asking a person to approve an action of their agent's that can close a deal."""
     verb = _HELD_VERBS.get(kind, kind.replace("_", " ") + " *{amount}* with {who}")
-    what = verb.format(amount=format_money(amount), who=safe(counterpart, 80),
+    what = verb.format(amount=format_money(amount), who=inline(counterpart, 80),
                        previous=format_money(previous) if previous is not None else "?")
-    text = (f"Your agent wants to {what} for *{safe(item_title, 200)}* (`{safe(ref, 20)}`). "
+    text = (f"Your agent wants to {what} for *{inline(item_title, 200)}* (`{inline(ref, 20)}`). "
             "If it is taken, that is a deal. Approve?")
     return message(f"Approve a deal for {item_title}?", [
         section(text),
@@ -243,10 +244,10 @@ def settlement(
     survey_button: bool = True,
 ) -> Msg:
     """The end-of-week DM: what they bought and sold, and the net money."""
-    blocks = [section(f":receipt: *The week in market {safe(market, 40)} is settled, {safe(name, 80)}.*")]
+    blocks = [section(f":receipt: *The week in market {inline(market, 40)} is settled, {inline(name, 80)}.*")]
     for label, rows in (("Bought", bought), ("Sold", sold)):
         if rows:
-            lines = "\n".join(f"• {safe(t, 200)} — {format_money(p)}" for t, p in rows)
+            lines = "\n".join(f"• {inline(t, 200)} — {format_money(p)}" for t, p in rows)
             blocks.append(section(f"*{label}*\n{lines}"))
         else:
             blocks.append(context(f"{label}: nothing"))
@@ -270,7 +271,7 @@ def trusted(text: str) -> Msg:
 def offer_button(listing_id: str, item_title: str, amount: int) -> Msg:
     """The one-click offer shown to a person trading by hand who named a price in a listing's thread."""
     label = f"Make this an offer: {format_money(amount)}"
-    text = f"You named *{format_money(amount)}* for *{safe(item_title, 200)}*."
+    text = f"You named *{format_money(amount)}* for *{inline(item_title, 200)}*."
     return message(f"{label} for {item_title}", [
         section(text),
         {"type": "actions", "elements": [button(label, "make_offer", f"{listing_id}|{amount}", "primary")]},
@@ -279,14 +280,14 @@ def offer_button(listing_id: str, item_title: str, amount: int) -> Msg:
 
 def market(market_name: str, rows: Sequence[tuple[Listing, Item, str]], buttons: bool = True) -> Msg:
     """Open listings a person could buy (``(listing, item, seller name)``), each with an offer button at its ask."""
-    head = section(f":shopping_trolley: *Open listings in market {safe(market_name, 40)}* ({len(rows)})")
+    head = section(f":shopping_trolley: *Open listings in market {inline(market_name, 40)}* ({len(rows)})")
     if not rows:
         return message(f"No open listings in market {market_name}", [head, context("Nothing for sale right now.")])
     out: list[Block] = [head]
     shown = rows[: MAX_BLOCKS - 2]
     for lst, item, seller in shown:
-        block = section(f"*{safe(item.title, 200)}* — asking *{format_money(lst.ask)}*\n"
-                        f"Sold by {safe(seller, 80)} · listing `{safe(lst.id, 20)}`")
+        block = section(f"*{inline(item.title, 200)}* — asking *{format_money(lst.ask)}*\n"
+                        f"Sold by {inline(seller, 80)} · listing `{inline(lst.id, 20)}`")
         if buttons:
             block["accessory"] = button(f"Offer {format_money(lst.ask)}", "make_offer", f"{lst.id}|{lst.ask}")
         out.append(block)
@@ -299,10 +300,10 @@ def market(market_name: str, rows: Sequence[tuple[Listing, Item, str]], buttons:
 
 def mandate(form: Any) -> Msg:
     """The mandate the interview extracted (a ``JoinForm``), with the button to confirm or correct it."""
-    lines = [f"• sell *{safe(x.title, 100)}*: asking {format_money(x.ask)}, at least {format_money(x.least)}"
+    lines = [f"• sell *{inline(x.title, 100)}*: asking {format_money(x.ask)}, at least {format_money(x.least)}"
              for x in form.sells]
-    lines += [f"• buy *{safe(x.title, 100)}*: at most {format_money(x.max_price)}" for x in form.wants]
-    lines += [f"• style: {safe(form.style, 20)} · your agent: {safe(form.autonomy, 20)}"]
+    lines += [f"• buy *{inline(x.title, 100)}*: at most {format_money(x.max_price)}" for x in form.wants]
+    lines += [f"• style: {inline(form.style, 20)} · your agent: {inline(form.autonomy, 20)}"]
     return message("Your agent's mandate: please confirm it", [
         section("*Here is what I understood.* Your agent will keep to these limits:"),
         section("\n".join(lines)),

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from market.actions import Action, parse_action
 from market.money import MoneyError, parse_money
+from slackbot.escape import entry
 
 USAGE = """*Usage:* `/deal <command>`
 • `join` — join the market with your own agent
@@ -44,7 +45,8 @@ class Usage:
 
 
 def parse_command(text: str) -> Command | Usage:
-    words = (text or "").strip().split()
+    """The command in a ``/deal`` text (control and bidi characters removed first: ``escape.entry``)."""
+    words = entry(text or "").strip().split()
     if not words or words[0].lower() in ("help", "-h", "--help"):
         return Usage("")
     verb, args = words[0].lower(), words[1:]

@@ -9,7 +9,7 @@ from typing import Any
 from market.money import MoneyError, format_money, parse_money
 from market.scenario import STYLES
 from slackbot.blocks import plain
-from slackbot.escape import cut
+from slackbot.escape import cut, entry
 
 JOIN_CALLBACK = "deal_join"
 AUTONOMY = {
@@ -161,4 +161,5 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
 
 
 def _lines(text: str | None) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+    """The non-blank lines of a field, after the entry rule (``escape.entry``)."""
+    return [line.strip() for line in entry(text or "").split("\n") if line.strip()]
