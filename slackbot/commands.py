@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from market.actions import Action, parse_action
 from market.money import MoneyError, parse_money
-from slackbot.escape import entry
+from slackbot.escape import entry, unmark
 
 USAGE = """*Usage:* `/deal <command>`
 • `join` — join the market with your own agent
@@ -91,7 +91,7 @@ def parse_command(text: str) -> Command | Usage:
         return Usage(str(exc))
     except ValidationError as exc:
         return Usage(f"`{verb}`: {exc.errors()[0]['msg']}")
-    return Usage(f"Unknown command `{verb[:30]}`.")
+    return Usage(f"Unknown command `{unmark(verb[:30])}`.")
 
 
 class _Missing(ValueError):

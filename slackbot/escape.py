@@ -60,7 +60,12 @@ def safe(text: str, limit: int = TEXT_LIMIT) -> str:
     return cut(escape(text), limit)
 
 
+def unmark(text: str) -> str:
+    """``text`` with mrkdwn's markers (``* _ ~`` and the backtick) swapped for look-alikes."""
+    return text.translate(_MARKERS)
+
+
 def inline(text: str, limit: int = TEXT_LIMIT) -> str:
     """``safe``, with mrkdwn's markers swapped for look-alikes: for text shown inside ``*bold*``,
     ``_italics_`` or `` `code` ``."""
-    return safe(text.translate(_MARKERS), limit)
+    return safe(unmark(text), limit)

@@ -41,7 +41,9 @@ HEALTH_PATH = "/healthz"
 MAX_BODY = 1_000_000  # Slack's payloads are far smaller
 BODY_TIMEOUT = 10.0  # seconds a request's body may take to arrive
 HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
-LIMIT_CONCURRENCY = 200  # connections served at once
+# connections open at once: beyond it uvicorn answers every new request 503 until some close, so it is
+# twice the 200 simultaneous requests of benchmarks/slack_http.py
+LIMIT_CONCURRENCY = 400
 
 
 class SlackAsgi:
@@ -147,7 +149,7 @@ def http_server(asgi: SlackAsgi, host: str, port: int, *, backlog: int = 2048,
                 limit_concurrency: int = LIMIT_CONCURRENCY, header_timeout: float = HEADER_TIMEOUT) -> Any:
     """A uvicorn server for ``asgi`` (``.run()`` blocks until SIGTERM/SIGINT, then drains).
 
-    At most ``limit_concurrency`` connections are served at once (more get 503), an idle keep-alive
+    While ``limit_concurrency`` connections are open new requests get 503, an idle keep-alive
     connection is closed after 5 s, and a request's headers must arrive within ``header_timeout`` s.
     """
     import uvicorn

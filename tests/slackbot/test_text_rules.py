@@ -14,7 +14,7 @@ from market.domain import Item, Listing
 from market.ledger import Ledger
 from slackbot import blocks
 from slackbot.app import build_app
-from slackbot.commands import parse_command
+from slackbot.commands import Usage, parse_command
 from slackbot.escape import entry, escape, inline, safe
 from slackbot.host import Host, participant_id
 from slackbot.modals import JoinForm, parse_join
@@ -49,6 +49,9 @@ def test_a_title_in_bold_stays_one_bold_span() -> None:
 
 
 def test_commands_and_join_titles_enter_clean() -> None:
+    unknown = parse_command("fr`ob*x")
+    assert isinstance(unknown, Usage)
+    assert "Unknown command `fr\u02cbob\u2217x`." in unknown.text  # the verb cannot end the code span
     cmd = parse_command(f"say L3 hi{NASTY}")
     assert cmd.action is not None and cmd.action.text == "hiABCDEFGH"  # type: ignore[union-attr]
     form = parse_join(join_values(f"Lamp{NASTY}, $30, $5", f"Desk\u202e{NASTY}, $9", "manual"))
