@@ -10,12 +10,14 @@ it is served on (a DNS-rebinding page names its own), takes a control only as a
 JSON POST of at most ``MAX_BODY`` bytes from its own page (a cross-site form or a
 text/plain fetch needs no CORS preflight, so any page could otherwise drive the
 run), drops a connection that sends nothing for ``REQUEST_TIMEOUT`` seconds and
-holds at most ``MAX_STREAMS`` event streams open. Every refusal is a JSON
+holds at most ``MAX_STREAMS`` event streams and ``MAX_CONNECTIONS`` connections
+(each a thread) open. Every refusal is a JSON
 ``{"error": ...}`` that says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import json
@@ -27,7 +29,7 @@ import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from market.scenario import quoted
+from market.scenario import clipped, quoted
 from watch.controls import ControlError, Controls
 from watch.hub import Hub
 from watch.page import page_html
@@ -35,8 +37,12 @@ from watch.page import page_html
 KEEPALIVE = 10.0
 REQUEST_TIMEOUT = 30.0
 MAX_STREAMS = 64
+MAX_CONNECTIONS = 256
 MAX_BODY = 4096
 ROUTES = {"/": "GET", "/state": "GET", "/events": "GET", "/control": "POST"}
+_BUSY_BODY = b'{"error": "too many connections open to this server; try again when some close"}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+         b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 _HOST = re.compile(r"(?P<name>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
 
 
@@ -48,16 +54,18 @@ class WatchServer(ThreadingHTTPServer):
     """Serves one watched run; ``url`` says where.
 
     ``request_timeout`` (seconds) bounds every blocking read and write on a connection; ``max_streams`` bounds
-    the event streams open at once.
+    the event streams open at once, ``max_connections`` the connections (one thread each).
     """
 
     daemon_threads = True
 
     def __init__(self, hub: Hub, controls: Controls, host: str = "127.0.0.1", port: int = 0, *,
-                 request_timeout: float = REQUEST_TIMEOUT, max_streams: int = MAX_STREAMS) -> None:
+                 request_timeout: float = REQUEST_TIMEOUT, max_streams: int = MAX_STREAMS,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.hub, self.controls, self.page = hub, controls, page_html()
         self.request_timeout, self.max_streams = request_timeout, max_streams
         self.streams = threading.BoundedSemaphore(max_streams)
+        self._connections = threading.BoundedSemaphore(max_connections)
         try:
             super().__init__((host, port), _Handler)
         except OSError as exc:
@@ -95,6 +103,23 @@ class WatchServer(ThreadingHTTPServer):
         if port != self.server_address[1]:
             return False
         return name in self._names or (self._any_address and _is_address(name))
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """A thread for the connection, unless ``max_connections`` are open: then a 503 at once, and closed."""
+        if not self._connections.acquire(blocking=False):
+            request.setblocking(False)  # never hold the thread that accepts: a client not reading misses the answer
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+                request.recv(65536)  # what has come of the request: unread, closing would reset the connection
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     def start(self) -> WatchServer:
         self._thread = threading.Thread(target=self.serve_forever, name="watch-server", daemon=True)
@@ -225,6 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             raise ConnectionAbortedError("the client closed before sending its body")
         return body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """``http.server``'s own refusals (a malformed request line, an overlong header) as JSON like the others."""
+        status = HTTPStatus(code)
+        self._error(status, clipped(message or status.phrase))
 
     def _error(self, status: HTTPStatus, reason: str, headers: dict[str, str] | None = None) -> None:
         """Answer ``{"error": reason}`` and close (an unread body must not be taken for the next request)."""

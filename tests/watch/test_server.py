@@ -300,6 +300,21 @@ def test_event_streams_outlive_the_request_timeout_and_are_capped() -> None:
         server.stop()
 
 
+def test_connections_beyond_the_cap_get_a_503() -> None:
+    """Two connections that send nothing hold the server's two threads; a third is answered 503 and closed."""
+    server = WatchServer(Hub(), Controls(market="A", markets=("A",)), max_connections=2).start()
+    port = server.server_address[1]
+    held = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(2)]
+    try:
+        reply = raw(server, b"")  # the answer comes unasked (a request sent could race the close into a reset)
+        assert reply.startswith(b"HTTP/1.1 503 ")
+        assert reply.endswith(b'{"error": "too many connections open to this server; try again when some close"}')
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+
+
 # --- methods and paths ---------------------------------------------------------------------------------------
 
 def test_other_methods_are_a_405_naming_the_allowed_one(server: WatchServer) -> None:
@@ -319,3 +334,19 @@ def test_a_query_string_does_not_hide_the_control(server: WatchServer) -> None:
     status, _, reply = ask(server, "POST", "/control?x=1", b'{"action": "step"}')
     assert (status, reply) == (200, {"ok": True})
     assert server.controls.steps == 1
+
+
+@pytest.mark.parametrize(("request_", "answer"), [
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", b"HTTP/1.1 431 "),
+    (b"BREW /pot HTTP/1.1\r\n\r\n", b"HTTP/1.1 501 "),
+    (b"GET " + b"x" * 5000 + b" y HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 "),
+])
+def test_what_http_server_refuses_itself_is_json_too(server: WatchServer, request_: bytes, answer: bytes) -> None:
+    reply = raw(server, request_)
+    assert reply.startswith(answer)
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert b"Content-Type: application/json" in head
+    assert 0 < len(json.loads(body)["error"]) < 300
+    garbage = raw(server, b"GARBAGE" + b"x" * 5000 + b"\r\n\r\n")  # taken for HTTP/0.9: a body, no headers
+    assert json.loads(garbage)["error"].startswith("Bad request syntax ('GARBAGExxx")
+    assert len(garbage) < 300
