@@ -119,11 +119,15 @@ class Controls:
     def speed_name(self) -> str:
         return next(name for name, s in SPEEDS.items() if s == self.speed)
 
-    def gate(self, at: int, idle: Callable[[], None], *, poll: float = 0.2) -> None:
-        """Hold the clock at simulated second ``at`` as the controls say; call ``idle`` while held."""
+    def gate(self, at: int, idle: Callable[[], None], *, poll: float = 0.2,
+             released: Callable[[], bool] = lambda: False) -> None:
+        """Hold the clock at simulated second ``at`` as the controls say; call ``idle`` while held.
+
+        ``released()`` true lets the clock go at once, paused or not (the run was asked to stop: a Ctrl-C
+        on a paused run must not wait for Step or Resume)."""
         with self._cond:
             shown = -1
-            while self.paused and self.steps == 0:
+            while self.paused and self.steps == 0 and not released():
                 if self.version != shown:  # show the pause itself, and any market or listing chosen meanwhile
                     shown = self.version
                     self._cond.release()
@@ -132,6 +136,8 @@ class Controls:
                     finally:
                         self._cond.acquire()
                 self._cond.wait(poll)
+            if released():
+                return
             if self.paused:
                 self.steps -= 1
                 self._anchor = None
@@ -146,9 +152,9 @@ class Controls:
         due = wall0 + (at - sim0) / speed
         while (left := due - time.monotonic()) > 0:
             with self._cond:
-                if self.version != seen:  # paused, stepped or re-timed meanwhile: start again
+                if self.version != seen or released():  # paused, stepped, re-timed or stopped: start again
                     break
                 self._cond.wait(min(left, poll))
         else:
             return
-        self.gate(at, idle, poll=poll)
+        self.gate(at, idle, poll=poll, released=released)

@@ -33,7 +33,8 @@ class LiveWatch(Session):
         self.model = model
         self.status = "running"
         self.publish(force=self.controls.paused)  # a step is always shown
-        self.controls.gate(at, idle=lambda: self.publish(force=True))
+        self.controls.gate(at, idle=lambda: self.publish(force=True),
+                           released=lambda: model.stop_requested is not None)
 
     def chain(self, other: OnBatch | None, run: str) -> OnBatch:
         """This watcher's ``on_batch`` (for the run named ``run``) after ``other`` (e.g. the progress bar)."""

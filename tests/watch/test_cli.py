@@ -159,3 +159,24 @@ def test_run_with_watch_starts_paused_and_slowed(two_markets: Path, smoke_run: R
         if proc.poll() is None:
             proc.kill()
     _assert_same_ledger(out, smoke_run)
+
+
+def test_ctrl_c_stops_a_paused_watched_run_at_once(two_markets: Path, tmp_path: Path) -> None:
+    """One Ctrl-C on a run held by the page stops it cleanly: the hold is released (it waited for Step or
+    Resume before, and only a second Ctrl-C, which cuts the run short, got it out)."""
+    out = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
+                             "--paused", "-q", "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
+        with urllib.request.urlopen(url + "events", timeout=120) as events:  # held after the first batch
+            next(raw for raw in events if raw.startswith(b"data: "))
+        proc.send_signal(signal.SIGINT)
+        said = "".join(proc.communicate(timeout=60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"interrupted; continue with: python -m market.run --resume {out}" in said and "Traceback" not in said
+    with Ledger(out) as ledger:
+        assert ledger.status("state") == "stopped"
