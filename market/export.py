@@ -97,7 +97,10 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
         for name, t in scenario.tiers.items()], schema=EXTRA_SCHEMAS["tiers"])
     frames["ratings"] = ratings
     frames["model_calls"] = model_calls(folder.cassette, run)
-    frames["model_usage"] = model_usage(folder.summary, run)
+    try:
+        frames["model_usage"] = model_usage(folder.read_summary(), run)
+    except RunFolderError as exc:
+        raise ExportError(str(exc)) from None
     return frames
 
 
@@ -137,19 +140,14 @@ def _tokens(api: str | None, usage: dict[str, Any]) -> dict[str, int]:
             "cache_write_tokens": usage.get("cache_creation_input_tokens") or 0}
 
 
-def model_usage(summary: Path, run: str) -> pl.DataFrame:
+def model_usage(summary: dict[str, Any], run: str) -> pl.DataFrame:
     """Calls, tokens and cost (US dollars, at the prices the run used) per trader, from ``summary.json``."""
     rows = []
-    if summary.is_file():
-        try:
-            data = json.loads(summary.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ExportError(f"{summary}: not valid JSON ({exc})") from None
-        for key, account in ((data.get("llm") or {}).get("traders") or {}).items():
-            market, _, trader = str(key).partition("/")
-            rows.append({"run": run, "market": market, "participant_id": trader,
-                         "calls": account.get("calls", 0), "replayed_calls": account.get("replayed_calls", 0),
-                         **{t: account.get(t, 0) for t in TOKENS}, "cost_usd": account.get("cost_usd", 0.0)})
+    for key, account in ((summary.get("llm") or {}).get("traders") or {}).items():
+        market, _, trader = str(key).partition("/")
+        rows.append({"run": run, "market": market, "participant_id": trader,
+                     "calls": account.get("calls", 0), "replayed_calls": account.get("replayed_calls", 0),
+                     **{t: account.get(t, 0) for t in TOKENS}, "cost_usd": account.get("cost_usd", 0.0)})
     return pl.DataFrame(rows, schema=EXTRA_SCHEMAS["model_usage"])
 
 

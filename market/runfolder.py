@@ -13,6 +13,7 @@ runs/<scenario>-<timestamp>/
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,10 +61,19 @@ class RunFolder:
     def read_scenario(self) -> dict[str, Any]:
         """The folder's resolved scenario as data (not validated); ``RunFolderError`` naming the file and the
         problem (missing, too large, not YAML, an overlong integer, not a mapping) if it cannot be read."""
+        return read_mapping(self.scenario, "scenario", "a mapping of settings", RunFolderError, str(self.scenario))
+
+    def read_summary(self) -> dict[str, Any]:
+        """The folder's summary.json (empty if there is none yet); ``RunFolderError`` naming it if unreadable."""
+        if not self.summary.is_file():
+            return {}
         try:
-            return read_mapping(self.scenario, "scenario", "a mapping of settings", RunFolderError)
-        except RunFolderError as exc:  # read_mapping names the file alone
-            raise RunFolderError(f"{self.path}/{exc}") from None
+            summary = json.loads(self.summary.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunFolderError(f"{self.summary}: not valid JSON ({exc})") from None
+        if not isinstance(summary, dict):
+            raise RunFolderError(f"{self.summary}: not a JSON object")
+        return summary
 
     @classmethod
     def open(cls, path: Path | str) -> RunFolder:

@@ -163,20 +163,12 @@ def resume(
 
 
 def _read_summary(folder: RunFolder) -> dict[str, Any]:
-    """A complete run's summary.json (empty if there is none); ``RunFolderError`` naming it if unreadable."""
-    if not folder.summary.is_file():
-        return {}
-    problem = ""
+    """A complete run's summary.json (empty if there is none); ``RunFolderError`` saying the run is safe."""
     try:
-        summary = json.loads(folder.summary.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        problem = f"not valid JSON ({exc})"
-    else:
-        problem = "" if isinstance(summary, dict) else "not a JSON object"
-    if problem:
-        raise RunFolderError(f"{folder.summary}: {problem}; the run is complete and its ledger holds every event "
-                             "(market report reads it)")
-    return summary
+        return folder.read_summary()
+    except RunFolderError as exc:
+        raise RunFolderError(f"{exc}; the run is complete and its ledger holds every event "
+                             "(market report reads it)") from None
 
 
 def _run(

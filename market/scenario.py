@@ -53,6 +53,9 @@ Name = Annotated[str, Field(max_length=200)]
 Ident = Annotated[str, Field(min_length=1, max_length=100)]
 """A name the scenario refers to: a tier, a profile, a backend, a participant id."""
 
+FieldPathText = Annotated[str, Field(min_length=1, max_length=300)]
+"""A scenario field path as written (``markets[*].tiers.small.share``)."""
+
 MAX_MARKETS = 100
 MAX_TIERS = 20
 MAX_PARTICIPANTS = 1_000_000
@@ -330,7 +333,7 @@ class FreeParameters(Frozen):
     written as integers. A ``--param`` on the command line adds a parameter or replaces one declared here.
     """
 
-    parameters: Annotated[dict[Annotated[str, Field(min_length=1, max_length=300)],
+    parameters: Annotated[dict[FieldPathText,
                                tuple[StrictInt, StrictInt] | tuple[Annotated[float, Field(allow_inf_nan=False)],
                                                                    Annotated[float, Field(allow_inf_nan=False)]]],
                           Field(max_length=100)] = Field(default_factory=dict, description="field path -> [low, high]")
@@ -454,29 +457,31 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: builds no arbitrary objects
 
 
-def read_mapping(path: Path, kind: str, expected: str,
-                 error: type[ValueError] = ScenarioError) -> dict[str, Any]:
+def read_mapping(path: Path, kind: str, expected: str, error: type[ValueError] = ScenarioError,
+                 shown: str | None = None) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping (a ``kind`` file, ``expected`` describing it); a missing or
     too large file, bad YAML or an overlong integer (with its line and column), a file that is not text or
-    not a mapping raise ``error`` naming it."""
+    not a mapping raise ``error`` naming it (as ``shown``, by default its name)."""
     if not path.is_file():
         raise error(f"{path}: no such {kind} file")
-    if path.stat().st_size > MAX_YAML_BYTES:
-        raise error(f"{path.name}: {path.stat().st_size:,} bytes; a {kind} file is read whole, and at most "
-                    f"{MAX_YAML_BYTES:,} bytes are read")
+    name = shown or path.name
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise error(f"{name}: {size:,} bytes; a {kind} file is read whole, and at most {MAX_YAML_BYTES:,} bytes "
+                    "are read")
     try:
         data = read_yaml(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = exc.problem if isinstance(exc, OverlongInteger) else f"not valid YAML ({exc.problem or exc})"
-        raise error(f"{path.name}: {where}{problem}") from None
+        raise error(f"{name}: {where}{problem}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path.name}: not valid YAML ({exc})") from None
+        raise error(f"{name}: not valid YAML ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise error(f"{path.name}: not a text file ({exc.reason})") from None
+        raise error(f"{name}: not a text file ({exc.reason})") from None
     if not isinstance(data, dict):
-        raise error(f"{path.name}: expected {expected}, got {type(data).__name__}")
+        raise error(f"{name}: expected {expected}, got {type(data).__name__}")
     return data
 
 

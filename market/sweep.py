@@ -90,7 +90,7 @@ def run_replication(rep: Replication) -> dict[str, Any]:
         with Ledger(folder.ledger) as ledger:
             done = ledger.status("state") == "complete"
         result = runner.resume(folder, after_run=False) if not done else None
-        summary = json.loads(folder.summary.read_text()) if folder.summary.exists() else {}
+        summary = folder.read_summary()
         return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
                 "skipped": done, "markets": summary.get("markets", [])}
     prepared = runner.plan(rep.scenario, seed=rep.seed, days=rep.days, markets=rep.markets, run_dir=path)

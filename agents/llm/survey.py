@@ -392,7 +392,7 @@ def survey(run_dir: Path | str, policies: Iterable[Policy] = ()) -> Survey | Non
         if own:
             policy.close()
     folder = RunFolder(run_dir)
-    summary = json.loads(folder.summary.read_text(encoding="utf-8")) if folder.summary.is_file() else {}
+    summary = folder.read_summary()
     section = result.as_dict()
     previous = summary.get("survey")
     if previous:  # surveyed before (e.g. again after the fact): that survey's figures are kept beside this one's
