@@ -59,10 +59,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market.domain import Frozen
-from market.factors import FactorError, apply, as_data, canonical, check_runnable, parse_path, write_resolved
+from market.factors import (
+    FactorError,
+    apply,
+    as_data,
+    canonical,
+    check_runnable,
+    parse_path,
+    shown,
+    write_resolved,
+)
 from market.ledger import Ledger
 from market.runfolder import RunFolder
-from market.scenario import Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
+from market.scenario import FieldPathText, Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
 from market.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
 
 EXPERIMENT_FILE = "experiment.json"
@@ -79,8 +88,6 @@ MAX_FACTORS = 20
 MAX_LEVELS = 1_000
 MAX_CELLS = 10_000
 """The most conditions an experiment runs (factors' levels multiplied, or cells listed)."""
-PathText = Annotated[str, Field(min_length=1, max_length=300)]
-"""A scenario field path as written (``markets[*].tiers.small.share``)."""
 
 
 class ExperimentSpec(Frozen):
@@ -94,11 +101,11 @@ class ExperimentSpec(Frozen):
     replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)]
     seed: Seed | None = Field(None, description="base of the derived seeds (default: the scenario's seed)")
     common_seeds: bool = Field(False, description="replication r runs with the same seed in every cell")
-    fixed: Annotated[dict[PathText, Any], Field(max_length=100)] = Field(
+    fixed: Annotated[dict[FieldPathText, Any], Field(max_length=100)] = Field(
         default_factory=dict, alias="set", description="path -> value in every cell")
-    factors: Annotated[dict[PathText, Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]],
+    factors: Annotated[dict[FieldPathText, Annotated[list[Any], Field(min_length=1, max_length=MAX_LEVELS)]],
                        Field(max_length=MAX_FACTORS)] = Field(default_factory=dict)
-    cells: Annotated[list[Annotated[dict[PathText, Any], Field(max_length=MAX_FACTORS)]],
+    cells: Annotated[list[Annotated[dict[FieldPathText, Any], Field(max_length=MAX_FACTORS)]],
                      Field(min_length=1, max_length=MAX_CELLS)] | None = None
 
     @field_validator("factors", "fixed")
@@ -135,10 +142,10 @@ class ExperimentSpec(Frozen):
 
     @model_validator(mode="after")
     def _cells_within_factors(self) -> Self:
-        if self.cells is None and math.prod(len(levels) for levels in self.factors.values()) > MAX_CELLS:
-            raise ValueError(f"factors: {' x '.join(str(len(v)) for v in self.factors.values())} levels make "
-                             f"{math.prod(len(v) for v in self.factors.values()):,} cells; an experiment runs at "
-                             f"most {MAX_CELLS:,} (list the cells to run under cells:)")
+        levels = [len(values) for values in self.factors.values()]
+        if self.cells is None and math.prod(levels) > MAX_CELLS:
+            raise ValueError(f"factors: {' x '.join(map(str, levels))} levels make {math.prod(levels):,} cells; "
+                             f"an experiment runs at most {MAX_CELLS:,} (list the cells to run under cells:)")
         if self.cells is None or not self.factors:
             return self
         for i, cell in enumerate(self.cells):
@@ -162,7 +169,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={_show(v)}" for k, v in self.values.items()) or "base scenario"
+        return ", ".join(f"{k}={shown(v)}" for k, v in self.values.items()) or "base scenario"
 
 
 @dataclass(frozen=True)
@@ -443,11 +450,8 @@ def _column(values: list[Any]) -> tuple[list[Any], pl.DataType]:
         return [None if v is None else float(v) for v in values], pl.Float64()
     if present and all(isinstance(v, bool) for v in present):
         return values, pl.Boolean()
-    return [None if v is None else _show(v) for v in values], pl.String()
+    return [None if v is None else shown(v) for v in values], pl.String()
 
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else canonical(value)
 
 
 # --- the Python API -----------------------------------------------------------------

@@ -191,7 +191,7 @@ def apply(scenario: Scenario, catalog: list[CatalogEntry], values: Mapping[str, 
             data = set_path(data, parse_path(text), value)
         except FactorError as exc:
             raise FactorError(f"{source}: {exc}") from None
-    label = ", ".join(f"{k}={quoted(v, _show)}" for k, v in values.items())
+    label = ", ".join(f"{k}={quoted(v, shown)}" for k, v in values.items())
     try:
         changed = validate_scenario(data, f"{source}: with {label}: scenario")
         check_kinds(changed, catalog, f"{source}: with {label}: scenario")
@@ -208,7 +208,8 @@ def load_with(
     return (apply(scenario, catalog, values, source) if values else scenario), catalog
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A factor value as text: a string as it is, anything else as its canonical JSON."""
     return value if isinstance(value, str) else canonical(value)
 
 
