@@ -7,7 +7,7 @@ have run on a model, so there is nobody to ask.
 
 from __future__ import annotations
 
-from market.runner import RunResult
+from running.runner import RunResult
 
 
 def after_run(result: RunResult) -> None:

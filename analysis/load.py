@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from analysis.tables import SCHEMAS, enrich_deals, hourly_series, project
 from market.clock import DAY
 from market.ledger import Ledger, LedgerError
-from market.runfolder import RunFolder, RunFolderError
-from market.tables import SCHEMAS, enrich_deals, hourly_series, project
+from running.runfolder import RunFolder, RunFolderError
 
 TABLES = ("participants", "items", "wants", "listings", "offers", "deals", "messages", "rejections", "failures",
           "hourly")

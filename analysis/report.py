@@ -24,12 +24,12 @@ import typer
 from analysis import efficiency as eff
 from analysis import fairness, figures, metrics, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
+from analysis.tables import daily_series
 from market.events import RejectionCode
 from market.money import format_money
-from market.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
-from market.runner import RunResult
 from market.scenario import Scenario, ScenarioError, validate_scenario
-from market.tables import daily_series
+from running.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
+from running.runner import RunResult
 
 REPORT_FILE = "report.html"
 
@@ -123,7 +123,7 @@ def analyse(data: RunData, seed: int = 0, compare: Sequence[str] = ()) -> Analys
 
 def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
     """The report's first lines: backend, model or profile per tier, seeds, participants, budgets, days, and
-    which tiers are compared in which direction (:func:`market.provenance.provenance_lines`)."""
+    which tiers are compared in which direction (:func:`running.provenance.provenance_lines`)."""
     present = data.participants["tier"].unique().to_list()
     try:
         scenario = validate_scenario(data.scenario, str(data.path / "scenario.yaml"))

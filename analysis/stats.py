@@ -17,7 +17,7 @@ from scipy import stats as sps
 
 from analysis.load import RunData
 from analysis.metrics import mixed_markets, participant_outcomes
-from market import provenance
+from running import provenance
 
 Pair = tuple[str, str]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from market.calibrate import calibrate, prepare  # noqa: E402
+from studies.calibrate import calibrate, prepare  # noqa: E402
 
 PARAMETERS: list[str] = []  # the free parameters and bounds deal.yaml declares under calibration:
 

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKET = [sys.executable, "-m", "market.cli"]
+MARKET = [sys.executable, "-m", "cli"]
 COMMANDS = {
     "python -c pass (baseline)": [sys.executable, "-c", "pass"],
     "market --version": [*MARKET, "--version"],
     "market -h": [*MARKET, "-h"],
     "market run -h": [*MARKET, "run", "-h"],
-    "python -m market.run -h": [sys.executable, "-m", "market.run", "-h"],
+    "python -m market.run -h": [sys.executable, "-m", "running.run", "-h"],
     "market watch -h": [*MARKET, "watch", "-h"],
     "market report -h": [*MARKET, "report", "-h"],
 }

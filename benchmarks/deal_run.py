@@ -15,8 +15,8 @@ def deal_run_dir(pad: int) -> Path:
     (no per-run report), printing its time with the label padded to ``pad`` characters."""
     if len(sys.argv) > 1:
         return Path(sys.argv[1])
-    from market import runner
-    from market.runfolder import RunFolder
+    from running import runner
+    from running.runfolder import RunFolder
 
     run_dir = Path(tempfile.mkdtemp()) / "deal"
     t = time.perf_counter()

@@ -23,12 +23,12 @@ from typing import Any
 
 import simpy
 
-from market import runner
 from market.backends import Policy
 from market.engine import MarketModel
 from market.money import format_money
 from market.observation import Decision, Observation
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,10 +23,10 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from market import runner  # noqa: E402
-from market.experiment import batch_run, design, load, run, tidy  # noqa: E402
 from market.ledger import Ledger  # noqa: E402
-from market.runfolder import RunFolder  # noqa: E402
+from running import runner  # noqa: E402
+from running.runfolder import RunFolder  # noqa: E402
+from studies.experiment import batch_run, design, load, run, tidy  # noqa: E402
 
 
 def ledger_digests(folder: Path) -> dict[str, str]:

@@ -24,9 +24,9 @@ def _size(folder: Path) -> float:
 
 def main() -> None:
     from analysis import load_run
-    from market.export import export
+    from analysis.export import export
+    from analysis.tables import project
     from market.ledger import Ledger
-    from market.tables import project
 
     run_dir = deal_run_dir(31)
     with Ledger(run_dir / "ledger.sqlite") as ledger:

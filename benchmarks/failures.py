@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from agents.offline import OfflinePolicy
-from market import runner
 from market.observation import Decision, Observation
-from market.runfolder import RunFolder
 from market.scenario import FailureLimits
+from running import runner
+from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 

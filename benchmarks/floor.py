@@ -33,11 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from market import runner
 from market.events import Event
 from market.ledger import Ledger
 from market.randomness import keyed_random
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deal_week import bare_simpy, timed_week, wakes

@@ -24,8 +24,8 @@ from typing import Any
 
 from llm_common import count_batches, model_tiers, start_fake, variant
 
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 # fault mode -> every how many requests (primes near 200: ~0.5% each, ~5.5% in all, rarely on the same call)
 CHAOS = {"rate_limit": 211, "overloaded": 199, "server_error": 197, "malformed": 193, "unknown_tool": 191,

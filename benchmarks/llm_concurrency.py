@@ -19,8 +19,8 @@ from pathlib import Path
 
 from llm_common import count_batches, model_tiers, start_fake, variant
 
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 
 def main() -> None:

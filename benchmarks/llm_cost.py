@@ -17,8 +17,8 @@ from pathlib import Path
 
 from llm_common import model_tiers, start_fake, variant
 
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 
 def run(scenario: Path, url: str, concurrency: int, tmp: Path) -> dict:

@@ -23,8 +23,8 @@ from llm_common import model_tiers, start_fake, variant
 
 from agents.llm.estimate import estimate
 from agents.llm.pricing import dollars
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 FIGURES = ("calls", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "cost_nanocents")
 

@@ -24,8 +24,8 @@ from typing import Any
 from llm_common import ROOT, model_tiers, start_fake
 
 from agents.llm.injection import measure_run
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 SCENARIO = ROOT / "scenarios" / "injection.yaml"
 

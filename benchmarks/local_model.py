@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from agents.llm.local_backend import LocalApi, ServerTime
-from market import runner
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from slack_sdk import WebClient  # noqa: E402
 
 from market.ledger import Ledger  # noqa: E402
-from market.runfolder import RunFolder  # noqa: E402
-from market.runner import plan, start  # noqa: E402
+from running.runfolder import RunFolder  # noqa: E402
+from running.runner import plan, start  # noqa: E402
 from slackbot.render import render_all  # noqa: E402
 from slackbot.watch import watch  # noqa: E402
 from tests.slackbot.slack_stub import SlackStub  # noqa: E402

@@ -18,7 +18,7 @@ def main() -> None:
     from analysis import load_runs
     from analysis.report import analyse
     from market.money import format_money
-    from market.sweep import sweep
+    from studies.sweep import sweep
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 32
     workers = [int(w) for w in sys.argv[2:]] or [1, 2]

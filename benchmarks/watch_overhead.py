@@ -29,8 +29,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -> tuple[float, dict[str, object]]:
-    from market import runner
-    from market.runfolder import RunFolder
+    from running import runner
+    from running.runfolder import RunFolder
 
     prepared = runner.plan(scenario, run_dir=out)
     folder = RunFolder.create(out.parent, "deal", exact=out)

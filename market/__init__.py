@@ -1,6 +1,7 @@
 """market: a discrete-event simulator of agent commerce.
 
-The engine lives here; agents, analysis and the Slack bot plug into it.
+The core lives here (money, exchange, events, engine, scenario, ledger); runs, agents, analysis, studies
+and the edges are floors above it (ARCHITECTURE.md).
 """
 
 __version__ = "0.1.0"
@@ -9,9 +10,9 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """``market.batch_run`` loads the experiment machinery (polars, typer) only when asked for."""
     if name == "batch_run":
-        from market.experiment import batch_run
+        from market.commands import command
 
-        return batch_run
+        return command("batch_run")  # studies.experiment.batch_run, through its entry point
     raise AttributeError(f"module 'market' has no attribute {name!r}")
 
 

@@ -1,19 +1,12 @@
-"""``python -m market.power SCENARIO --vary participants=20,40,69,140``: the study-power command line.
+"""``python -m market.power``: a study's power to detect each tier effect (studies.power).
 
-Study power is computed by ``analysis.power`` (it tests each week with the
-analysis's own tests, which the engine never imports), so this module only hands
-the command line over to it when run; importing it imports nothing.
+Importing this module imports nothing above the core; running it loads the command through its
+``market.commands`` entry point (see :mod:`market.commands`).
 """
 
 from __future__ import annotations
 
-
-def cli() -> None:
-    """Run ``analysis.power``'s command line as ``python -m market.power`` (the same options)."""
-    from analysis.power import cli as power_cli
-
-    power_cli()
-
+from market.commands import run_module
 
 if __name__ == "__main__":
-    cli()
+    run_module("power", "python -m market.power")

@@ -1,6 +1,6 @@
 """Hosting a live week: the engine on a real-time clock, people joining and acting from Slack.
 
-The run folder, the ledger and the engine thread are ``market.live.LiveRun``'s;
+The run folder, the ledger and the engine thread are ``running.live.LiveRun``'s;
 the host follows its events (history first, then each batch as it is written
 to the ledger) into the renderer and the outbox, and talks to it only through
 ``LiveRun.join`` and ``submit``, which queue actions applied at the next tick
@@ -34,7 +34,6 @@ from market.backends import Policy
 from market.domain import Deal, Item, Participant, Want
 from market.engine import MarketModel
 from market.events import DealClosed, MessageSent, OfferMade
-from market.live import LiveRun
 from market.money import MoneyError, parse_money
 from market.observation import Observation
 from market.scenario import (
@@ -42,6 +41,7 @@ from market.scenario import (
     Scenario,
 )
 from market.state import MarketState
+from running.live import LiveRun
 from slackbot import blocks
 from slackbot.approvals import ApprovalPolicy, approval_id, target
 from slackbot.escape import cut

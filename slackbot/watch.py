@@ -18,7 +18,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from running.runfolder import RunFolder
 from slackbot.poster import Poster
 from slackbot.render import Post, Renderer
 from slackbot.store import Store

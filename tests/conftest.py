@@ -32,7 +32,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) ->
     """``python -m market.run ARGS`` in a subprocess, as a user would type it."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "market.run", *map(str, args)],
+        [sys.executable, "-m", "running.run", *map(str, args)],
         capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=timeout,
     )
 

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from market import cli
+import cli
 from market.ledger import Ledger
 from tests.conftest import ROOT, export
 
@@ -38,8 +38,8 @@ def invoke(*args: str) -> object:
 
 def test_the_console_command_is_installed() -> None:
     (script,) = entry_points(group="console_scripts", name="market")
-    assert script.value == "market.cli:main"
-    assert [s.value for s in entry_points(group="console_scripts", name="market-run")] == ["market.run:cli"]
+    assert script.value == "cli:main"
+    assert [s.value for s in entry_points(group="console_scripts", name="market-run")] == ["running.run:cli"]
 
 
 def test_version_at_the_top_and_on_every_subcommand() -> None:
@@ -51,10 +51,11 @@ def test_version_at_the_top_and_on_every_subcommand() -> None:
 
 
 def test_top_level_help_lists_every_subcommand_without_importing_them() -> None:
-    code = ("import sys; from market.cli import main; sys.argv = ['market', '-h']\n"
+    code = ("import sys; from cli import main; sys.argv = ['market', '-h']\n"
             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('analysis', 'agents', 'slackbot', 'watch')"
-            " or m in ('market.run', 'market.sweep', 'market.engine'))\n"
+            "above = ('analysis', 'agents', 'slackbot', 'watch', 'running', 'studies')\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in above"
+            " or m == 'market.engine')\n"
             "print(code, loaded)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                          env={**os.environ, "COLUMNS": "200"})
@@ -75,7 +76,7 @@ def test_every_subcommand_help(name: str, flag: str) -> None:
         assert f"Usage: market {name}" in result.output
 
 
-@pytest.mark.parametrize("name", [n for n, sub in cli.SUBCOMMANDS.items() if sub.module != "market.cli"])
+@pytest.mark.parametrize("name", [n for n, sub in cli.SUBCOMMANDS.items() if sub.module != "cli"])
 def test_the_module_forms_take_h_too(name: str) -> None:
     """``python -m market.run -h`` (and every other module's own command line) answers as ``market run -h`` does."""
     sub = cli.SUBCOMMANDS[name]
@@ -169,10 +170,10 @@ def test_slack_hands_its_arguments_to_slackbot() -> None:
 @pytest.mark.slow
 def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     """The installed entry point's module, as a shell runs it: exit codes pass through."""
-    ok = subprocess.run([sys.executable, "-m", "market.cli", "--version"], capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-m", "cli", "--version"], capture_output=True, text=True,
                         cwd=tmp_path, timeout=120)
     assert (ok.returncode, ok.stdout) == (0, f"market {version('market')}\n")
-    bad = subprocess.run([sys.executable, "-m", "market.cli", "watch", str(tmp_path)], capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "cli", "watch", str(tmp_path)], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert bad.returncode == 2
     assert "not a run folder" in bad.stderr

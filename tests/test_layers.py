@@ -1,9 +1,9 @@
-"""The engine stays below its front ends: ``market`` imports nothing from agents, analysis, slackbot or watch.
+"""Every import points down a floor: the core below runs, analysis, agents, studies, the edges and the command.
 
-Checked twice: statically (every import statement that runs when a module of
-``market`` loads, i.e. outside function bodies) and by importing every module
-of ``market`` in a fresh interpreter. Front ends are imported only inside the
-function that needs them (``market run --watch``, ``market report`` ...).
+Read statically from every import statement in the tree (function bodies and other lazy imports included, and
+``import_module``/``__import__`` of a constant name), and checked again by importing every core module in a fresh
+interpreter. Plugin entry points (``market.backends``, ``market.commands``, ``market.after_run`` ...) are the only
+declared way up; ARCHITECTURE.md draws the floors.
 """
 
 from __future__ import annotations
@@ -17,16 +17,22 @@ import pytest
 
 from tests.conftest import ROOT
 
-ABOVE = ("agents", "analysis", "slackbot", "watch")
+FLOORS: dict[str, int] = {
+    "market": 0,    # the core: money, domain, actions, events, exchange, state, observation, ports, engine, ledger
+    "running": 1,   # plan / start / resume a run folder, the live run, the run summary, run hooks
+    "analysis": 2,  # load, tables, metrics, statistics, export, provenance, reports
+    "agents": 3,    # offline and model policies (the survey reads runs through the analysis)
+    "studies": 4,   # sweeps, experiments, calibration, power
+    "watch": 5,     # edges: the live page ...
+    "slackbot": 5,  # ... and the Slack bot
+    "cli": 6,       # the `market` command
+}
 
 
-def load_time_imports(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` of each import that runs when ``path`` is imported (function bodies excluded)."""
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import in ``path``, wherever it stands (lazy ones in function bodies too)."""
     found: list[tuple[int, str]] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            return
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -35,36 +41,48 @@ def load_time_imports(path: Path) -> list[tuple[int, str]]:
             name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
             if name in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
                 found.append((node.lineno, str(node.args[0].value)))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
     return found
 
 
-def test_load_time_imports_of_market_stay_in_the_engine() -> None:
-    files = sorted((ROOT / "market").rglob("*.py"))
-    assert len(files) > 10
-    bad = [f"{path.relative_to(ROOT)}:{line} imports {module}"
-           for path in files for line, module in load_time_imports(path) if module.split(".")[0] in ABOVE]
-    assert bad == []
+def upward_imports(root: Path) -> list[str]:
+    """Every import in the packages under ``root`` that points to a higher floor, as ``path:line imports module``."""
+    bad = []
+    for package, floor in FLOORS.items():
+        for path in sorted((root / package).rglob("*.py")):
+            for line, module in imports_of(path):
+                target = FLOORS.get(module.split(".")[0])
+                if target is not None and target > floor:
+                    bad.append(f"{path.relative_to(root)}:{line} imports {module}")
+    return bad
+
+
+def test_every_import_points_down() -> None:
+    assert sum(1 for package in FLOORS for _ in (ROOT / package).rglob("*.py")) > 50
+    assert upward_imports(ROOT) == []
 
 
 def test_the_checker_sees_what_it_must(tmp_path: Path) -> None:
-    sample = tmp_path / "sample.py"
-    sample.write_text("import analysis.report\nfrom watch import live\nif True:\n    import agents\n"
-                      "class C:\n    import slackbot\n"
-                      "def f():\n    import analysis\n    from watch.live import LiveServer\n", encoding="utf-8")
-    assert [m for _, m in load_time_imports(sample)] == ["analysis.report", "watch", "agents", "slackbot"]
+    (tmp_path / "market").mkdir()
+    (tmp_path / "market" / "sample.py").write_text(
+        "import analysis.report\nfrom watch import live\nif True:\n    import agents\n"
+        "class C:\n    import slackbot\n"
+        "def f():\n    import running.run\n    from market.money import Money\n"
+        "    importlib.import_module('studies.sweep')\n", encoding="utf-8")
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "fine.py").write_text("import running\nfrom analysis import load\nimport market\n",
+                                                  encoding="utf-8")
+    assert [line.split(" imports ")[1] for line in upward_imports(tmp_path)] == [
+        "analysis.report", "watch", "agents", "slackbot", "running.run", "studies.sweep"]
 
 
 @pytest.mark.slow
-def test_importing_every_market_module_loads_no_front_end() -> None:
+def test_importing_every_core_module_loads_nothing_above_it() -> None:
+    above = tuple(name for name, floor in FLOORS.items() if floor > 0)
     code = ("import pkgutil, sys, importlib, market\n"
             "names = [m.name for m in pkgutil.walk_packages(market.__path__, 'market.')\n"
             "         if not m.name.endswith('__main__')]\n"
             "for name in names:\n    importlib.import_module(name)\n"
-            f"print(len(names), sorted(m for m in sys.modules if m.split('.')[0] in {ABOVE!r}))")
+            f"print(len(names), sorted(m for m in sys.modules if m.split('.')[0] in {above!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     count, loaded = out.stdout.strip().split(" ", 1)

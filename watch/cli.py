@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from market.ledger import LedgerError
-from market.runfolder import RunFolder, RunFolderError
+from running.runfolder import RunFolder, RunFolderError
 from watch.controls import SPEEDS, ControlError, Controls, parse_speed
 from watch.replay import LedgerWatch
 from watch.server import WatchError, WatchServer

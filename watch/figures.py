@@ -15,8 +15,8 @@ from typing import Any
 import polars as pl
 
 from analysis import figures, load
+from analysis.tables import SCHEMAS
 from market.engine import Market
-from market.tables import SCHEMAS
 
 FIGURE_HEIGHT = 400  # px; watch/static/page.css gives .fig the same min-height
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from market.engine import Market, MarketModel
-from watch.controls import MAX_SPEED, Controls
+from watch.controls import MAX_SPEED, Controls, parse_speed
 from watch.hub import Hub
 from watch.server import WatchServer
 from watch.session import Session
@@ -105,3 +105,12 @@ class LiveServer:
 
     def close(self) -> None:
         self.server.stop()
+
+
+def serve(host: str, port: int, *, speed: str, paused: bool) -> LiveServer:
+    """The live page's server for ``market run --watch`` (its ``market.run_hooks`` entry point ``watch``).
+
+    ``speed`` is the command line's text (``max``, ``1 h/s`` ...); raises ``ValueError`` for a speed it cannot read
+    and ``OSError`` for an address it cannot serve on.
+    """
+    return LiveServer(host, port, speed=parse_speed(speed), paused=paused)

@@ -17,7 +17,7 @@ from market.clock import DAY, HOUR
 from market.engine import Market, hourly_row
 from market.events import ParticipantJoined
 from market.ledger import Ledger, LedgerError, Record
-from market.runfolder import RunFolder, RunFolderError
+from running.runfolder import RunFolder, RunFolderError
 from watch.controls import Controls
 from watch.hub import Hub
 from watch.session import Session

@@ -177,7 +177,7 @@ def plan_scenario(
     scenario_path: Path | str, *, seed: int | None = None, days: int | None = None,
     markets: Sequence[str] | None = None, tiers: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Scenario, Path]:
-    """The scenario with the command line's overrides (as ``market.runner.plan`` applies them), and its catalog."""
+    """The scenario with the command line's overrides (as ``running.runner.plan`` applies them), and its catalog."""
     overrides: dict[str, Any] = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
     scenario, catalog = load_scenario(scenario_path, overrides)
     if markets:

@@ -42,8 +42,8 @@ from agents.llm.prompts import CUT_OFF_TEXT
 from agents.llm.tools import parse_arguments
 from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
 from market.money import format_money, parse_money
-from market.runfolder import RunFolder
-from market.runner import RunResult
+from running.runfolder import RunFolder
+from running.runner import RunResult
 
 SURVEY_TOOL = "rate_deals"
 FAIRNESS_FILE = "fairness.jsonl"

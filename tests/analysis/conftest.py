@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from analysis.load import _SCHEMAS, RunData
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"

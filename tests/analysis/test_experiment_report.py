@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from analysis.experiment_report import unit_of
-from market.experiment import load, run
+from studies.experiment import load, run
 from tests.conftest import SCENARIOS
 
 STUDY = f"""scenario: {SCENARIOS / "smoke.yaml"}

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis import load_run, load_runs
+from analysis.export import app, export, export_schemas, model_calls
 from market import exchange
 from market.actions import Accept, ListItem, MakeOffer
 from market.domain import Item, Participant, Want
 from market.events import ActionRejected, AgentFailed, MarketOpened, ParticipantJoined, Rules
-from market.export import app, export, export_schemas, model_calls
 from market.ledger import Ledger
 from market.state import MarketState
 

@@ -89,9 +89,9 @@ def test_a_damaged_scenario_is_named_by_every_reader_of_the_run(smoke_run: Path,
     through RunFolder.read_scenario (a 5,000-digit integer was a traceback in the export)."""
     from typer.testing import CliRunner
 
-    from market import runner
-    from market.export import app as export_app
-    from market.runfolder import RunFolder, RunFolderError
+    from analysis.export import app as export_app
+    from running import runner
+    from running.runfolder import RunFolder, RunFolderError
     from slackbot.watch import show_tiers_of
     from watch.replay import LedgerWatch
 
@@ -109,8 +109,8 @@ def test_a_damaged_scenario_is_named_by_every_reader_of_the_run(smoke_run: Path,
 
 
 def test_an_unreadable_summary_of_a_complete_run_is_named_on_resume(smoke_run: Path, copy_run) -> None:
-    from market import runner
-    from market.runfolder import RunFolder, RunFolderError
+    from running import runner
+    from running.runfolder import RunFolder, RunFolderError
 
     run = copy_run(smoke_run)
     (run / "summary.json").write_text("{bad", encoding="utf-8")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from market import runner
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 from tests.llm.fakes import FakeAnthropic, FakeModelServer, FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]

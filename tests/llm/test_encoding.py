@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from agents.llm import prompts
 from agents.llm.cassette import canonical, keyed_text
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 from tests.llm.conftest import SMOKE
 
 JSON = st.recursive(

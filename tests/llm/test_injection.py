@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from agents.llm.injection import InjectingPolicy, build_policy, measure, measure_run
-from market import runner
 from market.actions import MakeOffer
 from market.backends import BackendContext, BackendError
 from market.domain import Deal, Item, Listing, Message, Offer, Participant, Want
@@ -21,8 +20,9 @@ from market.events import (
     RejectionCode,
 )
 from market.ledger import Ledger
-from market.runfolder import RunFolder
 from market.scenario import TierSettings, load_scenario
+from running import runner
+from running.runfolder import RunFolder
 from tests.llm.conftest import ROOT, export, model_tiers
 
 SCENARIO = ROOT / "scenarios" / "injection.yaml"

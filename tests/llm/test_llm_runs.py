@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from agents.llm.agent import ReplayMiss
-from market import runner
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 from tests.conftest import run_cli
 from tests.llm.conftest import SMOKE, export, model_tiers, run_model, summary
 from tests.market.helpers import assert_conserved
@@ -90,7 +90,7 @@ def test_max_cost_stops_cleanly_and_resume_replays_for_free(fake_server, tmp_pat
         if model_cost(model) >= 0.10:
             model.stop("max cost")
 
-    from market.run import model_cost
+    from running.run import model_cost
     stopped = run_model(tmp_path / "run", tiers, on_batch=cap)
     assert not stopped.complete and stopped.stopped == "max cost"
     calls_before = server.answered

@@ -14,9 +14,9 @@ from agents.llm.pricing import lookup
 from agents.llm.survey import DealSide, deals_in, model_tiers, question, read_answer, request_for, sides_of, survey
 from analysis import fairness, load_run
 from analysis.report import analyse
-from market import runner
-from market.runfolder import RunFolder
 from market.scenario import TierSettings
+from running import runner
+from running.runfolder import RunFolder
 from tests.llm.conftest import FAST, SMOKE, export, run_model, summary
 from tests.llm.conftest import model_tiers as fake_model_tiers
 from tests.llm.fakes import FakeModelServer

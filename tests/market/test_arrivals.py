@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from market import runner
 from market.arrivals import arrival, arrivals, working_time
 from market.events import ItemListed
 from market.ledger import Ledger
-from market.runfolder import RunFolder
 from market.scenario import ScenarioError, WorkingHours, build_participants, load_scenario, validate_scenario
+from running import runner
+from running.runfolder import RunFolder
 from tests.conftest import SCENARIOS
 
 
@@ -99,10 +99,10 @@ def test_bad_arrivals_are_refused_naming_the_field(change: dict[str, Any], messa
 
 
 def test_the_daily_table_the_report_and_the_terminal_line_agree_with_the_summary(tmp_path: Path) -> None:
+    from analysis.export import run_tables
     from analysis.load import load_runs
     from analysis.report import analyse, render
-    from market.export import run_tables
-    from market.run import week_line
+    from running.run import week_line
 
     summary, out = week(tmp_path, {"item_arrival_days": {"min": 0, "max": 3}}, "days")
     market = summary["markets"][0]

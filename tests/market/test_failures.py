@@ -17,13 +17,13 @@ import yaml
 from typer.testing import CliRunner
 
 from agents.offline import PROFILES
-from market import run as cli
-from market import runner
 from market.backends import Policy
 from market.ledger import Ledger
-from market.runfolder import RunFolder
 from market.scenario import FailureLimits
 from market.state import check_invariants
+from running import run as cli
+from running import runner
+from running.runfolder import RunFolder
 from tests.conftest import ROOT, export, run_cli
 from tests.market import policies
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import yaml
 
 from agents.offline import PROFILES, OfflinePolicy
-from market import runner
 from market.actions import Counter, Delist, ListItem, MakeOffer, Reprice
 from market.domain import OfferStatus, Want
 from market.events import ParticipantJoined
 from market.exchange import apply
 from market.ledger import Ledger
 from market.observation import Decision, ListingView, Observation, decided, observe
-from market.runfolder import RunFolder
 from market.state import MarketState, changed
+from running import runner
+from running.runfolder import RunFolder
 from tests.conftest import SCENARIOS
 from tests.market.helpers import market, person
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from market.runfolder import RunFolder
-from market.runner import plan, start
+from running.runfolder import RunFolder
+from running.runner import plan, start
 from tests.slackbot.slack_stub import SlackStub
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import yaml
 from slack_sdk import WebClient
 
 from market.actions import ListItem, MakeOffer, SendMessage
-from market.runfolder import RunFolder
-from market.runner import plan, start
+from running.runfolder import RunFolder
+from running.runner import plan, start
 from slackbot.app import build_app
 from slackbot.escape import CUT_MARKER
 from slackbot.host import Host, participant_id

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from market import runner
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

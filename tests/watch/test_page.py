@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from market import runner
 from market.ledger import Ledger
-from market.runfolder import RunFolder
+from running import runner
+from running.runfolder import RunFolder
 from watch.controls import SPEEDS, Controls
 from watch.live import LiveServer
 from watch.replay import LedgerWatch

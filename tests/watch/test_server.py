@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from market.runfolder import RunFolder
+from running.runfolder import RunFolder
 from watch.controls import MAX_SPEED, Controls
 from watch.hub import Hub
 from watch.replay import LedgerWatch

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from market import runner
-from market.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
-from market.factors import FactorError, apply, write_resolved
-from market.runfolder import RunFolder
 from market.scenario import FreeParameters, ScenarioError, load_scenario
+from running import runner
+from running.runfolder import RunFolder
+from studies.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
+from studies.factors import FactorError, apply, write_resolved
 from tests.conftest import ROOT, SCENARIOS
 
 TARGETS = ROOT / "scenarios" / "targets" / "project_deal.yaml"

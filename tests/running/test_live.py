@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from market import runner
 from market.actions import ListItem, MakeOffer
 from market.domain import Item, Participant, Want
 from market.engine import MarketModel
 from market.exchange import Rejection
 from market.ledger import Ledger
 from market.state import check_invariants
+from running import runner
 
 
 def test_join_submit_and_restore(smoke: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from market.ledger import Ledger
 from market.state import check_invariants
 from tests.conftest import ROOT, export, run_cli
-from tests.market.test_run import _wait_for_events
+from tests.running.test_run import _wait_for_events
 
 ARGS = ("--markets", "B,C", "--days", "3", "--quiet")
 
@@ -34,7 +34,7 @@ def test_sigkill_then_resume_is_byte_identical(uninterrupted: str, tmp_path: Pat
     threshold = random.Random(kill_at).randint(total * (kill_at - 1) // 3 + 150, total * kill_at // 3 - 150)
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market.run", str(ROOT / "scenarios" / "deal.yaml"), "--out", str(out), *ARGS],
+        [sys.executable, "-m", "running.run", str(ROOT / "scenarios" / "deal.yaml"), "--out", str(out), *ARGS],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     _wait_for_events(out, threshold, proc)

@@ -16,8 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from market.money import format_money
-from market.runfolder import RunFolder, RunFolderError
 from market.scenario import Scenario, ScenarioError, quoted, validate_scenario
+from running.runfolder import RunFolder, RunFolderError
 
 REPORT_FILE = "report.html"
 HEADLINE_FILE = "headline.json"

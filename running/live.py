@@ -26,10 +26,10 @@ from market.domain import Participant
 from market.engine import Entry, MarketModel
 from market.events import Event
 from market.ledger import Ledger
-from market.runfolder import RunFolder
 from market.scenario import CatalogEntry, Scenario, build_participants, dump_scenario, load_catalog, load_scenario
+from running.runfolder import RunFolder
 
-log = logging.getLogger("market.live")
+log = logging.getLogger("running.live")
 Follower = Callable[[int, str, Event, bool], None]
 """(ledger seq, market, event, replayed from an earlier start) -> None; called on the engine thread."""
 

@@ -25,7 +25,7 @@ profiles' assumptions, so the power is too.
 markets stay) and ``days`` (trading days); any other scenario field path works
 as in an experiment (``markets[*].tiers.small.share=0.2,0.5``).
 
-The runs are an ordinary experiment folder (``market.experiment``), resumable
+The runs are an ordinary experiment folder (``studies.experiment``), resumable
 with the same ``--out``; no report or survey is made per run. Writes
 ``power_runs.parquet`` (each week's tests), ``power.parquet`` (the table) and
 ``power.html`` (the curve) into the folder. The code lives in analysis/ because it
@@ -52,10 +52,10 @@ from scipy import stats as sps
 
 from analysis.load import load_run
 from analysis.stats import contrast, headline
-from market.experiment import ExperimentError, design, run, validate_spec
-from market.factors import FactorError, parse_path
 from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
-from market.sweep import BAD_INPUT
+from studies.experiment import ExperimentError, design, run, validate_spec
+from studies.factors import FactorError, parse_path
+from studies.sweep import BAD_INPUT
 
 EFFECTS = ("seller_premium", "buyer_savings", "extra_deals")
 """The headline effects, in the order :func:`analysis.stats.headline` returns them."""

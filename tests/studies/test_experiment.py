@@ -8,8 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from market import runner
-from market.experiment import (
+from market.ledger import Ledger
+from market.scenario import load_scenario
+from running import runner
+from running.runfolder import RunFolder
+from studies.experiment import (
     EXPERIMENT_FILE,
     ExperimentError,
     batch_run,
@@ -19,10 +22,7 @@ from market.experiment import (
     read_spec,
     run,
 )
-from market.factors import FactorError, apply, as_data, parse_assignment, parse_path, set_path
-from market.ledger import Ledger
-from market.runfolder import RunFolder
-from market.scenario import load_scenario
+from studies.factors import FactorError, apply, as_data, parse_assignment, parse_path, set_path
 from tests.conftest import SCENARIOS, export
 
 
@@ -255,8 +255,8 @@ def test_batch_run_returns_the_tidy_frame(tmp_path: Path) -> None:
 
 def test_a_three_tier_scenario_runs(tmp_path: Path) -> None:
     from agents.offline import PROFILES, Profile, resolve_profile
-    from market.factors import write_resolved
     from market.scenario import ProfileSpec
+    from studies.factors import write_resolved
 
     assert set(ProfileSpec.model_fields) - {"base", "description"} == set(Profile.__dataclass_fields__) - {"name"}
     scenario, catalog = load_scenario(SCENARIOS / "three_tiers.yaml")

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from analysis import load_run, stats
 from analysis.report import Comparison, _regression_sentence, analyse, app, build_figures, render, summary_text
 from market.events import RejectionCode
-from market.provenance import closing_lines, comparisons, parse_compare, provenance_lines, run_lines
 from market.scenario import ScenarioError, load_scenario, validate_scenario
+from running.provenance import closing_lines, comparisons, parse_compare, provenance_lines, run_lines
 from tests.analysis.conftest import SCENARIOS
 
 

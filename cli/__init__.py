@@ -55,21 +55,21 @@ class Subcommand:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "run": Subcommand("market.run", "app", "Run a scenario into a run folder (python -m market.run)."),
-    "sweep": Subcommand("market.sweep", "app", "Run replications of a scenario over seeds (python -m market.sweep)."),
-    "experiment": Subcommand("market.experiment", "app",
+    "run": Subcommand("running.run", "app", "Run a scenario into a run folder (python -m market.run)."),
+    "sweep": Subcommand("studies.sweep", "app", "Run replications of a scenario over seeds (python -m market.sweep)."),
+    "experiment": Subcommand("studies.experiment", "app",
                              "Run a scenario across conditions x replications (python -m market.experiment)."),
-    "calibrate": Subcommand("market.calibrate", "app",
+    "calibrate": Subcommand("studies.calibrate", "app",
                             "Fit offline profile settings to published figures (python -m market.calibrate)."),
-    "power": Subcommand("analysis.power", "app",
+    "power": Subcommand("studies.power", "app",
                         "Estimate a study's power to detect each tier effect (python -m market.power)."),
     "report": Subcommand("analysis.report", "app",
                          "Write the HTML report of runs or sweeps (python -m analysis.report)."),
     "watch": Subcommand("watch.cli", "app", "Replay a run in the browser (python -m watch)."),
-    "export": Subcommand("market.export", "app",
+    "export": Subcommand("analysis.export", "app",
                          "Write a run's tables as Parquet or JSON lines (python -m market.export)."),
-    "ledger": Subcommand("market.cli", "ledger_app", "Print a run's events as JSON lines (python -m market.ledger)."),
-    "slack": Subcommand("market.cli", "slack_app",
+    "ledger": Subcommand("cli", "ledger_app", "Print a run's events as JSON lines (python -m market.ledger)."),
+    "slack": Subcommand("cli", "slack_app",
                         "Post a run into Slack, or host a live week there (python -m slackbot)."),
 }
 

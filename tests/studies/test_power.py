@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.load import load_run
-from analysis.power import EFFECTS, app, mixed_markets, parse_effects, parse_vary, power_table
 from analysis.report import analyse
-from market.factors import FactorError, apply
 from market.scenario import load_scenario
+from studies.factors import FactorError, apply
+from studies.power import EFFECTS, app, mixed_markets, parse_effects, parse_vary, power_table
 from tests.analysis.conftest import ROOT, SCENARIOS, pairs_scenario
 
 

@@ -23,9 +23,9 @@ from typing import Any
 from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
 from market.ledger import Ledger
-from market.runfolder import RunFolder, RunFolderError
 from market.scenario import Scenario, build_participants, clipped, dump_scenario, load_scenario
-from market.summary import summarize
+from running.runfolder import RunFolder, RunFolderError
+from running.summary import summarize
 
 AFTER_RUN_GROUP = "market.after_run"
 INTERRUPTED = "interrupted (Ctrl-C)"

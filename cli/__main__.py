@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``market`` command."""
+
+from cli import main
+
+main()

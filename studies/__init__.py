@@ -1,0 +1,1 @@
+"""studies: sweeps, experiments, calibration and power, built on runs and the analysis."""

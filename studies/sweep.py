@@ -1,0 +1,285 @@
+"""``python -m market.sweep SCENARIO.yaml --replications N``: many seeds of one scenario.
+
+Replication ``i`` runs with seed ``base + i`` (base: ``--seed`` or the
+scenario's seed) into its own run folder inside one sweep folder::
+
+    sweeps/<scenario>-<time>/
+      sweep.json            what was run, with which seeds, how, and how long it took
+      <scenario>-s<seed>/   one ordinary run folder per replication
+      report.html           the pooled report (written by the after-run plugins)
+
+Replications run in local processes by default (``--workers K``) or on Ray
+(``--ray local`` starts Ray here; ``--ray auto`` or ``--ray HOST:PORT`` joins a
+cluster whose nodes have this project installed). ``--set PATH=VALUE``
+(repeatable) changes one scenario field for the whole sweep (paths as in
+:mod:`studies.factors`); the changed scenario is written into the sweep folder
+as ``scenario.yaml``. Running the same command
+again with ``--out`` of an interrupted sweep keeps finished runs, resumes
+unfinished ones and runs the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from market.backends import BackendError
+from market.ledger import Ledger, LedgerError
+from market.scenario import ScenarioError
+from running import provenance, runner
+from running.runfolder import RunFolder, RunFolderError
+from studies.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
+
+SWEEP_FILE = "sweep.json"
+BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
+
+MAX_REPLICATIONS = 10_000
+"""The most replications a sweep, or a cell of an experiment, runs."""
+MAX_WORKERS = 256
+"""The most local worker processes (or Ray CPUs) a run of many weeks asks for."""
+
+
+def check_workers(workers: int) -> None:
+    """``ValueError`` naming ``--workers`` unless it is 1 to ``MAX_WORKERS``."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be 1 to {MAX_WORKERS}, got {workers}")
+
+
+@dataclass(frozen=True)
+class Replication:
+    """One replication to run: everything a worker process needs, picklable."""
+
+    scenario: str
+    seed: int
+    run_dir: str
+    days: int | None = None
+    markets: tuple[str, ...] | None = None
+
+
+def replications(scenario_path: Path, sweep_dir: Path, count: int, base_seed: int, name: str,
+                 days: int | None = None, markets: tuple[str, ...] | None = None) -> list[Replication]:
+    """The replications of a sweep: seeds ``base_seed .. base_seed + count - 1``."""
+    return [
+        Replication(str(scenario_path.resolve()), base_seed + i, str(sweep_dir / f"{name}-s{base_seed + i}"),
+                    days, markets)
+        for i in range(count)
+    ]
+
+
+def run_replication(rep: Replication) -> dict[str, Any]:
+    """Run (or finish) one replication into its folder; returns its summary. Runs in a worker.
+
+    Its after-run steps are left to the sweep, which writes one pooled report.
+    """
+    path = Path(rep.run_dir)
+    if (path / "ledger.sqlite").is_file():
+        folder = RunFolder.open(path)
+        with Ledger(folder.ledger) as ledger:
+            done = ledger.status("state") == "complete"
+        result = runner.resume(folder, after_run=False) if not done else None
+        summary = folder.read_summary()
+        return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
+                "skipped": done, "markets": summary.get("markets", [])}
+    prepared = runner.plan(rep.scenario, seed=rep.seed, days=rep.days, markets=rep.markets, run_dir=path)
+    folder = RunFolder.create(path.parent, path.name, exact=path)
+    result = runner.start(prepared, folder, after_run=False)  # the sweep writes one pooled report
+    return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": result.complete, "skipped": False,
+            "markets": result.summary.get("markets", [])}
+
+
+def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]:
+    """Run replications in ``workers`` local processes; yields summaries as they finish."""
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        pending = {pool.submit(run_replication, r) for r in reps}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dict[str, Any]]:
+    """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            if address == "local":
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except Exception as exc:  # Ray raises a bare Exception when its node times out starting
+            raise ValueError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_replication)
+        pending = [task.remote(r) for r in reps]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def after_sweep(sweep_dir: Path) -> None:
+    """Run the ``market.after_run`` plugins on the sweep folder (the report pools its runs)."""
+    pooled = runner.RunResult(folder=RunFolder(sweep_dir), summary={}, complete=True)
+    for ep in sorted(entry_points(group=runner.AFTER_RUN_GROUP), key=lambda e: e.name):
+        ep.load()(pooled)
+
+
+def sweep(
+    scenario_path: Path,
+    count: int,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    out: Path | None = None,
+    root: Path = Path("sweeps"),
+    seed: int | None = None,
+    days: int | None = None,
+    markets: tuple[str, ...] | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+    report: bool = True,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records.
+
+    ``changes`` (field path -> value, as ``--set PATH=VALUE``) are made to the scenario first; the
+    changed scenario is written into the sweep folder and every replication runs it.
+    """
+    if not 1 <= count <= MAX_REPLICATIONS:
+        raise ValueError(f"--replications must be 1 to {MAX_REPLICATIONS:,}, got {count}")
+    check_workers(workers)
+    # validate everything (scenario, catalog, markets, backends) before writing anything
+    changes = dict(changes or {})
+    if changes:
+        scenario, catalog = load_with(scenario_path, changes, "--set")
+        check_runnable(scenario, catalog, "--set")
+    else:
+        prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
+        scenario = prepared.scenario
+    base = scenario.seed if seed is None else seed
+    sweep_dir = out or root / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    if sweep_dir.exists() and not (sweep_dir / SWEEP_FILE).is_file() and any(sweep_dir.iterdir()):
+        raise ValueError(f"--out {sweep_dir}: folder exists, is not empty and is not a sweep folder")
+    if (sweep_dir / SWEEP_FILE).is_file():
+        before = json.loads((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8")).get("set") or {}
+        if canonical(before) != canonical(changes):
+            raise ValueError(f"--out {sweep_dir}: that sweep ran with --set {before or 'nothing'}, "
+                             f"not {changes or 'nothing'}; choose a new folder")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if changes:  # the replications run the changed scenario, written beside them
+        scenario_path = write_resolved(scenario, Path(scenario_path).parent / scenario.catalog, sweep_dir)
+        prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
+    reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets)
+    record: dict[str, Any] = {
+        "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
+        "set": changes,
+        "seeds": [r.seed for r in reps], "workers": workers, "executor": f"ray:{ray_address}" if ray_address
+        else "processes", "days": days, "markets": list(markets) if markets else None,
+        "runs": [Path(r.run_dir).name for r in reps], "started": datetime.now().isoformat(timespec="seconds"),
+        "complete": False,
+    }
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    results = []
+    source = run_ray(reps, ray_address, workers) if ray_address else run_local(reps, workers)
+    for result in source:
+        results.append(result)
+        if on_done:
+            on_done(result)
+    record.update(
+        complete=all(r["complete"] for r in results) and len(results) == count,
+        wall_seconds=round(time.perf_counter() - started, 3),
+        deals=[sum(m["deals"] for m in r["markets"]) for r in sorted(results, key=lambda r: r["seed"])],
+        skipped=sum(r["skipped"] for r in results),
+        sweep_dir=str(sweep_dir),
+    )
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if report and record["complete"]:
+        after_sweep(sweep_dir)
+    return record
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+err = Console(stderr=True)
+
+
+@app.command()
+def main(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    replications_: Annotated[int, typer.Option("--replications", "-n", help="how many seeds to run")] = 8,
+    workers: Annotated[int, typer.Option(help="local worker processes (or Ray CPUs with --ray local)")] = 1,
+    ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
+    out: Annotated[Path | None, typer.Option(help="the sweep folder (default sweeps/<scenario>-<time>)")] = None,
+    seed: Annotated[int | None, typer.Option(help="base seed (default: the scenario's); seed i = base + i")] = None,
+    days: Annotated[int | None, typer.Option(help="override the number of simulated days")] = None,
+    markets: Annotated[str | None, typer.Option(help="only these markets, e.g. B,C")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="change a scenario field for this sweep, PATH=VALUE (repeatable), e.g. "
+        "--set participants.budget='$50' --set 'markets[*].tiers.small.share=0.8'")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip the pooled report")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run many replications of SCENARIO (seed = base + i), each into its own run folder."""
+    console = Console(quiet=quiet)
+    only = tuple(m.strip() for m in markets.split(",") if m.strip()) if markets else None
+    progress = Progress(TextColumn("[bold]replications"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, disable=quiet)
+    try:
+        changes = {path.text: value for path, value in map(parse_assignment, set_ or [])}
+        with progress:
+            task = progress.add_task("", total=replications_)
+            record = sweep(scenario, replications_, workers=workers, ray_address=ray, out=out, seed=seed, days=days,
+                           markets=only, report=not no_report, on_done=lambda _: progress.advance(task),
+                           changes=changes)
+    except BAD_INPUT as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        where = f"; continue with the same command and --out {out}" if out else ""
+        err.print(f"interrupted{where}", highlight=False)
+        raise typer.Exit(130) from None
+    deals = record["deals"]
+    console.print(f"{len(deals)} replications in {record['wall_seconds']:.1f} s "
+                  f"({record['workers']} worker(s), {record['executor']}); deals per replication "
+                  f"{min(deals)}-{max(deals)}")
+    print(f"sweep folder: {record['sweep_dir']}")
+    for line in provenance.closing_lines(Path(record["sweep_dir"])):  # the pooled report and its headline
+        print(line)
+    if not record["complete"]:
+        raise typer.Exit(1)
+
+
+def cli() -> None:
+    app(prog_name="python -m market.sweep")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
+
