@@ -40,101 +40,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any
 
 import numpy as np
-import polars as pl
 import typer
-from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
-from scipy import stats as sps
 
-from market.domain import Frozen
 from market.experiment import ExperimentError, design, run, validate_spec
 from market.factors import FactorError, apply, parse_path
-from market.ledger import Ledger
-from market.scenario import Ident, ScenarioError, _describe, dump_scenario, load_scenario, quoted, read_mapping
+from market.moments import (  # the moments live there so the run's terminal output and report can use them
+    NOT_SIMULATED,
+    SIMULATED,
+    Targets,
+    interval,
+    read_targets,
+    run_moments,
+)
+from market.scenario import dump_scenario, load_scenario, quoted
 from market.sweep import BAD_INPUT
-from market.tables import enrich_deals, project
 
 MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
 """The most seeds per trial, and held-out seeds, a study runs."""
 MAX_SAMPLER_SEED = 2**32 - 1
-
-Statistic = Literal[
-    "deals", "listings", "volume_cents", "deals_total", "listings_total",
-    "seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person",
-    "fairness_mean", "style_effect",
-]
-SIMULATED = {
-    "deals": "deals closed in the market",
-    "listings": "items listed in the market",
-    "volume_cents": "money paid in the market's deals (cents)",
-    "deals_total": "deals closed over all markets",
-    "listings_total": "items listed over all markets",
-    "seller_premium_cents": "same item sold by the first compared tier minus the second, paired within a run (cents)",
-    "buyer_savings_cents": "same item bought by the first compared tier minus the second, savings (cents)",
-    "extra_deals_per_person": "deals per person as the first compared tier minus as the second, mixed markets",
-}
-NOT_SIMULATED = {
-    "fairness_mean": "fairness ratings come from people (or models) asked after the week; the offline engine only "
-                     "simulates them from a stated rule, so fitting to them would fit the rule",
-    "style_effect": "the offline profiles have no negotiation-style instructions to vary",
-}
-
-
-class Moment(Frozen):
-    """One published figure the simulated week should reproduce."""
-
-    name: Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9_]+$")]
-    statistic: Statistic
-    market: Ident | None = Field(None, description="the market, for deals, listings and volume_cents")
-    compare: tuple[Ident, Ident] = Field(("frontier", "small"), description="tiers compared: first minus second")
-    target: Annotated[float, Field(allow_inf_nan=False)]
-    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False,
-                                      description="a miss of this size is one unit of distance")]
-    weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
-    fit: bool = Field(True, description="false: reported beside the fit, not fitted")
-    source: Annotated[str, Field(min_length=1, max_length=2_000)]
-    certainty: Literal["stated exactly", "stated approximately", "read from a figure", "qualitative"]
-    note: Annotated[str, Field(max_length=10_000)] = ""
-
-    @model_validator(mode="after")
-    def _simulable(self) -> Self:
-        if self.statistic in ("deals", "listings", "volume_cents") and not self.market:
-            raise ValueError(f"{self.name}: {self.statistic} is counted in one market; name it (market: A)")
-        if self.fit and self.statistic in NOT_SIMULATED:
-            raise ValueError(f"{self.name}: cannot be fitted ({NOT_SIMULATED[self.statistic]}); set fit: false")
-        return self
-
-
-class Targets(Frozen):
-    """A targets file: the figures, their sources, and the declared distance."""
-
-    name: Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: Annotated[str, Field(max_length=10_000)] = ""
-    source: Annotated[str, Field(min_length=1, max_length=2_000)]
-    distance: Literal["weighted squared z"] = "weighted squared z"
-    moments: Annotated[list[Moment], Field(min_length=1, max_length=100)]
-
-    @model_validator(mode="after")
-    def _some_fitted(self) -> Self:
-        names = [m.name for m in self.moments]
-        if len(set(names)) != len(names):
-            raise ValueError(f"moment names must be unique, got {names}")
-        if not any(m.fit and m.weight > 0 for m in self.moments):
-            raise ValueError("no moment is fitted (every one has fit: false or weight 0)")
-        return self
-
-
-def read_targets(path: Path) -> Targets:
-    """Read and validate a targets file; errors name the file and field."""
-    data = read_mapping(path, "targets", "a mapping (name, source, moments)")
-    try:
-        return Targets.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError("\n".join(_describe(e, path.name) for e in exc.errors())) from None
 
 
 @dataclass(frozen=True)
@@ -172,71 +100,6 @@ class Parameter:
         parse_path(path)
         low, high = bounds
         return cls(path, low, high, isinstance(low, int) and isinstance(high, int))
-
-
-# --- moments of one run ---------------------------------------------------------------------
-
-
-def run_moments(run_dir: Path, moments: Sequence[Moment]) -> dict[str, float]:
-    """Each simulable moment of one finished run (NaN where the run has no units for it)."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    markets = {m["market"]: m for m in summary["markets"]}
-    frames: dict[str, pl.DataFrame] | None = None
-    out: dict[str, float] = {}
-    for moment in moments:
-        if moment.statistic in NOT_SIMULATED:
-            continue
-        if moment.statistic in ("deals", "listings", "volume_cents"):
-            market = markets.get(moment.market or "")
-            out[moment.name] = float(market[moment.statistic]) if market else math.nan
-        elif moment.statistic == "deals_total":
-            out[moment.name] = float(sum(m["deals"] for m in markets.values()))
-        elif moment.statistic == "listings_total":
-            out[moment.name] = float(sum(m["listings"] for m in markets.values()))
-        else:
-            if frames is None:
-                with Ledger(run_dir / "ledger.sqlite") as ledger:
-                    frames = project(((r.market, r.event) for r in ledger.records()), run_dir.name)
-                frames["deals"] = enrich_deals(frames)
-            out[moment.name] = _tier_effect(frames, moment)
-    return out
-
-
-def _paired(df: pl.DataFrame, unit: str, group: str, value: str, a: str, b: str) -> float:
-    means = df.filter(pl.col(group).is_in([a, b])).group_by(unit, group).agg(pl.col(value).mean())
-    wide = means.pivot(on=group, index=unit, values=value)
-    if a not in wide.columns or b not in wide.columns:
-        return math.nan
-    diffs = wide.drop_nulls([a, b]).select(pl.col(a) - pl.col(b)).to_series()
-    return float(diffs.mean()) if diffs.len() else math.nan
-
-
-def _tier_effect(frames: dict[str, pl.DataFrame], moment: Moment) -> float:
-    a, b = moment.compare
-    deals = frames["deals"]
-    if moment.statistic == "seller_premium_cents":
-        return _paired(deals, "item_id", "seller_tier", "price", a, b)
-    if moment.statistic == "buyer_savings_cents":
-        return -_paired(deals, "item_id", "buyer_tier", "price", a, b)
-    people = frames["participants"]
-    mixed = people.group_by("market").agg(n=pl.col("tier").n_unique()).filter(pl.col("n") > 1)["market"].to_list()
-    counts = pl.concat([deals.select("market", pl.col("seller").alias("participant_id")),
-                        deals.select("market", pl.col("buyer").alias("participant_id"))])
-    counts = counts.group_by("market", "participant_id").agg(deals=pl.len())
-    per = (people.filter(pl.col("market").is_in(mixed)).join(counts, on=["market", "participant_id"], how="left")
-           .with_columns(pl.col("deals").fill_null(0)))
-    return _paired(per, "participant_id", "tier", "deals", a, b)
-
-
-def interval(values: Sequence[float]) -> tuple[float, float, float, int]:
-    """Mean and 95% t interval over runs (NaN runs left out); n."""
-    arr = np.array([v for v in values if not math.isnan(v)], dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan, math.nan, 0
-    if arr.size == 1:
-        return float(arr[0]), math.nan, math.nan, 1
-    half = float(sps.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
-    return float(arr.mean()), float(arr.mean() - half), float(arr.mean() + half), int(arr.size)
 
 
 def distance(simulated: dict[str, float], targets: Targets) -> float:

@@ -1,0 +1,263 @@
+"""Published figures (a targets file) and the same moments computed from a run.
+
+One definition of each moment serves the calibration (:mod:`market.calibrate`, which fits
+profiles to them), the run's terminal output and the report (which show each published
+figure beside the simulated one). A scenario names its targets file under ``targets:``;
+the run copies it into the run folder as ``targets.yaml``.
+
+:func:`compare` says whether a simulated figure is inside the published uncertainty:
+with a published standard error ``se``, ``|published - simulated| / sqrt(se^2 + se_sim^2) < 1.96``
+(``se_sim`` 0 when the run gives the figure without an interval); otherwise within the
+declared ``tolerance``. The analysis stores the comparison as ``published.json`` beside
+the report, where the terminal reads it (``market`` never imports the analysis).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy import stats as sps
+
+from market.domain import Frozen
+from market.ledger import Ledger
+from market.scenario import Ident, ScenarioError, _describe, read_mapping
+from market.tables import enrich_deals, project
+
+TARGETS_FILE = "targets.yaml"
+"""The targets file's name in a run folder (a copy of the one the scenario names)."""
+PUBLISHED_FILE = "published.json"
+"""Published against simulated, as the report computed it (beside ``report.html``)."""
+Z_CRITICAL = 1.96
+
+Statistic = Literal[
+    "deals", "listings", "volume_cents", "deals_total", "listings_total",
+    "seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person",
+    "fairness_mean", "style_effect",
+]
+SIMULATED = {
+    "deals": "deals closed in the market",
+    "listings": "items listed in the market",
+    "volume_cents": "money paid in the market's deals (cents)",
+    "deals_total": "deals closed over all markets",
+    "listings_total": "items listed over all markets",
+    "seller_premium_cents": "same item sold by the first compared tier minus the second, paired within a run (cents)",
+    "buyer_savings_cents": "same item bought by the first compared tier minus the second, savings (cents)",
+    "extra_deals_per_person": "deals per person as the first compared tier minus as the second, mixed markets",
+}
+NOT_SIMULATED = {
+    "fairness_mean": "fairness ratings come from people (or models) asked after the week; the offline engine only "
+                     "simulates them from a stated rule, so fitting to them would fit the rule",
+    "style_effect": "the offline profiles have no negotiation-style instructions to vary",
+}
+
+
+class Moment(Frozen):
+    """One published figure the simulated week should reproduce."""
+
+    name: Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9_]+$")]
+    statistic: Statistic
+    market: Ident | None = Field(None, description="the market, for deals, listings and volume_cents")
+    compare: tuple[Ident, Ident] = Field(("frontier", "small"), description="tiers compared: first minus second")
+    target: Annotated[float, Field(allow_inf_nan=False)]
+    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False,
+                                      description="a miss of this size is one unit of distance")]
+    weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
+    fit: bool = Field(True, description="false: reported beside the fit, not fitted")
+    source: Annotated[str, Field(min_length=1, max_length=2_000)]
+    certainty: Literal["stated exactly", "stated approximately", "read from a figure", "qualitative"]
+    note: Annotated[str, Field(max_length=10_000)] = ""
+    se: Annotated[float, Field(gt=0, allow_inf_nan=False, description=(
+        "the published standard error, when the source gives one: the figure is then compared by z "
+        "instead of the tolerance"))] | None = None
+
+    @model_validator(mode="after")
+    def _simulable(self) -> Self:
+        if self.statistic in ("deals", "listings", "volume_cents") and not self.market:
+            raise ValueError(f"{self.name}: {self.statistic} is counted in one market; name it (market: A)")
+        if self.fit and self.statistic in NOT_SIMULATED:
+            raise ValueError(f"{self.name}: cannot be fitted ({NOT_SIMULATED[self.statistic]}); set fit: false")
+        return self
+
+
+class Targets(Frozen):
+    """A targets file: the figures, their sources, and the declared distance."""
+
+    name: Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    source: Annotated[str, Field(min_length=1, max_length=2_000)]
+    distance: Literal["weighted squared z"] = "weighted squared z"
+    moments: Annotated[list[Moment], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _some_fitted(self) -> Self:
+        names = [m.name for m in self.moments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"moment names must be unique, got {names}")
+        if not any(m.fit and m.weight > 0 for m in self.moments):
+            raise ValueError("no moment is fitted (every one has fit: false or weight 0)")
+        return self
+
+
+def read_targets(path: Path) -> Targets:
+    """Read and validate a targets file; errors name the file and field."""
+    data = read_mapping(path, "targets", "a mapping (name, source, moments)")
+    try:
+        return Targets.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError("\n".join(_describe(e, path.name) for e in exc.errors())) from None
+
+
+
+
+def run_moments(run_dir: Path, moments: Sequence[Moment]) -> dict[str, float]:
+    """Each simulable moment of one finished run (NaN where the run has no units for it)."""
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    markets = {m["market"]: m for m in summary["markets"]}
+    frames: dict[str, pl.DataFrame] | None = None
+    out: dict[str, float] = {}
+    for moment in moments:
+        if moment.statistic in NOT_SIMULATED:
+            continue
+        if moment.statistic in ("deals", "listings", "volume_cents"):
+            market = markets.get(moment.market or "")
+            out[moment.name] = float(market[moment.statistic]) if market else math.nan
+        elif moment.statistic == "deals_total":
+            out[moment.name] = float(sum(m["deals"] for m in markets.values()))
+        elif moment.statistic == "listings_total":
+            out[moment.name] = float(sum(m["listings"] for m in markets.values()))
+        else:
+            if frames is None:
+                with Ledger(run_dir / "ledger.sqlite") as ledger:
+                    frames = project(((r.market, r.event) for r in ledger.records()), run_dir.name)
+                frames["deals"] = enrich_deals(frames)
+            out[moment.name] = _tier_effect(frames, moment)
+    return out
+
+
+def _paired(df: pl.DataFrame, unit: str, group: str, value: str, a: str, b: str) -> float:
+    means = df.filter(pl.col(group).is_in([a, b])).group_by(unit, group).agg(pl.col(value).mean())
+    wide = means.pivot(on=group, index=unit, values=value)
+    if a not in wide.columns or b not in wide.columns:
+        return math.nan
+    diffs = wide.drop_nulls([a, b]).select(pl.col(a) - pl.col(b)).to_series()
+    return float(diffs.mean()) if diffs.len() else math.nan
+
+
+def _tier_effect(frames: dict[str, pl.DataFrame], moment: Moment) -> float:
+    a, b = moment.compare
+    deals = frames["deals"]
+    if moment.statistic == "seller_premium_cents":
+        return _paired(deals, "item_id", "seller_tier", "price", a, b)
+    if moment.statistic == "buyer_savings_cents":
+        return -_paired(deals, "item_id", "buyer_tier", "price", a, b)
+    people = frames["participants"]
+    mixed = people.group_by("market").agg(n=pl.col("tier").n_unique()).filter(pl.col("n") > 1)["market"].to_list()
+    counts = pl.concat([deals.select("market", pl.col("seller").alias("participant_id")),
+                        deals.select("market", pl.col("buyer").alias("participant_id"))])
+    counts = counts.group_by("market", "participant_id").agg(deals=pl.len())
+    per = (people.filter(pl.col("market").is_in(mixed)).join(counts, on=["market", "participant_id"], how="left")
+           .with_columns(pl.col("deals").fill_null(0)))
+    return _paired(per, "participant_id", "tier", "deals", a, b)
+
+
+def interval(values: Sequence[float]) -> tuple[float, float, float, int]:
+    """Mean and 95% t interval over runs (NaN runs left out); n."""
+    arr = np.array([v for v in values if not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    if arr.size == 1:
+        return float(arr[0]), math.nan, math.nan, 1
+    half = float(sps.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return float(arr.mean()), float(arr.mean() - half), float(arr.mean() + half), int(arr.size)
+
+
+Interval = Literal["point", "bootstrap", "replications"]
+
+
+class PublishedRow(BaseModel):
+    """One published figure beside the simulated one, and whether it is inside the published uncertainty."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    moment: str
+    statistic: str
+    unit: str  # "$" (shown in dollars; the values are cents), or what is counted
+    published: float
+    tolerance: float
+    se: float | None = None  # the published standard error, when the targets file gives one
+    simulated: float | None = None  # None: not simulated, or the run has no units for it
+    low: float | None = None
+    high: float | None = None
+    interval: Interval = "point"
+    runs: int = 1
+    inside: bool | None = None  # None: not simulated
+    rule: str = ""  # how "inside" was decided, e.g. "within the tolerance 10" or "z = 0.42"
+    why_not: str = ""  # why it is not simulated (fit: false), or why the run gives no value
+    source: str = ""
+
+
+class Published(BaseModel):
+    """What the analysis leaves for the terminal: the targets' name and every row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: str
+    rows: list[PublishedRow]
+
+
+UNITS = {"deals": "deals", "listings": "listings", "volume_cents": "$", "deals_total": "deals",
+         "listings_total": "listings", "seller_premium_cents": "$", "buyer_savings_cents": "$",
+         "extra_deals_per_person": "deals", "fairness_mean": "points (1-7)", "style_effect": ""}
+
+
+def compare(moment: Moment, simulated: float | None, low: float | None = None, high: float | None = None,
+            interval_kind: Interval = "point", runs: int = 1, se_sim: float | None = None) -> PublishedRow:
+    """``moment`` beside its simulated value (with the 95% interval, when the run gives one)."""
+    base = {"moment": moment.name, "statistic": moment.statistic, "unit": UNITS[moment.statistic],
+            "published": moment.target, "tolerance": moment.tolerance, "se": moment.se, "source": moment.source}
+    if moment.statistic in NOT_SIMULATED or not moment.fit:
+        return PublishedRow(**base, why_not=NOT_SIMULATED.get(moment.statistic, "fit: false in the targets file"))
+    if simulated is None or math.isnan(simulated):
+        return PublishedRow(**base, why_not="the run has no units for it (e.g. no such market or no paired items)")
+    gap = abs(moment.target - simulated)
+    if moment.se is not None:
+        z = gap / math.sqrt(moment.se ** 2 + (se_sim or 0.0) ** 2)
+        inside, rule = z < Z_CRITICAL, f"z = {z:.2f}" + ("" if se_sim else " (simulated taken as exact)")
+    else:
+        inside, rule = gap <= moment.tolerance, f"tolerance {moment.tolerance:g}"
+    return PublishedRow(**base, simulated=simulated, low=low, high=high, interval=interval_kind, runs=runs,
+                        inside=inside, rule=rule)
+
+
+def over_runs(moment: Moment, values: Sequence[float]) -> PublishedRow:
+    """``moment`` against its mean over several runs (95% t interval over the runs)."""
+    mean, low, high, n = interval(values)
+    if n < 2:
+        return compare(moment, None if math.isnan(mean) else mean)
+    clean = np.array([v for v in values if not math.isnan(v)], dtype=float)
+    return compare(moment, mean, low, high, "replications", n, float(clean.std(ddof=1) / math.sqrt(n)))
+
+
+def write_published(run_dir: Path, published: Published) -> Path:
+    """Store the comparison for the terminal (``published.json``)."""
+    path = run_dir / PUBLISHED_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(published.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_published(run_dir: Path) -> Published | None:
+    """The stored comparison (None when the run names no targets, or its report was not written)."""
+    path = run_dir / PUBLISHED_FILE
+    try:
+        return Published.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (ValidationError, OSError, json.JSONDecodeError):
+        return None
