@@ -257,7 +257,9 @@ def write_scenario(cal: Calibration, params: dict[str, Any], record: dict[str, A
                          f"[{_fmt(row['low'])}, {_fmt(row['high'])}]{'' if row['reached'] else ' (not reached)'}")
     lines.append("# The offline profiles remain modelling assumptions; calibration fits them to the figures above.")
     catalog_path = os.path.relpath(cal.scenario_path.parent / base.catalog, target.parent)
-    body = dump_scenario(fitted.model_copy(update={"catalog": catalog_path}))
+    targets = {"targets": os.path.relpath(cal.scenario_path.parent / base.targets, target.parent)} \
+        if base.targets else {}
+    body = dump_scenario(fitted.model_copy(update={"catalog": catalog_path, **targets}))
     target.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
 
 

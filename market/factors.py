@@ -219,7 +219,8 @@ def write_resolved(scenario: Scenario, catalog_path: Path, folder: Path, name: s
     The file is written only when it is new or different, so a resumed experiment keeps its files.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    text = dump_scenario(scenario.model_copy(update={"catalog": "catalog.csv"}))
+    # the targets file is not copied: the cell compares nothing with published figures (the experiment reports)
+    text = dump_scenario(scenario.model_copy(update={"catalog": "catalog.csv", "targets": None}))
     target = folder / name
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")

@@ -359,6 +359,9 @@ class Scenario(Frozen):
     failures: FailureLimits = FailureLimits()
     catalog: Annotated[str, Field(min_length=1, max_length=300)] = Field(
         "catalog.csv", description="catalog file, relative to the scenario file")
+    targets: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None, description="published figures this week is compared with: a targets file relative to the scenario "
+        "file (e.g. targets/project_deal.yaml); the terminal and the report show each beside the simulated one")
     participants: Participants
     profiles: Annotated[dict[Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec],
                         Field(max_length=100)] = Field(
@@ -492,6 +495,8 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
     data.update(overrides or {})
     scenario = validate_scenario(data, path.name)
     catalog = load_catalog(path.parent / scenario.catalog, where=f"{path.name}: catalog")
+    if scenario.targets is not None and not (path.parent / scenario.targets).is_file():
+        raise ScenarioError(f"{path.name}: targets: no targets file at {path.parent / scenario.targets}")
     check_kinds(scenario, catalog, path.name)
     return scenario, catalog
 
