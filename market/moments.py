@@ -27,6 +27,7 @@ from scipy import stats as sps
 
 from market.domain import Frozen
 from market.ledger import Ledger
+from market.money import format_money
 from market.scenario import Ident, ScenarioError, _describe, read_mapping
 from market.tables import enrich_deals, project
 
@@ -198,9 +199,41 @@ class PublishedRow(BaseModel):
     interval: Interval = "point"
     runs: int = 1
     inside: bool | None = None  # None: not simulated
-    rule: str = ""  # how "inside" was decided, e.g. "within the tolerance 10" or "z = 0.42"
-    why_not: str = ""  # why it is not simulated (fit: false), or why the run gives no value
+    rule: str = ""  # with a published SE, the z that decided "inside", e.g. "z = 0.42"
+    not_simulated: bool = False  # fit: false, a figure the simulation does not produce
+    why_not: str = ""  # why it is not simulated, or why the run gives no value
     source: str = ""
+
+    def show(self, value: float | None, unit: bool = True) -> str:
+        """A value of this moment as people read it: dollars, or a number with its unit."""
+        if value is None or math.isnan(value):
+            return "n/a"
+        if self.unit == "$":
+            return format_money(round(value))
+        number = f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+        return f"{number} {self.unit}".strip() if unit else number
+
+    def published_text(self) -> str:
+        """The published figure and its uncertainty: ``186 ± 10 deals (tolerance)`` or ``$2.68 ± $0.50 (SE)``."""
+        spread, kind = (self.se, "SE") if self.se is not None else (self.tolerance, "tolerance")
+        if self.unit == "$":
+            return f"{self.show(self.published)} ± {self.show(spread)} ({kind})"
+        return f"{self.show(self.published, False)} ± {self.show(spread)} ({kind})"
+
+    def interval_text(self) -> str:
+        """The simulated value's 95% interval and where it comes from, or why there is none."""
+        if self.inside is None:
+            return ""
+        if self.interval == "point" or self.low is None or self.high is None:
+            return "none (one run: a point value)" if self.runs == 1 else "none (fewer than two runs)"
+        where = "bootstrap over paired units" if self.interval == "bootstrap" else f"t over {self.runs} runs"
+        return f"{self.show(self.low, self.unit == '$')} to {self.show(self.high)} ({where})"
+
+    def verdict(self) -> str:
+        """``inside``, ``NOT reproduced (z = 3.10)``, ``not simulated`` or ``no value in this run``."""
+        if self.inside is None:
+            return "not simulated" if self.not_simulated else "no value in this run"
+        return ("inside" if self.inside else "NOT reproduced") + (f" ({self.rule})" if self.rule else "")
 
 
 class Published(BaseModel):
@@ -210,6 +243,23 @@ class Published(BaseModel):
 
     targets: str
     rows: list[PublishedRow]
+
+    def sentence(self) -> str:
+        """What a reader must learn first: which published figures the week reproduces and which it does not."""
+        simulated = [r for r in self.rows if r.inside is not None]
+        missed = [r for r in simulated if not r.inside]
+        out = [f"Against the published figures ({self.targets}): {len(simulated) - len(missed)} of "
+               f"{len(simulated)} simulated figures are inside the published uncertainty."]
+        if missed:
+            out.append("NOT reproduced: " + "; ".join(
+                f"{r.moment} (published {r.show(r.published)}, simulated {r.show(r.simulated)})" for r in missed)
+                + ".")
+        unvalued = [r for r in self.rows if r.inside is None and not r.not_simulated]
+        for label, rows in (("Not simulated", [r for r in self.rows if r.not_simulated]),
+                            ("No value in this run", unvalued)):
+            if rows:
+                out.append(f"{label}: {', '.join(r.moment for r in rows)}.")
+        return " ".join(out)
 
 
 UNITS = {"deals": "deals", "listings": "listings", "volume_cents": "$", "deals_total": "deals",
@@ -223,7 +273,8 @@ def compare(moment: Moment, simulated: float | None, low: float | None = None, h
     base = {"moment": moment.name, "statistic": moment.statistic, "unit": UNITS[moment.statistic],
             "published": moment.target, "tolerance": moment.tolerance, "se": moment.se, "source": moment.source}
     if moment.statistic in NOT_SIMULATED or not moment.fit:
-        return PublishedRow(**base, why_not=NOT_SIMULATED.get(moment.statistic, "fit: false in the targets file"))
+        return PublishedRow(**base, not_simulated=True,
+                            why_not=NOT_SIMULATED.get(moment.statistic, "fit: false in the targets file"))
     if simulated is None or math.isnan(simulated):
         return PublishedRow(**base, why_not="the run has no units for it (e.g. no such market or no paired items)")
     gap = abs(moment.target - simulated)
@@ -231,7 +282,7 @@ def compare(moment: Moment, simulated: float | None, low: float | None = None, h
         z = gap / math.sqrt(moment.se ** 2 + (se_sim or 0.0) ** 2)
         inside, rule = z < Z_CRITICAL, f"z = {z:.2f}" + ("" if se_sim else " (simulated taken as exact)")
     else:
-        inside, rule = gap <= moment.tolerance, f"tolerance {moment.tolerance:g}"
+        inside, rule = gap <= moment.tolerance, ""
     return PublishedRow(**base, simulated=simulated, low=low, high=high, interval=interval_kind, runs=runs,
                         inside=inside, rule=rule)
 
