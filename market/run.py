@@ -119,6 +119,8 @@ def main(
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
                                    tiers=tiers or None, options=options)
+            for warning in prepared.warnings:  # before the run, even with --quiet: the week may close nothing
+                err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(

@@ -25,7 +25,7 @@ from market.engine import Entry, MarketModel
 from market.ledger import Ledger
 from market.moments import TARGETS_FILE, read_targets
 from market.runfolder import RunFolder, RunFolderError
-from market.scenario import Scenario, build_participants, clipped, dump_scenario, load_scenario
+from market.scenario import Scenario, budget_warnings, build_participants, clipped, dump_scenario, load_scenario
 from market.summary import summarize
 
 AFTER_RUN_GROUP = "market.after_run"
@@ -45,6 +45,7 @@ class Plan:
     participants: list[Any]
     policies: dict[str, Policy]
     targets_path: Path | None = None  # the published figures the scenario names (checked), copied into the run
+    warnings: list[str] = field(default_factory=list)  # doubtful settings (a budget that buys nothing), shown first
 
 
 @dataclass
@@ -111,7 +112,7 @@ def plan(
     people = build_participants(scenario, catalog)
     policies = build_policies(BackendContext(scenario=scenario, run_dir=run_dir, options=dict(options or {})))
     return Plan(scenario=scenario, catalog_path=catalog_path, participants=people, policies=policies,
-                targets_path=targets_path)
+                targets_path=targets_path, warnings=budget_warnings(scenario, people))
 
 
 def start(
