@@ -172,6 +172,11 @@ class BackendError(ValueError):
     """A backend that cannot be found or set up; the message says what to fix."""
 
 
+def known_backends() -> list[str]:
+    """The backend names that need no dotted path: the entry points and the built-ins."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
+
+
 def load_factory(name: str) -> Callable[..., object]:
     """The factory of backend ``name``: an entry point, a built-in, or a dotted path ``package.module:factory``."""
     target = name if ":" in name else None
@@ -181,15 +186,15 @@ def load_factory(name: str) -> Callable[..., object]:
             return found[0].load()
         target = _BUILTIN.get(name)
     if target is None:
-        known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
-        raise BackendError(f"unknown backend {quoted(name)}; known backends: {', '.join(known)}; a policy of "
-                           "your own is a dotted path package.module:factory (e.g. examples.my_agent:build)")
+        raise BackendError(f"unknown backend {quoted(name)}; known backends: {', '.join(known_backends())}; a "
+                           "policy of your own is a path module:factory (e.g. examples.my_agent:build)")
     module, _, attr = target.partition(":")
     try:
         return getattr(_import(module), attr)  # the attribute the path names, not a probe
     except (ImportError, AttributeError) as exc:
-        raise BackendError(f"backend {name!r} ({target}) cannot be loaded: {exc} (searched the current folder "
-                           f"{os.getcwd()} and the installed packages)") from exc
+        shown = quoted(name) + (f" ({target})" if target != name else "")
+        raise BackendError(f"backend {shown} cannot be loaded: {exc} (searched the current folder {os.getcwd()} "
+                           f"and the installed packages; known backends: {', '.join(known_backends())})") from exc
 
 
 def _import(module: str) -> ModuleType:
