@@ -477,6 +477,13 @@ th{background:#f3f3f3}caption{text-align:left;font-weight:600;padding:.3em 0}p{l
 tr.missed td:nth-child(5){color:#a40e26;font-weight:600}tr.inside td:nth-child(5){color:#1a7f37}"""
 
 
+def page(title: str, body: Sequence[str]) -> str:
+    """An HTML document with the report's look (its stylesheet); ``body`` is HTML, joined by newlines."""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>" + "\n".join(body)
+            + "</body></html>")
+
+
 def render(a: Analysis) -> str:
     """The report as one HTML document with plotly.js inlined once; it opens with what produced its numbers."""
     figs = build_figures(a)
@@ -523,9 +530,7 @@ def render(a: Analysis) -> str:
                                "ratings computed from surplus, not anyone's answer)"),
         "<h2>Figures</h2>", *[f'<div class="figure">{p}</div>' for p in parts],
     ]
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Market report: {html.escape(a.data.name)}</title><style>{_CSS}</style></head><body>"
-            + "\n".join(body) + "</body></html>")
+    return page(f"Market report: {a.data.name}", body)
 
 
 def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[str] = ()) -> Path:

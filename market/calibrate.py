@@ -24,10 +24,12 @@ the fit; every moment is reported as simulated (mean, 95% t interval over the
 held-out seeds) against its target, with the moments the fit cannot reach.
 Nothing is clamped: a moment the profiles cannot produce is reported as missed.
 
-Output folder: ``calibration.json`` (everything above), ``calibrated.yaml`` (the
-scenario with the best parameters, its header saying so), ``report.html`` (the
-fit), ``study.db`` (the Optuna study), ``trials/tNNNN/`` and ``holdout/tNNNN/`` (ordinary
-experiment folders with their runs).
+Output folder: ``calibration.json`` (everything above, with each trial's distance),
+``calibrated.yaml`` (the scenario with the best parameters, its header saying so),
+``report.html`` (the fit, written by the command through ``analysis.calibration_report``:
+the engine writes no HTML; ``python -m analysis.calibration_report FOLDER`` writes it again),
+``study.db`` (the Optuna study), ``trials/tNNNN/`` and ``holdout/tNNNN/`` (ordinary experiment
+folders with their runs).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -226,12 +227,12 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
         "seeds_per_trial": cal.seeds, "fit_seeds": [fit_seed + i for i in range(cal.seeds)],
         "holdout_seeds": [held_seed + i for i in range(cal.holdout)],
         "best": {"trial": best.number, "distance": best.value, "params": best.params},
+        "history": [{"trial": t.number, "distance": t.value} for t in study.trials if t.value is not None],
         "fit": table, "sensitivity": importance, "unreached": [r["moment"] for r in table if r["reached"] is False],
         "written": datetime.now().isoformat(timespec="seconds"),
     }
     (out / "calibration.json").write_text(json.dumps(record, indent=2, default=_json) + "\n", encoding="utf-8")
     write_scenario(cal, best.params, record, out / "calibrated.yaml")
-    (out / "report.html").write_text(render(record, study), encoding="utf-8")
     return record
 
 
@@ -269,39 +270,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render(record: dict[str, Any], study: Any) -> str:
-    """The fit as one self-contained page: the history of the distance, the moments, the sensitivity."""
-    import html
-
-    import plotly.graph_objects as go
-
-    values = [(t.number, t.value) for t in study.trials if t.value is not None]
-    fig = go.Figure(go.Scatter(x=[n for n, _ in values], y=[v for _, v in values], mode="markers", name="trial"))
-    best = np.minimum.accumulate([v for _, v in values]) if values else []
-    fig.add_trace(go.Scatter(x=[n for n, _ in values], y=list(best), mode="lines", name="best so far"))
-    fig.update_layout(title="distance to the targets per trial", xaxis_title="trial (number)",
-                      yaxis_title="distance (weighted squared z, unitless)", yaxis_type="log", height=380)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]) if c != 'reached' else str(r[c]))}</td>"
-                         for c in ("moment", "target", "simulated", "low", "high", "reached", "certainty", "source"))
-        + "</tr>" for r in record["fit"])
-    head = "".join(f"<th>{h}</th>" for h in ("moment", "target", "simulated (held out)", "95% low", "95% high",
-                                             "reached", "certainty", "source"))
-    sens = "".join(f"<li>{html.escape(k)}: {_fmt(v)}</li>" for k, v in record["sensitivity"].items())
-    intro = (f"<p>Targets {html.escape(record['targets_name'])}; {record['trials']} trials x "
-             f"{record['seeds_per_trial']} seeds ({html.escape(record['sampler'])}); best trial "
-             f"{record['best']['trial']}, distance {_fmt(record['best']['distance'])} "
-             f"({html.escape(record['distance'])}). Simulated values are means over the held-out seeds "
-             f"{record['holdout_seeds']}, never used in the fit.</p>"
-             "<p>The offline profiles are modelling assumptions; a calibrated profile reproduces these figures, "
-             "it does not measure any model.</p>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>calibration</title></head><body>"
-            f"<h1>Calibration of {html.escape(Path(record['scenario']).name)}</h1>{intro}"
-            f"{fig.to_html(full_html=False, include_plotlyjs=True)}<h2>Fit</h2><table border=1>"
-            f"<tr>{head}</tr>{rows}</table><h2>Sensitivity (fANOVA importance of each parameter)</h2><ul>{sens}</ul>"
-            "</body></html>")
-
-
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -328,6 +296,9 @@ def main(
         record = calibrate(cal, trials, folder, workers, ray, on_trial=lambda s: console.print(
             f"trial {s.trials[-1].number}: distance {_fmt(s.trials[-1].value)} (best {_fmt(s.best_value)})",
             highlight=False))
+        from analysis.calibration_report import write_page  # the page is the analysis's; the engine writes no HTML
+
+        page = write_page(folder)
     except (*BAD_INPUT, ExperimentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -339,7 +310,7 @@ def main(
             f"{_fmt(row['simulated'])} [{_fmt(row['low'])}, {_fmt(row['high'])}]"
             + ("" if row["reached"] else "  NOT REACHED"))
         console.print(f"{row['moment']:>28}: target {_fmt(row['target']):>8}  simulated {note}", highlight=False)
-    print(f"calibrated scenario: {folder / 'calibrated.yaml'}\nreport: {folder / 'report.html'}")
+    print(f"calibrated scenario: {folder / 'calibrated.yaml'}\nreport: {page}")
 
 
 if __name__ == "__main__":
