@@ -127,7 +127,7 @@ def _t_interval(values: np.ndarray) -> tuple[float | None, float | None, float |
 def unit_of(path: str, levels: list[Any]) -> str:
     """The unit of a factor, for its axis."""
     last = path.rsplit(".", 1)[-1]
-    if last == "share" or re.fullmatch(r"markets\[(\d+|\*)\]\.tiers\.[A-Za-z0-9_-]+", path):
+    if last == "share" or re.fullmatch(r"markets\[[^\]]+\]\.tiers\.[A-Za-z0-9_-]+", path):
         return "share of participants, 0-1"
     if levels and all(isinstance(v, str) and v.strip().startswith("$") for v in levels):
         return "dollars"
@@ -180,12 +180,26 @@ def provenance(experiment: Experiment) -> list[str]:
         "Factors: " + ("; ".join(f"{p} = {', '.join(map(_text, v))}" for p, v in experiment.factors.items())
                        or "none (one cell)") + ".",
     ]
+    lines += tier_change_lines(record)
     if record.get("set"):
         lines.append("Set in every cell: " + ", ".join(f"{k} = {_text(v)}" for k, v in record["set"].items()) + ".")
     if offline:
         lines.append("Tiers running offline profiles differ only as their profiles are written: differences "
                      "between them are modelling assumptions of those profiles, not measurements of any model.")
     lines.append("Intervals: 95% t intervals over replications of each run's paired estimate.")
+    return lines
+
+
+def tier_change_lines(record: dict[str, Any]) -> list[str]:
+    """One line per cell whose markets hold other tiers than the base scenario's, naming each market."""
+    changed = [c for c in record["cells"] if c.get("tier_changes")]
+    if not changed:
+        return []
+    lines = [f"Changes tiers: {len(changed)} of {len(record['cells'])} cell(s) change which tiers a market holds "
+             f"(against {Path(record['scenario']).name}); markets that gain or lose a tier are no longer the "
+             "scenario's controls:"]
+    lines += [f"{c['id']} ({c['label']}): " + "; ".join(t["text"] for t in c["tier_changes"]) + "."
+              for c in changed]
     return lines
 
 

@@ -21,7 +21,7 @@ from market.ledger import Ledger, LedgerError
 from running.runfolder import RunFolder, RunFolderError
 
 TABLES = ("participants", "items", "wants", "listings", "offers", "deals", "messages", "rejections", "failures",
-          "hourly")
+          "transcripts", "hourly")
 _SCHEMAS = SCHEMAS  # the projected tables' columns (market.tables), named here for older callers
 
 
@@ -31,7 +31,12 @@ class AnalysisError(ValueError):
 
 @dataclass
 class RunData:
-    """One run's tables. Every table has ``run`` (the run folder's name) and ``market``."""
+    """One run's tables. Every table has ``run`` (the run folder's name) and ``market``.
+
+    The negotiation is in ``offers`` (every offer and counter with its text, recipient, ``counter_of``,
+    expiry and outcome), ``messages`` (every text anyone wrote) and ``transcripts`` (each listing turn
+    by turn); docs/data.md describes every column.
+    """
 
     path: Path
     name: str
@@ -48,6 +53,7 @@ class RunData:
     hourly: pl.DataFrame
     rejections: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SCHEMAS["rejections"]))
     failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SCHEMAS["failures"]))
+    transcripts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SCHEMAS["transcripts"]))
     runs: list[Path] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)

@@ -24,10 +24,21 @@ import typer
 from analysis import efficiency as eff
 from analysis import fairness, figures, metrics, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
+from analysis.moments import over_runs, run_moments
 from analysis.tables import daily_series
 from market.events import RejectionCode
 from market.money import format_money
 from market.scenario import Scenario, ScenarioError, validate_scenario
+from market.targets import (
+    NOT_SIMULATED,
+    PUBLISHED_FILE,
+    Published,
+    PublishedRow,
+    Targets,
+    compare,
+    read_targets,
+    write_published,
+)
 from running.provenance import Headline, HeadlineEffect, parse_compare, provenance_lines, write_headline
 from running.runner import RunResult
 
@@ -78,6 +89,7 @@ class Analysis:
     conduct: pl.DataFrame | None = None
     rating_label: str = "simulated fairness rating"
     daily: pl.DataFrame | None = None
+    published: Published | None = None
 
     @property
     def replications(self) -> int:
@@ -118,7 +130,45 @@ def analyse(data: RunData, seed: int = 0, compare: Sequence[str] = ()) -> Analys
         out.contrast = (first.top, first.base)
         out.headline, out.regression, out.noticed = first.headline, first.regression, first.noticed
         out.per_run, out.seller_pairs = first.per_run, first.seller_pairs
+    out.published = published(data, out.comparisons)
     return out
+
+
+_EFFECTS = {"seller_premium_cents": 0, "buyer_savings_cents": 1, "extra_deals_per_person": 2}
+"""Which of :func:`analysis.stats.headline`'s estimates each tier-effect moment is."""
+
+
+def published(data: RunData, comparisons: Sequence[Comparison]) -> Published | None:
+    """Each figure of the targets file the scenario names beside the simulated one (None when it names none).
+
+    The moments are computed by :func:`market.targets.run_moments`, the calibration's code. Over
+    replications: the mean and a 95% t interval over the runs. One run: counts and volumes are point
+    values (one week has no interval of its own); tier effects have the headline's bootstrap interval.
+    """
+    name = data.scenario.get("targets")
+    if not name or not data.runs:
+        return None
+    targets: Targets = read_targets(data.runs[0] / str(name))
+    simulable = [m for m in targets.moments if m.statistic not in NOT_SIMULATED]
+    per_run = [run_moments(run_dir, simulable) for run_dir in data.runs]
+    rows: list[PublishedRow] = []
+    for m in targets.moments:
+        values = [v.get(m.name, math.nan) for v in per_run]
+        if m.statistic in NOT_SIMULATED:
+            rows.append(compare(m, None))
+        elif len(values) > 1:
+            rows.append(over_runs(m, values))
+        elif m.statistic in _EFFECTS:
+            c = next((c for c in comparisons if (c.top, c.base) == tuple(m.compare)), None)
+            e = c.headline[_EFFECTS[m.statistic]] if c is not None and len(c.headline) == 3 else None
+            if e is None or math.isnan(e.low):
+                rows.append(compare(m, values[0]))
+            else:
+                rows.append(compare(m, values[0], e.low, e.high, "bootstrap", 1,
+                                    (e.high - e.low) / (2 * 1.96)))  # the bootstrap interval's half-width as an SE
+        else:
+            rows.append(compare(m, values[0]))
+    return Published(targets=targets.name, rows=rows)
 
 
 def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
@@ -289,11 +339,14 @@ def summary_text(a: Analysis) -> list[str]:
         lines.append("Refused actions and failed turns by tier: " + "; ".join(parts) + ".")
     e = a.efficiency
     if e.height:
-        lines.append(
-            f"Allocative efficiency (realised gains from trade over the best allocation under the same budgets) "
-            f"ranged from {e['efficiency'].min():.1%} to {e['efficiency'].max():.1%} across markets"
-            f"{' and replications' if runs > 1 else ''}, mean {e['efficiency'].mean():.1%}."
-        )
+        what = "Allocative efficiency (realised gains from trade over the best allocation under the same budgets)"
+        if e.height == 1:
+            lines.append(f"{what} was {e['efficiency'][0]:.1%} in the one market.")
+        else:
+            lines.append(
+                f"{what} ranged from {e['efficiency'].min():.1%} to {e['efficiency'].max():.1%} across markets"
+                f"{' and replications' if runs > 1 else ''}, mean {e['efficiency'].mean():.1%}."
+            )
     return lines
 
 
@@ -326,6 +379,8 @@ _HEADERS = {
     "mean_rating": "mean rating (1-7)", "optimal_cents": "best possible gains", "realised_cents": "realised gains",
     "mean_surplus": "mean surplus per deal", "mean_price_cents": "mean price", "volume_cents": "volume",
     "refused_by_mandate": "refused by the principal's mandate",
+    # price minus the item's reference value, per deal: not the headline seller premium (top tier minus base tier)
+    "seller_premium": "sold above value", "buyer_savings": "bought below value",
 }
 
 
@@ -375,6 +430,23 @@ def estimates_table(estimates: list[stats.Estimate], caption: str) -> str:
     return html_table(pl.DataFrame(rows), caption) if rows else ""
 
 
+def published_table(p: Published) -> str:
+    """Each published figure beside the simulated one, its interval and the verdict, as an HTML table."""
+    head = "".join(f"<th>{h}</th>" for h in ("figure", "published", "simulated", "simulated 95% interval",
+                                              "inside the published uncertainty?", "source"))
+    body = []
+    for r in p.rows:
+        css = "" if r.inside is None else ' class="inside"' if r.inside else ' class="missed"'
+        simulated = r.show(r.simulated) if r.inside is not None else "–"
+        verdict = r.verdict() + (f": {r.why_not}" if r.why_not else "")
+        cells = (r.moment, r.published_text(), simulated, r.interval_text() or "–", verdict, r.source)
+        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    caption = (f"Published ({p.targets}) against simulated. Inside: within the targets file's tolerance; where it "
+               "gives a published standard error, |published - simulated| / sqrt(SE² + simulated SE²) < 1.96")
+    return (f'<table class="published"><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
 def build_figures(a: Analysis) -> list[go.Figure]:
     """Every figure of the report, each axis labelled with its unit."""
     figs = [figures.price_by_tier(a.data)]
@@ -399,7 +471,16 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3}caption{text-align:left;font-weight:600;padding:.3em 0}p{line-height:1.5}
 .figure{margin:1.5em 0}.provenance{background:#f6f8fa;border-left:4px solid #57606a;padding:.5em 1em}
-.provenance li{margin:.2em 0}"""
+.provenance li{margin:.2em 0}
+.published td:first-child,.published td:last-child,.published td:nth-child(5){text-align:left}
+tr.missed td:nth-child(5){color:#a40e26;font-weight:600}tr.inside td:nth-child(5){color:#1a7f37}"""
+
+
+def page(title: str, body: Sequence[str]) -> str:
+    """An HTML document with the report's look (its stylesheet); ``body`` is HTML, joined by newlines."""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>" + "\n".join(body)
+            + "</body></html>")
 
 
 def render(a: Analysis) -> str:
@@ -427,6 +508,8 @@ def render(a: Analysis) -> str:
         '<div class="provenance"><strong>What produced these numbers</strong><ul>',
         *[f"<li>{html.escape(line)}</li>" for line in a.provenance],
         "</ul></div>",
+        *([f'<h2 id="published">Published against simulated</h2><p>{html.escape(a.published.sentence())}'
+           f"</p>{published_table(a.published)}"] if a.published is not None else []),
         f"<p><small>{len(a.data.runs)} run(s): {html.escape(runs)}. Money in dollars; computed from the ledgers."
         "</small></p>",
         "<h2>Summary</h2>", *[f"<p>{html.escape(t)}</p>" for t in summary_text(a)],
@@ -437,7 +520,8 @@ def render(a: Analysis) -> str:
         *(["<h2>The week over time</h2>", html_table(week_over_time(a.daily),
             "New listings and deals per simulated day and market (mean over runs)")]
           if a.daily is not None and a.daily.height else []),
-        html_table(tiers.select(tier_cols), "Per market and tier (seller premium and buyer savings per deal)"),
+        html_table(tiers.select(tier_cols), "Per market and tier (sold above value: price minus the item's "
+                   "reference value as seller; bought below value: reference value minus price as buyer; per deal)"),
         html_table(a.pairs, "Seller tier against buyer tier"),
         conduct_table,
         html_table(eff_table, "Allocative efficiency per market (mean over runs)"),
@@ -445,9 +529,7 @@ def render(a: Analysis) -> str:
                                "ratings computed from surplus, not anyone's answer)"),
         "<h2>Figures</h2>", *[f'<div class="figure">{p}</div>' for p in parts],
     ]
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Market report: {html.escape(a.data.name)}</title><style>{_CSS}</style></head><body>"
-            + "\n".join(body) + "</body></html>")
+    return page(f"Market report: {a.data.name}", body)
 
 
 def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[str] = ()) -> Path:
@@ -461,6 +543,10 @@ def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[s
     tmp.write_text(html_text, encoding="utf-8")
     tmp.replace(target)
     write_headline(target.parent, Headline(report=str(target), effects=headline_effects(a)))
+    if a.published is not None:
+        write_published(target.parent, a.published)
+    else:
+        (target.parent / PUBLISHED_FILE).unlink(missing_ok=True)  # none from an earlier report of another scenario
     return target
 
 

@@ -3,8 +3,12 @@
 Every table is projected through the exchange's own state: each market's
 events go through :meth:`market.state.MarketState.evolve`, and the rows are
 read from that state (statuses, final asks, owners), with only what the state
-does not keep (when a listing or offer closed, refused actions, failed turns)
-taken from the events themselves. Refused actions and failed turns are kept.
+does not keep (when a listing or offer closed, who ended an offer and what they
+said, refused actions, failed turns) taken from the events themselves. Refused
+actions and failed turns are kept. The negotiation is kept whole: every offer
+and counter with its text, every text anyone wrote (``messages``: the offer,
+counter, accept and reject texts and listing descriptions as well as free
+messages) and each listing's ``transcripts``, turn by turn in ledger order.
 
 Money columns are integer cents (``Int64``); times are simulated seconds.
 The column lists are documented in ``docs/data.md``.
@@ -20,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from market.clock import DAY, HOUR
+from market.domain import OfferStatus
 from market.events import (
     ActionRejected,
     AgentFailed,
@@ -27,8 +32,10 @@ from market.events import (
     Event,
     ItemListed,
     ListingDelisted,
+    ListingRepriced,
     MessageSent,
     OfferEnded,
+    OfferMade,
 )
 from market.state import MarketState
 
@@ -45,12 +52,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "status": pl.Utf8, "closed_at": pl.Int64},
     "offers": {"run": pl.Utf8, "market": pl.Utf8, "offer_id": pl.Utf8, "listing_id": pl.Utf8,
                "proposer": pl.Utf8, "buyer": pl.Utf8, "seller": pl.Utf8, "amount": pl.Int64,
-               "round": pl.Int64, "made_at": pl.Int64, "status": pl.Utf8, "ended_at": pl.Int64},
+               "round": pl.Int64, "made_at": pl.Int64, "status": pl.Utf8, "ended_at": pl.Int64,
+               "recipient": pl.Utf8, "counter_of": pl.Utf8, "expires_at": pl.Int64, "text": pl.Utf8,
+               "ended_by": pl.Utf8, "reply_text": pl.Utf8, "deal_id": pl.Utf8},
     "deals": {"run": pl.Utf8, "market": pl.Utf8, "deal_id": pl.Utf8, "listing_id": pl.Utf8,
               "offer_id": pl.Utf8, "item_id": pl.Utf8, "seller": pl.Utf8, "buyer": pl.Utf8,
               "price": pl.Int64, "at": pl.Int64},
     "messages": {"run": pl.Utf8, "market": pl.Utf8, "listing_id": pl.Utf8, "sender": pl.Utf8,
-                 "to": pl.Utf8, "text": pl.Utf8, "at": pl.Int64},
+                 "to": pl.Utf8, "text": pl.Utf8, "at": pl.Int64, "kind": pl.Utf8, "offer_id": pl.Utf8},
+    "transcripts": {"run": pl.Utf8, "market": pl.Utf8, "listing_id": pl.Utf8, "seq": pl.Int64, "at": pl.Int64,
+                    "kind": pl.Utf8, "offer_id": pl.Utf8, "sender": pl.Utf8, "to": pl.Utf8, "amount": pl.Int64,
+                    "text": pl.Utf8},
     "rejections": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
                    "action_type": pl.Utf8, "action": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8},
     "failures": {"run": pl.Utf8, "market": pl.Utf8, "at": pl.Int64, "actor": pl.Utf8, "tier": pl.Utf8,
@@ -66,6 +78,10 @@ DEAL_EXTRAS: dict[str, Any] = {
 
 TABLES = tuple(SCHEMAS)
 
+_ENDINGS = {OfferStatus.REJECTED: "reject", OfferStatus.WITHDRAWN: "withdraw", OfferStatus.EXPIRED: "expire",
+            OfferStatus.CLOSED: "close"}
+"""The transcript turn of each way an offer ends without a deal (a counter's turn is the counter offer itself)."""
+
 
 class MarketTables:
     """One market's rows, read from its :class:`MarketState` as every event evolves it."""
@@ -76,7 +92,18 @@ class MarketTables:
         self.closed_at: dict[str, int] = {}
         self.first_ask: dict[str, int] = {}
         self.ended_at: dict[str, int] = {}
-        self.rows: dict[str, list[tuple[Any, ...]]] = {"messages": [], "rejections": [], "failures": []}
+        self.ended_by: dict[str, str] = {}
+        self.reply_text: dict[str, str] = {}
+        self.deal_of: dict[str, str] = {}
+        self.turns: dict[str, list[tuple[Any, ...]]] = {}  # per listing, in ledger order
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"rejections": [], "failures": []}
+
+    def turn(self, listing_id: str, at: int, kind: str, offer_id: str | None, sender: str | None,
+             to: str | None, amount: int | None, text: str | None) -> None:
+        """Note one turn of a listing's transcript (an empty text is kept as none said)."""
+        turns = self.turns.setdefault(listing_id, [])
+        turns.append((self.run, self.market, listing_id, len(turns) + 1, at, kind, offer_id, sender, to, amount,
+                      text or None))
 
     def evolve(self, event: Event) -> None:
         """Apply ``event`` to the state, noting what the state does not keep."""
@@ -86,11 +113,33 @@ class MarketTables:
         match event:
             case ListingDelisted(listing_id=lid, at=at):
                 self.closed_at[lid] = at
-            case OfferEnded(offer_id=oid, at=at):
+                self.turn(lid, at, "delist", None, state.listings[lid].seller, None, None, None)
+            case ListingRepriced(listing_id=lid, ask=ask, at=at):
+                self.turn(lid, at, "reprice", None, state.listings[lid].seller, None, ask, None)
+            case OfferMade(offer=o, at=at):
+                self.turn(o.listing_id, at, "offer" if o.counter_of is None else "counter", o.id, o.proposer,
+                          o.recipient, o.amount, o.message)
+            case OfferEnded(offer_id=oid, listing_id=lid, status=status, message=text, at=at):
                 self.ended_at[oid] = at
-            case DealClosed(deal=deal, at=at):
+                offer = state.offers[oid]
+                # a recipient answers (reject, counter), a proposer withdraws; the market's clock or a sale
+                # ends the rest (expired, closed), by no one
+                by = offer.proposer if status is OfferStatus.WITHDRAWN else \
+                    offer.recipient if status in (OfferStatus.REJECTED, OfferStatus.COUNTERED) else None
+                if by is not None:
+                    self.ended_by[oid], self.reply_text[oid] = by, text
+                if status in _ENDINGS:
+                    to = None if by is None else offer.recipient if by == offer.proposer else offer.proposer
+                    self.turn(lid, at, _ENDINGS[status], oid, by, to, offer.amount, text)
+            case DealClosed(deal=deal, message=text, at=at):
                 self.closed_at[deal.listing_id] = at
                 self.ended_at[deal.offer_id] = at
+                offer = state.offers[deal.offer_id]
+                self.ended_by[offer.id], self.reply_text[offer.id], self.deal_of[offer.id] = \
+                    offer.recipient, text, deal.id
+                self.turn(deal.listing_id, at, "accept", offer.id, offer.recipient, offer.proposer, offer.amount,
+                          text)
+                self.turn(deal.listing_id, at, "deal", offer.id, deal.seller, deal.buyer, deal.price, None)
             case ActionRejected(actor=actor, action=action, code=code, reason=reason, at=at):
                 person = state.participants.get(actor)
                 self.rows["rejections"].append((
@@ -99,10 +148,11 @@ class MarketTables:
                     code.value, reason))
             case AgentFailed(actor=actor, tier=tier, kind=kind, reason=reason, at=at):
                 self.rows["failures"].append((*keys, at, actor, tier, kind, reason))
-            case MessageSent(message=m):
-                self.rows["messages"].append((*keys, m.listing_id, m.sender, m.to, m.text, m.at))
-            case ItemListed(listing=listing):
+            case MessageSent(message=m, at=at):
+                self.turn(m.listing_id, at, "message", None, m.sender, m.to, None, m.text)
+            case ItemListed(listing=listing, at=at):
                 self.first_ask[listing.id] = listing.ask
+                self.turn(listing.id, at, "listing", None, listing.seller, None, listing.ask, listing.description)
             case _:
                 pass
 
@@ -122,10 +172,16 @@ class MarketTables:
                                     li.opened_at, li.status.value, self.closed_at.get(li.id)))
         for o in state.offers.values():
             out["offers"].append((*keys, o.id, o.listing_id, o.proposer, o.buyer, o.seller, o.amount, o.round,
-                                  o.made_at, o.status.value, self.ended_at.get(o.id)))
+                                  o.made_at, o.status.value, self.ended_at.get(o.id), o.recipient, o.counter_of,
+                                  o.expires_at, o.message or None, self.ended_by.get(o.id),
+                                  self.reply_text.get(o.id) or None, self.deal_of.get(o.id)))
         for d in state.deals:
             out["deals"].append((*keys, d.id, d.listing_id, d.offer_id, d.item_id, d.seller, d.buyer, d.price,
                                  d.at))
+        for turns in self.turns.values():  # listing by listing, in the order they were first listed
+            out["transcripts"].extend(turns)
+            out["messages"].extend((*keys, lid, sender, to, text, at, kind, oid)
+                                   for _, _, lid, _, at, kind, oid, sender, to, _, text in turns if text is not None)
         for name, rows in self.rows.items():
             out[name] = list(rows)
         return out

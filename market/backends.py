@@ -2,20 +2,28 @@
 
 The engine never imports ``agents``; a backend name from the scenario
 (``offline``, ``anthropic``, ...) is looked up among the ``market.backends``
-entry points, or given as a dotted path ``package.module:factory``. A factory
-is called as ``factory(tier, settings, context)`` and returns a policy.
+entry points, or given as a dotted path ``package.module:factory`` (imported
+like ``python -m`` would: from the current folder too). A factory is called as
+``factory(tier, settings, context)`` and returns a policy: a ``Policy``, or any
+object with ``decide(observation) -> Decision`` (the declared ``Decides``
+protocol), which :func:`as_policy` wraps in a :class:`PlainPolicy`. Anything
+else is refused when the run is planned, before anything is written.
 """
 
 from __future__ import annotations
 
 import errno
 import importlib
+import inspect
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
 
 from market.observation import Decision, Observation
 from market.scenario import Scenario, TierSettings, quoted
@@ -55,7 +63,8 @@ class Policy:
 
     Declared, not probed (like httpx's ``BaseTransport``): every method has a
     default, a backend overrides what it needs. ``decide`` is the one method a
-    policy must provide. ``decide_batch`` may answer a batch concurrently; a
+    policy must provide; an object that is no ``Policy`` but has ``decide``
+    (:class:`Decides`) gets the rest from :class:`PlainPolicy`. ``decide_batch`` may answer a batch concurrently; a
     failure that belongs to one trader is an ``AgentFailure`` *in its slot* of the
     result (or raised by ``decide``); a ``FatalPolicyError`` raised from either stops the run.
     """
@@ -84,6 +93,43 @@ class Policy:
     def cost_usd(self) -> float | None:
         """Dollars spent so far on model calls; None for a policy that calls no model."""
         return None
+
+
+@runtime_checkable
+class Decides(Protocol):
+    """The least a policy is: anything with ``decide(observation) -> Decision`` (no ``Policy`` base needed)."""
+
+    def decide(self, observation: Observation) -> Decision:
+        """One trader's decision for one turn."""
+        ...
+
+
+class PlainPolicy(Policy):
+    """A :class:`Decides` object as a ``Policy``: its ``decide``, and the ``Policy`` defaults for the rest
+    (one ``decide`` after another per batch, no run folder, nothing to close, no summary, no model cost).
+    To change those, subclass ``Policy`` instead."""
+
+    def __init__(self, inner: Decides) -> None:
+        self.inner = inner
+
+    def decide(self, observation: Observation) -> Decision:
+        """The wrapped object's decision."""
+        return self.inner.decide(observation)
+
+
+def as_policy(built: object, backend: str, tier: str) -> Policy:
+    """What a backend's factory returned, as a ``Policy``; ``BackendError`` naming the backend and what is
+    missing when it is neither a ``Policy`` nor an object with ``decide(observation)``."""
+    if isinstance(built, Policy):
+        return built
+    if isinstance(built, type):  # a class has its instances' methods, but is no policy itself
+        raise BackendError(f"tiers.{tier}: backend {quoted(backend)} returned the class {built.__name__}, not an "
+                           f"instance of it: the factory must return e.g. {built.__name__}(...)")
+    if isinstance(built, Decides):
+        return PlainPolicy(built)
+    raise BackendError(f"tiers.{tier}: backend {quoted(backend)} returned {type(built).__name__}, which has no "
+                       "decide(observation) method: a policy needs decide(observation) -> Decision "
+                       "(or subclass market.backends.Policy)")
 
 
 def _guarded(decide: Callable[[Observation], Decision], observation: Observation) -> Decision | AgentFailure:
@@ -126,7 +172,13 @@ class BackendError(ValueError):
     """A backend that cannot be found or set up; the message says what to fix."""
 
 
-def load_factory(name: str) -> Callable[..., Policy]:
+def known_backends() -> list[str]:
+    """The backend names that need no dotted path: the entry points and the built-ins."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
+
+
+def load_factory(name: str) -> Callable[..., object]:
+    """The factory of backend ``name``: an entry point, a built-in, or a dotted path ``package.module:factory``."""
     target = name if ":" in name else None
     if target is None:
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
@@ -134,13 +186,24 @@ def load_factory(name: str) -> Callable[..., Policy]:
             return found[0].load()
         target = _BUILTIN.get(name)
     if target is None:
-        known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
-        raise BackendError(f"unknown backend {quoted(name)}; known backends: {', '.join(known)}")
+        raise BackendError(f"unknown backend {quoted(name)}; known backends: {', '.join(known_backends())}; a "
+                           "policy of your own is a path module:factory (e.g. examples.my_agent:build)")
     module, _, attr = target.partition(":")
     try:
-        return getattr(importlib.import_module(module), attr)
+        return getattr(_import(module), attr)  # the attribute the path names, not a probe
     except (ImportError, AttributeError) as exc:
-        raise BackendError(f"backend {name!r} ({target}) cannot be loaded: {exc}") from exc
+        shown = quoted(name) + (f" ({target})" if target != name else "")
+        raise BackendError(f"backend {shown} cannot be loaded: {exc} (searched the current folder {os.getcwd()} "
+                           f"and the installed packages; known backends: {', '.join(known_backends())})") from exc
+
+
+def _import(module: str) -> ModuleType:
+    """``module`` imported as ``python -m`` would find it: the current folder first, then the installed
+    packages (the ``market`` console script's own ``sys.path`` starts with its bin folder instead)."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(module)
 
 
 def build_policies(context: BackendContext) -> dict[str, Policy]:
@@ -152,13 +215,20 @@ def build_policies(context: BackendContext) -> dict[str, Policy]:
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> Policy:
+    """Tier ``tier``'s policy: its backend's ``factory(tier, settings, context)`` as a ``Policy`` (see as_policy)."""
     factory = load_factory(settings.backend)
     try:
-        return factory(tier, settings, context)
+        inspect.signature(factory).bind(tier, settings, context)
+    except (TypeError, ValueError) as exc:  # not callable, or not with these three arguments
+        raise BackendError(f"tiers.{tier}: backend {quoted(settings.backend)} cannot be called as "
+                           f"factory(tier, settings, context): {exc}") from exc
+    try:
+        built = factory(tier, settings, context)
     except BackendError:
         raise
     except (ValueError, KeyError) as exc:
         raise BackendError(f"tiers.{tier}: {exc}") from exc
+    return as_policy(built, settings.backend, tier)
 
 
 def distinct(policies: dict[str, Policy]) -> list[Policy]:

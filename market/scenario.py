@@ -21,7 +21,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, field_va
 from market.clock import DAY
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
-from market.money import MAX_CENTS, Money, MoneyError, parse_money
+from market.money import MAX_CENTS, Money, MoneyError, format_money, parse_money
 
 CONDITION_FACTOR: dict[Condition, tuple[int, int]] = {
     # value multiplier as a fraction (numerator, denominator): exact integer cents
@@ -359,6 +359,9 @@ class Scenario(Frozen):
     failures: FailureLimits = FailureLimits()
     catalog: Annotated[str, Field(min_length=1, max_length=300)] = Field(
         "catalog.csv", description="catalog file, relative to the scenario file")
+    targets: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None, description="published figures this week is compared with: a targets file relative to the scenario "
+        "file (e.g. targets/project_deal.yaml); the terminal and the report show each beside the simulated one")
     participants: Participants
     profiles: Annotated[dict[Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")], ProfileSpec],
                         Field(max_length=100)] = Field(
@@ -492,6 +495,8 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
     data.update(overrides or {})
     scenario = validate_scenario(data, path.name)
     catalog = load_catalog(path.parent / scenario.catalog, where=f"{path.name}: catalog")
+    if scenario.targets is not None and not (path.parent / scenario.targets).is_file():
+        raise ScenarioError(f"{path.name}: targets: no targets file at {path.parent / scenario.targets}")
     check_kinds(scenario, catalog, path.name)
     return scenario, catalog
 
@@ -595,6 +600,37 @@ def build_participants(scenario: Scenario, catalog: list[CatalogEntry]) -> list[
     if len(set(ids)) != len(ids):
         raise ScenarioError("participants: participant ids must be unique")
     return people
+
+
+def budget_warnings(scenario: Scenario, people: list[Participant]) -> list[str]:
+    """Budgets that cannot buy even the cheapest item for sale (or are under $1.00), one line per budget field.
+
+    A warning, not an error: a tiny budget can be a deliberate experiment, but ``budget: 100`` meaning $1.00
+    (not $100) is the usual cause, and such a week closes nothing.
+    """
+    values = [(item.value, item.title) for person in people for item in person.items]
+    if not values:
+        return []
+    cheapest, title = min(values)
+    fields: list[tuple[str, int, int]] = [  # (field, budget, how many participants it is for)
+        (f"participants.people[{i}].budget", spec.budget, 1) for i, spec in enumerate(scenario.participants.people)
+    ]
+    generate = scenario.participants.generate
+    if generate is not None:
+        fields.append(("participants.generate.budget", generate.budget, generate.count))
+    lines = []
+    for field, budget, count in fields:
+        if budget >= cheapest and budget >= 100:
+            continue
+        who = "its participant" if count == 1 else f"its {count:,} participants"
+        reason = (f"cannot buy any item for sale (the cheapest, {title}, is worth {format_money(cheapest)}), "
+                  f"so {who} can close no deal as buyers" if budget < cheapest else "is under $1.00")
+        lines.append(
+            f"{field}: {format_money(budget)} {reason}. A bare number is cents (budget: {budget} is "
+            f"{format_money(budget)}); write \"${budget}\" for dollars. The run goes ahead, since a tiny budget "
+            f"can be a deliberate experiment."
+        )
+    return lines
 
 
 def item_value(entry: CatalogEntry, condition: Condition) -> int:

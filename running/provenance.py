@@ -76,7 +76,8 @@ def parse_compare(value: str) -> list[str]:
 
 
 def describe_tier(scenario: Scenario, tier: str) -> str:
-    """How one tier's agents were run, e.g. ``offline profile "small"`` or ``anthropic model claude-opus-4-5``."""
+    """How one tier's agents were run, e.g. ``offline profile "small"``, ``anthropic model claude-opus-4-5`` or
+    ``custom policy examples.my_agent:build``."""
     settings = scenario.tiers[tier]
     if settings.backend == "offline":
         name = settings.profile or tier
@@ -88,11 +89,18 @@ def describe_tier(scenario: Scenario, tier: str) -> str:
         if settings.options:
             text += " with " + ", ".join(f"{k}={v}" for k, v in sorted(settings.options.items()))
         return text
+    if is_custom(settings.backend):
+        return f"custom policy {settings.backend}" + (f" (model setting {settings.model})" if settings.model else "")
     model = settings.model or "(model not named)"
     if settings.backend == "replay":
         return f"replay of recorded model calls ({model})"
     where = f" at {settings.base_url}" if settings.base_url else ""
     return f"{settings.backend} model {model}{where}"
+
+
+def is_custom(backend: str) -> bool:
+    """Whether ``backend`` is a policy of the researcher's own, given as a dotted path ``package.module:factory``."""
+    return ":" in backend
 
 
 def _setting(value: object) -> str:
@@ -168,6 +176,12 @@ def provenance_lines(
                 f"{names} ran on offline rule-based profiles: {'its' if len(offline) == 1 else 'their'} differences "
                 "from other tiers are modelling assumptions of those profiles, not measurements of any model."
             )
+    custom = [t for t in tiers if is_custom(scenario.tiers[t].backend)]
+    if custom:
+        names = ", ".join(custom)
+        one = len(custom) == 1
+        lines.append(f"{names} ran on {'a custom policy' if one else 'custom policies'} (the code named above): "
+                     f"{'its' if one else 'their'} figures are what that code does, not measurements of any model.")
     chosen = list(compare or scenario.compare)
     pairs = comparisons([t for t in chosen if t in tiers] if chosen else tiers)
     if pairs:

@@ -31,13 +31,15 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from market.backends import BackendError, FatalPolicyError, disk_full, distinct
+from market.backends import BackendError, FatalPolicyError, disk_full, distinct, known_backends
 from market.clock import DAY
 from market.engine import MarketModel
 from market.ledger import LedgerError
 from market.money import format_money
 from market.scenario import ScenarioError, quoted
+from market.targets import Published, read_published
 from running import provenance, runner
 from running.runfolder import RunFolder, RunFolderError
 
@@ -117,6 +119,8 @@ def main(
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
                                    tiers=tiers or None, options=options)
+            for warning in prepared.warnings:  # before the run, even with --quiet: the week may close nothing
+                err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(
@@ -167,6 +171,10 @@ def main(
         failures = failure_line(result.summary)
         if failures:
             console.print(failures, highlight=False, soft_wrap=True)
+        published = read_published(result.folder.path)  # written with the report when the scenario names targets
+        if published is not None:
+            console.print(published_table(published))
+            console.print(published.sentence(), highlight=False, soft_wrap=True)
     print(f"run folder: {result.folder.path}", flush=True)
     for line in provenance.closing_lines(result.folder.path):  # the report's path and its headline effects
         print(line, flush=True)
@@ -322,14 +330,29 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def published_table(published: Published) -> Table:
+    """Each published figure beside the simulated one, its 95% interval, and whether it is inside."""
+    table = Table(title=f"published ({published.targets}) against simulated", box=box.SIMPLE_HEAD,
+                  caption="inside: within the targets' tolerance (or |z| < 1.96 where a published SE is given)",
+                  collapse_padding=True, pad_edge=False)
+    for column in ("figure", "published", "simulated", "95% interval", "inside?"):
+        table.add_column(column, justify="right" if column in ("published", "simulated") else "left")
+    for r in published.rows:
+        verdict = r.verdict()
+        table.add_row(r.moment, r.published_text(), r.show(r.simulated) if r.inside is not None else "-",
+                      r.interval_text() or "-", Text(verdict, style="bold red" if r.inside is False else ""))
+    return table
+
+
 def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
     """``--backend TIER=BACKEND[:MODEL]`` values as tier settings overrides (BACKEND may be a
-    dotted path ``package.module:factory``, then ``:MODEL`` follows it)."""
+    path ``package.module:factory``, or ``module:factory`` when ``module`` is no known backend's
+    name; then ``:MODEL`` follows it)."""
     tiers: dict[str, dict[str, Any]] = {}
     for value in values:
         tier, sep, rest = value.partition("=")
         name, _, model = rest.partition(":")
-        if "." in name and model:  # a dotted path package.module:factory[:MODEL]
+        if model and ("." in name or name.strip() not in known_backends()):  # module:factory[:MODEL]
             factory, _, model = model.partition(":")
             name = f"{name}:{factory}"
         if not sep or not tier or not name:

@@ -23,7 +23,8 @@ from typing import Any
 from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
 from market.ledger import Ledger
-from market.scenario import Scenario, build_participants, clipped, dump_scenario, load_scenario
+from market.scenario import Scenario, budget_warnings, build_participants, clipped, dump_scenario, load_scenario
+from market.targets import TARGETS_FILE, read_targets
 from running.runfolder import RunFolder, RunFolderError
 from running.summary import summarize
 
@@ -43,6 +44,8 @@ class Plan:
     catalog_path: Path
     participants: list[Any]
     policies: dict[str, Policy]
+    targets_path: Path | None = None  # the published figures the scenario names (checked), copied into the run
+    warnings: list[str] = field(default_factory=list)  # doubtful settings (a budget that buys nothing), shown first
 
 
 @dataclass
@@ -103,9 +106,13 @@ def plan(
         }
         scenario = scenario.model_copy(update={"tiers": merged})
     catalog_path = Path(scenario_path).parent / scenario.catalog
+    targets_path = Path(scenario_path).parent / scenario.targets if scenario.targets else None
+    if targets_path is not None:
+        read_targets(targets_path)  # a bad targets file is bad input before anything runs
     people = build_participants(scenario, catalog)
     policies = build_policies(BackendContext(scenario=scenario, run_dir=run_dir, options=dict(options or {})))
-    return Plan(scenario=scenario, catalog_path=catalog_path, participants=people, policies=policies)
+    return Plan(scenario=scenario, catalog_path=catalog_path, participants=people, policies=policies,
+                targets_path=targets_path, warnings=budget_warnings(scenario, people))
 
 
 def start(
@@ -120,7 +127,10 @@ def start(
     In the main thread, Ctrl-C during the run asks it to stop after the current batch
     (the result's ``cause`` is ``interrupted``); a second Ctrl-C raises ``KeyboardInterrupt``.
     """
-    resolved = prepared.scenario.model_copy(update={"catalog": "catalog.csv"})
+    targets = {"targets": TARGETS_FILE} if prepared.targets_path is not None else {}
+    resolved = prepared.scenario.model_copy(update={"catalog": "catalog.csv", **targets})
+    if prepared.targets_path is not None:
+        _write_text(folder.path / TARGETS_FILE, prepared.targets_path.read_text(encoding="utf-8"))
     _write_text(folder.scenario, dump_scenario(resolved))
     partial = folder.catalog.with_name(folder.catalog.name + ".partial")
     shutil.copyfile(prepared.catalog_path, partial)

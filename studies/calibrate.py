@@ -3,7 +3,7 @@
 A targets file (:class:`Targets`) lists the figures a simulated week should
 reproduce, each with its source, how sure it is (``tolerance``: the size of a
 miss that counts as one unit of distance) and its weight. The parameters to fit
-and their bounds are scenario field paths (see :mod:`studies.factors`), declared in the
+and their bounds are scenario field paths (see :mod:`market.factors`), declared in the
 scenario under ``calibration: {parameters: {PATH: [LOW, HIGH]}}`` or given on the command
 line, e.g. ``--param tiers.small.options.attention=1:6`` (integers when both bounds are
 integers) or ``--param profiles.medium.concession=0.2:0.8``; the command adds to the
@@ -24,10 +24,12 @@ the fit; every moment is reported as simulated (mean, 95% t interval over the
 held-out seeds) against its target, with the moments the fit cannot reach.
 Nothing is clamped: a moment the profiles cannot produce is reported as missed.
 
-Output folder: ``calibration.json`` (everything above), ``calibrated.yaml`` (the
-scenario with the best parameters, its header saying so), ``report.html`` (the
-fit), ``study.db`` (the Optuna study), ``trials/tNNNN/`` and ``holdout/tNNNN/`` (ordinary
-experiment folders with their runs).
+Output folder: ``calibration.json`` (everything above, with each trial's distance),
+``calibrated.yaml`` (the scenario with the best parameters, its header saying so),
+``report.html`` (the fit, written by the command through ``analysis.calibration_report``:
+the engine writes no HTML; ``python -m analysis.calibration_report FOLDER`` writes it again),
+``study.db`` (the Optuna study), ``trials/tNNNN/`` and ``holdout/tNNNN/`` (ordinary experiment
+folders with their runs).
 """
 
 from __future__ import annotations
@@ -40,19 +42,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any
 
-import numpy as np
-import polars as pl
 import typer
-from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
-from scipy import stats as sps
 
-from analysis.tables import enrich_deals, project
-from market.domain import Frozen
-from market.ledger import Ledger
-from market.scenario import Ident, ScenarioError, _describe, dump_scenario, load_scenario, quoted, read_mapping
+from analysis.moments import interval, run_moments
+from market.scenario import dump_scenario, load_scenario, quoted
+from market.targets import NOT_SIMULATED, SIMULATED, Targets, read_targets
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, apply, parse_path
 from studies.sweep import BAD_INPUT
@@ -61,80 +58,6 @@ MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
 """The most seeds per trial, and held-out seeds, a study runs."""
 MAX_SAMPLER_SEED = 2**32 - 1
-
-Statistic = Literal[
-    "deals", "listings", "volume_cents", "deals_total", "listings_total",
-    "seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person",
-    "fairness_mean", "style_effect",
-]
-SIMULATED = {
-    "deals": "deals closed in the market",
-    "listings": "items listed in the market",
-    "volume_cents": "money paid in the market's deals (cents)",
-    "deals_total": "deals closed over all markets",
-    "listings_total": "items listed over all markets",
-    "seller_premium_cents": "same item sold by the first compared tier minus the second, paired within a run (cents)",
-    "buyer_savings_cents": "same item bought by the first compared tier minus the second, savings (cents)",
-    "extra_deals_per_person": "deals per person as the first compared tier minus as the second, mixed markets",
-}
-NOT_SIMULATED = {
-    "fairness_mean": "fairness ratings come from people (or models) asked after the week; the offline engine only "
-                     "simulates them from a stated rule, so fitting to them would fit the rule",
-    "style_effect": "the offline profiles have no negotiation-style instructions to vary",
-}
-
-
-class Moment(Frozen):
-    """One published figure the simulated week should reproduce."""
-
-    name: Annotated[str, Field(max_length=100, pattern=r"^[a-z0-9_]+$")]
-    statistic: Statistic
-    market: Ident | None = Field(None, description="the market, for deals, listings and volume_cents")
-    compare: tuple[Ident, Ident] = Field(("frontier", "small"), description="tiers compared: first minus second")
-    target: Annotated[float, Field(allow_inf_nan=False)]
-    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False,
-                                      description="a miss of this size is one unit of distance")]
-    weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
-    fit: bool = Field(True, description="false: reported beside the fit, not fitted")
-    source: Annotated[str, Field(min_length=1, max_length=2_000)]
-    certainty: Literal["stated exactly", "stated approximately", "read from a figure", "qualitative"]
-    note: Annotated[str, Field(max_length=10_000)] = ""
-
-    @model_validator(mode="after")
-    def _simulable(self) -> Self:
-        if self.statistic in ("deals", "listings", "volume_cents") and not self.market:
-            raise ValueError(f"{self.name}: {self.statistic} is counted in one market; name it (market: A)")
-        if self.fit and self.statistic in NOT_SIMULATED:
-            raise ValueError(f"{self.name}: cannot be fitted ({NOT_SIMULATED[self.statistic]}); set fit: false")
-        return self
-
-
-class Targets(Frozen):
-    """A targets file: the figures, their sources, and the declared distance."""
-
-    name: Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: Annotated[str, Field(max_length=10_000)] = ""
-    source: Annotated[str, Field(min_length=1, max_length=2_000)]
-    distance: Literal["weighted squared z"] = "weighted squared z"
-    moments: Annotated[list[Moment], Field(min_length=1, max_length=100)]
-
-    @model_validator(mode="after")
-    def _some_fitted(self) -> Self:
-        names = [m.name for m in self.moments]
-        if len(set(names)) != len(names):
-            raise ValueError(f"moment names must be unique, got {names}")
-        if not any(m.fit and m.weight > 0 for m in self.moments):
-            raise ValueError("no moment is fitted (every one has fit: false or weight 0)")
-        return self
-
-
-def read_targets(path: Path) -> Targets:
-    """Read and validate a targets file; errors name the file and field."""
-    data = read_mapping(path, "targets", "a mapping (name, source, moments)")
-    try:
-        return Targets.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError("\n".join(_describe(e, path.name) for e in exc.errors())) from None
 
 
 @dataclass(frozen=True)
@@ -172,71 +95,6 @@ class Parameter:
         parse_path(path)
         low, high = bounds
         return cls(path, low, high, isinstance(low, int) and isinstance(high, int))
-
-
-# --- moments of one run ---------------------------------------------------------------------
-
-
-def run_moments(run_dir: Path, moments: Sequence[Moment]) -> dict[str, float]:
-    """Each simulable moment of one finished run (NaN where the run has no units for it)."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    markets = {m["market"]: m for m in summary["markets"]}
-    frames: dict[str, pl.DataFrame] | None = None
-    out: dict[str, float] = {}
-    for moment in moments:
-        if moment.statistic in NOT_SIMULATED:
-            continue
-        if moment.statistic in ("deals", "listings", "volume_cents"):
-            market = markets.get(moment.market or "")
-            out[moment.name] = float(market[moment.statistic]) if market else math.nan
-        elif moment.statistic == "deals_total":
-            out[moment.name] = float(sum(m["deals"] for m in markets.values()))
-        elif moment.statistic == "listings_total":
-            out[moment.name] = float(sum(m["listings"] for m in markets.values()))
-        else:
-            if frames is None:
-                with Ledger(run_dir / "ledger.sqlite") as ledger:
-                    frames = project(((r.market, r.event) for r in ledger.records()), run_dir.name)
-                frames["deals"] = enrich_deals(frames)
-            out[moment.name] = _tier_effect(frames, moment)
-    return out
-
-
-def _paired(df: pl.DataFrame, unit: str, group: str, value: str, a: str, b: str) -> float:
-    means = df.filter(pl.col(group).is_in([a, b])).group_by(unit, group).agg(pl.col(value).mean())
-    wide = means.pivot(on=group, index=unit, values=value)
-    if a not in wide.columns or b not in wide.columns:
-        return math.nan
-    diffs = wide.drop_nulls([a, b]).select(pl.col(a) - pl.col(b)).to_series()
-    return float(diffs.mean()) if diffs.len() else math.nan
-
-
-def _tier_effect(frames: dict[str, pl.DataFrame], moment: Moment) -> float:
-    a, b = moment.compare
-    deals = frames["deals"]
-    if moment.statistic == "seller_premium_cents":
-        return _paired(deals, "item_id", "seller_tier", "price", a, b)
-    if moment.statistic == "buyer_savings_cents":
-        return -_paired(deals, "item_id", "buyer_tier", "price", a, b)
-    people = frames["participants"]
-    mixed = people.group_by("market").agg(n=pl.col("tier").n_unique()).filter(pl.col("n") > 1)["market"].to_list()
-    counts = pl.concat([deals.select("market", pl.col("seller").alias("participant_id")),
-                        deals.select("market", pl.col("buyer").alias("participant_id"))])
-    counts = counts.group_by("market", "participant_id").agg(deals=pl.len())
-    per = (people.filter(pl.col("market").is_in(mixed)).join(counts, on=["market", "participant_id"], how="left")
-           .with_columns(pl.col("deals").fill_null(0)))
-    return _paired(per, "participant_id", "tier", "deals", a, b)
-
-
-def interval(values: Sequence[float]) -> tuple[float, float, float, int]:
-    """Mean and 95% t interval over runs (NaN runs left out); n."""
-    arr = np.array([v for v in values if not math.isnan(v)], dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan, math.nan, 0
-    if arr.size == 1:
-        return float(arr[0]), math.nan, math.nan, 1
-    half = float(sps.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
-    return float(arr.mean()), float(arr.mean() - half), float(arr.mean() + half), int(arr.size)
 
 
 def distance(simulated: dict[str, float], targets: Targets) -> float:
@@ -363,12 +221,12 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
         "seeds_per_trial": cal.seeds, "fit_seeds": [fit_seed + i for i in range(cal.seeds)],
         "holdout_seeds": [held_seed + i for i in range(cal.holdout)],
         "best": {"trial": best.number, "distance": best.value, "params": best.params},
+        "history": [{"trial": t.number, "distance": t.value} for t in study.trials if t.value is not None],
         "fit": table, "sensitivity": importance, "unreached": [r["moment"] for r in table if r["reached"] is False],
         "written": datetime.now().isoformat(timespec="seconds"),
     }
     (out / "calibration.json").write_text(json.dumps(record, indent=2, default=_json) + "\n", encoding="utf-8")
     write_scenario(cal, best.params, record, out / "calibrated.yaml")
-    (out / "report.html").write_text(render(record, study), encoding="utf-8")
     return record
 
 
@@ -394,7 +252,9 @@ def write_scenario(cal: Calibration, params: dict[str, Any], record: dict[str, A
                          f"[{_fmt(row['low'])}, {_fmt(row['high'])}]{'' if row['reached'] else ' (not reached)'}")
     lines.append("# The offline profiles remain modelling assumptions; calibration fits them to the figures above.")
     catalog_path = os.path.relpath(cal.scenario_path.parent / base.catalog, target.parent)
-    body = dump_scenario(fitted.model_copy(update={"catalog": catalog_path}))
+    targets = {"targets": os.path.relpath(cal.scenario_path.parent / base.targets, target.parent)} \
+        if base.targets else {}
+    body = dump_scenario(fitted.model_copy(update={"catalog": catalog_path, **targets}))
     target.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
 
 
@@ -402,39 +262,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
-
-
-def render(record: dict[str, Any], study: Any) -> str:
-    """The fit as one self-contained page: the history of the distance, the moments, the sensitivity."""
-    import html
-
-    import plotly.graph_objects as go
-
-    values = [(t.number, t.value) for t in study.trials if t.value is not None]
-    fig = go.Figure(go.Scatter(x=[n for n, _ in values], y=[v for _, v in values], mode="markers", name="trial"))
-    best = np.minimum.accumulate([v for _, v in values]) if values else []
-    fig.add_trace(go.Scatter(x=[n for n, _ in values], y=list(best), mode="lines", name="best so far"))
-    fig.update_layout(title="distance to the targets per trial", xaxis_title="trial (number)",
-                      yaxis_title="distance (weighted squared z, unitless)", yaxis_type="log", height=380)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]) if c != 'reached' else str(r[c]))}</td>"
-                         for c in ("moment", "target", "simulated", "low", "high", "reached", "certainty", "source"))
-        + "</tr>" for r in record["fit"])
-    head = "".join(f"<th>{h}</th>" for h in ("moment", "target", "simulated (held out)", "95% low", "95% high",
-                                             "reached", "certainty", "source"))
-    sens = "".join(f"<li>{html.escape(k)}: {_fmt(v)}</li>" for k, v in record["sensitivity"].items())
-    intro = (f"<p>Targets {html.escape(record['targets_name'])}; {record['trials']} trials x "
-             f"{record['seeds_per_trial']} seeds ({html.escape(record['sampler'])}); best trial "
-             f"{record['best']['trial']}, distance {_fmt(record['best']['distance'])} "
-             f"({html.escape(record['distance'])}). Simulated values are means over the held-out seeds "
-             f"{record['holdout_seeds']}, never used in the fit.</p>"
-             "<p>The offline profiles are modelling assumptions; a calibrated profile reproduces these figures, "
-             "it does not measure any model.</p>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>calibration</title></head><body>"
-            f"<h1>Calibration of {html.escape(Path(record['scenario']).name)}</h1>{intro}"
-            f"{fig.to_html(full_html=False, include_plotlyjs=True)}<h2>Fit</h2><table border=1>"
-            f"<tr>{head}</tr>{rows}</table><h2>Sensitivity (fANOVA importance of each parameter)</h2><ul>{sens}</ul>"
-            "</body></html>")
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -463,6 +290,9 @@ def main(
         record = calibrate(cal, trials, folder, workers, ray, on_trial=lambda s: console.print(
             f"trial {s.trials[-1].number}: distance {_fmt(s.trials[-1].value)} (best {_fmt(s.best_value)})",
             highlight=False))
+        from analysis.calibration_report import write_page  # the page is the analysis's; the engine writes no HTML
+
+        page = write_page(folder)
     except (*BAD_INPUT, ExperimentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -474,7 +304,7 @@ def main(
             f"{_fmt(row['simulated'])} [{_fmt(row['low'])}, {_fmt(row['high'])}]"
             + ("" if row["reached"] else "  NOT REACHED"))
         console.print(f"{row['moment']:>28}: target {_fmt(row['target']):>8}  simulated {note}", highlight=False)
-    print(f"calibrated scenario: {folder / 'calibrated.yaml'}\nreport: {folder / 'report.html'}")
+    print(f"calibrated scenario: {folder / 'calibrated.yaml'}\nreport: {page}")
 
 
 if __name__ == "__main__":

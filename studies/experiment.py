@@ -1,13 +1,13 @@
 """``python -m market.experiment EXPERIMENT.yaml``: one study across conditions.
 
 An experiment file names a base scenario, the factors to vary (any scenario
-field, by its path: see :mod:`studies.factors`) and how many replications each
+field, by its path: see :mod:`market.factors`) and how many replications each
 condition (cell) gets::
 
     scenario: ../scenarios/deal.yaml        # relative to the experiment file
     replications: 16
     factors:
-      markets[*].tiers.small.share: [0.2, 0.5, 0.8]
+      markets[B,C].tiers.small.share: [0.2, 0.5, 0.8]   # the mixed markets B and C only
       participants.budget: ["$50", "$100"]
     # optional:
     name: tier_share                        # default: the file's name
@@ -15,9 +15,12 @@ condition (cell) gets::
     common_seeds: false                     # true: replication r has one seed in every cell
     set: {days: 2}                          # changes made in every cell
     cells:                                  # these cells instead of the product of the factors
-      - {markets[*].tiers.small.share: 0.2, participants.budget: "$50"}
+      - {markets[B,C].tiers.small.share: 0.2, participants.budget: "$50"}
 
-The grid is the product of the factors unless ``cells`` are listed. Replication
+The grid is the product of the factors unless ``cells`` are listed. A cell in which a
+market holds other tiers than in the base scenario (``markets[*].tiers.small.share``
+makes the all-frontier A and D of deal.yaml mixed; ``set:`` is part of the base) is named
+with those markets before the runs start, in ``experiment.json`` (``tier_changes``) and in the report. Replication
 ``r`` of a cell runs with a seed derived from the cell's values and ``r``
 (:func:`derive_seed`), written beside each run in ``experiment.json`` and in
 the results. The experiment folder::
@@ -64,12 +67,14 @@ from market.scenario import FieldPathText, Scenario, ScenarioError, Seed, _descr
 from running.runfolder import RunFolder
 from studies.factors import (
     FactorError,
+    TierChange,
     apply,
     as_data,
     canonical,
     check_runnable,
     parse_path,
     shown,
+    tier_changes,
     write_resolved,
 )
 from studies.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
@@ -166,10 +171,16 @@ class Cell:
     id: str
     values: dict[str, Any]
     scenario: Scenario
+    tier_changes: tuple[TierChange, ...] = ()  # markets holding other tiers than in the base (after set:)
 
     @property
     def label(self) -> str:
         return ", ".join(f"{k}={shown(v)}" for k, v in self.values.items()) or "base scenario"
+
+    def changes(self) -> list[dict[str, Any]]:
+        """The tier changes as recorded in experiment.json (one entry per market)."""
+        return [{"market": c.market, "before": list(c.before), "after": list(c.after), "gains": list(c.gains),
+                 "loses": list(c.loses), "text": c.text()} for c in self.tier_changes]
 
 
 @dataclass(frozen=True)
@@ -257,7 +268,7 @@ def _design(spec: ExperimentSpec, source: Path | None, base_dir: Path, name: str
         label = f"{where}: {'cells' if spec.cells is not None else 'factors'}"
         scenario = apply(base, catalog, values, label) if values else base
         check_runnable(scenario, catalog, f"{where}: cell {i} ({', '.join(map(str, values)) or 'base'})")
-        cells.append(Cell(f"c{i:0{width}d}", values, scenario))
+        cells.append(Cell(f"c{i:0{width}d}", values, scenario, tuple(tier_changes(base, scenario))))
     return Design(spec=spec, source=source, name=name or spec.name or (source.stem if source else base.name),
                   base_path=base_path, catalog_path=base_path.parent / base.catalog,
                   base_seed=base.seed if spec.seed is None else spec.seed, factors=factors, cells=cells)
@@ -338,7 +349,7 @@ def run(
         "seeds": "common: base + replication - 1" if plan.spec.common_seeds
         else "sha256(base | cell values | replication), first 4 bytes",
         "set": plan.spec.fixed, "factors": plan.factors,
-        "cells": [{"id": c.id, "values": c.values, "label": c.label,
+        "cells": [{"id": c.id, "values": c.values, "label": c.label, "tier_changes": c.changes(),
                    "scenario": str(cell_files[c.id].relative_to(folder))} for c in plan.cells],
         "runs": [{"cell": r.cell.id, "replication": r.replication, "seed": r.seed,
                   "run_dir": str(r.run_dir.relative_to(folder))} for r in runs],
@@ -550,6 +561,7 @@ def main(
                       f"{plan.base_path.name}; seeds derived from base {plan.base_seed}"
                       f"{' (common to every cell)' if plan.spec.common_seeds else ' per cell and replication'}",
                       highlight=False)
+        print_tier_changes(console, plan)
         folder = out or default_folder(plan)
         progress, advance = _progress(plan, console, quiet)
         with progress:
@@ -571,6 +583,18 @@ def main(
     print(f"experiment folder: {folder}")
     if not record["complete"]:
         raise typer.Exit(1)
+
+
+def print_tier_changes(console: Console, plan: Design) -> None:
+    """Per cell, the markets whose tiers differ from the base scenario's (a control market made mixed, say)."""
+    changed = [c for c in plan.cells if c.tier_changes]
+    if not changed:
+        return
+    console.print(f"[yellow]changes tiers:[/yellow] {len(changed)} of {len(plan.cells)} cell(s) change which tiers "
+                  f"a market holds (against {plan.base_path.name}):", highlight=False, soft_wrap=True)
+    for cell in changed:
+        console.print(f"  {cell.id} {cell.label}: " + "; ".join(c.text() for c in cell.tier_changes),
+                      highlight=False, soft_wrap=True)
 
 
 def _print_headline(console: Console, cells: pl.DataFrame, record: Mapping[str, Any]) -> None:

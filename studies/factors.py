@@ -5,6 +5,10 @@ and brackets for lists: ``days``, ``participants.generate.budget``,
 ``markets[1].tiers.small``, ``tiers.small.profile``, ``tiers.small.options.attention``,
 ``profiles.medium.attention``. ``[*]`` stands for every element of a list (or
 every entry of a mapping): ``markets[*].tiers.small``, ``tiers[*].backend``.
+Names in brackets pick the elements of a list by their ``name``: ``markets[B,C].tiers.small.share``
+changes markets B and C only. ``markets[name=B,C]`` is the same, and names a market whose name
+is a number (``markets[1]`` is the second market); names with brackets, commas or ``=`` cannot be
+named in a path. A name that is not in the list is an error naming the names that are.
 
 Two shortcuts, in the words researchers use:
 
@@ -47,7 +51,7 @@ from market.scenario import (
     validate_scenario,
 )
 
-_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\*|\d+)\]")
+_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[\s*(\*|\d+|name\s*=[^\[\]]*|[^\[\]=]*[^\[\]=\d\s][^\[\]=]*)\s*\]")
 _SHARE = re.compile(r"^markets\[\d+\]\.tiers$")
 ALL = "*"
 
@@ -57,16 +61,29 @@ class FactorError(ScenarioError):
 
 
 @dataclass(frozen=True)
+class Names:
+    """The elements of a list picked by their ``name`` field (``markets[B,C]``)."""
+
+    names: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return ",".join(self.names)
+
+
+Part = str | int | Names
+
+
+@dataclass(frozen=True)
 class FieldPath:
-    """A parsed field path: keys (str), indexes (int) and ``*`` for every element."""
+    """A parsed field path: keys (str), indexes (int), ``*`` for every element, names of list elements."""
 
     text: str
-    parts: tuple[str | int, ...]
+    parts: tuple[Part, ...]
 
 
 def parse_path(text: str) -> FieldPath:
     """Parse ``markets[*].tiers.small.share`` into its parts; a malformed path is a FactorError."""
-    parts: list[str | int] = []
+    parts: list[Part] = []
     position = 0
     text = text.strip()
     while position < len(text):
@@ -77,18 +94,31 @@ def parse_path(text: str) -> FieldPath:
         key, index = match.groups()
         if key is not None:
             parts.append(key)
-        else:
+        elif index == ALL or index.isdigit():
             parts.append(ALL if index == ALL else int(index))
+        else:
+            parts.append(_names(text, index))
         position = match.end()
     if not parts or not isinstance(parts[0], str):
         raise FactorError(f"{text!r}: a field path starts with a key, e.g. days or markets[0].tiers")
     return FieldPath(text, tuple(parts))
 
 
-def _where(parts: tuple[str | int, ...]) -> str:
+def _names(text: str, inside: str) -> Names:
+    """``B,C`` or ``name=B,C`` inside brackets: the names, each written once."""
+    listed = inside.split("=", 1)[1] if inside.startswith("name") and "=" in inside else inside
+    names = tuple(n.strip() for n in listed.split(","))
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise FactorError(f"{text}: [{inside}] names list elements: names separated by commas, each once "
+                          "(e.g. markets[B,C])")
+    return Names(names)
+
+
+def _where(parts: tuple[Part, ...]) -> str:
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) or part == ALL else (f".{part}" if out else part)
+        plain = isinstance(part, str) and part != ALL
+        out += (f".{part}" if out else part) if plain else f"[{part}]"
     return out
 
 
@@ -100,7 +130,7 @@ def set_path(data: Any, path: FieldPath, value: Any) -> Any:
     return _set(data, parts, (), value, path.text)
 
 
-def _set(node: Any, rest: tuple[str | int, ...], done: tuple[str | int, ...], value: Any, text: str) -> Any:
+def _set(node: Any, rest: tuple[Part, ...], done: tuple[Part, ...], value: Any, text: str) -> Any:
     if not rest:
         return value
     head, tail = rest[0], rest[1:]
@@ -113,6 +143,8 @@ def _set(node: Any, rest: tuple[str | int, ...], done: tuple[str | int, ...], va
         if isinstance(node, dict):
             return {k: _set(v, tail, (*done, k), value, text) for k, v in node.items()}
         raise FactorError(f"{text}: {here or 'the scenario'} is not a list or mapping, so [*] does not apply")
+    if isinstance(head, Names):
+        return _set_named(node, head, tail, done, value, text)
     if isinstance(head, int):
         if not isinstance(node, list):
             raise FactorError(f"{text}: {here} is not a list, so [{head}] does not apply")
@@ -130,6 +162,22 @@ def _set(node: Any, rest: tuple[str | int, ...], done: tuple[str | int, ...], va
     out = dict(node)
     out[head] = _set(node.get(head), tail, (*done, head), value, text)
     return out
+
+
+def _set_named(node: Any, head: Names, tail: tuple[Part, ...], done: tuple[Part, ...], value: Any,
+               text: str) -> list[Any]:
+    """The elements of list ``node`` whose ``name`` is one of ``head``'s set; an unknown name is an error."""
+    here = _where(done)
+    if not isinstance(node, list) or not all(isinstance(item, dict) and "name" in item for item in node):
+        raise FactorError(f"{text}: {here} is not a list of named entries, so [{head}] does not apply")
+    known = [str(item["name"]) for item in node]
+    unknown = [n for n in head.names if n not in known]
+    if unknown:
+        what = "market" if here == "markets" else "entry"
+        raise FactorError(f"{text}: no {what} named {', '.join(unknown)} in {here} "
+                          f"(the {here} are {', '.join(known)})")
+    return [_set(item, tail, (*done, i), value, text) if str(item["name"]) in head.names else item
+            for i, item in enumerate(node)]
 
 
 def _set_share(tiers: dict[str, Any], tier: str, value: Any, where: str) -> dict[str, Any]:
@@ -208,6 +256,52 @@ def load_with(
     return (apply(scenario, catalog, values, source) if values else scenario), catalog
 
 
+@dataclass(frozen=True)
+class TierChange:
+    """A market whose set of tiers differs from the base scenario's: tiers it gains and loses.
+
+    ``before`` is empty for a market the base scenario does not have, ``after`` for one it lost.
+    """
+
+    market: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def gains(self) -> tuple[str, ...]:
+        return tuple(t for t in self.after if t not in self.before)
+
+    @property
+    def loses(self) -> tuple[str, ...]:
+        return tuple(t for t in self.before if t not in self.after)
+
+    def text(self) -> str:
+        """``A: frontier only -> frontier + small (gains small)``."""
+        def held(tiers: tuple[str, ...]) -> str:
+            return "no such market" if not tiers else f"{tiers[0]} only" if len(tiers) == 1 else " + ".join(tiers)
+
+        moves = [f"gains {', '.join(self.gains)}"] if self.gains else []
+        moves += [f"loses {', '.join(self.loses)}"] if self.loses else []
+        return f"{self.market}: {held(self.before)} -> {held(self.after)} ({'; '.join(moves)})"
+
+
+def market_tiers(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """Each market's tiers: those with a share above 0 and those assigned to someone, in the scenario's order."""
+    out = {}
+    for market in scenario.markets:
+        named = {t for t, share in market.tiers.items() if share > 0} | set(market.assign.values())
+        out[market.name] = tuple(t for t in dict.fromkeys([*scenario.tiers, *market.tiers]) if t in named)
+    return out
+
+
+def tier_changes(base: Scenario, changed: Scenario) -> list[TierChange]:
+    """The markets of ``changed`` that hold other tiers than in ``base`` (gained, lost, or new markets)."""
+    before, after = market_tiers(base), market_tiers(changed)
+    names = list(dict.fromkeys([*after, *before]))
+    return [TierChange(name, before.get(name, ()), after.get(name, ()))
+            for name in names if set(before.get(name, ())) != set(after.get(name, ()))]
+
+
 def shown(value: Any) -> str:
     """A factor value as text: a string as it is, anything else as its canonical JSON."""
     return value if isinstance(value, str) else canonical(value)
@@ -219,7 +313,8 @@ def write_resolved(scenario: Scenario, catalog_path: Path, folder: Path, name: s
     The file is written only when it is new or different, so a resumed experiment keeps its files.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    text = dump_scenario(scenario.model_copy(update={"catalog": "catalog.csv"}))
+    # the targets file is not copied: the cell compares nothing with published figures (the experiment reports)
+    text = dump_scenario(scenario.model_copy(update={"catalog": "catalog.csv", "targets": None}))
     target = folder / name
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")

@@ -51,6 +51,7 @@ from rich.table import Table
 from scipy import stats as sps
 
 from analysis.load import load_run
+from analysis.report import html_table, page
 from analysis.stats import contrast, headline
 from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
 from studies.experiment import ExperimentError, design, run, validate_spec
@@ -211,23 +212,31 @@ def power_table(weeks: pl.DataFrame, design_name: str, alpha: float) -> pl.DataF
     return pl.DataFrame(out, infer_schema_length=None)
 
 
+MARKS = {"seller_premium": ("circle", 14), "buyer_savings": ("square", 9), "extra_deals": ("diamond", 4)}
+"""Each effect's marker and error-bar cap width: the effects share their design points' x, so overlapping
+intervals are told apart by their caps, not shifted sideways off the design values."""
+
+
 def figure(table: pl.DataFrame, vary: Vary, alpha: float) -> go.Figure:
-    """The power curve: one line per effect against the design values, 95% intervals, the alpha line."""
+    """The power curve: one line per effect with its points on the design values, 95% intervals, the alpha line."""
     fig = go.Figure()
     for (key,), part in table.group_by("effect", maintain_order=True):
         power = part["power"].to_list()
+        symbol, cap = MARKS[str(key)]
         fig.add_trace(go.Scatter(
             x=part[vary.name].to_list(), y=power, mode="lines+markers", name=EFFECT_TEXT[str(key)],
-            offsetgroup=str(key),  # side by side at each design point, so the intervals do not hide each other
-            error_y={"type": "data", "symmetric": False,
+            marker={"symbol": symbol, "size": 9}, opacity=0.85,
+            customdata=part.select("detected", "weeks").rows(),
+            hovertemplate="%{x}: power %{y:.0%} (%{customdata[0]} of %{customdata[1]} weeks)<extra></extra>",
+            error_y={"type": "data", "symmetric": False, "width": cap, "thickness": 1.5,
                      "array": [None if p is None else h - p for h, p in zip(part["high"], power, strict=True)],
                      "arrayminus": [None if p is None else p - lo for lo, p in zip(part["low"], power, strict=True)]}))
     fig.add_hline(y=alpha, line_dash="dot", line_color="grey",
-                  annotation_text=f"alpha {alpha:g} (the power when there is no effect)")
-    fig.update_layout(title=f"power to detect each tier effect at alpha {alpha:g} (share of weeks, 95% interval)",
-                      xaxis_title=vary.axis, yaxis_title="power (share of weeks with p < alpha, 0-1)",
-                      yaxis_range=[0, 1.05], height=480, legend={"orientation": "h", "y": -0.35}, margin={"b": 140},
-                      scattermode="group", scattergap=0.6)
+                  annotation_text=f"alpha {alpha:.0%} (the power when there is no effect)")
+    fig.update_layout(title=f"power to detect each tier effect at alpha {alpha:.0%} (share of weeks, 95% interval)",
+                      xaxis_title=vary.axis, yaxis_title="power (% of weeks with p < alpha)",
+                      yaxis={"range": [0, 1.05], "tickformat": ".0%"}, height=480,
+                      legend={"orientation": "h", "y": -0.35}, margin={"b": 140})
     untested = {value: ", ".join(EFFECT_TEXT[e] for e in rows["effect"]) for (value,), rows in
                 table.filter(pl.col("status") == "no units").group_by(vary.name, maintain_order=True)}
     # a design point without units is named under its tick, not drawn as a power of 0
@@ -259,17 +268,34 @@ def print_table(console: Console, table: pl.DataFrame, vary: Vary) -> None:
     console.print(out)
 
 
-def write_page(path: Path, fig: go.Figure, scenario: Path, effects: Sequence[str]) -> None:
-    """``power.html``: the curve and what the tests are, self-contained."""
-    note = ("<p>Each week is tested as the report tests one week: "
-            + "; ".join(html.escape(EFFECT_TEXT[e]) for e in effects)
-            + " (paired units, sign-flip permutation p-values; extra deals pool the week's mixed markets per "
-            "person). Power is the share of weeks with p &lt; alpha, with a 95% Clopper-Pearson interval. With "
-            "offline profiles the effect sizes are the profiles' assumptions, and so is this power.</p>")
-    path.write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>power</title></head><body>"
-        f"<h1>Power: {html.escape(scenario.name)}</h1>{note}{fig.to_html(full_html=False, include_plotlyjs=True)}"
-        "</body></html>", encoding="utf-8")
+def page_table(table: pl.DataFrame, vary: Vary) -> str:
+    """The power table for the page: power and its interval in %, weeks counted, mean estimates with units."""
+    rows = [{vary.axis: str(row[vary.name]), "effect": EFFECT_TEXT[row["effect"]],
+             "power": f"{row['power']:.0%}" if row["status"] == "tested" else "no units",
+             "95% interval": f"{row['low']:.0%} to {row['high']:.0%}" if row["status"] == "tested" else "–",
+             "weeks detected": f"{row['detected']} of {row['weeks']} weeks",
+             "weeks with units": f"{row['tested']} of {row['weeks']} weeks",
+             "mean estimate": _estimate_text(row["effect"], row["mean_estimate"])
+             + (" per person" if row["effect"] == "extra_deals" and row["mean_estimate"] is not None else "")}
+            for row in table.iter_rows(named=True)]
+    return html_table(pl.DataFrame(rows), "Power per design point and effect") if rows else ""
+
+
+def write_page(path: Path, fig: go.Figure, scenario: Path, effects: Sequence[str], table: pl.DataFrame,
+               vary: Vary) -> None:
+    """``power.html``: what the tests are, the curve and the table, with the run report's look; self-contained."""
+    alpha = float(table["alpha"][0]) if table.height else 0.05
+    lines = [f"Each week is tested as the report tests one week: {'; '.join(EFFECT_TEXT[e] for e in effects)} "
+             "(paired units, sign-flip permutation p-values; extra deals pool the week's mixed markets per person).",
+             f"Power is the % of weeks with p < {alpha:.0%}, with a 95% Clopper-Pearson interval; a design point "
+             "where no week had a unit to test has no power (\"no units\"), not 0%.",
+             "With offline profiles the effect sizes are the profiles' assumptions, and so is this power."]
+    body = [f"<h1>Power: {html.escape(scenario.name)}</h1>",
+            '<div class="provenance"><strong>What produced these numbers</strong><ul>',
+            *[f"<li>{html.escape(line)}</li>" for line in lines], "</ul></div>",
+            '<div class="figure">' + fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+            + "</div>", page_table(table, vary)]
+    path.write_text(page(f"Power: {scenario.name}", body), encoding="utf-8")
 
 
 def _progress(console: Console, total: int, quiet: bool) -> tuple[Progress, Callable[[str], None]]:
@@ -330,7 +356,7 @@ def main(
     weeks.write_parquet(folder / "power_runs.parquet")
     table = power_table(weeks, varied.name, alpha)
     table.write_parquet(folder / "power.parquet")
-    write_page(folder / "power.html", figure(table, varied, alpha), scenario, chosen)
+    write_page(folder / "power.html", figure(table, varied, alpha), scenario, chosen, table, varied)
     print_table(Console(width=max(Console().width, 100)), table, varied)  # the table's width; a pipe says 80
     print(f"power table: {folder / 'power.parquet'}\npower curve: {folder / 'power.html'}")
 

@@ -71,6 +71,12 @@ class LiveWatch(Session):
     def clock(self) -> int:
         return self.model.now if self.model is not None else 0
 
+    def week_end(self) -> tuple[int, int] | None:
+        if self.model is None:
+            return None
+        scenario = self.model.scenario
+        return scenario.duration, scenario.working_hours.end
+
 
 class LiveServer:
     """``--watch``: a page for the run this process is about to run, served from a thread."""

@@ -37,6 +37,8 @@ class LedgerWatch(Session):
             raise LedgerError(f"{folder.scenario}: not a resolved scenario (no tiers)")
         self.folder = folder
         self.duration = int(scenario.get("days", 1)) * DAY
+        hours = scenario.get("working_hours")
+        self.closes = int(hours.get("end", 24)) if isinstance(hours, dict) else 24
         with Ledger(folder.ledger) as ledger:  # sqlite connections stay in their thread: the player opens its own
             names = ledger.markets() or [m["name"] for m in scenario.get("markets", [])]
         if not names:
@@ -63,6 +65,9 @@ class LedgerWatch(Session):
     @property
     def clock(self) -> int:
         return self._clock
+
+    def week_end(self) -> tuple[int, int] | None:
+        return self.duration, self.closes
 
     # --- the clock's thread -------------------------------------------------
     def start(self) -> None:

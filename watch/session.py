@@ -47,6 +47,10 @@ class Session:
     def clock(self) -> int:
         raise NotImplementedError
 
+    def week_end(self) -> tuple[int, int] | None:
+        """(the week's length in simulated seconds, the hour its working days close), once known."""
+        raise NotImplementedError
+
     def has_listing(self, market: str, listing_id: str) -> bool:
         """Whether ``market`` has (or had) the listing ``listing_id``: the page may show only those."""
         return any(m.name == market and listing_id in m.state.listings for m in self.markets())
@@ -64,10 +68,17 @@ class Session:
         market = next(m for m in self.markets() if m.name == controls.market)
         view = market_view(market, controls.listing)
         return {
-            "run": self.run, "status": self.status, "clock": self.clock, "clock_label": clock_label(self.clock),
+            "run": self.run, "status": self.status, "clock": self.clock, "clock_label": self.clock_label(),
             "paused": controls.paused, "speed": controls.speed_name, "speeds": list(SPEEDS),
             "markets": list(controls.markets), **view, "figures": self._figures_for(market, force_figures),
         }
+
+    def clock_label(self) -> str:
+        """The page's clock: the simulated time, or the week's real end once it is over."""
+        week = self.week_end()
+        if week is None:
+            return clock_label(self.clock)
+        return clock_label(self.clock, end=week[0], closes=week[1])
 
     def _figures_for(self, market: Market, force: bool) -> dict[str, Any]:
         rows = self.hourly_rows(market.name)

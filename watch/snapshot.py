@@ -17,8 +17,15 @@ from market.money import format_money
 ROWS = 40
 
 
-def clock_label(at: int) -> str:
-    """Simulated seconds as ``day 2 · 14:05``."""
+def clock_label(at: int, *, end: int | None = None, closes: int = 24) -> str:
+    """Simulated seconds as ``day 2 · 14:05``.
+
+    At or past ``end`` (the week's length in seconds, whole days) the week is over and shows its last
+    day at the close of working hours (``closes``, an hour): ``day 5 · 17:00 · week over``, not the
+    midnight after it (``day 6 · 00:00``).
+    """
+    if end is not None and at >= end:
+        return f"day {max(1, -(-end // DAY))} · {closes:02d}:00 · week over"
     day, second = divmod(at, DAY)
     return f"day {day + 1} · {second // HOUR:02d}:{second % HOUR // 60:02d}"
 

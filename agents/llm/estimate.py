@@ -3,9 +3,11 @@
 The week is simulated with no network, no API key and no run folder: every
 model-backed tier runs through the real ``ModelPolicy`` (the real prompt builder,
 conversation memory, trimming and cache breakpoints), but each request is answered
-in process by the tier's offline profile (the one the tier names, else ``frontier``
-for an Opus-like model and ``small`` otherwise), so the week takes the course the
-offline agents give it and each request is the one the run would send.
+in process by the tier's own offline profile: the one it would run offline (its
+``profile:``, else the profile named like the tier), built in or declared under the
+scenario's ``profiles:``. The model's name plays no part: the week takes the course the
+offline agents give it, each request is the one the run would send, and the printed
+estimate names the profile that stood in for each tier.
 
 Tokens are counted from those requests by one rule, stated with the figures:
 a request part's UTF-8 compact JSON bytes / 4 (no tokenizer; real tokenizers give
@@ -39,11 +41,11 @@ from agents.llm.agent import Api, ModelPolicy, Tier
 from agents.llm.anthropic_backend import AnthropicApi
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.pricing import dollars
-from agents.offline import PROFILES, OfflinePolicy
+from agents.offline import OfflinePolicy, resolve_profile
 from market.backends import BackendContext, BackendError, Policy, build_policy
 from market.engine import MarketModel
 from market.observation import Observation
-from market.scenario import Scenario, TierSettings, build_participants, load_scenario
+from market.scenario import ProfileSpec, Scenario, TierSettings, build_participants, load_scenario
 
 TOKEN_RULE = "tokens = UTF-8 bytes of each request part as compact JSON / 4 (no tokenizer)"
 APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi, "local": OpenAIApi}
@@ -128,19 +130,21 @@ class Simulated:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.policies: dict[str, OfflinePolicy] = {}
+        self.stand_ins: dict[str, str] = {}  # tier -> the offline profile answering it, and where it is from
         self.cache = CacheModel()
         self._ids = count(1)
 
-    def add(self, tier: str, settings: TierSettings) -> None:
-        """Answer ``tier``'s requests with its offline profile."""
-        name = settings.profile or (tier if tier in PROFILES else None)
-        if name is None:
-            model = (settings.model or "").lower()
-            name = "frontier" if "opus" in model or "frontier" in model else "small"
-        if name not in PROFILES:
-            raise BackendError(f"tiers.{tier}.profile: unknown offline profile {name!r}; profiles: "
-                               f"{', '.join(PROFILES)}")
-        self.policies[tier] = OfflinePolicy(PROFILES[name], seed=self.seed)
+    def add(self, tier: str, settings: TierSettings, declared: dict[str, ProfileSpec]) -> None:
+        """Answer ``tier``'s requests with its offline profile (``settings.profile``, else the tier's name),
+        built in or among the scenario's ``declared`` profiles."""
+        name = settings.profile or tier
+        try:
+            profile = resolve_profile(name, declared, tier)
+        except ValueError as exc:
+            raise BackendError(f"tiers.{tier}.profile: the estimate answers a model tier with its offline "
+                               f"profile: {exc}") from None
+        self.policies[tier] = OfflinePolicy(profile, seed=self.seed)
+        self.stand_ins[tier] = f"{name} ({'declared in the scenario' if name in declared else 'built in'})"
 
     async def __call__(self, tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str]:
         obs = self._observation(tier.api.name, request)
@@ -198,7 +202,8 @@ def estimate(
     """Expected calls, tokens and dollars per model-backed tier for the whole scenario (see the module docstring).
 
     Returns the ``llm`` section a run's summary.json would have (``tiers``, ``total``, ``models``), plus
-    ``token_rule``. Nothing is sent and nothing is written.
+    ``token_rule`` and ``stand_ins`` (per tier, the offline profile that answered its requests). Nothing is
+    sent and nothing is written.
     """
     scenario, catalog = plan_scenario(scenario_path, seed=seed, days=days, markets=markets, tiers=tiers)
     context = BackendContext(scenario=scenario)
@@ -208,7 +213,7 @@ def estimate(
     try:
         for tier, settings in scenario.tiers.items():
             if settings.backend == "replay":  # answered from a cassette: free; its offline profile stands in
-                simulated.add(tier, settings)
+                simulated.add(tier, settings, scenario.profiles)
                 policies[tier] = simulated.policies[tier]
                 continue
             if settings.backend not in APIS:
@@ -218,7 +223,7 @@ def estimate(
                 raise BackendError(f"tiers.{tier}.model: name the model to estimate for")
             if settings.backend == "local" and "price" not in settings.options:
                 settings = settings.model_copy(update={"options": {**settings.options, "price": FREE}})
-            simulated.add(tier, settings)
+            simulated.add(tier, settings, scenario.profiles)
             policy.add_tier(tier, settings, APIS[settings.backend](), settings.model)
             policies[tier] = policy
         if policy.tiers:
@@ -227,13 +232,14 @@ def estimate(
     finally:
         policy.close()
     return {"scenario": scenario.name, "days": scenario.days, "token_rule": TOKEN_RULE,
+            "stand_ins": dict(simulated.stand_ins),
             "models": figures["models"], "tiers": figures["tiers"], "total": figures["total"]}
 
 
 def table(figures: dict[str, Any]) -> Table:
     """The estimate as a table: per tier and model, calls, tokens by kind and dollars."""
     out = Table(title=f"estimate: {figures['scenario']}, {figures['days']} day(s), no calls made",
-                caption=f"{TOKEN_RULE};\noffline agents stand in for the models; no repairs, retries or survey",
+                caption=f"{TOKEN_RULE};\n{stand_in_line(figures)}; no repairs, retries or survey",
                 box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for column in ("tier", "model", "calls", "input", "cache\nread", "cache\nwrite", "output", "dollars"):
         out.add_column(column, justify="left" if column in ("tier", "model") else "right", no_wrap=True)
@@ -243,6 +249,12 @@ def table(figures: dict[str, Any]) -> Table:
             "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")),
             f"${dollars(a['cost_nanocents']):,.2f}")
     return out
+
+
+def stand_in_line(figures: dict[str, Any]) -> str:
+    """What produced the figures: the offline profile that answered each model tier's requests."""
+    tiers = ", ".join(f"{tier} by offline profile {name}" for tier, name in sorted(figures["stand_ins"].items()))
+    return f"requests answered in process, {tiers}" if tiers else "no model tier"
 
 
 def _short(n: int) -> str:

@@ -96,12 +96,22 @@ def _money_fields(name: str) -> set[str]:
     return {k for k, v in spec["input_schema"]["properties"].items() if v.get("type") == "integer"}
 
 
+def _shown(value: Any) -> str:
+    """A wrong value as the error quotes it: JSON when it is JSON (clipped), else its Python type's name."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # bytes, sets, objects, cycles: no JSON spelling
+        return f"a Python {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def to_action(name: str, arguments: Any) -> Action:
     """The action a tool call asks for; ``ToolCallError`` says what is wrong with it.
 
     ``arguments`` is the tool input: a dict (Anthropic) or a JSON string (OpenAI).
     Amounts must be JSON integers of cents: "$12.50" or 12.5 are refused rather than
-    guessed at, because a model that writes text may have meant dollars.
+    guessed at, because a model that writes text may have meant dollars. Any other Python
+    value (bytes, a set, an object, a cycle) is a ``ToolCallError`` naming the field, never a ``TypeError``.
     """
     if name not in tool_names():
         raise ToolCallError(f"unknown tool {name!r}; the tools are: {', '.join(tool_names())}")
@@ -113,7 +123,7 @@ def to_action(name: str, arguments: Any) -> Action:
         value = arguments[field]
         if isinstance(value, bool) or not isinstance(value, int):
             raise ToolCallError(
-                f"{name}.{field}: must be a whole number of cents (1250 means $12.50), got {json.dumps(value)}"
+                f"{name}.{field}: must be a whole number of cents (1250 means $12.50), got {_shown(value)}"
             )
     if "type" in arguments and arguments["type"] != name:
         raise ToolCallError(f"{name}.type: unknown field (the tool name already says the action)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +18,18 @@ from analysis.export import app, export, export_schemas, model_calls
 from market import exchange
 from market.actions import Accept, ListItem, MakeOffer
 from market.domain import Item, Participant, Want
-from market.events import ActionRejected, AgentFailed, MarketOpened, ParticipantJoined, Rules
+from market.events import (
+    ActionRejected,
+    AgentFailed,
+    DealClosed,
+    ItemListed,
+    MarketOpened,
+    MessageSent,
+    OfferEnded,
+    OfferMade,
+    ParticipantJoined,
+    Rules,
+)
 from market.ledger import Ledger
 from market.state import MarketState
 
@@ -145,3 +157,62 @@ def test_refused_actions_and_failed_turns_reach_the_loader(tmp_path: Path) -> No
 def test_export_writes_both_formats(smoke_run: Path, tmp_path: Path, fmt: str) -> None:
     written = export(smoke_run, fmt, tmp_path)  # type: ignore[arg-type]
     assert {p.name for p in tmp_path.iterdir()} == {f"{t}.{fmt}" for t in written}
+
+
+def test_a_negotiation_reads_back_from_parquet_with_the_ledgers_text(smoke_run: Path, tmp_path: Path) -> None:
+    export(smoke_run, "parquet", tmp_path)
+    offers = pl.read_parquet(tmp_path / "offers.parquet")
+    transcripts = pl.read_parquet(tmp_path / "transcripts.parquet")
+    messages = pl.read_parquet(tmp_path / "messages.parquet")
+    with Ledger(smoke_run) as ledger:
+        events = [r.event for r in ledger.records()]
+    made = {e.offer.id: e.offer for e in events if isinstance(e, OfferMade)}
+    closed = {e.deal.offer_id: e for e in events if isinstance(e, DealClosed)}
+    # the longest haggle that ended in a deal, walked back along counter_of to its opening offer
+    accepted = offers.filter(pl.col("status") == "accepted").sort(["round", "offer_id"], descending=[True, False])
+    last = accepted.row(0, named=True)
+    assert last["round"] >= 3, "smoke.yaml's week has counters on counters"
+    by_id = {row["offer_id"]: row for row in offers.iter_rows(named=True)}
+    chain, oid = [], last["offer_id"]
+    while oid is not None:
+        row, sent = by_id[oid], made[oid]
+        assert (row["text"], row["recipient"], row["counter_of"], row["expires_at"], row["made_at"]) == \
+            (sent.message or None, sent.recipient, sent.counter_of, sent.expires_at, sent.made_at)
+        if row["counter_of"] is not None:  # the offer a counter answers ended countered, with the counter's text
+            earlier = by_id[row["counter_of"]]
+            assert (earlier["status"], earlier["ended_at"], earlier["ended_by"], earlier["reply_text"]) == \
+                ("countered", row["made_at"], row["proposer"], row["text"])
+        chain.append(oid)
+        oid = row["counter_of"]
+    assert [by_id[o]["round"] for o in reversed(chain)] == list(range(1, last["round"] + 1))
+    deal = closed[last["offer_id"]]
+    assert (last["deal_id"], last["reply_text"], last["ended_by"], last["ended_at"]) == \
+        (deal.deal.id, deal.message, last["recipient"], deal.at)
+    # the listing's transcript says what the ledger says, in the ledger's order
+    listing = last["listing_id"]
+    expected: list[tuple[str, str | None, int, str | None]] = []
+    for e in events:
+        if isinstance(e, ItemListed) and e.listing.id == listing:
+            expected.append(("listing", None, e.listing.ask, e.listing.description))
+        elif isinstance(e, OfferMade) and e.offer.listing_id == listing:
+            expected.append(("offer" if e.offer.counter_of is None else "counter", e.offer.id, e.offer.amount,
+                             e.offer.message or None))
+        elif isinstance(e, DealClosed) and e.deal.listing_id == listing:
+            expected += [("accept", e.deal.offer_id, e.deal.price, e.message or None),
+                         ("deal", e.deal.offer_id, e.deal.price, None)]
+        elif isinstance(e, OfferEnded) and e.listing_id == listing and e.status != "countered":
+            expected.append(({"rejected": "reject", "closed": "close"}[e.status], e.offer_id,
+                             made[e.offer_id].amount, e.message or None))
+    turns = transcripts.filter(pl.col("listing_id") == listing).sort("seq")
+    assert turns.select("kind", "offer_id", "amount", "text").rows() == expected
+    assert turns["seq"].to_list() == list(range(1, len(expected) + 1))
+    assert chain[0] in turns["offer_id"].to_list() and set(chain) <= set(turns["offer_id"].to_list())
+    # every text the ledger holds (offline agents' templated ones included) is a message, once
+    texts = Counter(
+        text for e in events for text in (
+            e.listing.description if isinstance(e, ItemListed) else
+            e.offer.message if isinstance(e, OfferMade) else
+            e.message if isinstance(e, DealClosed) or (isinstance(e, OfferEnded) and e.status == "rejected") else
+            e.message.text if isinstance(e, MessageSent) else "",) if text)
+    assert sum(texts.values()) > 0 and Counter(messages["text"].to_list()) == texts
+    assert set(messages["kind"]) >= {"listing", "offer", "counter", "accept"}

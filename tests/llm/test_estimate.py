@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -76,3 +77,30 @@ def _seeded(folder: Path, seed: int) -> Path:
     path = folder / "smoke.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+SCENARIOS = sorted((SMOKE.parent).glob("*.yaml"))
+TOTAL_ROW = re.compile(r"^\s*total\s+(?P<calls>[\d,]+)\s+(?P<input>[\d.,]+[kM]?)\s+[\d.,]+[kM]?\s+[\d.,]+[kM]?\s+"
+                       r"(?P<output>[\d.,]+[kM]?)\s+\$(?P<dollars>[\d,]+\.\d\d)\s*$", re.M)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_the_estimate_works_for_every_shipped_scenario(scenario: Path, api: str, tmp_path: Path, monkeypatch) -> None:
+    # every tier on a built-in backend is put on a model (a custom backend, e.g. the injection adversary, stays);
+    # the offline profile the tier declares (deal.yaml's are declared in the scenario) answers for the model
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    tiers = yaml.safe_load(scenario.read_text())["tiers"]
+    backends = [f"{tier}={api}:{'claude-opus-4-5' if tier == 'frontier' else 'claude-haiku-4-5'}"
+                for tier, settings in tiers.items() if ":" not in str(settings.get("backend", "offline"))]
+    assert backends
+    args = [a for b in backends for a in ("--backend", b)]
+    out = run_cli(scenario.resolve(), "--estimate", "--days", "1", *args, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr
+    total = TOTAL_ROW.search(out.stdout)
+    assert total is not None, out.stdout
+    assert int(total["calls"].replace(",", "")) > 0 and total["input"] != "0" and total["output"] != "0"
+    assert "offline profile" in out.stdout  # what answered for the models is said with the figures
+    assert list(tmp_path.iterdir()) == []

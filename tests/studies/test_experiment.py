@@ -22,8 +22,8 @@ from studies.experiment import (
     read_spec,
     run,
 )
-from studies.factors import FactorError, apply, as_data, parse_assignment, parse_path, set_path
-from tests.conftest import SCENARIOS, export
+from studies.factors import FactorError, apply, as_data, parse_assignment, parse_path, set_path, tier_changes
+from tests.conftest import ROOT, SCENARIOS, export
 
 
 def write(tmp_path: Path, text: str, name: str = "study.yaml") -> Path:
@@ -42,7 +42,7 @@ SMOKE = f"scenario: {SCENARIOS / 'smoke.yaml'}\n"
     ("replicatons: 2\n", "study.yaml: replicatons: unknown key"),
     ("replications: 0\n", "study.yaml: replications: Input should be greater than or equal to 1"),
     ("replications: 2\nfactors: {days: []}\n", "study.yaml: factors.days: List should have at least 1 item"),
-    ("replications: 2\nfactors: {'markets[x].tiers': [1]}\n", "study.yaml: factors: markets[x].tiers: not a field"),
+    ("replications: 2\nfactors: {'markets[].tiers': [1]}\n", "study.yaml: factors: markets[].tiers: not a field"),
     ("replications: 2\nfactors: {days: [1, 1]}\n", "study.yaml: factors: days: a level is listed twice"),
     ("replications: 2\nfactors: {days: [1, 2]}\ncells: [{days: 3}]\n",
      "study.yaml: cells[0]: days: 3 is not one of the factor's levels"),
@@ -91,6 +91,47 @@ def test_star_sets_every_market_share_and_rebalances_the_other_tiers() -> None:
     one = set_path(deal_data(), parse_path("markets[1].tiers.small"), 1.0)
     assert [m["tiers"] for m in one["markets"]][:3] == [{"frontier": 1.0}, {"small": 1.0},
                                                         {"frontier": 0.5, "small": 0.5}]
+
+
+def test_names_in_brackets_pick_markets_and_leave_the_others() -> None:
+    data = set_path(deal_data(), parse_path("markets[B,C].tiers.small.share"), 0.2)
+    assert [m["tiers"] for m in data["markets"]] == [
+        {"frontier": 1.0}, {"frontier": 0.8, "small": 0.2}, {"frontier": 0.8, "small": 0.2}, {"frontier": 1.0}]
+    assert set_path(deal_data(), parse_path("markets[ name = C ].tiers.small.share"), 0.2) == set_path(
+        deal_data(), parse_path("markets[2].tiers.small.share"), 0.2)
+    assert set_path(deal_data(), parse_path("markets[1].tiers.small.share"), 0.2) != data  # [1] is an index
+    with pytest.raises(FactorError) as caught:
+        set_path(deal_data(), parse_path("markets[B,X,Y].tiers.small.share"), 0.2)
+    assert str(caught.value) == ("markets[B,X,Y].tiers.small.share: no market named X, Y in markets "
+                                 "(the markets are A, B, C, D)")
+    with pytest.raises(FactorError, match=r"days is not a list of named entries, so \[A\] does not apply"):
+        set_path(deal_data(), parse_path("days[A]"), 1)
+    with pytest.raises(FactorError, match=r"names separated by commas, each once"):
+        parse_path("markets[B,B].tiers")
+
+
+def test_a_market_gaining_or_losing_a_tier_is_named() -> None:
+    scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
+    named = apply(scenario, catalog, {"markets[B,C].tiers.small.share": 0.8}, "test")
+    assert tier_changes(scenario, named) == []
+    star = apply(scenario, catalog, {"markets[*].tiers.small.share": 0.8}, "test")
+    assert [c.text() for c in tier_changes(scenario, star)] == [
+        "A: frontier only -> frontier + small (gains small)", "D: frontier only -> frontier + small (gains small)"]
+    whole = apply(scenario, catalog, {"markets[B].tiers.small": 1.0}, "test")
+    assert [(c.market, c.gains, c.loses) for c in tier_changes(scenario, whole)] == [("B", (), ("frontier",))]
+    assert tier_changes(scenario, whole)[0].text() == "B: frontier + small -> small only (loses frontier)"
+
+
+def test_the_example_experiment_keeps_the_control_markets_all_frontier() -> None:
+    plan = load(ROOT / "experiments" / "tier_share.yaml")
+    assert list(plan.factors) == ["markets[B,C].tiers.small.share", "participants.budget"]
+    assert len(plan.cells) == 6
+    for cell in plan.cells:
+        tiers = {m.name: m.tiers for m in cell.scenario.markets}
+        assert tiers["A"] == tiers["D"] == {"frontier": 1.0}
+        share = cell.values["markets[B,C].tiers.small.share"]
+        assert tiers["B"] == tiers["C"] == pytest.approx({"frontier": 1 - share, "small": share})
+        assert cell.tier_changes == ()
 
 
 def test_paths_reach_lists_tiers_options_and_money() -> None:

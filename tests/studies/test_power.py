@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import polars as pl
@@ -12,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.load import load_run
-from analysis.report import analyse
+from analysis.report import analyse, page
 from market.scenario import load_scenario
 from studies.factors import FactorError, apply
-from studies.power import EFFECTS, app, mixed_markets, parse_effects, parse_vary, power_table
+from studies.power import EFFECTS, app, figure, mixed_markets, parse_effects, parse_vary, power_table, write_page
 from tests.analysis.conftest import ROOT, SCENARIOS, pairs_scenario
 
 
@@ -116,8 +119,9 @@ def test_power_of_mixed_markets_tests_each_week_as_the_report_does(tmp_path: Pat
         if row["status"] == "tested":
             assert row["power"] == detected / 2 and row["low"] <= row["power"] <= row["high"]
     page = (folder / "power.html").read_text()
-    assert "mixed markets (half-and-half tier markets per week)" in page and "alpha 0.05" in page
-    assert "power (share of weeks with p" in page and "no units" in page  # named under its tick, not drawn as 0
+    assert "mixed markets (half-and-half tier markets per week)" in page and "alpha 5%" in page
+    assert "power (% of weeks with p" in page and "no units" in page  # named under its tick, not drawn as 0
+    assert [trace["x"] for trace in plotly_data(page)] == [[1, 2], [1, 2]]  # on the design points
     assert not list(folder.glob("cells/*/*/report.html"))  # no report per week
 
 
@@ -142,3 +146,46 @@ def test_market_power_launches_it_without_importing_the_analysis() -> None:
                            timeout=120, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "Usage: python -m market.power" in shown.stdout and "--effect" in shown.stdout
+
+
+def plotly_figure(html: str) -> tuple[list[dict], dict]:
+    """The traces and layout of the page's first plotly figure, as the page hands them to Plotly.newPlot."""
+    start = re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html)
+    assert start, "no plotly figure on the page"
+    decoder = json.JSONDecoder()
+    data, end = decoder.raw_decode(html, start.end())
+    layout, _ = decoder.raw_decode(html, re.compile(r"\s*,\s*").match(html, end).end())
+    return data, layout
+
+
+def plotly_data(html: str) -> list[dict]:
+    """The traces of the page's first plotly figure."""
+    return plotly_figure(html)[0]
+
+
+def test_the_power_page_has_the_report_look_units_and_points_on_the_design_values(tmp_path: Path) -> None:
+    weeks = pl.DataFrame({
+        "participants": [20, 20, 69, 69, 140, 140] * 2,
+        "effect": ["seller_premium"] * 6 + ["extra_deals"] * 6,
+        "name": ["seller premium"] * 6 + ["extra deals"] * 6,
+        "estimate": [150.0, 90.0, 210.0, 180.0, 260.0, 240.0, 0.2, 0.1, 0.5, 0.6, float("nan"), float("nan")],
+        "p_value": [0.2, 0.04, 0.01, 0.03, 0.001, 0.002, 0.5, 0.3, 0.04, 0.2, None, None],
+        "units": [10, 10, 30, 30, 60, 60, 8, 8, 20, 20, 0, 0],
+    })
+    vary = parse_vary("participants=20,69,140")
+    table = power_table(weeks, "participants", 0.05)
+    target = tmp_path / "power.html"
+    write_page(target, figure(table, vary, 0.05), Path("deal.yaml"), ["seller_premium", "extra_deals"], table, vary)
+    html = target.read_text(encoding="utf-8")
+    style = re.search(r"<style>.*?</style>", page("t", []), re.S)
+    assert style and style.group(0) in html  # the run report's stylesheet
+    traces, layout = plotly_figure(html)
+    assert [(t["name"], t["x"]) for t in traces] == [("seller premium", [20, 69, 140]),
+                                                     ("extra deals per person", [20, 69, 140])]
+    assert all("offsetgroup" not in t for t in traces) and "scattermode" not in layout  # not shifted sideways
+    assert layout["yaxis"]["tickformat"] == ".0%"
+    text = unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", html, flags=re.S)))
+    assert not re.search(r"\b(True|False|None|NaN|nan)\b", text)
+    for shown in ("50%", "100%", "1 of 2 weeks", "+$1.20", "+$2.50", "+0.15 deals per person", "no units",
+                  "p < 5%"):
+        assert shown in text, shown
