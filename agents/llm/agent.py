@@ -332,7 +332,7 @@ class ModelPolicy(Policy):
                     write_instructions(self.run_dir, obs.principal)
         principal, system = self._systems.get(pid, (None, ""))
         if principal is not obs.principal:  # the same object all run long, unless the principal changed
-            system = prompts.system_text(obs.principal, self.instructions[pid])
+            system = prompts.system_text(obs.principal, self.instructions[pid], self.context.scenario.rules)
             self._systems[pid] = (obs.principal, system)
         return system
 
