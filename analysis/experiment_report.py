@@ -35,6 +35,7 @@ from scipy import stats as sps
 from analysis.load import load_run
 from analysis.stats import comparisons, person_pairs, same_item_pairs
 from market.scenario import read_mapping
+from running.provenance import is_custom
 
 EXPERIMENT_FILE = "experiment.json"
 EFFECTS = (
@@ -165,6 +166,8 @@ def provenance(experiment: Experiment) -> list[str]:
             if tier["backend"] == "offline":
                 offline = True
                 what = f"offline profile {tier.get('profile') or name}"
+            elif is_custom(tier["backend"]):
+                what = f"custom policy {tier['backend']}"
             else:
                 what = f"{tier['backend']} model {tier.get('model')}"
             tiers.setdefault(name, set()).add(what)

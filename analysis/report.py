@@ -172,8 +172,9 @@ def published(data: RunData, comparisons: Sequence[Comparison]) -> Published | N
 
 
 def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
-    """The report's first lines: backend, model or profile per tier, seeds, participants, budgets, days, and
-    which tiers are compared in which direction (:func:`running.provenance.provenance_lines`)."""
+    """The report's first lines: per tier its backend and model, offline profile or custom policy (named by its
+    ``module:factory``), then seeds, participants, budgets, days, and which tiers are compared in which
+    direction (:func:`market.provenance.provenance_lines`)."""
     present = data.participants["tier"].unique().to_list()
     try:
         scenario = validate_scenario(data.scenario, str(data.path / "scenario.yaml"))

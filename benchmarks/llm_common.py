@@ -35,6 +35,7 @@ def variant(base: str, folder: Path, **changes: Any) -> Path:
     """A copy of scenarios/BASE with top-level settings changed (and its catalog beside it)."""
     data = yaml.safe_load((ROOT / "scenarios" / base).read_text())
     data.update(changes)
+    data.pop("targets", None)  # a variant is not the published week
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ROOT / "scenarios" / data.get("catalog", "catalog.csv"), folder / "catalog.csv")
     path = folder / base

@@ -69,7 +69,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "export": Subcommand("analysis.export", "app",
                          "Write a run's tables as Parquet or JSON lines (python -m market.export)."),
     "ledger": Subcommand("cli", "ledger_app", "Print a run's events as JSON lines (python -m market.ledger)."),
-    "slack": Subcommand("cli", "slack_app",
+    "slack": Subcommand("slackbot.__main__", "app",
                         "Post a run into Slack, or host a live week there (python -m slackbot)."),
 }
 
@@ -165,21 +165,6 @@ def ledger(
     from market.ledger import main as ledger_main
 
     raise typer.Exit(ledger_main([str(run_dir), *([market] if market else [])]))
-
-
-slack_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-@slack_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                     "help_option_names": []})
-def slack(ctx: typer.Context) -> None:
-    """Slack: ``watch RUN_DIR`` posts a run, ``host SCENARIO`` hosts a live week (``market slack -h`` for options).
-
-    The arguments go to ``python -m slackbot`` as they are; tokens come from the environment.
-    """
-    from slackbot.__main__ import main as slack_main
-
-    raise typer.Exit(slack_main(list(ctx.args), prog="market slack"))
 
 
 def main() -> None:

@@ -108,7 +108,9 @@ def main(
             live = _serve(watch, host, port, speed, paused)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
                 folder, on_batch=cb, tiers=tiers or None, options=options, after_run=not no_report)))
-            result = _with_progress(console, quiet, go)
+            shown = folder.read_scenario() if folder.scenario.is_file() else {}
+            result = _with_progress(console, quiet, go, [str(m.get("name")) for m in shown.get("markets", [])
+                                                         if isinstance(m, dict)], shown.get("days"))
         elif scenario is None:
             raise ValueError("give a SCENARIO file, or --resume RUN_DIR")
         elif estimate:
@@ -125,7 +127,8 @@ def main(
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
             go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(
                 prepared, folder, on_batch=cb, after_run=not no_report)))
-            result = _with_progress(console, quiet, go)
+            result = _with_progress(console, quiet, go, [m.name for m in prepared.scenario.markets],
+                                    prepared.scenario.days)
     except BAD_INPUT as exc:
         if disk_full(exc.__cause__ or exc):
             _disk_full(exc, folder, live)
@@ -280,7 +283,10 @@ def _watched(live: Any, folder: RunFolder, go: Any) -> Any:
     return go if live is None else lambda cb: go(live.watch.chain(cb, folder.path.name))
 
 
-def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
+def _with_progress(console: Console, quiet: bool, go: Any, markets: list[str] | None = None,
+                   days: Any = None) -> runner.RunResult:
+    """``go`` under a progress bar per market; with ``markets`` and ``days`` the bars show from the start
+    (before the first batch, whose model calls may take a while), else from the first batch on."""
     if quiet:
         return go(None)
     progress = Progress(
@@ -289,6 +295,9 @@ def _with_progress(console: Console, quiet: bool, go: Any) -> runner.RunResult:
         TextColumn("{task.fields[spend]}"), TimeElapsedColumn(), console=console, transient=False,
     )
     tasks: dict[str, Any] = {}
+    if isinstance(days, int) and days > 0:
+        for name in markets or []:
+            tasks[name] = progress.add_task("", total=days, market=name, deals=0, spend="")
 
     def on_batch(model: MarketModel, at: int) -> None:
         spent = model_cost(model)

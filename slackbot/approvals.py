@@ -9,6 +9,9 @@ rules, at the time of the click: an offer that expired or a listing that
 closed meanwhile is answered with the exchange's reason). Declined ones are
 dropped, and the agent reads an ``action_rejected`` event ("declined by your
 principal") in its next observation's news; it may try something else later.
+Settling the week declines every approval still open (never answered, or its
+question never reached the person), tells the person and the admins, and
+nothing asks for approval after that, also after a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from market.observation import Decision, Observation
 
 HELD: tuple[type, ...] = (Accept, MakeOffer, Counter)
 DECLINED = "Your principal declined this in Slack; do not repeat it unchanged."
+SETTLED = "declined at settlement"
+"""How an approval still open when the week was settled is recorded (its ``result`` starts so)."""
 
 
 def held(action: Action) -> bool:

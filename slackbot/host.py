@@ -43,8 +43,8 @@ from market.scenario import (
 from market.state import MarketState
 from running.live import LiveRun
 from slackbot import blocks
-from slackbot.approvals import ApprovalPolicy, approval_id, target
-from slackbot.escape import cut
+from slackbot.approvals import SETTLED, ApprovalPolicy, approval_id, target
+from slackbot.escape import cut, inline, safe
 from slackbot.modals import JoinForm, SellLine, WantLine
 from slackbot.poster import Poster
 from slackbot.render import Post, Renderer, listing_key
@@ -75,6 +75,8 @@ class Host:
         self.market_name = self.scenario.slack.join_market or self.scenario.markets[0].name
         self.admins = tuple(dict.fromkeys([*self.scenario.slack.admins, *admins]))
         self.store = Store(self.folder.path)
+        if self.store.get("state") == "settled":
+            self.store.drop_unsent("approval")  # before the outbox starts: no question goes out after settlement
         self.api = WebApi(client, backoff=backoff)
         self._alerted: set[str] = set()
         self.poster = Poster(self.api, self.store, pace=pace, prefix=self.scenario.slack.channel_prefix,
@@ -91,7 +93,10 @@ class Host:
         if interviewer is None and self.scenario.slack.interviewer:
             interviewer = interviewer_for(self.scenario.slack.interviewer)
         self.interviewer = interviewer
-        self._ask_again(lost_only=True)  # questions that never reached their person
+        if self.store.get("state") == "settled":
+            self._settle_approvals()  # stopped during settlement: finish it (what was done is not redone)
+        else:
+            self._ask_again(lost_only=True)  # questions that never reached their person
 
     @property
     def error(self) -> BaseException | None:
@@ -389,7 +394,7 @@ class Host:
     def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None:
         """Hold an agent's committing action and DM its principal Approve / Decline (once per action)."""
         person = self.store.person_by_participant(market, pid)
-        if person is None:
+        if person is None or self._over():
             return
         approval = Approval(approval_id(market, pid, action), market, pid, target(action), "pending",
                             action.model_dump_json())
@@ -405,6 +410,8 @@ class Host:
         if approval is None or person is None or person.participant_id != approval.participant_id:
             return "That approval is not yours."
         if not self.store.decide_approval(approval_id, "approved" if approve else "declined"):
+            if approval.result.startswith(SETTLED):
+                return "The week is over: this was declined when the week was settled, and your agent did not do it."
             return "You already answered this one."
         action = parse_action(approval.action) if approval.action else Accept(offer_id=approval.target)
         if not approve:
@@ -415,9 +422,57 @@ class Host:
             return None
         return self._submit(person, action, done, approval=approval.id)
 
+    def _over(self) -> bool:
+        """True once the week ended (its clock ran out or stopped) or was settled: nothing is asked any more."""
+        return self.finished.is_set() or self.store.get("state") == "settled"
+
+    def _settle_approvals(self) -> list[str]:
+        """Decline every approval still open (never answered, or its question never reached the person),
+        recorded in the approvals table with why; the person and the admins are told. Safe to repeat:
+        a restart during settlement finishes it, and the messages' keys keep them from going twice.
+        Lines for the admins, one per declined approval."""
+        self.store.drop_unsent("approval")  # a question still queued would ask after the week
+        for approval in self.store.approvals():
+            if approval.state != "pending":
+                continue
+            keys = self.store.keys_like(f"approval:{approval.id}")
+            if any(self.store.posted(k) for k in keys):
+                why = "never answered"
+            else:
+                errors = sorted({row.error for k in keys if (row := self.store.outbox_row(k)) and row.error})
+                why = "its question could not be delivered" + (f" ({', '.join(errors)})" if errors else "")
+            self.store.resolve_approval(approval.id, "declined", f"{SETTLED}: {why}")  # False: answered meanwhile
+        lines = []
+        for approval in self.store.approvals():
+            if approval.state != "declined" or not approval.result.startswith(SETTLED):
+                continue
+            person = self.store.person_by_participant(approval.market, approval.participant_id)
+            why = approval.result.removeprefix(SETTLED).lstrip(": ")
+            who = f"<@{person.user_id}>" if person else inline(approval.participant_id, 40)
+            lines.append(f"• `{inline(approval.id, 120)}` for {who}: {safe(why, 200)}")
+            if person is None:
+                continue
+            action = parse_action(approval.action) if approval.action else Accept(offer_id=approval.target)
+            with self.lock:
+                title = _title(self.renderer.state(approval.market), action)
+            reached = why == "never answered"
+            reason = ("the week was settled before you answered" if reached else
+                      "the week was settled, and the question never reached you") + ": your agent did not do it"
+            self.dm(person.user_id, f"settled:{approval.id}", blocks.approval_done(False, title, reason))
+        if lines:
+            text = "\n".join([f"Settlement declined *{len(lines)}* approvals still open:", *lines[:30]])
+            if len(lines) > 30:
+                text += f"\n… and {len(lines) - 30} more."
+            for admin in self.admins:
+                self.dm(admin, f"settled:approvals:{admin}:{len(lines)}", blocks.trusted(text))  # again if more
+        return lines
+
     def _ask_again(self, lost_only: bool) -> int:
-        """DM pending approval questions again: all of them, or only those never delivered."""
+        """DM pending approval questions again: all of them, or only those never delivered (none once the
+        week is over)."""
         asked = 0
+        if self._over():
+            return asked
         for approval in self.store.approvals():
             if approval.state != "pending":
                 continue
@@ -471,10 +526,12 @@ class Host:
         return "Paused: the clock stands still; actions queue until resume."
 
     def settle(self) -> str:
-        """End the week: stop the clock, DM each person their settlement (once)."""
+        """End the week: stop the clock, decline the approvals still open (their people and the admins
+        are told), DM each person their settlement (once)."""
         self.store.put("state", "settled")
         self.run.finish(30)
         self.poster.flush(60)
+        declined = self._settle_approvals()
         sent = 0
         with self.lock:
             for person in self.store.people():
@@ -490,6 +547,9 @@ class Host:
                 sent += 1
         for post in self.renderer.finish():
             self.poster.submit(post)
+        if declined:
+            return (f"Settled: {sent} settlement messages on their way; {len(declined)} approvals still open were "
+                    "declined (their people and the admins are told).")
         return f"Settled: {sent} settlement messages on their way."
 
     def export(self) -> str:
@@ -550,6 +610,14 @@ def _form(mandate: Mandate) -> JoinForm:
 def _name(state: MarketState, pid: str) -> str:
     person = state.participants.get(pid)
     return person.name if person else pid
+
+
+def _title(state: MarketState, action: Action) -> str:
+    """The title of the item a held action is about, from what the state still knows."""
+    offer = state.offers.get(getattr(action, "offer_id", ""))
+    listing = state.listings.get(offer.listing_id if offer else getattr(action, "listing_id", ""))
+    item = state.items.get(listing.item_id) if listing else None
+    return item.title if item else "an item"
 
 
 def _question(state: MarketState, approval: str, action: Action) -> blocks.Msg:

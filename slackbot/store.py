@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS outbox (
     n INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, target TEXT NOT NULL, thread TEXT,
     broadcast INTEGER NOT NULL DEFAULT 0, edit TEXT, ephemeral TEXT, msg TEXT NOT NULL, at INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'pending', -- pending | sent | failed
+    state TEXT NOT NULL DEFAULT 'pending', -- pending | sent | failed | dropped (outdated: never sent)
     error TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -56,7 +56,8 @@ class Approval:
     target: str  # the offer (accept, counter) or listing (make_offer) it is about
     state: str  # "pending" | "approved" | "declined"
     action: str = ""  # the held action as JSON ("" in tables from before: an accept of ``target``)
-    result: str = ""  # what the approved action made: the deal or offer id, or the exchange's refusal
+    result: str = ""  # what the approved action made: the deal or offer id, or the exchange's refusal;
+    # for one declined at settlement, why (``SETTLED`` and whether the question reached the person)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,16 @@ class Store:
     def undeliverable(self, key: str, error: str) -> None:
         self._write("UPDATE outbox SET state = 'failed', error = ? WHERE key = ?", (error, key))
 
+    def drop_unsent(self, prefix: str) -> list[str]:
+        """Keep messages (keys as in ``keys_like``) that Slack has not taken from ever being sent, also
+        after a restart or a resend: state ``dropped``. Their keys, in queue order."""
+        with self._lock:
+            match = "(key = ? OR substr(key, 1, ?) = ?) AND state IN ('pending', 'failed')"
+            args = (prefix, len(prefix) + 1, prefix + ":")
+            keys = [str(r[0]) for r in self._db.execute(f"SELECT key FROM outbox WHERE {match} ORDER BY n", args)]
+            self._db.execute(f"UPDATE outbox SET state = 'dropped' WHERE {match}", args)
+        return keys
+
     def requeue_failed(self) -> list[str]:
         """Failed messages back to pending (an admin's resend); their keys in queue order."""
         with self._lock:
@@ -229,6 +240,11 @@ class Store:
         """Move a pending approval to ``state``; False if it was already decided (a double click)."""
         return self._write("UPDATE approvals SET state = ? WHERE id = ? AND state = 'pending'",
                            (state, approval_id)) == 1
+
+    def resolve_approval(self, approval_id: str, state: str, result: str) -> bool:
+        """Decide a pending approval without its person (``result`` says why); False if it was decided."""
+        return self._write("UPDATE approvals SET state = ?, result = ? WHERE id = ? AND state = 'pending'",
+                           (state, result, approval_id)) == 1
 
     def approval_result(self, approval_id: str, result: str) -> None:
         self._write("UPDATE approvals SET result = ? WHERE id = ?", (result, approval_id))

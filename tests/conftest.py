@@ -1,4 +1,4 @@
-"""Shared fixtures: scenario paths and a helper to run the command line."""
+"""Shared fixtures: scenario paths, a helper to run the command line, and the browser tests' marker."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.notebook import find_browser
+
 # Ray (tests/analysis/test_sweep.py) gives its local node 30 s to register by default; on a
 # 2-core CI machine that is also running the suite it was seen to miss that. Ray reads this
 # when it is first imported, so it is set before any test imports it.
@@ -16,6 +18,20 @@ os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
+
+BROWSER = find_browser()
+"""The Chrome or Chromium on this machine (the one the notebook's pictures use), or None."""
+NO_BROWSER = "needs Chrome or Chromium: apt-get install chromium (.ci/run installs it when root)"
+needs_browser = pytest.mark.skipif(BROWSER is None, reason=NO_BROWSER)
+"""Marks a test that drives a real browser: skipped, with the reason, on a machine without one."""
+
+
+@pytest.fixture(scope="session")
+def browser_path() -> str:
+    """The browser's executable; the test is skipped (saying what to install) where there is none."""
+    if BROWSER is None:
+        pytest.skip(NO_BROWSER)
+    return BROWSER
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ OWN_HELP = {
     "watch": "Serve a local page that replays RUN_DIR",
     "export": "Write every table of the runs under PATH",
     "ledger": "Print RUN_DIR's events as JSON lines",
-    "slack": "usage: market slack",
+    "slack": "Post a run into Slack (watch), or host a live trading week there (host)",
 }
 
 
@@ -72,8 +72,7 @@ def test_every_subcommand_help(name: str, flag: str) -> None:
     result = invoke(name, flag)
     assert result.exit_code == 0, result.output
     assert OWN_HELP[name] in result.output
-    if name != "slack":  # slack hands its arguments to python -m slackbot (argparse: "usage:") as they are
-        assert f"Usage: market {name}" in result.output
+    assert f"Usage: market {name}" in result.output
 
 
 @pytest.mark.parametrize("name", [n for n, sub in cli.SUBCOMMANDS.items() if sub.module != "cli"])
@@ -158,13 +157,30 @@ def test_market_run_on_smoke_then_market_ledger(smoke: Path, tmp_path: Path) -> 
     assert missing.exit_code == 2 and "error:" in missing.output
 
 
-def test_slack_hands_its_arguments_to_slackbot() -> None:
-    result = invoke("slack", "watch", "-h")
-    assert result.exit_code == 0
-    assert "--channel-prefix" in result.output
+def test_slack_is_slackbot_s_own_command_line() -> None:
+    """``market slack watch|host`` is ``python -m slackbot``'s typer app, with the same help as every subcommand."""
+    for command, says in (("watch", "--channel-prefix"), ("host", "--admin")):
+        result = invoke("slack", command, "-h")
+        assert result.exit_code == 0
+        assert f"Usage: market slack {command}" in result.output and says in result.output
+        assert "--version" in result.output
     bad = invoke("slack", "frobnicate")
     assert bad.exit_code == 2
-    assert "invalid choice: 'frobnicate'" in bad.output
+    assert "No such command 'frobnicate'" in bad.output
+
+
+def test_slack_without_a_token_exits_2_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    watch = invoke("slack", "watch", str(tmp_path / "none"))
+    assert (watch.exit_code, watch.output) == (2, f"error: {tmp_path / 'none'}: no such folder\n")
+    host = invoke("slack", "host", str(ROOT / "scenarios" / "smoke.yaml"))
+    assert host.exit_code == 2
+    assert host.output.count("\n") == 1 and "SLACK_BOT_TOKEN" in host.output and "SLACK_APP_TOKEN" in host.output
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    http = invoke("slack", "host", str(ROOT / "scenarios" / "smoke.yaml"), "--http")
+    assert http.exit_code == 2 and http.output.startswith("error: set SLACK_SIGNING_SECRET")
+    assert "SLACK_BOT_TOKEN" not in http.output
 
 
 @pytest.mark.slow

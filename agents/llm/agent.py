@@ -16,7 +16,10 @@ conversation, a tool call that cannot be repaired, a repair cut off again, hosti
 JSON or a prompt over the model's context is an ``AgentFailure`` in that trader's
 slot of ``decide_batch`` (counted per tier), and the trader's conversation is reset.
 Account-level refusals (key, permission, unknown model, quota, billing) raise
-``FatalPolicyError`` after the batch's calls in flight have been answered and recorded.
+``FatalPolicyError`` after the batch's calls in flight have been answered and recorded;
+so does an API that cannot be reached: once a call has used its retries on connection
+failures and its tier has had ``UNREACHABLE_STOP`` of them in a row with no answer in between,
+the run stops naming the URL (a connection attempt gives up after ``CONNECT_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import httpx2
 import orjson
 
 from agents.interview import interview, interviewed_instructions, write_instructions
 from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, canonical, keyed_text
 from agents.llm.pricing import Price, Usage, cost_nanocents, dollars, lookup, price_from, table
-from agents.llm.ratelimit import ModelLimits, Retryable, with_retries
+from agents.llm.ratelimit import ModelLimits, Retryable, Unreachable, with_retries
 from agents.llm.tools import HostileJson, ToolCallError, to_action
 from market.actions import Action, Pass
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError, Policy
@@ -49,6 +53,8 @@ RAW_HEADERS = {"X-Stainless-Raw-Response": "raw", "Content-Type": "application/j
 MAX_RESPONSE_BYTES = 8 * 2**20  # an answer longer than this is not read (hostile_json)
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 INITIAL_RETRY_WAIT = 0.5  # seconds before the first retry without a retry-after: the official SDKs' default
+CONNECT_TIMEOUT = 10.0  # seconds to connect (TCP and TLS) before an attempt counts as a connection failure
+UNREACHABLE_STOP = 3  # connection failures in a row, no answer in between, that stop the run (with a call given up)
 T = TypeVar("T")
 
 
@@ -227,6 +233,7 @@ class ModelPolicy(Policy):
         self._limits: dict[tuple[str, str | None, str], ModelLimits] = {}
         self._transport = transport
         self._fatal: FatalPolicyError | None = None  # once the account is refused, no call is sent
+        self._unreachable: Counter[str] = Counter()  # per tier: connection failures since its last answer
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
         self._thread.start()
@@ -332,7 +339,7 @@ class ModelPolicy(Policy):
                     write_instructions(self.run_dir, obs.principal)
         principal, system = self._systems.get(pid, (None, ""))
         if principal is not obs.principal:  # the same object all run long, unless the principal changed
-            system = prompts.system_text(obs.principal, self.instructions[pid])
+            system = prompts.system_text(obs.principal, self.instructions[pid], self.context.scenario.rules)
             self._systems[pid] = (obs.principal, system)
         return system
 
@@ -505,11 +512,16 @@ class ModelPolicy(Policy):
                 if self._fatal is not None:
                     raise self._fatal
                 if self._transport is not None:
-                    return await self._transport(tier, request, body)
-                return await tier.api.send(self._clients[tier.name], body)
+                    answer = await self._transport(tier, request, body)
+                else:
+                    answer = await tier.api.send(self._clients[tier.name], body)
+                self._unreachable[tier.name] = 0
+                return answer
 
         def fault(exc: Retryable) -> None:
             account.faults[exc.kind] += 1
+            if isinstance(exc, Unreachable):
+                self._unreachable[tier.name] += 1
 
         where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
         base = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request}
@@ -518,6 +530,16 @@ class ModelPolicy(Policy):
                 attempt, max_retries=tier.settings.max_retries, initial_wait=self.retry_wait, on_fault=fault
             )
             entry = {**base, "response": response, "request_id": request_id}
+        except Unreachable as exc:
+            failed = self._unreachable[tier.name]
+            if failed < UNREACHABLE_STOP:
+                entry = {**base, "error": str(exc)}
+            else:  # nothing to record: a resumed run asks again
+                if self._fatal is None:
+                    self._fatal = FatalPolicyError(
+                        f"cannot reach the {tier.api.name} API at {exc.url} ({exc.detail}): {failed} connection "
+                        f"failures in a row with no answer; check the network and tiers.{tier.name}.base_url")
+                raise self._fatal from None
         except Retryable as exc:
             entry = {**base, "error": str(exc)}
         except AgentFailure as exc:  # the API refused this conversation, or its answer cannot be read
@@ -579,6 +601,21 @@ def context_tokens(settings: TierSettings, where: str = "options.context_tokens"
     if isinstance(value, bool) or not isinstance(value, int) or not 256 <= value <= 10_000_000:
         raise BackendError(f"{where}: a whole number of tokens from 256 to 10,000,000, got {value!r}")
     return value
+
+
+def client_timeout(settings: TierSettings) -> httpx2.Timeout:
+    """An SDK client's timeouts: the tier's ``timeout`` per call, at most ``CONNECT_TIMEOUT`` to connect."""
+    return httpx2.Timeout(settings.timeout, connect=min(settings.timeout, CONNECT_TIMEOUT))
+
+
+def connection_fault(exc: Exception, url: str) -> Retryable:
+    """The fault of an SDK's ``APIConnectionError`` (or its ``APITimeoutError``) on ``url``, by the type of the
+    transport error it wraps: an answer that did not come in time is a ``timeout``; anything else (name
+    resolution, refused, TLS, a connect timeout, a dropped connection) is ``Unreachable``."""
+    cause = exc.__cause__
+    if isinstance(cause, httpx2.TimeoutException) and not isinstance(cause, httpx2.ConnectTimeout):
+        return Retryable("timeout", "no answer within the timeout")
+    return Unreachable(url, f"{type(cause).__name__}: {cause}" if cause is not None else str(exc))
 
 
 def _results(reply: Reply, errors: dict[str, str]) -> list[tuple[str, str, bool]]:

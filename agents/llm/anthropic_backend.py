@@ -18,7 +18,17 @@ from typing import Any
 
 import anthropic
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, call_ids, post_json, shared_policy, tool_name
+from agents.llm.agent import (
+    ModelPolicy,
+    Reply,
+    ToolCall,
+    call_ids,
+    client_timeout,
+    connection_fault,
+    post_json,
+    shared_policy,
+    tool_name,
+)
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -89,7 +99,7 @@ class AnthropicApi:
         """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
         return anthropic.AsyncAnthropic(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL"),
-            timeout=settings.timeout, max_retries=0, http_client=anthropic.DefaultAioHttpClient(),
+            timeout=client_timeout(settings), max_retries=0, http_client=anthropic.DefaultAioHttpClient(),
         )
 
     async def send(self, client: anthropic.AsyncAnthropic, body: bytes) -> tuple[dict, str | None]:
@@ -98,10 +108,8 @@ class AnthropicApi:
             return await post_json(client, "/v1/messages", body)
         except anthropic.APIStatusError as exc:
             raise classify(exc.status_code, exc.response.headers, _error(exc), exc.request_id) from None
-        except anthropic.APITimeoutError:
-            raise Retryable("timeout", "no answer within the timeout") from None
-        except anthropic.APIConnectionError as exc:
-            raise Retryable("connection", str(exc)) from None
+        except anthropic.APIConnectionError as exc:  # its subclass APITimeoutError too
+            raise connection_fault(exc, str(client.base_url)) from None
 
 
 def breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,17 @@ from typing import Any
 import openai
 import orjson
 
-from agents.llm.agent import ModelPolicy, Reply, ToolCall, call_ids, post_json, shared_policy, tool_name
+from agents.llm.agent import (
+    ModelPolicy,
+    Reply,
+    ToolCall,
+    call_ids,
+    client_timeout,
+    connection_fault,
+    post_json,
+    shared_policy,
+    tool_name,
+)
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
@@ -88,7 +98,7 @@ class OpenAIApi:
         """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
         return openai.AsyncOpenAI(
             api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get(URL_ENV) or None,
-            timeout=settings.timeout, max_retries=0, http_client=openai.DefaultAioHttpClient(),
+            timeout=client_timeout(settings), max_retries=0, http_client=openai.DefaultAioHttpClient(),
         )
 
     async def send(self, client: openai.AsyncOpenAI, body: bytes) -> tuple[dict, str | None]:
@@ -97,10 +107,8 @@ class OpenAIApi:
             return await post_json(client, "/chat/completions", body)
         except openai.APIStatusError as exc:
             raise classify(exc) from None
-        except openai.APITimeoutError:
-            raise Retryable("timeout", "no answer within the timeout") from None
-        except openai.APIConnectionError as exc:
-            raise Retryable("connection", str(exc)) from None
+        except openai.APIConnectionError as exc:  # its subclass APITimeoutError too
+            raise connection_fault(exc, str(client.base_url)) from None
 
 
 def _count(value: Any) -> int:

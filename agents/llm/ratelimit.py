@@ -32,6 +32,17 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(Retryable):
+    """An attempt that never reached the API at ``url`` (name resolution, refused, TLS, connect timeout).
+
+    Retried like any fault; a few in a row with no answer in between stop the run (``agents.llm.agent``).
+    """
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__("connection", detail)
+        self.url = url
+
+
 @dataclass
 class ModelLimits:
     """Requests and tokens per minute for one model (None: unlimited)."""

@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
+import plotly.io as pio
 import pytest
 from nbclient import NotebookClient
 from nbconvert.filters import DataTypeFilter
+
+from analysis.notebook import INLINE, NO_BROWSER, show_figures_everywhere
+from tests.conftest import BROWSER, ROOT
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_run.ipynb"
 PLOTLY = "application/vnd.plotly.v1+json"
@@ -43,6 +49,8 @@ def test_the_saved_notebook_shows_its_figures_without_a_kernel() -> None:
 
 @pytest.mark.slow
 def test_notebook_executes_against_a_fresh_run(pairs_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a browser every figure also has its picture; without one the notebook says so in one line and every
+    figure keeps plotly.js inlined. Either way it runs to the end (kaleido is not started without a browser)."""
     monkeypatch.setenv("MARKET_RUN_DIR", str(pairs_run))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}},
@@ -53,5 +61,31 @@ def test_notebook_executes_against_a_fresh_run(pairs_run: Path, monkeypatch: pyt
     assert pairs_run.name in text and "closed" in text
     plots = [o for o in outputs if PLOTLY in o.get("data", {})]
     assert len(plots) >= 8
-    # each figure carries a form that needs no kernel: a PNG picture, or HTML with plotly.js inlined
-    assert all("image/png" in o["data"] or "text/html" in o["data"] for o in plots)
+    if BROWSER is None:
+        assert text.count("apt-get install chromium") == 1 and NO_BROWSER in text
+        assert all("text/html" in o["data"] and "image/png" not in o["data"] for o in plots)
+    else:
+        assert all(base64.b64decode(o["data"]["image/png"])[:8] == PNG_MAGIC for o in plots)
+
+
+def test_without_a_browser_kaleido_is_not_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, chromium-browser, google-chrome, ... on it
+    monkeypatch.delenv("BROWSER_PATH", raising=False)
+    monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # put back after the test
+    assert show_figures_everywhere() == NO_BROWSER
+    assert pio.renderers.default == INLINE
+
+
+@pytest.mark.parametrize("browser", ["exit 1", "exec sleep 30"], ids=["dies", "never-answers"])
+def test_a_browser_that_fails_or_hangs_leaves_figures_interactive(browser: str, tmp_path: Path) -> None:
+    """A broken browser costs at most the time limit, never a hang (also not at the interpreter's exit)."""
+    fake = tmp_path / "chromium"
+    fake.write_text(f"#!/bin/sh\n{browser}\n", encoding="utf-8")
+    fake.chmod(0o755)
+    code = "from analysis.notebook import show_figures_everywhere as s; import plotly.io as p; print(s(seconds=3)); " \
+           "print(p.renderers.default)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "BROWSER_PATH": str(fake)})
+    assert done.returncode == 0, done.stderr
+    said, renderer = done.stdout.splitlines()[-2:]
+    assert said.startswith("figures: interactive only, no PNG pictures (") and renderer == INLINE

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from analysis import load_run
 from analysis.report import analyse, app, summary_text, write_report
 from market.money import format_money
+from tests.conftest import needs_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -50,8 +50,9 @@ def test_cli_writes_to_out(pairs_run: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
-def test_report_renders_in_headless_chromium_without_network(pairs_run: Path, tmp_path: Path) -> None:
+@needs_browser
+def test_report_renders_in_headless_chromium_without_network(
+        pairs_run: Path, tmp_path: Path, browser_path: str) -> None:
     from playwright.sync_api import sync_playwright
 
     report = write_report([pairs_run], tmp_path / "report.html")
@@ -59,7 +60,7 @@ def test_report_renders_in_headless_chromium_without_network(pairs_run: Path, tm
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=browser_path, args=ARGS)
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

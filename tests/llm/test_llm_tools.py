@@ -10,6 +10,7 @@ from agents.llm.pricing import Usage, cost_nanocents, dollars, lookup, price_fro
 from agents.llm.tools import ToolCallError, anthropic_tools, openai_tools, to_action, tool_specs
 from market.actions import ACTION_TYPES, MakeOffer, Pass, action_name
 from market.domain import Item, Participant, Want
+from market.events import Rules
 
 
 def test_one_tool_per_action_with_the_action_fields() -> None:
@@ -58,7 +59,7 @@ def test_interview_states_the_limits_and_is_written_to_the_run(tmp_path) -> None
     assert interview(person) == result  # the simulated principal always answers the same
     path = write_instructions(tmp_path, person)
     assert path == tmp_path / "instructions" / "p1.md" and result.instructions in path.read_text()
-    system = prompts.system_text(person, result.instructions)
+    system = prompts.system_text(person, result.instructions, Rules())
     assert prompts.parse_principal(system)["reserves"] == {"p1-i1": 1200}
 
 

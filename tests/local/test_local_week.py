@@ -33,7 +33,8 @@ from running import runner
 from running.runfolder import RunFolder
 from tests.market.helpers import assert_conserved
 
-pytestmark = [pytest.mark.local_model, pytest.mark.slow]
+# one llama.cpp server at a time: in one pytest-xdist worker, one test after another
+pytestmark = [pytest.mark.local_model, pytest.mark.slow, pytest.mark.xdist_group("llama_cpp")]
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEK = Path(__file__).with_name("week.yaml")

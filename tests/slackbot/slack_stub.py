@@ -33,6 +33,7 @@ class Failure:
     status: int = 200
     retry_after: int | None = None
     times: int = 1
+    match: str = ""  # only calls whose arguments, as JSON, contain this (e.g. a button's action id)
 
 
 @dataclass
@@ -136,9 +137,10 @@ class SlackStub:
 
     # --- scripting ------------------------------------------------------------------------------
     def fail(self, method: str, error: str, *, status: int = 200, retry_after: int | None = None,
-             times: int = 1) -> None:
+             times: int = 1, match: str = "") -> None:
+        """Answer the next ``times`` calls of ``method`` (those whose arguments contain ``match``) with ``error``."""
         with self.lock:
-            self.state.failures.append(Failure(method, error, status, retry_after, times))
+            self.state.failures.append(Failure(method, error, status, retry_after, times, match))
 
     def chaos(self, rate_limited: float, transient: float, *, retry_after: int = 1, seed: int = 0) -> Chaos:
         """Answer a share of every method's calls with a 429 or a transient error, from now on."""
@@ -185,7 +187,7 @@ class SlackStub:
                         return 503, {"ok": False, "error": "service_unavailable"}, {}
                     return 200, {"ok": False, "error": "internal_error"}, {}
             for failure in self.state.failures:
-                if failure.method == method and failure.times > 0:
+                if failure.method == method and failure.times > 0 and failure.match in json.dumps(args):
                     failure.times -= 1
                     headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                     return failure.status, {"ok": False, "error": failure.error}, headers

@@ -26,11 +26,14 @@ from market.ledger import Ledger
 from market.observation import Decision, Observation
 from market.scenario import build_participants, load_scenario
 from market.state import check_invariants
+from slackbot import blocks
 from slackbot.app import build_app
-from slackbot.approvals import DECLINED, ApprovalPolicy
+from slackbot.approvals import DECLINED, SETTLED, ApprovalPolicy
+from slackbot.escape import inline
 from slackbot.host import Host, participant_id
+from slackbot.store import Approval, OutboxRow, Store
 from tests.slackbot.conftest import ADMIN, SECRET, live_scenario
-from tests.slackbot.live import APPROVER, Slack, approve_all, join_values, most_wanted, wait_for
+from tests.slackbot.live import APPROVER, Slack, approve_all, buttons, dms, join_values, most_wanted, wait_for
 from tests.slackbot.slack_stub import SlackStub
 
 
@@ -144,3 +147,88 @@ def _approvals(run: Path) -> list[tuple[str, str, str]]:
         return [(a.state, json.loads(a.action)["type"], a.result) for a in store.approvals()]
     finally:
         store.close()
+
+
+def _questions(stub: SlackStub, user: str) -> list[str]:
+    """Approval ids of every approval question posted to ``user`` (a resend posts one again)."""
+    return buttons(stub, user, "approve_deal")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["cannot_dm_bot", "ratelimited"])
+def test_settlement_declines_what_was_not_delivered_or_answered(stub: SlackStub, client: WebClient, tmp_path: Path,
+                                                                fault: str) -> None:
+    """The approver's first question cannot be delivered (Slack refuses the DM, or answers 429 until the bot
+    gives up); nobody answers the rest. Settling declines them all, tells the approver and the admin, and a
+    restart after settlement asks nothing, also when it was stopped half-way through settling."""
+    scenario = live_scenario(tmp_path, rules={"offer_ttl": 3 * 3600})
+    wanted, held_by_agents = most_wanted(scenario), commonly_held(scenario)
+    if fault == "cannot_dm_bot":  # the first approval question Slack is given is refused
+        stub.fail("chat.postMessage", "cannot_dm_bot", match="approve_deal")
+    else:  # every one of the bot's 12 attempts to post it is answered 429
+        stub.fail("chat.postMessage", "ratelimited", status=429, retry_after=0, times=12, match="approve_deal")
+    host = Host(scenario, client, out=tmp_path / "run", speed=20_000, pace=0)
+    slack = Slack(build_app(host, client, signing_secret=SECRET), stub)
+    try:
+        slack.command(APPROVER, "join")
+        view = wait_for(lambda: stub.calls("views.open"), what="join modal")[0].args["view"]  # type: ignore[index]
+        sells = "\n".join(f"{t}, $25, $4" for t in wanted[:3])
+        wants = "\n".join(f"{t}, $40" for t in held_by_agents[:2])
+        assert slack.submit_view(APPROVER, view, join_values(sells, wants, "approve")) == {}
+        slack.command(ADMIN, "admin start")
+        lost = wait_for(lambda: [k for k, _ in host.poster.failed if k.startswith("approval:")], timeout=60,
+                        what="an undelivered approval question")[0]  # type: ignore[index]
+        lost_id = lost.removeprefix("approval:")
+        wait_for(lambda: _questions(stub, APPROVER), timeout=60, what="a delivered approval question")
+        slack.command(ADMIN, "admin settle")
+        wait_for(lambda: any("settled" in json.dumps(m.get("blocks")) for m in dms(stub, APPROVER)),
+                 what="the settlement DM")
+        assert host.poster.flush(30)
+        asked = _questions(stub, APPROVER)
+        approvals = host.store.approvals()
+        assert approvals and all(a.state != "pending" for a in approvals)
+        settled = {a.id: a.result for a in approvals if a.result.startswith(SETTLED)}
+        assert settled[lost_id].startswith(f"{SETTLED}: its question could not be delivered (")
+        assert fault in settled[lost_id]
+        reached = set(asked) & set(settled)
+        assert reached and all(settled[i] == f"{SETTLED}: never answered" for i in reached)
+        told = [m["text"] for m in dms(stub, APPROVER) if m["text"].startswith("Declined:")]
+        assert len(told) == len(settled)
+        assert sum("the question never reached you" in t for t in told) == len(settled) - len(reached)
+        summary = [m["text"] for m in dms(stub, ADMIN) if m["text"].startswith("Settlement declined")]
+        assert len(summary) == 1 and inline(lost_id) in summary[0] and fault in summary[0]
+        # a late click on a question declined at settlement gets that answer
+        slack.click(APPROVER, "approve_deal", next(iter(reached)))
+        wait_for(lambda: any("declined when the week was settled" in r for r in slack.responses(APPROVER)),
+                 what="the answer to a late click")
+    finally:
+        host.close()
+    # the bot stops half-way through settling: one approval was still open, its question still queued
+    store = Store(tmp_path / "run")
+    try:
+        pid = participant_id(APPROVER)
+        stray = Approval(f"A:{pid}:make_offer:L-stray:700", "A", pid, "L-stray", "pending",
+                         act.MakeOffer(listing_id="L-stray", amount=700).model_dump_json())
+        assert store.add_approval(stray)
+        store.enqueue(OutboxRow(f"approval:{stray.id}", f"@{APPROVER}", None, False, None,
+                                json.dumps(blocks.approval_request(stray.id, "make_offer", 700, "x", "y", "L-stray"))))
+    finally:
+        store.close()
+    posted = len(stub.calls("chat.postMessage"))
+    again = Host(scenario, client, out=tmp_path / "run", speed=20_000, pace=0)
+    try:
+        assert again.poster.flush(30)
+        assert _questions(stub, APPROVER) == asked, "a restart after settlement asked for approval"
+        assert again.store.approval(stray.id).result == f"{SETTLED}: its question could not be delivered"  # type: ignore[union-attr]
+        assert "*0* approvals waiting" in again.pending()
+        assert again.resend().startswith("Asked 0 approvals again")
+        assert again.poster.flush(30)
+        assert _questions(stub, APPROVER) == asked
+        told = sorted(c.args["text"] for c in stub.calls("chat.postMessage")[posted:])  # two lanes: any order
+        assert len(told) == 2, told
+        assert told[0] == blocks.approval_done(False, "an item", "the week was settled, and the question never "
+                                               "reached you: your agent did not do it")["text"]  # the approver
+        assert told[1].startswith(f"Settlement declined *{len(settled) + 1}*")  # the admin, with the new one
+        assert inline(stray.id) in told[1]
+    finally:
+        again.close()

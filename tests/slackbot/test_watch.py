@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
+from typer.testing import CliRunner
 
 from market.events import DealClosed, ItemListed
 from market.ledger import Ledger
@@ -69,23 +70,34 @@ def test_watch_with_speed_keeps_the_rhythm(stub: SlackStub, client: WebClient, s
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["watch", "RUN", "--speed", "-5"], "argument --speed: a number above 0 and at most 10,000,000, got -5"),
-    (["watch", "RUN", "--speed", "1e999"], "argument --speed: a number above 0 and at most 10,000,000, got 1e999"),
-    (["watch", "RUN", "--pace", "nan"], "argument --pace: a number from 0 to 3,600, got nan"),
-    (["watch", "RUN", "--channel-prefix", "X" * 500], "argument --channel-prefix: lowercase letters"),
-    (["watch", "RUN", "--markets", "A,,B"], "argument --markets: comma-separated market names"),
-    (["host", "scenario.yaml", "--speed", "0"], "argument --speed: a number above 0"),
-    (["host", "scenario.yaml", "--http", "--port", "99999"], "argument --port: a port is 1 to 65535, got '99999'"),
+    (["watch", "RUN", "--speed", "-5"], "Invalid value for '--speed': a number above 0 and at most 10,000,000, got -5"),
+    (["watch", "RUN", "--speed", "1e999"], "Invalid value for '--speed': a number above 0 and at most 10,000,000"),
+    (["watch", "RUN", "--pace", "nan"], "Invalid value for '--pace': a number from 0 to 3,600, got nan"),
+    (["watch", "RUN", "--channel-prefix", "X" * 500], "Invalid value for '--channel-prefix': lowercase letters"),
+    (["watch", "RUN", "--markets", "A,,B"], "Invalid value for '--markets': comma-separated market names"),
+    (["host", "scenario.yaml", "--speed", "0"], "Invalid value for '--speed': a number above 0"),
+    (["host", "scenario.yaml", "--http", "--port", "99999"], "Invalid value for '--port': a port is 1 to 65535"),
+    (["host", "scenario.yaml", "--admin", "bob"], "Invalid value for '--admin': a Slack user id looks like U012AB3CD"),
 ])
-def test_command_line_numbers_and_names_are_bounded(capsys: pytest.CaptureFixture[str], args: list[str],
-                                                    message: str) -> None:
-    """Refused by the parser, before any token is looked for or any message sent."""
-    from slackbot.__main__ import main
+def test_command_line_numbers_and_names_are_bounded(args: list[str], message: str) -> None:
+    """Refused by the parser (exit 2), before any token is looked for or any message sent."""
+    from slackbot.__main__ import app
 
-    with pytest.raises(SystemExit) as stopped:
-        main(args)
-    err = capsys.readouterr().err
-    assert stopped.value.code == 2 and message in err and len(err) < 1_000, err
+    result = CliRunner().invoke(app, args, prog_name="python -m slackbot", env={"SLACK_BOT_TOKEN": ""})
+    said = " ".join(result.output.replace("│", " ").split())  # the error box wraps long lines
+    assert result.exit_code == 2 and message in said and len(said) < 1_000, result.output
+    assert "SLACK_BOT_TOKEN" not in said
+
+
+def test_watch_without_a_token_exits_2_naming_it(smoke_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slackbot.__main__ import app
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["watch", str(smoke_run)], prog_name="python -m slackbot")
+    assert result.exit_code == 2
+    assert result.output == ("error: set SLACK_BOT_TOKEN (the bot token, xoxb-...) in the environment; "
+                             "tokens are never taken as options\n")
+    assert Store(smoke_run).post_count() == 0
 
 
 @pytest.mark.slow
@@ -100,4 +112,4 @@ def test_watch_command_line(stub: SlackStub, smoke_run: Path) -> None:
     assert len(stub.posts("deal-a")) > 50
     missing = subprocess.run([sys.executable, "-m", "slackbot", "watch", str(smoke_run)], cwd=ROOT,
                              env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
-    assert missing.returncode != 0 and "SLACK_BOT_TOKEN" in missing.stderr
+    assert missing.returncode == 2 and "SLACK_BOT_TOKEN" in missing.stderr and missing.stderr.count("\n") == 1

@@ -34,6 +34,7 @@ def test_local_sweep_pools_runs_and_continues(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_sweep_on_ray_in_local_mode_pools_across_seeds(tmp_path: Path) -> None:
     scenario = pairs_scenario(tmp_path / "scenario")
     out = tmp_path / "sweep"

@@ -1,8 +1,7 @@
-"""Fixtures for the watch page: a two-market smoke run, free ports, a real headless Chromium."""
+"""Fixtures for the watch page: a two-market smoke run, free ports, a real headless Chromium (skipped without)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from running import runner
 from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "artifacts" / "watch"
@@ -52,14 +50,12 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    """Debian's Chromium, headless, driven by Playwright (browser downloads are not needed)."""
+def browser(browser_path: str) -> Iterator[object]:
+    """This machine's Chromium, headless, driven by Playwright (browser downloads are not needed)."""
     from playwright.sync_api import sync_playwright
 
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (the .ci/run script does it as root)")
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

@@ -13,6 +13,7 @@ import pytest
 from market.ledger import Ledger
 from running import runner
 from running.runfolder import RunFolder
+from tests.conftest import needs_browser
 from watch.controls import SPEEDS, Controls
 from watch.live import LiveServer
 from watch.replay import LedgerWatch
@@ -36,6 +37,7 @@ def opened(browser: object, url: str) -> Iterator[tuple[object, list[str]]]:
         page.close()
 
 
+@needs_browser
 def test_replayed_run_clock_deals_pause_and_market_switch(smoke_run: RunFolder, browser: object,
                                                            artifacts: Path) -> None:
     controls = Controls(market="", speed=SPEEDS["1 h/s"], paused=True)
@@ -87,6 +89,7 @@ def test_replayed_run_clock_deals_pause_and_market_switch(smoke_run: RunFolder, 
         server.stop()
 
 
+@needs_browser
 def test_live_run_paused_stepped_and_resumed_in_the_page(two_markets: Path, smoke_run: RunFolder, tmp_path: Path,
                                                           browser: object, artifacts: Path) -> None:
     live = LiveServer(paused=True)
