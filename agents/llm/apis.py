@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from agents.llm.agent import Api
 from agents.llm.anthropic_backend import AnthropicApi
+from agents.llm.constrained import ConstrainedApi
 from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
 
-APIS: dict[str, type[Api]] = {api.name: api for api in (AnthropicApi, OpenAIApi, LocalApi)}
+APIS: dict[str, type[Api]] = {api.name: api for api in (AnthropicApi, OpenAIApi, ConstrainedApi, LocalApi)}
 REPLAY = "replay"  # the backend that answers a model tier from its recorded cassette
 MODEL_BACKENDS: frozenset[str] = frozenset({*APIS, REPLAY})
 

@@ -3,17 +3,20 @@
 ``--backend small=local:smollm2-135m`` (or ``backend: local`` and ``model: smollm2-135m``
 in a scenario) starts a server for the model on 127.0.0.1 when the run is set up
 (the GGUF file comes from its installed package; see ``agents.llm.local_server``) and
-talks to it with the ``openai`` backend's wire format, through the same
-``ModelPolicy`` (cassette, repairs, faults, prices: $0). Differences from ``openai``:
+talks to it through the same ``ModelPolicy`` (cassette, repairs, faults, prices: $0) with the
+constrained wire of ``agents.llm.constrained``: every answer is held by llama.cpp's grammar to
+one action of the action tools' schema (the ``gbnf`` form: the schema as a grammar in the request's
+``grammar`` field, amounts held to whole cents from 1),
+so a small model always writes a well-formed action, and the prompt is compact (short rules, one
+line per action, the trader's own rules and mandate, a compact JSON observation). Besides:
 
-- requests say ``tool_choice: "auto"`` (llama.cpp's ``chatml-function-calling`` shows the
-  tools to the model only then) and a fixed ``seed``;
+- a fixed ``seed`` goes with each request;
 - the server answers one request at a time, so calls to it are queued here and the
   timeout runs from when a call is sent, not from when it was queued;
 - a prompt longer than the server's context (``n_ctx``) comes back as a 400
   ``context_length_exceeded``: that trader's turn fails (``context_too_long``), the week goes on;
 - defaults suited to a small model on a CPU, unless the tier sets them: 2 turns of
-  history, 1 retry, a 300 s timeout.
+  history, 1 retry, a 300 s timeout, 200 output tokens.
 
 Tier options: ``n_ctx`` (tokens; default per model), ``threads`` (CPU threads of the server),
 ``seed`` (default 0). Replaying a recorded run needs no server (``--backend TIER=replay``).
@@ -31,13 +34,13 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.agent import ModelPolicy, shared_policy
+from agents.llm.constrained import ConstrainedApi, unbounded
 from agents.llm.local_server import INSTALL_HINT, LocalModelError, LocalServer, model, model_file, server_installed
-from agents.llm.openai_backend import OpenAIApi
 from market.backends import BackendContext, BackendError
 from market.scenario import TierSettings
 
 # defaults for a small model on a CPU, applied when the tier does not set the field itself
-LOCAL_DEFAULTS: dict[str, Any] = {"history_turns": 2, "max_retries": 1, "timeout": 300.0}
+LOCAL_DEFAULTS: dict[str, Any] = {"history_turns": 2, "max_retries": 1, "timeout": 300.0, "max_tokens": 200}
 
 
 class LocalOptions(BaseModel):
@@ -111,10 +114,11 @@ class LocalClient:
         await asyncio.to_thread(self.server.close)
 
 
-class LocalApi(OpenAIApi):
-    """OpenAI chat completions to a ``llama_cpp.server`` started for the run (one per model and context)."""
+class LocalApi(ConstrainedApi):
+    """Constrained chat completions to a ``llama_cpp.server`` started for the run (one per model and context)."""
 
     name = "local"
+    form = "gbnf"  # llama.cpp's own grammar: amounts held to whole cents >= 1 (see constrained.action_grammar)
 
     def __init__(self, log_dir: Path | None = None) -> None:
         self.log_dir = log_dir
@@ -122,8 +126,6 @@ class LocalApi(OpenAIApi):
 
     def request(self, settings: TierSettings, model_name: str, system: str, messages: list[dict[str, Any]]) -> dict:
         body = super().request(settings, model_name, system, messages)
-        body["tools"] = [unbounded(tool) for tool in body["tools"]]
-        body["tool_choice"] = "auto"
         body["seed"] = int(settings.options.get("seed", 0))
         return body
 
@@ -152,21 +154,6 @@ class LocalApi(OpenAIApi):
             response, request_id = await super().send(client.sdk, body)
             client.time.add(time.perf_counter() - began, response)
             return response, request_id
-
-
-# bounds that llama.cpp's JSON-schema grammar unrolls into one nested rule per unit: a `maxLength: 2000`
-# string fails to parse ("failed to parse grammar") and the server process dies. The arguments are still
-# checked against the full schema here (too long is a malformed call, repaired once).
-_UNROLLED = frozenset({"maxLength", "maxItems"})
-
-
-def unbounded(schema: Any) -> Any:
-    """``schema`` without the length bounds llama.cpp's grammar cannot hold."""
-    if isinstance(schema, dict):
-        return {k: unbounded(v) for k, v in schema.items() if k not in _UNROLLED}
-    if isinstance(schema, list):
-        return [unbounded(v) for v in schema]
-    return schema
 
 
 def with_local_defaults(settings: TierSettings) -> TierSettings:

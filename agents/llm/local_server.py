@@ -4,7 +4,8 @@ packages, and a ``llama_cpp.server`` process on 127.0.0.1 for a run.
 Nothing is downloaded: a model's file is found among its installed package's files
 (``importlib.metadata``) and its checksum checked against the one the package
 ships. ``LocalServer`` starts ``python -m llama_cpp.server`` on a free port with
-``--chat_format chatml-function-calling`` (OpenAI-style tool calls), waits until
+``--chat_format chatml`` (SmolLM2's own template; Gemma 3 270M, the pretrained model, has none, and
+llama-cpp-python's ``gemma`` format drops the system message), waits until
 ``/v1/models`` answers and stops the process when closed. The process is tethered to
 the run (``agents.llm.tether``): a run killed (SIGTERM, SIGKILL) takes its server with it.
 """
@@ -33,7 +34,9 @@ from typing import IO
 from agents.llm import tether
 
 HOST = "127.0.0.1"
-CHAT_FORMAT = "chatml-function-calling"
+# not chatml-function-calling: the local backend sends no tools (its answers are held to the action schema by
+# response_format), and that format's tool-less path does not pass the request's seed to the sampler
+CHAT_FORMAT = "chatml"
 SERVER_MODULE = "llama_cpp.server"
 INSTALL_HINT = 'install the extra: pip install -e ".[local]"'
 

@@ -159,13 +159,18 @@ def classify(exc: openai.APIStatusError) -> Exception:
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:
-    """The ``openai`` backend for ``tier`` (base_url from the tier or OPENAI_BASE_URL)."""
+    """The ``openai`` backend for ``tier`` (base_url from the tier or OPENAI_BASE_URL); with
+    ``options: {constrained: json_schema}`` (or ``json_object``, ``gbnf``) its answers are held to the action schema
+    by the server (``agents.llm.constrained``)."""
     if not os.environ.get(KEY_ENV):
         raise BackendError(
             f"tiers.{tier}: the openai backend needs an API key: set {KEY_ENV} (any value for a local server)"
         )
     if not settings.model:
         raise BackendError(f"tiers.{tier}.model: name the model the endpoint serves")
+    from agents.llm.constrained import ConstrainedApi, constrained_form  # it builds on OpenAIApi (this module)
+
+    api = OpenAIApi() if constrained_form(tier, settings) is None else ConstrainedApi()
     policy = shared_policy(context)
-    policy.add_tier(tier, settings, OpenAIApi(), settings.model)
+    policy.add_tier(tier, settings, api, settings.model)
     return policy

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
 
+from agents.llm.constrained import ConstrainedApi
 from agents.llm.local_backend import LOCAL_DEFAULTS, LocalApi, build_policy, local_options, with_local_defaults
 from agents.llm.local_server import LocalModelError, _check, model
-from agents.llm.openai_backend import OpenAIApi
 from agents.llm.pricing import lookup
 from market.backends import BackendContext, BackendError
 from market.scenario import TierSettings, load_scenario
@@ -48,18 +47,15 @@ def test_local_defaults_fill_only_what_the_tier_left_unset() -> None:
     assert settings.max_retries == LOCAL_DEFAULTS["max_retries"] and settings.timeout == LOCAL_DEFAULTS["timeout"]
 
 
-def test_local_requests_are_openai_requests_that_offer_the_tools() -> None:
+def test_local_requests_are_constrained_requests_with_a_seed() -> None:
     settings = TierSettings(backend="local", model="smollm2-135m", options={"seed": 5})
     messages = [{"role": "user", "content": "hello"}]
     local = LocalApi().request(settings, "smollm2-135m", "system", messages)
-    plain = OpenAIApi().request(settings, "smollm2-135m", "system", messages)
-    # llama.cpp's chatml-function-calling shows the tools to the model only with tool_choice "auto"; its
-    # grammar cannot hold long length bounds (the server dies on maxLength 2000), checked here instead
-    assert {k: v for k, v in local.items() if k != "tools"} == {
-        **{k: v for k, v in plain.items() if k != "tools"}, "tool_choice": "auto", "seed": 5}
-    assert "maxLength" in json.dumps(plain["tools"]) and "maxLength" not in json.dumps(local["tools"])
-    assert [t["function"]["name"] for t in local["tools"]] == [t["function"]["name"] for t in plain["tools"]]
-    assert LocalApi.name == "local"
+    held = ConstrainedApi().request(settings.model_copy(update={"options": {"constrained": "gbnf"}}),
+                                    "smollm2-135m", "system", messages)
+    # no tools: the answer is held to one action by llama.cpp's grammar (agents.llm.constrained)
+    assert local == {**held, "seed": 5} and "tools" not in local
+    assert LocalApi.name == "local" and issubclass(LocalApi, ConstrainedApi)
 
 
 def test_local_models_are_known_and_priced_at_zero() -> None:

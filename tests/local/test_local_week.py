@@ -1,9 +1,10 @@
 """A real open-weight model in the loop: SmolLM2-135M served by llama.cpp on 127.0.0.1, no network.
 
-Every tier of a short week runs on the real model through the real server (``backend: local``).
-The model's answers are whatever it makes of the prompt (made-up ids, odd amounts, broken calls):
-the week must complete, each bad answer be handled and counted, money and items be conserved,
-and the recorded week replay byte for byte with the server stopped.
+Every tier of a short week runs on the real model through the real server (``backend: local``),
+each answer held by llama.cpp's grammar to one action of the action schema. The model's choices are
+whatever it makes of the prompt (made-up ids, odd amounts): the week must complete with no malformed
+action, each refusal and failed turn be counted, money and items be conserved, and the recorded week
+replay byte for byte with the server stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from market.backends import AgentFailure
 from market.events import ParticipantJoined
 from market.ledger import Ledger
 from market.observation import Observation, observe
-from market.scenario import TierSettings
 from market.state import MarketState
 from running import runner
 from running.runfolder import RunFolder
@@ -64,22 +64,26 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
         return [json.loads(line)["event"] for line in ledger.export_lines()]
 
 
-def _bad_calls(run_dir: Path) -> int:
-    """Tool calls in the recorded answers that are not a valid action (checked here, apart from the policy)."""
-    bad = 0
+def _answers(run_dir: Path) -> list[dict[str, Any]]:
+    """The recorded answers of the trading calls (turns and repairs), in order."""
+    out = []
     for line in (run_dir / "cassette.jsonl").read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
-        if entry.get("kind") != "call" or "response" not in entry or entry.get("purpose") == "survey":
-            continue
-        choice = entry["response"]["choices"][0]
-        if choice.get("finish_reason") == "length":
+        if entry.get("kind") == "call" and "response" in entry and entry.get("purpose") in ("turn", "repair"):
+            out.append(entry["response"])
+    return out
+
+
+def _bad_calls(run_dir: Path) -> int:
+    """Answers that are not a valid action (read back as the backend does, checked here apart from the policy)."""
+    bad = 0
+    for response in _answers(run_dir):
+        if response["choices"][0].get("finish_reason") == "length":
             continue  # a cut-off answer is never used: counted as cut_off, not as a malformed call
-        for call in choice["message"].get("tool_calls") or []:
+        for call in LocalApi().parse(response).calls:
             try:
-                to_action(call["function"]["name"], call["function"]["arguments"])
-            except HostileJson:
-                continue  # fails the turn (hostile_json), counted among the failures
-            except ToolCallError:
+                to_action(call.name, call.arguments)
+            except (HostileJson, ToolCallError):
                 bad += 1
     return bad
 
@@ -106,11 +110,14 @@ def test_a_week_on_the_real_model_completes_is_counted_and_replays(tmp_path: Pat
     rec = tmp_path / "rec"
     events = _events(rec)
     faults = llm["total"]["faults"]
-    # every tool call that is not a valid action was counted, and each got its repair attempt
-    bad = _bad_calls(rec)
-    assert faults.get("malformed_calls", 0) == bad
-    if bad:
-        assert faults.get("repair_attempts", 0) > 0
+    # the grammar holds every answer to one action of the schema: none is malformed, as read here and as counted
+    answers = _answers(rec)
+    assert answers and _bad_calls(rec) == 0
+    assert faults.get("malformed_calls", 0) == 0 and faults.get("repair_attempts", 0) <= faults.get("cut_off", 0)
+    assert all(json.loads(a["choices"][0]["message"]["content"])["tool"] for a in answers
+               if a["choices"][0]["finish_reason"] != "length")
+    for log in rec.glob("local-server-*.log"):
+        assert "failed to parse grammar" not in log.read_text(errors="replace")
     # every failed turn is an agent_failed event in the ledger, counted per tier in summary.json
     failed = [e for e in events if e["type"] == "agent_failed"]
     by_tier: dict[str, int] = {}
@@ -164,23 +171,3 @@ def test_the_models_ship_in_their_packages_with_checked_files() -> None:
     smol = model_file("smollm2-135m")
     assert smol.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and smol.stat().st_size > 50_000_000
     assert smol.read_bytes()[:4] == b"GGUF"
-
-
-def test_the_server_survives_every_tool_it_is_offered(tmp_path: Path) -> None:
-    # llama.cpp turns each tool's schema into a grammar when the model picks it; a schema it cannot parse
-    # (maxLength 2000 before LocalApi dropped it) killed the server. Each tool is forced once here.
-    settings = TierSettings(backend="local", model="smollm2-135m", max_tokens=64)
-    messages = [{"role": "user", "content": "Use the tool."}]
-    with LocalServer(model_file("smollm2-135m"), 2048, log=tmp_path / "server.log") as server:
-        body = LocalApi().request(settings, "smollm2-135m", "You trade.", messages)
-        for tool in body["tools"]:
-            name = tool["function"]["name"]
-            forced = {**body, "tool_choice": {"type": "function", "function": {"name": name}}}
-            request = urllib.request.Request(server.base_url + "/chat/completions", data=json.dumps(forced).encode(),
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=300) as response:
-                answer = json.loads(response.read())
-            calls = answer["choices"][0]["message"]["tool_calls"]
-            assert [c["function"]["name"] for c in calls] == [name]
-            assert server.running
-    assert "failed to parse grammar" not in (tmp_path / "server.log").read_text(errors="replace")

@@ -1,0 +1,183 @@
+"""Constrained answers (``agents.llm.constrained``): the request, the schema and grammar, the compact prompt,
+reading an answer back, and a policy turn through it; no server (``tests/local`` runs the real one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.llm import prompts
+from agents.llm.agent import ModelPolicy, Tier
+from agents.llm.constrained import (
+    COMPACT_RULES,
+    ConstrainedApi,
+    action_grammar,
+    action_schema,
+    compact_user_text,
+)
+from agents.llm.local_backend import LocalApi
+from agents.llm.openai_backend import OpenAIApi
+from agents.llm.openai_backend import build_policy as openai_policy
+from agents.llm.tools import ToolCallError, to_action, tool_names
+from market.actions import ListItem, MakeOffer
+from market.backends import BackendContext, BackendError
+from market.domain import Item, Participant, Want
+from market.events import ParticipantJoined, Rules
+from market.observation import observe
+from market.scenario import TierSettings, load_scenario
+from market.state import MarketState
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _people() -> tuple[Participant, Participant]:
+    lamp = Item(id="p1-i1", kind="lamp", title="Desk lamp", category="home", value=2000)
+    mug = Item(id="p2-i1", kind="mug", title="Mug", category="home", value=800)
+    seller = Participant(id="p1", name="Ada Fox", budget=10_000, items=(lamp,), reserves={"p1-i1": 1200},
+                         wants=(Want(kind="mug", title="Mug", max_price=900),))
+    buyer = Participant(id="p2", name="Bo Lee", budget=10_000, items=(mug,), reserves={"p2-i1": 500},
+                        wants=(Want(kind="lamp", title="Desk lamp", max_price=2500),))
+    return seller, buyer
+
+
+def _answer(content: str, finish: str = "stop") -> dict[str, Any]:
+    return {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 30}}
+
+
+def test_the_schema_is_one_of_the_ten_actions_without_bounds_a_grammar_cannot_hold() -> None:
+    schema = action_schema()
+    assert [v["properties"]["tool"]["const"] for v in schema["oneOf"]] == list(tool_names())
+    assert all(v["required"] == ["tool", "arguments"] for v in schema["oneOf"])
+    text = json.dumps(schema)
+    assert "maxLength" not in text and "minLength" not in text and "pattern" not in text
+
+
+@pytest.mark.parametrize("form", ["json_schema", "json_object", "gbnf"])
+def test_a_constrained_request_has_no_tools_and_holds_the_answer(form: str) -> None:
+    settings = TierSettings(backend="openai", model="m", options={"constrained": form})
+    body = ConstrainedApi().request(settings, "m", "per-trader text", [{"role": "user", "content": "hello"}])
+    assert "tools" not in body and "tool_choice" not in body
+    assert body["messages"][0] == {"role": "system", "content": COMPACT_RULES + "\n\nper-trader text"}
+    if form == "gbnf":
+        assert body["grammar"] == action_grammar() and "response_format" not in body
+    elif form == "json_object":
+        assert body["response_format"] == {"type": "json_object", "schema": action_schema()}
+    else:
+        assert body["response_format"]["json_schema"]["schema"] == action_schema()
+
+
+def test_the_local_backend_sends_the_grammar_and_a_seed() -> None:
+    settings = TierSettings(backend="local", model="smollm2-135m", options={"seed": 5})
+    body = LocalApi().request(settings, "smollm2-135m", "s", [{"role": "user", "content": "x"}])
+    assert body["grammar"] == action_grammar() and body["seed"] == 5 and "tools" not in body
+
+
+def test_the_grammar_is_read_by_llama_cpp() -> None:
+    grammar = pytest.importorskip("llama_cpp.llama_grammar", reason="llama-cpp-python is not installed")
+    grammar.LlamaGrammar.from_string(action_grammar(), verbose=False)
+    # amounts are whole cents from 1: no sign, no leading zero, no fraction
+    assert "cents ::= [1-9] [0-9]?" in action_grammar()
+
+
+def test_the_rules_a_constrained_prompt_states_come_from_the_scenario() -> None:
+    seller, _ = _people()
+    settings = TierSettings(backend="openai", model="m", options={"constrained": "json_schema"})
+
+    def system(rules: Rules) -> str:
+        text = prompts.system_text(seller, "Be brief.", rules)
+        return ConstrainedApi().request(settings, "m", text, [])["messages"][0]["content"]
+
+    assert "stays open for 6 hours" in system(Rules(offer_ttl=6 * 3600))
+    assert "stays open for 1 day" in system(Rules())
+    assert "does not enforce" in system(Rules(enforce_mandate=False))
+    for name in tool_names():  # every action is named, with its fields
+        assert f"- {name} {{" in COMPACT_RULES
+
+
+def test_the_observation_goes_compact_and_names_what_a_trader_acts_on() -> None:
+    seller, buyer = _people()
+    state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)])
+    obs = observe(state, "A", "p1", "small", 9 * 3600, 0, [])
+    full = "Earlier turns, summarised: turn 0: pass\n\n" + prompts.observation_text(obs)
+    compact = compact_user_text(full)
+    assert compact.startswith("Earlier turns, summarised: turn 0: pass\n\nMarket A, day 1, 09:00.")
+    body = json.loads(compact.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0])
+    assert body == {"available": 10_000, "held_in_offers": 0,
+                    "unlisted_items": [{"item_id": "p1-i1", "title": "Desk lamp", "value": 2000}],
+                    "wants": [{"title": "Mug", "max_price": 900}]}
+    assert len(compact) < 0.7 * len(full)
+    assert compact_user_text(prompts.REPAIR_TEXT) == prompts.REPAIR_TEXT
+
+
+def test_an_answer_is_read_back_as_one_tool_call() -> None:
+    api = ConstrainedApi()
+    content = '{"tool": "make_offer", "arguments": {"listing_id": "L1", "amount": 1200}}'
+    reply = api.parse(_answer(content))
+    [call] = reply.calls
+    assert to_action(call.name, call.arguments) == MakeOffer(listing_id="L1", amount=1200)
+    assert reply.stop == "tool_use" and reply.usage.input == 900 and reply.usage.output == 30
+    assert reply.assistant == {"role": "assistant", "content": content}  # kept as the model wrote it
+    # ids are fresh in the conversation
+    again = api.parse(_answer('{"tool": "pass", "arguments": {}}'), taken={call.id})
+    assert again.calls[0].id != call.id
+    # a server that ignored the constraint: a call of no tool, refused with the list of tools (repaired once)
+    [bad] = api.parse(_answer("I would like to sell my lamp.")).calls
+    with pytest.raises(ToolCallError, match="unknown tool"):
+        to_action(bad.name, bad.arguments)
+    assert api.parse(_answer("")).calls == () and api.parse(_answer("")).stop == "end_turn"
+    assert api.parse(_answer('{"tool": "pass", "argu', "length")).stop == "max_tokens"
+
+
+def test_results_go_back_as_text_in_the_next_user_message() -> None:
+    messages = ConstrainedApi().user([("answer_0", "error: make_offer.amount: too low", True)], "next")
+    assert messages == [{"role": "user", "content": "Your last action: error: make_offer.amount: too low\nnext"}]
+
+
+def test_the_openai_option_is_checked_and_picks_the_constrained_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    scenario, _ = load_scenario(ROOT / "scenarios" / "smoke.yaml")
+    price = {"input": "0", "output": "0"}
+    bad = TierSettings(backend="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                       options={"constrained": "regex", "price": price})
+    with pytest.raises(BackendError, match=r"tiers\.small\.options\.constrained: one of json_schema, json_object"):
+        openai_policy("small", bad, BackendContext(scenario=scenario))
+    for options, api in (({"constrained": "json_schema", "price": price}, ConstrainedApi),
+                         ({"price": price}, OpenAIApi)):
+        settings = TierSettings(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", options=options)
+        policy = openai_policy("small", settings, BackendContext(scenario=scenario))
+        try:
+            assert type(policy.tiers["small"].api) is api
+        finally:
+            policy.close()
+
+
+def test_a_policy_turn_through_the_constrained_wire_is_the_action_the_answer_names() -> None:
+    seller, buyer = _people()
+    scenario, _ = load_scenario(ROOT / "scenarios" / "smoke.yaml")
+    seen: list[dict[str, Any]] = []
+
+    async def model(tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str | None]:
+        del tier, body
+        seen.append(request)
+        text = request["messages"][-1]["content"]
+        shown = orjson.loads(text.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0])
+        item = shown["unlisted_items"][0]  # reads the compact observation like a model would
+        answer = {"tool": "list_item", "arguments": {"item_id": item["item_id"], "ask": item["value"]}}
+        return _answer(json.dumps(answer)), None
+
+    policy = ModelPolicy(BackendContext(scenario=scenario), transport=model)
+    try:
+        settings = TierSettings(backend="openai", model="m", options={"constrained": "gbnf",
+                                                                       "price": {"input": "0", "output": "0"}})
+        policy.add_tier("small", settings, ConstrainedApi(), "m")
+        state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)])
+        decision = policy.decide(observe(state, "A", "p1", "small", 9 * 3600, 0, []))
+    finally:
+        policy.close()
+    assert decision.actions == (ListItem(item_id="p1-i1", ask=2000),)
+    assert "grammar" in seen[0] and "tools" not in seen[0]
