@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def one(size: int) -> dict[str, float]:
     import yaml
 
-    from running import runner
-    from running.runfolder import RunFolder
+    from market import runner
+    from market.runfolder import RunFolder
 
     data = yaml.safe_load((ROOT / "scenarios" / "deal.yaml").read_text())
     data["name"] = f"scale{size}"
