@@ -24,12 +24,12 @@ pytest.importorskip("llama_cpp", reason='llama-cpp-python is not installed (pip 
 from agents.llm.local_backend import LocalApi
 from agents.llm.local_server import LocalServer, model_file
 from agents.llm.tools import HostileJson, ToolCallError, to_action
-from market import runner
+from running import runner
 from market.backends import AgentFailure
 from market.events import ParticipantJoined
 from market.ledger import Ledger
 from market.observation import Observation, observe
-from market.runfolder import RunFolder
+from running.runfolder import RunFolder
 from market.state import MarketState
 from tests.market.helpers import assert_conserved
 
@@ -171,3 +171,28 @@ def test_the_models_ship_in_their_packages_with_checked_files() -> None:
     smol = model_file("smollm2-135m")
     assert smol.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and smol.stat().st_size > 50_000_000
     assert smol.read_bytes()[:4] == b"GGUF"
+
+
+@pytest.mark.parametrize("form", ["json_object", "gbnf"])
+def test_an_openai_tier_on_a_llama_cpp_server_gets_the_same_constrained_answers(
+    tmp_path: Path, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the `openai` backend pointed at llama-cpp-python's server (started here, as one would by hand), with
+    # options.constrained: every answer is one action of the schema, as on the local backend
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
+    with LocalServer(model_file("smollm2-135m"), 4096, log=tmp_path / "server.log") as server:
+        tier = {"backend": "openai", "model": "smollm2-135m", "base_url": server.base_url, "max_tokens": 200,
+                "options": {"constrained": form}}
+        prepared = runner.plan(WEEK, tiers={"frontier": tier, "small": tier}, options={})
+        policy = prepared.policies["small"]
+        try:
+            policy.open_run(tmp_path)
+            decision = policy.decide_batch([_first_observation(prepared)])[0]
+        finally:
+            policy.close()
+    answers = _answers(tmp_path)
+    assert answers and _bad_calls(tmp_path) == 0
+    if not isinstance(decision, AgentFailure):  # (a cut-off answer and repair is a counted failure)
+        [call] = LocalApi().parse(answers[-1]).calls
+        assert to_action(call.name, call.arguments) == decision.actions[0]
+    assert "failed to parse grammar" not in (tmp_path / "server.log").read_text(errors="replace")
