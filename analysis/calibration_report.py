@@ -9,7 +9,6 @@ importances in percent; whether the held-out runs reach a target is a mark (✓ 
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import sys
@@ -19,7 +18,8 @@ from typing import Annotated, Any
 import plotly.graph_objects as go
 import typer
 
-from analysis.report import page
+from analysis import pages
+from analysis.pages import Row, Table, figure_html
 from market.money import format_money
 
 REPORT_FILE = "report.html"
@@ -74,7 +74,7 @@ def history_figure(record: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def fit_table(record: dict[str, Any]) -> str:
+def fit_table(record: dict[str, Any]) -> Table:
     """Each moment: target and tolerance, simulated on held-out seeds, the 95% interval and the mark."""
     head = ["moment", "target", "tolerance", "weight (unitless)", "fitted", "simulated (held out)",
             "95% interval", "reached", "certainty", "source"]
@@ -89,16 +89,13 @@ def fit_table(record: dict[str, Any]) -> str:
         why = row["why_not_simulated"] or ("the target is inside the interval or within the tolerance of the mean"
                                            if row["reached"] else "the target is outside the interval and "
                                            "farther than the tolerance from the mean")
-        rows.append(f"<tr title='{html.escape(why)}'>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-                    + "</tr>")
+        rows.append(Row(cells, title=why))
     caption = ("Fit: published figures against the simulated week (mean over the held-out seeds, 95% t interval; "
                "✓ reached, ✗ not reached)")
-    return (f"<table><caption>{html.escape(caption)}</caption><thead><tr>"
-            + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table>")
+    return Table(head, rows, caption)
 
 
-def parameter_table(record: dict[str, Any]) -> str:
+def parameter_table(record: dict[str, Any]) -> Table:
     """Each fitted parameter: its best value, its bounds and its fANOVA importance in percent."""
     best = record["best"]["params"]
     importance = record.get("sensitivity", {})
@@ -108,12 +105,10 @@ def parameter_table(record: dict[str, Any]) -> str:
         cells = [p["path"], _number(best[p["path"]]), f"{_number(p['low'])} to {_number(p['high'])}",
                  "whole numbers" if p["integer"] else "real numbers",
                  f"{share:.1%}" if isinstance(share, int | float) else "not estimated"]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(cells)
     head = ["parameter", "best value (as written in the scenario)", "bounds", "kind",
             "importance (fANOVA, % of the distance's variance)"]
-    return ("<table><caption>Parameters fitted</caption><thead><tr>"
-            + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table>")
+    return Table.of(head, rows, "Parameters fitted")
 
 
 def render(record: dict[str, Any]) -> str:
@@ -131,18 +126,12 @@ def render(record: dict[str, Any]) -> str:
         "The offline profiles are modelling assumptions; a calibrated profile reproduces these figures, it does "
         "not measure any model.",
     ]
-    body = [
-        f"<h1>Calibration of {html.escape(Path(record['scenario']).name)}</h1>",
-        '<div class="provenance"><strong>What produced these numbers</strong><ul>',
-        *[f"<li>{html.escape(line)}</li>" for line in provenance], "</ul></div>",
-        "<h2>Fit</h2>", fit_table(record),
-        "<h2>Parameters</h2>", parameter_table(record),
-        *([f"<p>Sensitivity {html.escape(note)}.</p>"] if note else []),
-        "<h2>The search</h2>",
-        '<div class="figure">' + history_figure(record).to_html(full_html=False, include_plotlyjs=True,
-                                                                config={"displaylogo": False}) + "</div>",
-    ]
-    return page(f"Calibration: {Path(record['scenario']).name}", body)
+    return pages.render(
+        "calibration.html", title=f"Calibration: {Path(record['scenario']).name}",
+        heading=f"Calibration of {Path(record['scenario']).name}", provenance=provenance,
+        fit=fit_table(record), parameters=parameter_table(record), sensitivity=note or "",
+        figure=figure_html(history_figure(record), include_plotlyjs=True),
+    )
 
 
 def write_page(folder: Path | str, out: Path | None = None) -> Path:

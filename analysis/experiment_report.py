@@ -16,7 +16,6 @@ writes into the experiment folder:
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -32,7 +31,9 @@ import typer
 from plotly.subplots import make_subplots
 from scipy import stats as sps
 
+from analysis import pages
 from analysis.load import load_run
+from analysis.pages import Table, figure_html
 from analysis.stats import comparisons, person_pairs, same_item_pairs
 from market.scenario import read_mapping
 from running.provenance import is_custom
@@ -252,36 +253,25 @@ def in_dollars(cells: pl.DataFrame) -> pl.DataFrame:
 
 
 def render(experiment: Experiment, cells: pl.DataFrame) -> str:
-    """The report as one self-contained HTML page (plotly.js inlined once)."""
+    """The report as one self-contained HTML page (plotly.js inlined once), with the run report's look."""
     cells = in_dollars(cells)
-    parts = [f"<h1>Experiment {html.escape(experiment.record['name'])}: tier effects across cells</h1>",
-             "<section id='provenance'>" + "".join(f"<p>{html.escape(line)}</p>" for line in provenance(experiment))
-             + "</section>"]
-    first = True
-    for effect in cells["name"].unique(maintain_order=True).to_list():
-        fig = figure(cells, effect, experiment)
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False}))
-        first = False
-    parts.append("<h2>Estimates per cell</h2>" + _table(cells, list(experiment.factors)))
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-             "#provenance p{margin:.2em 0}")
-    title = html.escape(f"experiment {experiment.record['name']}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
-            f"</head><body>{''.join(parts)}</body></html>")
+    name = experiment.record["name"]
+    figures = [figure_html(figure(cells, effect, experiment), include_plotlyjs=k == 0)
+               for k, effect in enumerate(cells["name"].unique(maintain_order=True).to_list())]
+    return pages.render("experiment.html", title=f"experiment {name}",
+                        heading=f"Experiment {name}: tier effects across cells", provenance=provenance(experiment),
+                        figures=figures, cells=cells_table(cells, list(experiment.factors)))
 
 
-def _table(cells: pl.DataFrame, factors: list[str]) -> str:
-    head = ["cell", *factors, "effect", "estimate", "95% interval", "replications"]
+def cells_table(cells: pl.DataFrame, factors: list[str]) -> Table:
+    """Per cell and effect: the factors' values, the estimate, its 95% interval and the replications."""
     rows = []
     for row in cells.iter_rows(named=True):
         money = row["unit"] == "dollars"
         interval = "-" if row["low"] is None else f"{_num(row['low'], money)} to {_num(row['high'], money)}"
-        values = [row["cell"], *[row[f] for f in factors], row["name"], _num(row["estimate"], money), interval,
-                  row["replications"]]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>")
-    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(rows)
-            + "</table>")
+        rows.append([row["cell"], *[row[f] for f in factors], row["name"], _num(row["estimate"], money), interval,
+                     row["replications"]])
+    return Table.of(["cell", *factors, "effect", "estimate", "95% interval", "replications"], rows)
 
 
 def _num(value: float | None, money: bool = False) -> str:

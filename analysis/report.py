@@ -9,7 +9,6 @@ network.
 
 from __future__ import annotations
 
-import html
 import math
 import sys
 from collections.abc import Sequence
@@ -22,9 +21,10 @@ import polars as pl
 import typer
 
 from analysis import efficiency as eff
-from analysis import fairness, figures, metrics, stats
+from analysis import fairness, figures, metrics, pages, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
 from analysis.moments import over_runs, run_moments
+from analysis.pages import Row, Table, figure_html
 from analysis.tables import daily_series
 from market.events import RejectionCode
 from market.money import format_money
@@ -367,7 +367,7 @@ def headline_effects(a: Analysis) -> list[HeadlineEffect]:
     return out
 
 
-# --- html ------------------------------------------------------------------------
+# --- the page ------------------------------------------------------------------------
 
 
 _MONEY_COLUMNS = {"volume_cents", "seller_premium", "buyer_savings", "mean_price_cents", "optimal_cents",
@@ -408,19 +408,14 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def html_table(df: pl.DataFrame, caption: str = "") -> str:
-    """A polars frame as an HTML table; cents columns shown as dollars, numbers formatted for people."""
-    head = "".join(f"<th>{html.escape(_header(c))}</th>" for c in df.columns)
-    body = []
-    for row in df.iter_rows(named=True):
-        cells = "".join(f"<td>{html.escape(_cell(col, value))}</td>" for col, value in row.items())
-        body.append(f"<tr>{cells}</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def frame_table(df: pl.DataFrame, caption: str = "") -> Table:
+    """A polars frame as a page table; cents columns shown as dollars, numbers formatted for people."""
+    return Table.of([_header(c) for c in df.columns],
+                    [[_cell(col, value) for col, value in row.items()] for row in df.iter_rows(named=True)], caption)
 
 
-def estimates_table(estimates: list[stats.Estimate], caption: str) -> str:
-    """Estimates with their 95% intervals and p-values (``p < 1/n`` at a permutation test's floor)."""
+def estimates_table(estimates: list[stats.Estimate], caption: str) -> Table | None:
+    """Estimates with their 95% intervals and p-values (``p < 1/n`` at a permutation test's floor); None if none."""
     rows = []
     for e in estimates:
         money = "cents" in e.name
@@ -428,24 +423,21 @@ def estimates_table(estimates: list[stats.Estimate], caption: str) -> str:
         p = "–" if e.p_value is None else e.p_text.removeprefix("p = ").removeprefix("p ")
         rows.append({"effect": e.name.replace(" (cents)", " ($)"), "estimate": fmt(e.value),
                      "95% CI low": fmt(e.low), "95% CI high": fmt(e.high), "p": p, "n": e.n, "method": e.method})
-    return html_table(pl.DataFrame(rows), caption) if rows else ""
+    return frame_table(pl.DataFrame(rows), caption) if rows else None
 
 
-def published_table(p: Published) -> str:
-    """Each published figure beside the simulated one, its interval and the verdict, as an HTML table."""
-    head = "".join(f"<th>{h}</th>" for h in ("figure", "published", "simulated", "simulated 95% interval",
-                                              "inside the published uncertainty?", "source"))
-    body = []
+def published_table(p: Published) -> Table:
+    """Each published figure beside the simulated one, its interval and the verdict (a row's class: inside, missed)."""
+    rows = []
     for r in p.rows:
-        css = "" if r.inside is None else ' class="inside"' if r.inside else ' class="missed"'
+        css = "" if r.inside is None else "inside" if r.inside else "missed"
         simulated = r.show(r.simulated) if r.inside is not None else "–"
         verdict = r.verdict() + (f": {r.why_not}" if r.why_not else "")
-        cells = (r.moment, r.published_text(), simulated, r.interval_text() or "–", verdict, r.source)
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(Row((r.moment, r.published_text(), simulated, r.interval_text() or "–", verdict, r.source), css))
     caption = (f"Published ({p.targets}) against simulated. Inside: within the targets file's tolerance; where it "
                "gives a published standard error, |published - simulated| / sqrt(SE² + simulated SE²) < 1.96")
-    return (f'<table class="published"><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return Table(("figure", "published", "simulated", "simulated 95% interval", "inside the published uncertainty?",
+                  "source"), rows, caption, css="published")
 
 
 def build_figures(a: Analysis) -> list[go.Figure]:
@@ -467,70 +459,46 @@ def build_figures(a: Analysis) -> list[go.Figure]:
     return figs
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f3f3f3}caption{text-align:left;font-weight:600;padding:.3em 0}p{line-height:1.5}
-.figure{margin:1.5em 0}.provenance{background:#f6f8fa;border-left:4px solid #57606a;padding:.5em 1em}
-.provenance li{margin:.2em 0}
-.published td:first-child,.published td:last-child,.published td:nth-child(5){text-align:left}
-tr.missed td:nth-child(5){color:#a40e26;font-weight:600}tr.inside td:nth-child(5){color:#1a7f37}"""
-
-
-def page(title: str, body: Sequence[str]) -> str:
-    """An HTML document with the report's look (its stylesheet); ``body`` is HTML, joined by newlines."""
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>" + "\n".join(body)
-            + "</body></html>")
-
-
 def render(a: Analysis) -> str:
     """The report as one HTML document with plotly.js inlined once; it opens with what produced its numbers."""
-    figs = build_figures(a)
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(k == 0), div_id=f"figure-{k}",
-                         config={"displaylogo": False}) for k, fig in enumerate(figs)]
+    figs = [figure_html(fig, k == 0, f"figure-{k}") for k, fig in enumerate(build_figures(a))]
     runs = ", ".join(p.name for p in a.data.runs[:6]) + (" …" if len(a.data.runs) > 6 else "")
     label = a.rating_label
-    headline = "".join(
-        estimates_table(c.headline, f"Headline tier effects: {c.title}")
-        + estimates_table(c.regression, f"Price regression with item fixed effects: {c.title}")
-        + estimates_table(c.noticed, f"Did the principals notice? {c.title} (markets where tiers mix; {label})")
-        for c in a.comparisons)
+    headline = [t for c in a.comparisons for t in (
+        estimates_table(c.headline, f"Headline tier effects: {c.title}"),
+        estimates_table(c.regression, f"Price regression with item fixed effects: {c.title}"),
+        estimates_table(c.noticed, f"Did the principals notice? {c.title} (markets where tiers mix; {label})"),
+    ) if t is not None]
     tier_cols = ["market", "tier", "participants", "deals_per_participant", "listings_sold", "price_ratio_as_seller",
                  "price_ratio_as_buyer", "seller_premium", "buyer_savings"]
     tiers = a.tiers.group_by(["market", "tier"]).agg(pl.col(tier_cols[2:]).mean()).sort(["market", "tier"])
     eff_table = a.efficiency.group_by("market").agg(
         pl.col("optimal_cents", "realised_cents").mean(), efficiency=pl.col("efficiency").mean(),
         runs=pl.len()).sort("market")
-    conduct_table = html_table(a.conduct, "Refused actions and failed turns per tier") \
-        if a.conduct is not None and a.conduct.height else ""
-    body = [
-        f"<h1>Market report: {html.escape(a.data.name)}</h1>",
-        '<div class="provenance"><strong>What produced these numbers</strong><ul>',
-        *[f"<li>{html.escape(line)}</li>" for line in a.provenance],
-        "</ul></div>",
-        *([f'<h2 id="published">Published against simulated</h2><p>{html.escape(a.published.sentence())}'
-           f"</p>{published_table(a.published)}"] if a.published is not None else []),
-        f"<p><small>{len(a.data.runs)} run(s): {html.escape(runs)}. Money in dollars; computed from the ledgers."
-        "</small></p>",
-        "<h2>Summary</h2>", *[f"<p>{html.escape(t)}</p>" for t in summary_text(a)],
-        "<h2>Headline</h2>", headline,
-        html_table(a.markets.group_by("market").agg(
+    week = frame_table(week_over_time(a.daily), "New listings and deals per simulated day and market (mean over "
+                       "runs)") if a.daily is not None and a.daily.height else None
+    tables = [
+        frame_table(tiers.select(tier_cols), "Per market and tier (sold above value: price minus the item's "
+                    "reference value as seller; bought below value: reference value minus price as buyer; per deal)"),
+        frame_table(a.pairs, "Seller tier against buyer tier"),
+        *([frame_table(a.conduct, "Refused actions and failed turns per tier")]
+          if a.conduct is not None and a.conduct.height else []),
+        frame_table(eff_table, "Allocative efficiency per market (mean over runs)"),
+        frame_table(a.fairness, f"{label.capitalize()}s against surplus (per tier and side; 'simulated' counts "
+                                "ratings computed from surplus, not anyone's answer)"),
+    ]
+    return pages.render(
+        "report.html", title=f"Market report: {a.data.name}", heading=f"Market report: {a.data.name}",
+        provenance=a.provenance,
+        published=published_table(a.published) if a.published is not None else None,
+        published_sentence=a.published.sentence() if a.published is not None else "",
+        runs=f"{len(a.data.runs)} run(s): {runs}. Money in dollars; computed from the ledgers.",
+        summary=summary_text(a), headline=headline,
+        markets=frame_table(a.markets.group_by("market").agg(
             pl.col("participants", "listings", "deals", "volume_cents", "price_ratio", "deals_per_participant")
             .mean()).sort("market"), "Markets (mean over runs)"),
-        *(["<h2>The week over time</h2>", html_table(week_over_time(a.daily),
-            "New listings and deals per simulated day and market (mean over runs)")]
-          if a.daily is not None and a.daily.height else []),
-        html_table(tiers.select(tier_cols), "Per market and tier (sold above value: price minus the item's "
-                   "reference value as seller; bought below value: reference value minus price as buyer; per deal)"),
-        html_table(a.pairs, "Seller tier against buyer tier"),
-        conduct_table,
-        html_table(eff_table, "Allocative efficiency per market (mean over runs)"),
-        html_table(a.fairness, f"{label.capitalize()}s against surplus (per tier and side; 'simulated' counts "
-                               "ratings computed from surplus, not anyone's answer)"),
-        "<h2>Figures</h2>", *[f'<div class="figure">{p}</div>' for p in parts],
-    ]
-    return page(f"Market report: {a.data.name}", body)
+        week=week, tables=tables, figures=figs,
+    )
 
 
 def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[str] = ()) -> Path:

@@ -34,7 +34,6 @@ uses the analysis's tests; ``python -m market.power`` and ``market power`` launc
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,8 +49,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from scipy import stats as sps
 
+from analysis import pages
 from analysis.load import load_run
-from analysis.report import html_table, page
+from analysis.pages import figure_html
+from analysis.report import frame_table
 from analysis.stats import contrast, headline
 from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
 from studies.experiment import ExperimentError, design, run, validate_spec
@@ -268,7 +269,7 @@ def print_table(console: Console, table: pl.DataFrame, vary: Vary) -> None:
     console.print(out)
 
 
-def page_table(table: pl.DataFrame, vary: Vary) -> str:
+def page_table(table: pl.DataFrame, vary: Vary) -> pages.Table | None:
     """The power table for the page: power and its interval in %, weeks counted, mean estimates with units."""
     rows = [{vary.axis: str(row[vary.name]), "effect": EFFECT_TEXT[row["effect"]],
              "power": f"{row['power']:.0%}" if row["status"] == "tested" else "no units",
@@ -278,7 +279,7 @@ def page_table(table: pl.DataFrame, vary: Vary) -> str:
              "mean estimate": _estimate_text(row["effect"], row["mean_estimate"])
              + (" per person" if row["effect"] == "extra_deals" and row["mean_estimate"] is not None else "")}
             for row in table.iter_rows(named=True)]
-    return html_table(pl.DataFrame(rows), "Power per design point and effect") if rows else ""
+    return frame_table(pl.DataFrame(rows), "Power per design point and effect") if rows else None
 
 
 def write_page(path: Path, fig: go.Figure, scenario: Path, effects: Sequence[str], table: pl.DataFrame,
@@ -290,12 +291,9 @@ def write_page(path: Path, fig: go.Figure, scenario: Path, effects: Sequence[str
              f"Power is the % of weeks with p < {alpha:.0%}, with a 95% Clopper-Pearson interval; a design point "
              "where no week had a unit to test has no power (\"no units\"), not 0%.",
              "With offline profiles the effect sizes are the profiles' assumptions, and so is this power."]
-    body = [f"<h1>Power: {html.escape(scenario.name)}</h1>",
-            '<div class="provenance"><strong>What produced these numbers</strong><ul>',
-            *[f"<li>{html.escape(line)}</li>" for line in lines], "</ul></div>",
-            '<div class="figure">' + fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
-            + "</div>", page_table(table, vary)]
-    path.write_text(page(f"Power: {scenario.name}", body), encoding="utf-8")
+    path.write_text(pages.render("power.html", title=f"Power: {scenario.name}", heading=f"Power: {scenario.name}",
+                                 provenance=lines, figure=figure_html(fig, include_plotlyjs=True),
+                                 power=page_table(table, vary)), encoding="utf-8")
 
 
 def _progress(console: Console, total: int, quiet: bool) -> tuple[Progress, Callable[[str], None]]:

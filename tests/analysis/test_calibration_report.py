@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from analysis.calibration_report import app, write_page
-from analysis.report import page
+from analysis.pages import render
 
 
 def record() -> dict:
@@ -43,7 +43,7 @@ def record() -> dict:
 def test_the_page_has_the_report_look_units_and_marks(tmp_path: Path) -> None:
     (tmp_path / "calibration.json").write_text(json.dumps(record()), encoding="utf-8")
     html = write_page(tmp_path).read_text(encoding="utf-8")
-    style = re.search(r"<style>.*?</style>", page("t", []), re.S)
+    style = re.search(r"<style>.*?</style>", render("base.html", title="t"), re.S)
     assert style and style.group(0) in html  # the run report's stylesheet, not a copy
     text = re.sub(r"<script.*?</script>", "", html, flags=re.S)
     assert not re.search(r"\b(True|False|None|NaN|nan)\b", re.sub(r"<[^>]+>", " ", text))

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.load import load_run
-from analysis.report import analyse, page
+from analysis.pages import render
+from analysis.report import analyse
 from market.scenario import load_scenario
 from studies.factors import FactorError, apply
 from studies.power import EFFECTS, app, figure, mixed_markets, parse_effects, parse_vary, power_table, write_page
@@ -177,7 +178,7 @@ def test_the_power_page_has_the_report_look_units_and_points_on_the_design_value
     target = tmp_path / "power.html"
     write_page(target, figure(table, vary, 0.05), Path("deal.yaml"), ["seller_premium", "extra_deals"], table, vary)
     html = target.read_text(encoding="utf-8")
-    style = re.search(r"<style>.*?</style>", page("t", []), re.S)
+    style = re.search(r"<style>.*?</style>", render("base.html", title="t"), re.S)
     assert style and style.group(0) in html  # the run report's stylesheet
     traces, layout = plotly_figure(html)
     assert [(t["name"], t["x"]) for t in traces] == [("seller premium", [20, 69, 140]),
