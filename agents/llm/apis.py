@@ -14,8 +14,10 @@ from agents.llm.constrained import ConstrainedApi
 from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
 
-APIS: dict[str, type[Api]] = {api.name: api for api in (AnthropicApi, OpenAIApi, ConstrainedApi, LocalApi)}
+BACKEND_APIS: tuple[type[Api], ...] = (AnthropicApi, OpenAIApi, LocalApi)  # each model backend's wire, by its name
+# every wire a cassette can name: an `openai` tier with options.constrained records `openai_constrained`
+APIS: dict[str, type[Api]] = {api.name: api for api in (*BACKEND_APIS, ConstrainedApi)}
 REPLAY = "replay"  # the backend that answers a model tier from its recorded cassette
-MODEL_BACKENDS: frozenset[str] = frozenset({*APIS, REPLAY})
+MODEL_BACKENDS: frozenset[str] = frozenset({*(api.name for api in BACKEND_APIS), REPLAY})
 
 __all__ = ["APIS", "MODEL_BACKENDS", "REPLAY"]

@@ -41,6 +41,7 @@ from market.scenario import TierSettings
 
 FORMS = ("json_schema", "json_object", "gbnf")
 OPTION = "constrained"
+ANSWER_PREFIX = "answer_"  # the ids of calls read from an answer's content (it has none of its own)
 
 # bounds llama.cpp's JSON-schema grammar cannot hold: a `maxLength: 2000` string is unrolled into one nested
 # rule per character and fails to parse ("failed to parse grammar"), killing llama-cpp-python's server; a
@@ -243,7 +244,11 @@ class ConstrainedApi(OpenAIApi):
         }
 
     def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]:
-        """One user message: what became of the last answer's action (queued, or the error), then ``text``."""
+        """One user message: what became of the last answer's action (queued, or the error), then ``text``.
+        Results of real tool calls (a forced tool, as the fairness survey asks) go back as OpenAI's ``tool``
+        messages: answers read from content have ids of their own (``ANSWER_PREFIX``)."""
+        if any(not cid.startswith(ANSWER_PREFIX) for cid, _, _ in results):
+            return super().user(results, text)
         said = [f"Your last action: {out or '(empty)'}" for _, out, _ in results]
         return [{"role": "user", "content": "\n".join([*said, text])}]
 
@@ -253,6 +258,8 @@ class ConstrainedApi(OpenAIApi):
         choices = response.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        if message.get("tool_calls"):  # a forced tool's answer (the fairness survey), read as OpenAI's
+            return super().parse(response, taken)
         content = message.get("content") if isinstance(message.get("content"), str) else ""
         finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else "stop"
         stop = {"length": "max_tokens", "stop": "tool_use", "content_filter": "refusal"}.get(finish, finish)
@@ -264,7 +271,7 @@ class ConstrainedApi(OpenAIApi):
                 answer = orjson.loads(content)
             except orjson.JSONDecodeError:
                 answer = None
-            [cid] = call_ids([None], "answer_", taken)
+            [cid] = call_ids([None], ANSWER_PREFIX, taken)
             if isinstance(answer, dict) and isinstance(answer.get("tool"), str) and "arguments" in answer:
                 arguments = answer["arguments"]
                 calls = (ToolCall(cid, answer["tool"], arguments if isinstance(arguments, str)

@@ -181,3 +181,15 @@ def test_a_policy_turn_through_the_constrained_wire_is_the_action_the_answer_nam
         policy.close()
     assert decision.actions == (ListItem(item_id="p1-i1", ask=2000),)
     assert "grammar" in seen[0] and "tools" not in seen[0]
+
+
+def test_a_forced_tools_answer_is_read_as_openais_and_answered_with_tool_messages() -> None:
+    # the fairness survey forces its rate_deals tool on every model tier, a constrained one too
+    api = ConstrainedApi()
+    call = {"id": "call_1", "type": "function", "function": {"name": "rate_deals", "arguments": '{"ratings": []}'}}
+    response = {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                             "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+    reply = api.parse(response)
+    assert reply == OpenAIApi().parse(response)
+    results = [("call_1", "error: no", True)]
+    assert api.user(results, "again") == OpenAIApi().user(results, "again")
