@@ -21,7 +21,16 @@ from typing import Annotated, Any, Literal
 import polars as pl
 import typer
 
-from analysis.tables import DAILY_SCHEMA, DEAL_EXTRAS, SCHEMAS, daily_series, enrich_deals, hourly_series, project
+from analysis.tables import (
+    DAILY_SCHEMA,
+    DEAL_EXTRAS,
+    SCHEMAS,
+    daily_series,
+    enrich_deals,
+    hourly_schema,
+    hourly_series,
+    project,
+)
 from market.ledger import Ledger, LedgerError
 from market.ratings import SCHEMA as RATINGS_SCHEMA
 from market.ratings import RatingsError, read_ratings
@@ -45,10 +54,8 @@ EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
 
 def export_schemas(tiers: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """Every exported table's columns (``hourly`` has a ``money_<tier>`` column per tier)."""
-    hourly = {"run": pl.Utf8, "market": pl.Utf8, "hour": pl.Int64, "open_listings": pl.Int64,
-              "open_offers": pl.Int64, "deals": pl.Int64, "volume": pl.Int64,
-              **{f"money_{t}": pl.Int64 for t in tiers}}
-    return {**SCHEMAS, "deals": {**SCHEMAS["deals"], **DEAL_EXTRAS}, "hourly": hourly, "daily": DAILY_SCHEMA,
+    return {**SCHEMAS, "deals": {**SCHEMAS["deals"], **DEAL_EXTRAS}, "hourly": hourly_schema(list(tiers)),
+            "daily": DAILY_SCHEMA,
             **EXTRA_SCHEMAS}
 
 
@@ -75,7 +82,8 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
         scenario = validate_scenario(folder.read_scenario(), str(folder.scenario))
         with Ledger(folder.ledger) as ledger:
             state = ledger.status("state") or "unknown"
-            frames = project(((r.market, r.event) for r in ledger.records()), run)
+            records = [(r.market, r.event) for r in ledger.records()]
+            frames = project(records, run)
         ratings = read_ratings(folder.path, run)
     except (RunFolderError, ScenarioError, RatingsError) as exc:
         raise ExportError(str(exc)) from None
@@ -83,8 +91,7 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
         raise ExportError(f"{run_dir}: the ledger cannot be read ({exc})") from None
     tiers = list(scenario.tiers)
     frames["deals"] = enrich_deals(frames)
-    frames["hourly"] = hourly_series(frames, tiers, scenario.duration, run) if frames["participants"].height \
-        else pl.DataFrame(schema=export_schemas(tiers)["hourly"])
+    frames["hourly"] = hourly_series(records, tiers, scenario.duration, run)
     frames["daily"] = daily_series(frames, scenario.days)
     frames["runs"] = pl.DataFrame([{
         "run": run, "scenario": scenario.name, "seed": scenario.seed, "days": scenario.days,

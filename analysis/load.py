@@ -87,7 +87,8 @@ def load_run(path: Path | str, run_id: str | None = None) -> RunData:
                     f" (ledger state {state or 'missing'}); finish it with "
                     f"`python -m market.run --resume {folder.path}` before analysing it"
                 )
-            frames = project(((r.market, r.event) for r in ledger.records()), run)
+            records = [(r.market, r.event) for r in ledger.records()]
+            frames = project(records, run)
     except (LedgerError, sqlite3.DatabaseError) as exc:
         raise AnalysisError(f"{folder.path}: the ledger cannot be read ({exc}); it may be truncated") from None
     except (ValidationError, ValueError) as exc:
@@ -98,7 +99,7 @@ def load_run(path: Path | str, run_id: str | None = None) -> RunData:
         raise AnalysisError(f"{folder.path}: the ledger has no participants; it may be truncated")
     tiers = list(scenario.get("tiers") or sorted(frames["participants"]["tier"].unique().to_list()))
     frames["deals"] = enrich_deals(frames)
-    hourly = hourly_series(frames, tiers, int(scenario.get("days", 1)) * DAY, run)
+    hourly = hourly_series(records, tiers, int(scenario.get("days", 1)) * DAY, run)
     return RunData(
         path=folder.path, name=str(scenario.get("name", run)), seed=int(scenario.get("seed", 0)),
         scenario=scenario, tiers=tiers, hourly=hourly, runs=[folder.path], run_ids=[run],

@@ -20,10 +20,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from market.clock import DAY, HOUR
+from market import hourly
+from market.clock import DAY
 from market.domain import OfferStatus
 from market.events import (
     ActionRejected,
@@ -231,38 +231,20 @@ def enrich_deals(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     ).drop("want_max", "reserve").with_columns(pl.col("buyer_value", "seller_reserve").cast(pl.Int64))
 
 
-def hourly_series(frames: dict[str, pl.DataFrame], tiers: Sequence[str], duration: int, run: str) -> pl.DataFrame:
+def hourly_schema(tiers: Sequence[str]) -> dict[str, Any]:
+    """The ``hourly`` table's columns: ``run``, then the engine's hourly reporters (:mod:`market.hourly`)."""
+    return {"run": pl.Utf8, **{c: pl.Utf8 if c == "market" else pl.Int64 for c in hourly.columns(tiers)}}
+
+
+def hourly_series(records: Iterable[tuple[str, Event]], tiers: Sequence[str], duration: int, run: str) -> pl.DataFrame:
     """Per market and simulated hour: open listings and offers, cumulative deals and volume, money per tier.
 
-    Rebuilt from the tables, the same figures the engine's hourly DataCollector
-    table records. Money per tier is settled money (budget plus sales minus
-    purchases), in cents. ``frames["deals"]`` must be enriched (both tiers).
+    The rows the engine's hourly DataCollector takes while it runs, taken with the same reporters
+    (:mod:`market.hourly`) from the run's ``(market, event)`` records in ledger order. Money per
+    tier is settled money (budget plus sales minus purchases), in cents. Sorted by market, then hour.
     """
-    times = np.arange(1, duration // HOUR + 1, dtype=np.int64) * HOUR
-    out = []
-    for market in sorted(frames["participants"]["market"].unique().to_list()):
-        people = frames["participants"].filter(pl.col("market") == market)
-        tier_of = dict(zip(people["participant_id"], people["tier"], strict=True))
-        deals = frames["deals"].filter(pl.col("market") == market).sort("at")
-        at = deals["at"].to_numpy()
-        done = np.searchsorted(at, times, side="right")  # deals closed by each hour
-        volume = np.concatenate([[0], np.cumsum(deals["price"].to_numpy())])
-        columns: dict[str, Any] = {
-            "run": run, "market": market, "hour": times // HOUR,
-            "open_listings": _open_at(frames["listings"].filter(pl.col("market") == market), "opened_at",
-                                      "closed_at", times),
-            "open_offers": _open_at(frames["offers"].filter(pl.col("market") == market), "made_at", "ended_at",
-                                    times),
-            "deals": done, "volume": volume[done],
-        }
-        for tier in tiers:
-            budget = int(people.filter(pl.col("tier") == tier)["budget"].sum())
-            flow = np.array([(p if tier_of[s] == tier else 0) - (p if tier_of[b] == tier else 0)
-                             for p, s, b in zip(deals["price"], deals["seller"], deals["buyer"], strict=True)],
-                            dtype=np.int64)
-            columns[f"money_{tier}"] = budget + np.concatenate([[0], np.cumsum(flow)])[done]
-        out.append(pl.DataFrame(columns).with_columns(pl.exclude("run", "market").cast(pl.Int64)))
-    return pl.concat(out)
+    rows = [{"run": run, **row} for row in hourly.rows_from_events(records, tiers, duration)]
+    return pl.DataFrame(rows, schema=hourly_schema(tiers), orient="row").sort(["market", "hour"], maintain_order=True)
 
 
 DAILY_SCHEMA: dict[str, Any] = {"run": pl.Utf8, "market": pl.Utf8, "day": pl.Int64, "new_listings": pl.Int64,
@@ -288,10 +270,3 @@ def daily_series(frames: dict[str, pl.DataFrame], days: int) -> pl.DataFrame:
     out = (grid.join(listed, on=[*keys, "day"], how="left").join(closed, on=[*keys, "day"], how="left")
            .with_columns(pl.col("new_listings", "deals", "volume").fill_null(0)))
     return out.select([pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]).sort([*keys, "day"])
-
-
-def _open_at(df: pl.DataFrame, start: str, end: str, times: np.ndarray) -> np.ndarray:
-    """How many intervals [start, end) contain each time (end null = still open)."""
-    starts = np.sort(df[start].to_numpy())
-    ends = np.sort(df[end].fill_null(np.iinfo(np.int64).max).to_numpy())
-    return np.searchsorted(starts, times, side="right") - np.searchsorted(ends, times, side="right")

@@ -43,6 +43,8 @@ from market.events import (
     ParticipantJoined,
     RejectionCode,
 )
+from market.hourly import columns as hourly_columns
+from market.hourly import hourly_row
 from market.observation import Decision, Observation, observe
 from market.randomness import keyed_random
 from market.scenario import Scenario, assign_tiers
@@ -51,6 +53,15 @@ from market.state import MarketState
 Entry = tuple[str, Event]
 _participant = attrgetter("participant_id")
 Sink = Callable[[Sequence[Entry]], None]
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """After a full collection, freeze what survived it: nearly all of it is the market's state and
+    lives to the end of the run, so no later collection need traverse it again (a full collection's
+    cost would otherwise grow with the market). ``MarketModel.run`` unfreezes it all at the end, so a
+    cycle left unreachable meanwhile is still collected then."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
 
 
 class Trader(mesa.Agent):
@@ -169,11 +180,7 @@ class MarketModel(mesa.Model):
         self.markets: list[Market] = []
         self._due: dict[int, list[Trader]] = {}
         self._submitted: queue.Queue[tuple[str, str, Action | _Join, Future[exchange.Outcome]]] = queue.Queue()
-        tier_names = list(scenario.tiers)
-        self.datacollector = mesa.DataCollector(tables={"hourly": [
-            "market", "hour", "open_listings", "open_offers", "deals", "volume",
-            *[f"money_{t}" for t in tier_names],
-        ]})
+        self.datacollector = mesa.DataCollector(tables={"hourly": hourly_columns(list(scenario.tiers))})
         if history is None:
             self._open(participants)
         else:
@@ -285,15 +292,18 @@ class MarketModel(mesa.Model):
     def run(self, until: int | None = None) -> None:
         """Advance the clock to ``until`` (default: the scenario's end)."""
         # A week creates millions of small, long-lived objects; frequent full collections
-        # would rescan them all (cost growing with the market), so collect less often.
+        # would rescan them all (cost growing with the market), so collect less often, and
+        # freeze what survives each full collection (see _freeze_survivors).
         threshold = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
+        gc.callbacks.append(_freeze_survivors)
         try:
             self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
         except StopRun as stop:
             self.stopped = str(stop)
         finally:
+            gc.callbacks.remove(_freeze_survivors)
             gc.set_threshold(*threshold)
             gc.unfreeze()
         self.running = False
@@ -437,26 +447,15 @@ class MarketModel(mesa.Model):
 
     # --- data collection -----------------------------------------------------
     def _collect_hourly(self):  # type: ignore[no-untyped-def]
+        # each hour's row (market.hourly) is taken in its last second: after every event of the hour (events
+        # fall on whole-minute ticks), before any at the next hour's first second, and within the run's end
         hour = self.now // HOUR
         while (hour + 1) * HOUR <= self.scenario.duration:
-            yield self.env.timeout((hour + 1) * HOUR - self.now)
             hour += 1
+            yield self.env.timeout(hour * HOUR - 1 - self.now)
             for market in self.markets:
-                self.datacollector.add_table_row("hourly", hourly_row(market, hour, self.scenario.tiers))
-
-
-def hourly_row(market: Market, hour: int, tiers: Sequence[str]) -> dict[str, object]:
-    """One market's row of the hourly table: what is open, deals and volume so far, money per tier."""
-    state = market.state
-    money = dict.fromkeys(tiers, 0)
-    for pid, tier in market.tiers.items():
-        money[tier] += state.balance[pid]
-    return {
-        "market": market.name, "hour": hour, "open_listings": len(state.open_listing_of_item),
-        "open_offers": len(state.open_offers), "deals": len(state.deals),
-        "volume": state.volume,
-        **{f"money_{t}": v for t, v in money.items()},
-    }
+                self.datacollector.add_table_row("hourly", hourly_row(market.name, hour, market.state,
+                                                                      self.scenario.tiers))
 
 
 # Who should hear of an event, with what wakes them to react (the key of their reaction delay: an

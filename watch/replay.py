@@ -3,7 +3,7 @@
 Works for a finished run and for one still running in another process (the
 ledger is SQLite in WAL mode, so reading never blocks the writer): new events
 are read as they land, and the clock never runs ahead of them. Hourly rows are
-taken as the clock crosses each hour, with the engine's own ``hourly_row``.
+taken as the clock crosses each hour, with the engine's own reporters (``market.hourly``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from market.clock import DAY, HOUR
-from market.engine import Market, hourly_row
+from market.engine import Market
 from market.events import ParticipantJoined
+from market.hourly import hourly_row
 from market.ledger import Ledger, LedgerError, Record
 from running.runfolder import RunFolder, RunFolderError
 from watch.controls import Controls
@@ -133,6 +134,7 @@ class LedgerWatch(Session):
                 self._clock = max(self._clock, at)
                 return
             for market in self._markets.values():
-                self._hourly[market.name].append(hourly_row(market, next_hour // HOUR, self.tiers))
+                row = hourly_row(market.name, next_hour // HOUR, market.state, self.tiers)
+                self._hourly[market.name].append(row)
             self._clock = next_hour
 
