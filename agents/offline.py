@@ -1,13 +1,14 @@
-"""Rule-based negotiators, one profile per tier; no network, no key.
+"""Rule-based negotiators: one behaviour, tiers differ only in their capabilities; no network, no key.
 
-The profiles are modelling assumptions, not findings: they encode ways in
-which a frontier model plausibly differs from a small one when it trades for
-someone. The frontier profile estimates value more accurately, anchors its
-asks higher and its bids lower, concedes more slowly, looks at more listings
-before it bids, and counters rather than taking the first acceptable offer.
-The small profile does the opposite. Neither ever goes beyond its principal's
-limits: the budget, the most they would pay for a want, the reserve price of
-what they sell.
+Every offline trader follows the same negotiation behaviour (:class:`OfflinePolicy`). A tier is a
+:class:`Profile`: a set of capability parameters, each named for what it does in the market (how
+well it estimates what an item is worth, where it opens, how far it goes, how it concedes, how many
+rounds it persists, how much of the market it looks at, whether it counters, ...). No tier has a rule
+of its own: the code never asks which tier it is, only what the profile's values are.
+
+The built-in profiles (``frontier``, ``small``) are modelling assumptions, not findings; a scenario
+declares its own under ``profiles:`` and the calibration fits them. Neither ever goes beyond its
+principal's limits: the budget, the most they would pay for a want, the reserve price of what they sell.
 """
 
 from __future__ import annotations
@@ -32,37 +33,64 @@ from market.scenario import ProfileSpec, TierSettings
 
 @dataclass(frozen=True)
 class Profile:
-    """How one tier negotiates. Ratios are fractions of a price."""
+    """One tier's capabilities: the values the shared behaviour runs on. Ratios are fractions of a price."""
 
     name: str
-    value_noise: float  # relative error of its value estimates (uniform +/-)
-    anchor: tuple[float, float]  # ask, as a multiple of estimated value
-    opening_bid: tuple[float, float]  # first bid, as a fraction of what it would pay
-    value_cap: float  # never bids above estimated value times this (within the mandate)
-    concession: float  # share of the gap it gives up per round
-    attention: int  # listings it looks at per want
-    counters: bool  # counter rather than accept the first acceptable offer
-    max_rounds: int  # rounds of haggling before it settles or walks away
-    listings_per_turn: int  # items it puts up per turn
-    accept_within: float  # accepts when the gap to its own position is this small (fraction)
+    # what it knows
+    value_noise: float  # how well it estimates what an item is worth: relative error, uniform +/-
+    # where it opens and how far it goes
+    anchor: tuple[float, float]  # its ask when it lists, as a multiple of its estimate
+    opening_bid: tuple[float, float]  # its first bid, as a fraction of the ask (of what it would pay, above it)
+    value_cap: float  # the most it pays, as a multiple of its estimate (within the mandate)
+    ask_ceiling: float | None  # bids on a listing asking at most this multiple of what it would pay (None: any)
+    # how it haggles
+    concession: float  # share of the gap to the other side it gives up each time it answers
+    accept_within: float  # takes an offer within its limits when the gap to its own position is at most this
+    #                       share of the higher of the two (1: the first offer within its limits)
+    counters: bool  # answers an offer it does not take with a counter-offer (otherwise it declines)
+    max_rounds: int  # rounds it haggles before it settles within its limits or walks away
+    persistent: bool  # bids again for a want after a bid was declined or lapsed (otherwise it gives the want up)
+    # how much of the market it attends to
+    attention: int  # listings of a kind it compares per want
     diligence: float  # chance it follows up each opportunity on a turn (misses the rest)
-    threads_per_turn: int | None  # offers it can answer per turn (None: all of them)
+    threads_per_turn: int | None  # offers it answers per turn (None: all of them)
     bids_per_turn: int | None  # new bids it places per turn (None: one per open want)
-    persistent: bool  # tries again for a want after an offer is rejected or expires
-    reprice_after_hours: float | None  # lowers the ask of a listing nobody bid on after this long
+    listings_per_turn: int  # items it puts up per turn
+    reprice_after_hours: float | None  # lowers the ask of a listing nobody bid on after this long (None: never)
 
+
+CAPABILITIES: dict[str, str] = {
+    "value_noise": "how well it estimates what an item is worth (relative error)",
+    "anchor": "where it opens as a seller (ask as a multiple of its estimate)",
+    "opening_bid": "where it opens as a buyer (fraction of the ask, or of what it would pay)",
+    "value_cap": "the most it pays (multiple of its estimate, within the mandate)",
+    "ask_ceiling": "the highest ask it still bids on (multiple of what it would pay; none: any)",
+    "concession": "how fast it concedes (share of the gap per answer)",
+    "accept_within": "how close an offer must be to its position to take it (1: the first within its limits)",
+    "counters": "whether it counters an offer it does not take",
+    "max_rounds": "how many rounds it persists in one negotiation",
+    "persistent": "whether it tries again for a want after a failed bid",
+    "attention": "how many listings of a kind it compares",
+    "diligence": "how often it follows up an opportunity",
+    "threads_per_turn": "how many offers it answers per turn",
+    "bids_per_turn": "how many new bids it places per turn",
+    "listings_per_turn": "how many items it lists per turn",
+    "reprice_after_hours": "when it lowers a stale ask",
+}
+"""Every capability a profile sets, in the market's words (the calibration page and the fixed-or-fitted check
+read these)."""
 
 PROFILES: dict[str, Profile] = {
     "frontier": Profile(
-        name="frontier", value_noise=0.05, anchor=(1.15, 1.35), opening_bid=(0.7, 0.85),
-        value_cap=1.15, concession=0.4, attention=12, counters=True, max_rounds=5,
-        listings_per_turn=3, accept_within=0.05, diligence=0.95, threads_per_turn=None,
-        bids_per_turn=None, persistent=True, reprice_after_hours=12,
+        name="frontier", value_noise=0.05, anchor=(1.15, 1.35), opening_bid=(0.7, 0.85), value_cap=1.15,
+        ask_ceiling=None, concession=0.4, accept_within=0.05, counters=True, max_rounds=5, persistent=True,
+        attention=12, diligence=0.95, threads_per_turn=None, bids_per_turn=None, listings_per_turn=3,
+        reprice_after_hours=12,
     ),
     "small": Profile(
-        name="small", value_noise=0.25, anchor=(0.95, 1.15), opening_bid=(0.9, 1.0),
-        value_cap=1.6, concession=0.6, attention=1, counters=False, max_rounds=2,
-        listings_per_turn=2, accept_within=0.12, diligence=0.65, threads_per_turn=2, bids_per_turn=1, persistent=False,
+        name="small", value_noise=0.25, anchor=(0.95, 1.15), opening_bid=(0.9, 1.0), value_cap=1.6,
+        ask_ceiling=1.1, concession=0.6, accept_within=1.0, counters=False, max_rounds=2, persistent=False,
+        attention=1, diligence=0.65, threads_per_turn=2, bids_per_turn=1, listings_per_turn=2,
         reprice_after_hours=None,
     ),
 }
@@ -222,13 +250,12 @@ class OfflinePolicy(Policy):
 
     def _as_seller(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
         reserve = obs.principal.reserves.get(view.item.id, 1)
-        ask = view.listing.ask
-        position = self._position(ask, offer.amount, offer.round)
-        close_enough = offer.amount >= position * (1 - self.profile.accept_within)
-        first_acceptable = not self.profile.counters and offer.amount >= reserve
-        if offer.amount >= reserve and (close_enough or first_acceptable or offer.round >= self.profile.max_rounds):
+        position = self._position(view.listing.ask, offer.amount, offer.round)
+        close_enough = position - offer.amount <= max(position, offer.amount) * self.profile.accept_within
+        last_round = offer.round >= self.profile.max_rounds
+        if offer.amount >= reserve and (close_enough or last_round):
             return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
-        if offer.round >= self.profile.max_rounds or not self.profile.counters:
+        if last_round or not self.profile.counters:
             return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         price = max(reserve, _tidy(position))
         if price <= offer.amount:
@@ -242,14 +269,14 @@ class OfflinePolicy(Policy):
         known: dict[str, int],
     ) -> Action | None:
         limit = min(self._willing(obs, view.item, memory, known), obs.available)
-        if offer.amount > limit and (offer.round >= self.profile.max_rounds or not self.profile.counters):
-            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         target = round(min(limit, view.listing.ask) * sum(self.profile.opening_bid) / 2)
         position = self._position(target, offer.amount, offer.round)
-        close_enough = offer.amount <= position * (1 + self.profile.accept_within)
-        first_acceptable = not self.profile.counters
-        if offer.amount <= limit and (close_enough or first_acceptable or offer.round >= self.profile.max_rounds):
+        close_enough = offer.amount - position <= max(position, offer.amount) * self.profile.accept_within
+        last_round = offer.round >= self.profile.max_rounds
+        if offer.amount <= limit and (close_enough or last_round):
             return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+        if last_round or not self.profile.counters:
+            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         price = min(limit, _tidy(position))
         if price <= 0:
             return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
@@ -274,6 +301,7 @@ class OfflinePolicy(Policy):
             return actions  # it looks at no listing
         shown = obs.listings_by_kind()
         available = obs.available
+        ceiling = self.profile.ask_ceiling
         bids = memory.bids
         for want in wanted:
             looked_at = shown.get(want.kind)
@@ -291,7 +319,7 @@ class OfflinePolicy(Policy):
                 continue
             if best.listing.ask <= limit:
                 amount = _tidy(round(best.listing.ask * rng.uniform(*self.profile.opening_bid)))
-            elif self.profile.counters or best.listing.ask <= limit * 1.1:
+            elif ceiling is None or best.listing.ask <= limit * ceiling:
                 amount = _tidy(round(limit * rng.uniform(*self.profile.opening_bid)))
             else:
                 continue

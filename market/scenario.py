@@ -174,8 +174,8 @@ class ProfileSpec(Frozen):
     """A named offline profile declared in the scenario: a built-in (or declared) ``base`` with changes.
 
     Every setting left out (or null) is the base's. ``threads_per_turn``/``bids_per_turn`` take ``all``
-    for no limit, ``reprice_after_hours`` takes ``never``. Like the built-in profiles, these are
-    modelling assumptions, not measurements of any model.
+    for no limit, ``reprice_after_hours`` takes ``never``, ``ask_ceiling`` takes ``any``. Like the built-in
+    profiles, these are modelling assumptions, not measurements of any model.
     """
 
     base: Annotated[Ident, Field(description="built-in profile (frontier, small) or one declared here")]
@@ -185,13 +185,16 @@ class ProfileSpec(Frozen):
     opening_bid: Pair | None = Field(None, description="first bid as a fraction of what it would pay, [low, high]")
     value_cap: Annotated[float, Field(gt=0, le=10)] | None = Field(
         None, description="never bids above estimated value times this (within the mandate)")
+    ask_ceiling: Annotated[float, Field(ge=1, le=100)] | Literal["any"] | None = Field(
+        None, description="bids on a listing asking at most this multiple of what it would pay (any: no ceiling)")
     concession: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description="share of the gap given per round")
     attention: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="listings it looks at per want")
-    counters: bool | None = Field(None, description="counters rather than accepting the first acceptable offer")
+    counters: bool | None = Field(None, description="counters an offer it does not take (false: declines it)")
     max_rounds: Annotated[int, Field(ge=1, le=100)] | None = Field(None, description="rounds before it settles")
     listings_per_turn: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="items listed per turn")
     accept_within: Annotated[float, Field(ge=0, le=1)] | None = Field(
-        None, description="accepts when the gap to its own position is this small (fraction)")
+        None, description="takes an offer within its limits when the gap to its own position is at most this share "
+        "of the higher of the two (1: the first offer within its limits)")
     diligence: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="chance it follows up each opportunity on a turn")
     threads_per_turn: Annotated[int, Field(ge=1, le=1000)] | Literal["all"] | None = Field(
@@ -203,9 +206,9 @@ class ProfileSpec(Frozen):
         None, description="lowers a stale ask after this many hours (never: keeps it)")
 
     def changes(self) -> dict[str, Any]:
-        """The settings this profile changes from its base (``all``/``never`` as None: no limit)."""
+        """The settings this profile changes from its base (``all``/``never``/``any`` as None: no limit)."""
         skip = {"base", "description"}
-        return {k: (None if v in ("all", "never") else v) for k, v in self if k not in skip and v is not None}
+        return {k: (None if v in ("all", "never", "any") else v) for k, v in self if k not in skip and v is not None}
 
 
 def _share(value: float) -> float:
@@ -331,18 +334,25 @@ class FreeParameters(Frozen):
 
     ``parameters: {profiles.deal_small.diligence: [0.2, 0.9], ...}``; integers when both bounds are
     written as integers. A ``--param`` on the command line adds a parameter or replaces one declared here.
+    ``fixed: {profiles.deal_small.counters: "why"}`` declares a setting held at its value, with the reason.
     """
 
     parameters: Annotated[dict[FieldPathText,
                                tuple[StrictInt, StrictInt] | tuple[Annotated[float, Field(allow_inf_nan=False)],
                                                                    Annotated[float, Field(allow_inf_nan=False)]]],
                           Field(max_length=100)] = Field(default_factory=dict, description="field path -> [low, high]")
+    fixed: Annotated[dict[FieldPathText, Annotated[str, Field(min_length=1, max_length=2_000)]],
+                     Field(max_length=200)] = Field(default_factory=dict, description=(
+        "field path -> why it is held at its value rather than fitted (e.g. profiles.deal_small.counters)"))
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         for path, (low, high) in self.parameters.items():
             if not low < high:
                 raise ValueError(f"parameters.{path}: low must be below high, got [{low}, {high}]")
+        for path in self.fixed:
+            if path in self.parameters:
+                raise ValueError(f"fixed.{path}: also under parameters; a setting is either fitted or fixed")
         return self
 
 
