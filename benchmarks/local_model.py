@@ -11,7 +11,7 @@ prints, per tier and its model, what the model did and what came of it:
 - failed turns by kind (``agent_failed``), malformed calls and repairs (``summary.json``'s faults);
 - calls, the seconds the tier's server spent answering (queueing excluded), tokens per second
   (prompt + completion tokens over those seconds, and completion tokens alone);
-- the wall time of the whole run, server start-up and the after-run steps (survey, report.html) included.
+- the wall time of the whole run, server start-up included (not the report: ``python -m analysis RUN_DIR``).
 
     python benchmarks/local_model.py [SCENARIO] [--out RUN_DIR] [--json FILE]
 """
@@ -104,8 +104,7 @@ def main() -> None:
         clients = [c for a in apis.values() if isinstance(a, LocalApi) for c in a.clients.values()]
         model_of = {name: s.model or "" for name, s in prepared.scenario.tiers.items() if s.backend == "local"}
         started = time.perf_counter() - began
-        # after_run: the fairness survey (if there are deals) and report.html, as `python -m market.run` does
-        result = runner.start(prepared, RunFolder.create(out.parent, "r", exact=out), after_run=True)
+        result = runner.start(prepared, RunFolder.create(out.parent, "r", exact=out), after_run=False)
         wall = time.perf_counter() - began
         asked, tier_of = asked_actions(out)
         happened = outcomes(out, tier_of)
