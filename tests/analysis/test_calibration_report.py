@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from analysis.calibration_report import app, write_page
+from analysis.calibration_report import render as render_study
 from analysis.pages import render
 
 
@@ -63,3 +64,12 @@ def test_the_command_writes_it_again_and_refuses_other_folders(tmp_path: Path) -
     (tmp_path / "calibration.json").write_text(json.dumps(record()), encoding="utf-8")
     result = CliRunner().invoke(app, [str(tmp_path), "--out", str(tmp_path / "page.html")])
     assert result.exit_code == 0 and (tmp_path / "page.html").is_file()
+
+
+def test_text_from_the_targets_file_is_escaped_in_cells_and_tooltips() -> None:
+    study = record()
+    study["fit"][0]["source"] = "<script>alert(1)</script>"
+    study["fit"][2]["why_not_simulated"] = "people' onmouseover='alert(2)"
+    html = render_study(study)
+    assert "<script>alert(1)" not in html and "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in html
+    assert "onmouseover='" not in html and 'title="people&#39; onmouseover=&#39;alert(2)"' in html

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from analysis import load_run
-from analysis.report import analyse, app, summary_text, write_report
+from analysis.report import analyse, app, render, summary_text, write_report
 from market.money import format_money
 from tests.conftest import needs_browser
 
@@ -95,3 +96,34 @@ def test_single_tier_run_reports_without_tier_effects(smoke_run: Path) -> None:
         seller_tier=pl.lit("frontier"), buyer_tier=pl.lit("frontier"))))
     assert a.contrast is None
     assert any("Only one tier" in line for line in summary_text(a))
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_names_from_a_scenario_are_escaped_in_the_report(pairs_run: Path) -> None:
+    """A market, tier and scenario named with markup reach the page as text: tables, captions, headings, lines."""
+    from dataclasses import fields, replace
+
+    data = load_run(pairs_run)
+    market, tier = data.participants["market"][0], data.tiers[0]
+    renamed = {}
+    for f in fields(data):
+        frame = getattr(data, f.name)
+        if isinstance(frame, pl.DataFrame):
+            renamed[f.name] = frame.with_columns(
+                pl.col(c).replace({market: f"{HOSTILE}market", tier: f"{HOSTILE}tier"})
+                for c in frame.columns if c in ("market", "tier", "seller_tier", "buyer_tier"))
+    scenario = {**data.scenario, "name": f"{HOSTILE}scenario",
+                "markets": [{**m, "name": f"{HOSTILE}market" if m["name"] == market else m["name"]}
+                            for m in data.scenario["markets"]]}
+    hostile = replace(data, name=f"{HOSTILE}scenario", scenario=scenario,
+                      tiers=[f"{HOSTILE}tier" if t == tier else t for t in data.tiers], **renamed)
+    page = render(analyse(hostile))
+    assert HOSTILE not in page and "<img" not in page and 'alert("x")' not in page  # not as markup anywhere
+    text = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    escaped = str(escape(HOSTILE))
+    assert f"<h1>Market report: {escaped}scenario</h1>" in text and f"<title>Market report: {escaped}scenario" in text
+    assert f"<td>{escaped}market</td>" in text and f"<td>{escaped}tier</td>" in text  # table cells
+    assert f"<caption>Headline tier effects: {escaped}tier minus" in text  # a caption
+    assert f"scenario “{escaped}scenario”" in text  # a summary paragraph
