@@ -3,7 +3,7 @@
 A front end beside ``slackbot`` and ``analysis``'s report: it reads the engine
 (``market``) and draws with ``analysis.figures``; ``market`` never imports it at
 module level (``market.run --watch`` loads it when asked). A local page
-(standard-library HTTP server, server-sent events, plotly.js inlined) shows, per
+(served by uvicorn and Starlette, server-sent events, plotly.js inlined) shows, per
 market, the simulated clock, open listings, offers in flight, deals as they
 close, tier figures and the haggling on one listing, with pause, resume, step,
 speed and market controls.
