@@ -38,13 +38,16 @@ class Session:
 
     # what a kind of run provides
     def markets(self) -> Sequence[Market]:
+        """The run's markets as they stand now."""
         raise NotImplementedError
 
     def hourly_rows(self, market: str) -> list[dict[str, Any]]:
+        """``market``'s hourly rows so far (the engine's DataCollector schema)."""
         raise NotImplementedError
 
     @property
     def clock(self) -> int:
+        """The simulated time shown, in seconds since the run began."""
         raise NotImplementedError
 
     def week_end(self) -> tuple[int, int] | None:
@@ -57,6 +60,8 @@ class Session:
 
     # publishing
     def publish(self, *, force: bool = False) -> None:
+        """Hand the hub a new snapshot (the server streams it to every page), unless one went out less than
+        ``interval`` seconds ago and not ``force``."""
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return
@@ -64,6 +69,8 @@ class Session:
         self.hub.publish(json.dumps(self.snapshot(force_figures=force), separators=(",", ":")))
 
     def snapshot(self, *, force_figures: bool = False) -> dict[str, Any]:
+        """What the page shows now (plain JSON data): the run's status and clock, the controls, the chosen
+        market's view and its figures (rebuilt at most every ``figure_interval`` seconds unless forced)."""
         controls = self.controls
         market = next(m for m in self.markets() if m.name == controls.market)
         view = market_view(market, controls.listing)
