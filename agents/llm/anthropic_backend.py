@@ -144,8 +144,13 @@ def _error(exc: anthropic.APIStatusError) -> tuple[str, str]:
     return str(error.get("type") or ""), str(error.get("message") or exc.message)
 
 
-CONTEXT = re.compile(r"prompt is too long|exceed context limit|context window|too many tokens", re.I)
-BILLING = re.compile(r"credit balance|billing|quota", re.I)
+# The Messages API says a prompt is past the context window only in words: a 400 invalid_request_error ("prompt
+# is too long: 210000 tokens > 200000 maximum", or "input length and `max_tokens` exceed context limit: ..."), no
+# code of its own. So those two phrases, at the start of such an answer, are matched, and nothing wider.
+CONTEXT = re.compile(r"^(?:prompt is too long|input length and `max_tokens` exceed context limit)\b", re.I)
+# Billing is a 402 billing_error; accounts out of credit have also been answered with a 400 invalid_request_error
+# saying only "Your credit balance is too low ...": that phrase alone is matched for it.
+OLD_BILLING = re.compile(r"^your credit balance is too low\b", re.I)
 
 
 def classify(status: int, headers: Any, error: tuple[str, str], request_id: str | None) -> Exception:
@@ -164,11 +169,12 @@ def classify(status: int, headers: Any, error: tuple[str, str], request_id: str 
              403: f"permission denied; check {KEY_ENV} and its permissions",
              404: "unknown model or endpoint; check the tier's model name and base_url",
              402: "billing: add credit to the account"}.get(status)
-    if fatal is None and BILLING.search(message):
+    invalid = status == 400 and kind == "invalid_request_error"
+    if fatal is None and (kind == "billing_error" or (invalid and OLD_BILLING.search(message))):
         fatal = "billing: add credit to the account"
     if fatal is not None:
         return FatalPolicyError(f"anthropic API: {fatal} ({said})")
-    if status == 413 or CONTEXT.search(message):
+    if status == 413 or kind == "request_too_large" or (invalid and CONTEXT.search(message)):
         return AgentFailure("context_too_long", said)
     return AgentFailure("bad_request", said)
 

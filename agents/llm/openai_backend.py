@@ -130,7 +130,10 @@ def _kept(call: ToolCall) -> str:
     return "{}"
 
 
-CONTEXT = re.compile(r"context length|context window|maximum context|too many tokens|exceeds? the context", re.I)
+# OpenAI and llama.cpp's server give a prompt past the context window its own code (context_length_exceeded); some
+# OpenAI-compatible servers (vLLM) answer a bare 400 saying only "This model's maximum context length is N tokens":
+# that phrase, in a 400 with no code (or a number for one), is matched for them, and nothing wider.
+CONTEXT = re.compile(r"\bmaximum context length is\b", re.I)
 
 
 def classify(exc: openai.APIStatusError) -> Exception:
@@ -153,7 +156,8 @@ def classify(exc: openai.APIStatusError) -> Exception:
              402: "billing: add credit to the account"}.get(status)
     if fatal is not None:
         return FatalPolicyError(f"OpenAI-compatible API: {fatal} ({said})")
-    if status == 413 or code == "context_length_exceeded" or CONTEXT.search(message):
+    uncoded = status == 400 and not isinstance(error.get("code"), str)  # vLLM: "code": 400
+    if status == 413 or code == "context_length_exceeded" or (uncoded and CONTEXT.search(message)):
         return AgentFailure("context_too_long", said)
     return AgentFailure("bad_request", said)
 

@@ -8,6 +8,7 @@ becomes an action through ``parse_action``, so validation is the market's own.
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from typing import Any
 
@@ -38,9 +39,39 @@ def parse_arguments(name: str, text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        if "depth limit" in exc.msg or "infinity" in exc.msg or "Integer" in exc.msg:
-            raise HostileJson(f"{name}: the arguments cannot be read safely ({exc.msg})") from None
+        why = _hostile(text)
+        if why is not None:
+            raise HostileJson(f"{name}: the arguments cannot be read safely ({why})") from None
         raise ToolCallError(f"{name}: the arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+
+
+class _Overflow(ValueError):
+    """A JSON number past a 64-bit float (thousands of digits)."""
+
+
+def _finite(digits: str) -> float:
+    if len(digits) > 400 or math.isinf(float(digits)):  # the longest finite double is about 330 characters
+        raise _Overflow(digits)
+    return 0.0
+
+
+def _no_constant(word: str) -> None:
+    raise ValueError(word)  # NaN and Infinity are not JSON: ordinary bad JSON
+
+
+def _hostile(text: str) -> str | None:
+    """Why ``text``, which orjson refused, is hostile (nesting about a thousand deep, a number past a 64-bit
+    float), or None for ordinary bad JSON. Found by reading it again with the standard library's parser and
+    hooks on its numbers (orjson says why only in English, in one exception type for every reason)."""
+    try:
+        json.loads(text, parse_int=_finite, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        return "nested too deep"
+    except _Overflow:
+        return "a number too large for a 64-bit float"
+    except ValueError:
+        return None
+    return None
 
 
 @cache
