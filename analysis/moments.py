@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
+from analysis import stats
 from analysis.tables import enrich_deals, project
 from market.ledger import Ledger
 from market.targets import NOT_SIMULATED, Moment, PublishedRow, compare
@@ -34,38 +35,42 @@ def run_moments(run_dir: Path, moments: Sequence[Moment]) -> dict[str, float]:
         elif moment.statistic == "listings_total":
             out[moment.name] = float(sum(m["listings"] for m in markets.values()))
         else:
-            if frames is None:
+            if frames is None:  # read the ledger once, for the moments that need the deals
                 with Ledger(run_dir / "ledger.sqlite") as ledger:
                     frames = project(((r.market, r.event) for r in ledger.records()), run_dir.name)
                 frames["deals"] = enrich_deals(frames)
-            out[moment.name] = _tier_effect(frames, moment)
+            if moment.statistic in ("median_price_cents", "items_sold_twice"):
+                out[moment.name] = _deal_moment(frames["deals"], moment.statistic)
+            else:
+                out[moment.name] = _tier_effect(frames, moment)
     return out
 
 
-def _paired(df: pl.DataFrame, unit: str, group: str, value: str, a: str, b: str) -> float:
-    means = df.filter(pl.col(group).is_in([a, b])).group_by(unit, group).agg(pl.col(value).mean())
-    wide = means.pivot(on=group, index=unit, values=value)
-    if a not in wide.columns or b not in wide.columns:
-        return math.nan
-    diffs = wide.drop_nulls([a, b]).select(pl.col(a) - pl.col(b)).to_series()
-    return float(diffs.mean()) if diffs.len() else math.nan
-
-
 def _tier_effect(frames: dict[str, pl.DataFrame], moment: Moment) -> float:
-    a, b = moment.compare
+    """A tier effect of one run, computed by :mod:`analysis.stats` (the one implementation the report uses)."""
+    pair = moment.compare
     deals = frames["deals"]
     if moment.statistic == "seller_premium_cents":
-        return _paired(deals, "item_id", "seller_tier", "price", a, b)
+        return _mean(stats.same_item_pairs_of(deals, "seller", pair)["diff"])
     if moment.statistic == "buyer_savings_cents":
-        return -_paired(deals, "item_id", "buyer_tier", "price", a, b)
-    people = frames["participants"]
-    mixed = people.group_by("market").agg(n=pl.col("tier").n_unique()).filter(pl.col("n") > 1)["market"].to_list()
-    counts = pl.concat([deals.select("market", pl.col("seller").alias("participant_id")),
-                        deals.select("market", pl.col("buyer").alias("participant_id"))])
-    counts = counts.group_by("market", "participant_id").agg(deals=pl.len())
-    per = (people.filter(pl.col("market").is_in(mixed)).join(counts, on=["market", "participant_id"], how="left")
-           .with_columns(pl.col("deals").fill_null(0)))
-    return _paired(per, "participant_id", "tier", "deals", a, b)
+        return -_mean(stats.same_item_pairs_of(deals, "buyer", pair)["diff"])
+    if moment.statistic == "same_item_premium_cents":
+        return stats.fixed_effects_of(deals, pair)[0].value
+    return _mean(stats.person_pairs_of(frames["participants"], deals, pair)["diff"])
+
+
+def _mean(diffs: pl.Series) -> float:
+    return float(diffs.mean()) if diffs.len() else math.nan  # type: ignore[arg-type]
+
+
+def _deal_moment(deals: pl.DataFrame, statistic: str) -> float:
+    """A figure over all markets' deals: the median price, or the items sold in at least two markets."""
+    if deals.is_empty():
+        return math.nan
+    if statistic == "median_price_cents":
+        return float(deals["price"].median())  # type: ignore[arg-type]
+    sold = deals.group_by("item_id").agg(markets=pl.col("market").n_unique())
+    return float(sold.filter(pl.col("markets") >= 2).height)
 
 
 def interval(values: Sequence[float]) -> tuple[float, float, float, int]:

@@ -16,7 +16,6 @@ import polars as pl
 from scipy import stats as sps
 
 from analysis.load import RunData
-from analysis.metrics import mixed_markets, participant_outcomes
 from running import provenance
 
 Pair = tuple[str, str]
@@ -136,14 +135,30 @@ def contrast(data: RunData, compare: list[str] | tuple[str, ...] = ()) -> Pair:
 
 def same_item_pairs(data: RunData, side: str = "seller", pair: Pair | None = None) -> pl.DataFrame:
     """Per (run, item): mean price when the ``side``'s agent was top tier minus when it was base tier (cents)."""
-    top, base = pair or contrast(data)
-    return paired_differences(data.deals, ["run", "item_id"], f"{side}_tier", "price", top, base)
+    return same_item_pairs_of(data.deals, side, pair or contrast(data))
 
 
 def person_pairs(data: RunData, pair: Pair | None = None) -> pl.DataFrame:
     """Per (run, participant) in markets where tiers mix: mean deals as top tier minus as base tier."""
-    top, base = pair or contrast(data)
-    people = participant_outcomes(data).filter(pl.col("market").is_in(mixed_markets(data)))
+    return person_pairs_of(data.participants, data.deals, pair or contrast(data))
+
+
+def same_item_pairs_of(deals: pl.DataFrame, side: str, pair: Pair) -> pl.DataFrame:
+    """:func:`same_item_pairs` on an enriched deals table (columns run, item_id, price, seller_tier, buyer_tier)."""
+    top, base = pair
+    return paired_differences(deals, ["run", "item_id"], f"{side}_tier", "price", top, base)
+
+
+def person_pairs_of(participants: pl.DataFrame, deals: pl.DataFrame, pair: Pair) -> pl.DataFrame:
+    """:func:`person_pairs` on the participants and deals tables: a person's deals count both sides."""
+    top, base = pair
+    tiers = participants.group_by("run", "market").agg(n=pl.col("tier").n_unique())
+    mixed = participants.join(tiers.filter(pl.col("n") > 1).select("run", "market"), on=["run", "market"])
+    counts = pl.concat([deals.select("run", "market", pl.col(side).alias("participant_id"))
+                        for side in ("seller", "buyer")]).group_by("run", "market", "participant_id").agg(
+        deals=pl.len().cast(pl.Int64))
+    people = (mixed.join(counts, on=["run", "market", "participant_id"], how="left")
+              .with_columns(pl.col("deals").fill_null(0)))
     return paired_differences(people, ["run", "participant_id"], "tier", "deals", top, base)
 
 
@@ -153,8 +168,13 @@ def fixed_effects(data: RunData, pair: Pair | None = None) -> list[Estimate]:
     Item effects are removed by demeaning within items; standard errors are
     cluster-robust by item (CR1) with a t reference on clusters - 1 degrees of freedom.
     """
-    top, base = pair or contrast(data)
-    df = data.deals.filter(pl.col("seller_tier").is_in([top, base]) & pl.col("buyer_tier").is_in([top, base]))
+    return fixed_effects_of(data.deals, pair or contrast(data))
+
+
+def fixed_effects_of(deals: pl.DataFrame, pair: Pair) -> list[Estimate]:
+    """:func:`fixed_effects` on an enriched deals table."""
+    top, base = pair
+    df = deals.filter(pl.col("seller_tier").is_in([top, base]) & pl.col("buyer_tier").is_in([top, base]))
     df = df.with_columns(
         s=(pl.col("seller_tier") == top).cast(pl.Float64), b=(pl.col("buyer_tier") == top).cast(pl.Float64),
         y=pl.col("price").cast(pl.Float64), unit=pl.concat_str("run", "item_id", separator="/"),

@@ -9,8 +9,16 @@ the run copies it into the run folder as ``targets.yaml``.
 
 :func:`compare` says whether a simulated figure is inside the published uncertainty:
 with a published standard error ``se``, ``|published - simulated| / sqrt(se^2 + se_sim^2) < 1.96``
-(``se_sim`` 0 when the run gives the figure without an interval); otherwise within the
-declared ``tolerance``. The analysis stores the comparison as ``published.json`` beside
+(``se_sim`` the simulated figure's standard error: over held-out seeds or replications, or 0 when the run
+gives the figure without an interval); otherwise (counts published without an error) within the declared
+``tolerance``, whose reason the targets file states. The calibration's "reached" is this same rule.
+
+The published standard error is data derived from the published estimate and its p-value, never typed in:
+for a two-sided test against a normal reference, ``SE = |estimate| / z(1 - p/2)`` (:func:`se_from_p`), e.g.
++$2.68 at p = 0.030 gives SE = 268 / 2.170 = 123.5 cents. A moment given both ``p_value`` and ``se`` must
+agree with that formula (to 5%, p-values being quoted rounded).
+
+The analysis stores the comparison as ``published.json`` beside
 the report, where the terminal reads it (``market`` never imports the analysis).
 """
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from statistics import NormalDist
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,11 +41,22 @@ TARGETS_FILE = "targets.yaml"
 PUBLISHED_FILE = "published.json"
 """Published against simulated, as the report computed it (beside ``report.html``)."""
 Z_CRITICAL = 1.96
+SE_AGREEMENT = 0.05
+"""How far a given ``se`` may be from the one its ``p_value`` implies (relative): p-values are quoted rounded."""
+
+
+def se_from_p(estimate: float, p_value: float) -> float:
+    """The standard error a two-sided normal test implies: ``|estimate| / z(1 - p/2)``."""
+    if not 0 < p_value < 1:
+        raise ValueError(f"p_value must be between 0 and 1, got {p_value}")
+    return abs(estimate) / NormalDist().inv_cdf(1 - p_value / 2)
+
 
 Statistic = Literal[
     "deals", "listings", "volume_cents", "deals_total", "listings_total",
     "seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person",
-    "fairness_mean", "style_effect",
+    "fairness_mean", "fairness_gap", "style_effect", "same_item_premium_cents", "median_price_cents",
+    "items_sold_twice",
 ]
 SIMULATED = {
     "deals": "deals closed in the market",
@@ -47,10 +67,17 @@ SIMULATED = {
     "seller_premium_cents": "same item sold by the first compared tier minus the second, paired within a run (cents)",
     "buyer_savings_cents": "same item bought by the first compared tier minus the second, savings (cents)",
     "extra_deals_per_person": "deals per person as the first compared tier minus as the second, mixed markets",
+    "same_item_premium_cents": "the seller-tier coefficient of price on seller-tier and buyer-tier indicators with "
+                               "item fixed effects (the same item sold in different markets), first tier minus "
+                               "second (cents)",
+    "median_price_cents": "the median price of all deals over all markets (cents)",
+    "items_sold_twice": "items sold in at least two markets",
 }
+_FAIRNESS = ("fairness ratings come from people (or models) asked after the week; the offline week does not "
+             "simulate them (its rating rule is off by default), so there is nothing to compare or fit")
 NOT_SIMULATED = {
-    "fairness_mean": "fairness ratings come from people (or models) asked after the week; the offline engine only "
-                     "simulates them from a stated rule, so fitting to them would fit the rule",
+    "fairness_mean": _FAIRNESS,
+    "fairness_gap": _FAIRNESS,
     "style_effect": "the offline profiles have no negotiation-style instructions to vary",
 }
 
@@ -63,16 +90,43 @@ class Moment(Frozen):
     market: Ident | None = Field(None, description="the market, for deals, listings and volume_cents")
     compare: tuple[Ident, Ident] = Field(("frontier", "small"), description="tiers compared: first minus second")
     target: Annotated[float, Field(allow_inf_nan=False)]
-    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False,
-                                      description="a miss of this size is one unit of distance")]
+    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False, description=(
+        "a miss of this size is one unit of distance; for a figure without a published error it also decides "
+        "'inside' (state why in tolerance_reason). Defaults to the published se"))] | None = None
+    tolerance_reason: Annotated[str, Field(max_length=2_000)] = ""
     weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
     fit: bool = Field(True, description="false: reported beside the fit, not fitted")
     source: Annotated[str, Field(min_length=1, max_length=2_000)]
     certainty: Literal["stated exactly", "stated approximately", "read from a figure", "qualitative"]
     note: Annotated[str, Field(max_length=10_000)] = ""
+    p_value: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False, description=(
+        "the published two-sided p-value; the standard error is derived from it: |target| / z(1 - p/2)"))] | None = None
     se: Annotated[float, Field(gt=0, allow_inf_nan=False, description=(
-        "the published standard error, when the source gives one: the figure is then compared by z "
-        "instead of the tolerance"))] | None = None
+        "the published standard error (derived from p_value when absent; checked against it when both are "
+        "given): the figure is then compared by z instead of the tolerance"))] | None = None
+
+    @model_validator(mode="after")
+    def _derive_se(self) -> Self:
+        if self.p_value is not None:
+            if self.target == 0:
+                raise ValueError(f"{self.name}: a p-value gives no standard error for an estimate of 0")
+            derived = se_from_p(self.target, self.p_value)
+            if self.se is None:
+                object.__setattr__(self, "se", derived)  # frozen model: set once, while validating
+            elif abs(self.se - derived) > SE_AGREEMENT * derived:
+                raise ValueError(f"{self.name}: se {self.se:g} disagrees with p_value {self.p_value:g}, which "
+                                 f"gives |target| / z(1 - p/2) = {derived:.4g}; give one of them")
+        if self.tolerance is None:
+            if self.se is None:
+                raise ValueError(f"{self.name}: give the published p_value (or se), or a tolerance with its "
+                                 "tolerance_reason")
+            object.__setattr__(self, "tolerance", self.se)  # one unit of distance = one published SE
+        return self
+
+    @property
+    def scale(self) -> float:
+        """One unit of distance: the tolerance (the published SE when the file gives no tolerance)."""
+        return self.tolerance if self.tolerance is not None else self.se or math.inf  # set by the validator
 
     @model_validator(mode="after")
     def _simulable(self) -> Self:
@@ -196,14 +250,15 @@ class Published(BaseModel):
 
 UNITS = {"deals": "deals", "listings": "listings", "volume_cents": "$", "deals_total": "deals",
          "listings_total": "listings", "seller_premium_cents": "$", "buyer_savings_cents": "$",
-         "extra_deals_per_person": "deals", "fairness_mean": "points (1-7)", "style_effect": ""}
+         "extra_deals_per_person": "deals", "fairness_mean": "points (1-7)", "fairness_gap": "points (1-7)",
+         "style_effect": "", "same_item_premium_cents": "$", "median_price_cents": "$", "items_sold_twice": "items"}
 
 
 def compare(moment: Moment, simulated: float | None, low: float | None = None, high: float | None = None,
             interval_kind: Interval = "point", runs: int = 1, se_sim: float | None = None) -> PublishedRow:
     """``moment`` beside its simulated value (with the 95% interval, when the run gives one)."""
     base = {"moment": moment.name, "statistic": moment.statistic, "unit": UNITS[moment.statistic],
-            "published": moment.target, "tolerance": moment.tolerance, "se": moment.se, "source": moment.source}
+            "published": moment.target, "tolerance": moment.scale, "se": moment.se, "source": moment.source}
     if moment.statistic in NOT_SIMULATED or not moment.fit:
         return PublishedRow(**base, not_simulated=True,
                             why_not=NOT_SIMULATED.get(moment.statistic, "fit: false in the targets file"))
@@ -214,7 +269,7 @@ def compare(moment: Moment, simulated: float | None, low: float | None = None, h
         z = gap / math.sqrt(moment.se ** 2 + (se_sim or 0.0) ** 2)
         inside, rule = z < Z_CRITICAL, f"z = {z:.2f}" + ("" if se_sim else " (simulated taken as exact)")
     else:
-        inside, rule = gap <= moment.tolerance, ""
+        inside, rule = gap <= moment.scale, ""
     return PublishedRow(**base, simulated=simulated, low=low, high=high, interval=interval_kind, runs=runs,
                         inside=inside, rule=rule)
 
