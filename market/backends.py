@@ -151,10 +151,21 @@ def _as_failure(exc: Exception) -> AgentFailure:
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk (or the database's share of it) is full."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+    """Whether ``exc``, or an exception it was raised from, says the disk (or the database's share of it) is full:
+    ``ENOSPC`` or ``EDQUOT`` from the system, ``SQLITE_FULL`` from SQLite (the low byte of an extended code).
+
+    The chain of causes is followed because SimPy re-raises a process's exception as a fresh copy (the same type
+    and arguments, the original as its ``__cause__``), which has lost SQLite's code."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        # sqlite3 sets the code on the errors SQLite itself reports; one made by hand (no code) is not a full disk
+        code = getattr(seen, "sqlite_errorcode", None) if isinstance(seen, sqlite3.Error) else None
+        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 @dataclass

@@ -130,7 +130,7 @@ def main(
             result = _with_progress(console, quiet, go, [m.name for m in prepared.scenario.markets],
                                     prepared.scenario.days)
     except BAD_INPUT as exc:
-        if disk_full(exc.__cause__ or exc):
+        if disk_full(exc):
             _disk_full(exc, folder, live)
         if live is not None:
             live.close()

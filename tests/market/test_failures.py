@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import signal
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from agents.offline import PROFILES
-from market.backends import Policy
+from market.backends import Policy, disk_full
 from market.ledger import Ledger
 from market.scenario import FailureLimits
 from market.state import check_invariants
@@ -220,8 +219,9 @@ def test_a_full_disk_is_said_with_its_own_exit_code(
 
         def full(self: RealLedger, entries: Any) -> None:
             calls["n"] += 1
-            if calls["n"] > 10:
-                raise sqlite3.OperationalError("database or disk is full")
+            if calls["n"] > 10:  # the database may grow no more: SQLite's own SQLITE_FULL on the next write
+                pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+                self._db.execute(f"PRAGMA max_page_count = {pages}")
             append(self, entries)
 
         monkeypatch.setattr(RealLedger, "append_many", full)
@@ -307,3 +307,19 @@ def test_a_refused_account_at_set_up_exits_3_and_a_bug_exits_1_without_a_traceba
     assert bug.exit_code == cli.ExitCode.INTERNAL_ERROR == 1, bug.output
     assert "internal error: KeyError: 'a bug'" in bug.output and "Traceback" not in bug.output
     assert "Traceback" in (tmp_path / "b" / "error.txt").read_text()
+
+
+def test_a_full_disk_is_known_by_sqlites_code_not_its_words(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "small.sqlite")
+    db.execute("CREATE TABLE t (x TEXT)")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        for _ in range(100):
+            db.execute("INSERT INTO t VALUES (?)", ("x" * 4096,))
+    db.close()
+    assert full.value.sqlite_errorcode == sqlite3.SQLITE_FULL and disk_full(full.value)
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert not disk_full(sqlite3.OperationalError("database or disk is full"))  # words, no code from SQLite
+    assert not disk_full(OSError(errno.EACCES, "Permission denied: the disk is full of nothing"))
