@@ -370,7 +370,7 @@ def run(
             pending.append(r)
     by_dir = {str(r.run_dir): r for r in pending}
     reps = [Replication(str(cell_files[r.cell.id].resolve()), r.seed, str(r.run_dir)) for r in pending]
-    incomplete = 0
+    incomplete, failed = 0, []
     if reps:
         if ray_address:
             source = run_ray(reps, ray_address, workers)
@@ -381,10 +381,12 @@ def run(
         with closing(source):  # an interruption cancels what has not started and shuts the workers down
             for result in source:
                 incomplete += not result["complete"]
+                if "error" in result:  # a Ray worker or node died more often than its retries allow
+                    failed.append({"run": str(Path(result["run_dir"]).relative_to(folder)), "error": result["error"]})
                 if on_done:
                     on_done(by_dir[result["run_dir"]].cell.id)
     record.update(complete=incomplete == 0, wall_seconds=round(time.perf_counter() - started, 3),
-                  skipped=finished, folder=str(folder))
+                  skipped=finished, failed=failed, folder=str(folder))
     if record["complete"]:
         table = tidy(folder, record)
         table.write_parquet(folder / RUNS_TABLE)
@@ -575,6 +577,9 @@ def main(
         raise typer.Exit(130) from None
     console.print(f"{len(record['runs'])} runs ({record['skipped']} already done) in {record['wall_seconds']:.1f} s "
                   f"({record['workers']} worker(s), {record['executor']})", highlight=False)
+    for failure in record["failed"]:
+        err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out {folder} "
+                  "to run it again", highlight=False, soft_wrap=True)
     if (folder / "cells.parquet").is_file():
         _print_headline(console, pl.read_parquet(folder / "cells.parquet"), record)
     for name in ("runs.parquet", "cells.parquet", "report.html"):

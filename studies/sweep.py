@@ -10,7 +10,9 @@ scenario's seed) into its own run folder inside one sweep folder::
 
 Replications run in local processes by default (``--workers K``) or on Ray
 (``--ray local`` starts Ray here; ``--ray auto`` or ``--ray HOST:PORT`` joins a
-cluster whose nodes have this project installed). ``--set PATH=VALUE``
+cluster whose nodes have this project installed). A Ray task needs no shared disk:
+the scenario and its catalog travel with it as data and its run folder comes back
+as bytes, written into the sweep folder here (:func:`run_ray`). ``--set PATH=VALUE``
 (repeatable) changes one scenario field for the whole sweep (paths as in
 :mod:`studies.factors`); the changed scenario is written into the sweep folder
 as ``scenario.yaml``. Running the same command
@@ -20,13 +22,16 @@ unfinished ones and runs the rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -38,7 +43,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from market.backends import BackendError
 from market.ledger import Ledger, LedgerError
-from market.scenario import ScenarioError
+from market.scenario import ScenarioError, dump_scenario, load_scenario
+from market.targets import TARGETS_FILE
 from running import provenance, runner
 from running.runfolder import RunFolder, RunFolderError
 from studies.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
@@ -117,10 +123,108 @@ def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]
             raise
 
 
-def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dict[str, Any]]:
-    """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT."""
+RAY_RETRIES = 2
+"""How many times Ray runs a replication again after its worker process or node died (not after an error)."""
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One replication as it travels to a Ray worker: data only, no path on the driver's disk.
+
+    ``name`` is its run folder's name; ``run_files`` are what an unfinished run folder already holds
+    (empty for a new run), so the worker resumes it instead of starting again. The scenario's files
+    travel beside it (see :func:`run_shipped`).
+    """
+
+    name: str
+    seed: int
+    days: int | None = None
+    markets: tuple[str, ...] | None = None
+    run_files: dict[str, bytes] = field(default_factory=dict)
+
+
+def pack_scenario(scenario_path: str) -> dict[str, bytes]:
+    """A scenario file and the files it names (catalog, targets), as bytes a worker writes side by side."""
+    path = Path(scenario_path)
+    scenario, _ = load_scenario(path)
+    files = {"catalog.csv": (path.parent / scenario.catalog).read_bytes()}
+    if scenario.targets is not None:
+        files[TARGETS_FILE] = (path.parent / scenario.targets).read_bytes()
+    named = scenario.model_copy(update={"catalog": "catalog.csv",
+                                        "targets": TARGETS_FILE if scenario.targets is not None else None})
+    files["scenario.yaml"] = dump_scenario(named).encode("utf-8")
+    return files
+
+
+def _folder_files(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()} if path.is_dir() else {}
+
+
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"a replication sent back a file named {name!r}, not a plain file name")
+        (folder / name).write_bytes(data)
+
+
+def run_shipped(inputs: dict[str, bytes], job: Shipment) -> dict[str, Any]:
+    """Run (or finish) one shipped replication in a private temporary folder on this node.
+
+    ``inputs`` are the scenario's files from :func:`pack_scenario`. Returns its summary (as
+    :func:`run_replication`) and, under ``files``, every file of its run folder as bytes (ledger,
+    summary, resolved scenario, catalog, cassette if any): the driver writes them into the study's
+    folder. Runs in a Ray worker; reads and writes only its own node.
+    """
+    with tempfile.TemporaryDirectory(prefix="market-replication-") as tmp:
+        folder = Path(tmp) / "inputs"
+        _write_files(folder, inputs)
+        run_dir = Path(tmp) / "runs" / job.name
+        if job.run_files:
+            _write_files(run_dir, job.run_files)
+        result = run_replication(Replication(str(folder / "scenario.yaml"), job.seed, str(run_dir), job.days,
+                                             job.markets))
+        result["files"] = _folder_files(run_dir)
+    return result
+
+
+def receive(files: dict[str, bytes], run_dir: Path) -> None:
+    """Write a replication's files (from :func:`run_shipped`) as the run folder ``run_dir``, in one step.
+
+    They are written into ``.incoming/`` beside it first, then moved into place, so an interrupted
+    driver never leaves a half-written run folder where a study looks for runs.
+    """
+    incoming = run_dir.parent / ".incoming" / run_dir.name
+    shutil.rmtree(incoming, ignore_errors=True)
+    _write_files(incoming, files)
+    if run_dir.exists():  # an unfinished run the worker resumed: its finished folder replaces it
+        shutil.rmtree(run_dir)
+    incoming.rename(run_dir)
+    with contextlib.suppress(OSError):
+        incoming.parent.rmdir()
+
+
+def _finished(run_dir: Path) -> bool:
+    if not (run_dir / "ledger.sqlite").is_file():
+        return False
+    with Ledger(run_dir / "ledger.sqlite") as ledger:
+        return ledger.status("state") == "complete"
+
+
+def run_ray(reps: list[Replication], address: str, workers: int,
+            retries: int = RAY_RETRIES) -> Iterator[dict[str, Any]]:
+    """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT.
+
+    Nothing a task does depends on this machine's disk: the scenario and its catalog travel with it
+    as bytes (once per scenario, through Ray's object store) and the run folder's files come back
+    as bytes, written into each replication's ``run_dir`` here. A finished run folder is not run
+    again; an unfinished one travels with its task and is resumed. A task whose worker process or
+    node dies is run again up to ``retries`` times; after that it is reported (``complete`` false,
+    ``error`` saying why) and the others go on. An error in the run itself is raised, as locally.
+    """
     try:
         import ray
+        from ray.exceptions import RayError, RayTaskError
     except ImportError:
         raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
     started = not ray.is_initialized()
@@ -132,14 +236,38 @@ def run_ray(reps: list[Replication], address: str, workers: int) -> Iterator[dic
                 ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # Ray raises a bare Exception when its node times out starting
             raise ValueError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
+    pending: dict[Any, Replication] = {}
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(run_replication)
-        pending = [task.remote(r) for r in reps]
+        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(run_shipped)
+        scenarios: dict[str, Any] = {}
+        for rep in reps:
+            run_dir = Path(rep.run_dir)
+            if _finished(run_dir):
+                yield run_replication(rep)  # only reads its summary
+                continue
+            if rep.scenario not in scenarios:
+                scenarios[rep.scenario] = ray.put(pack_scenario(rep.scenario))
+            job = Shipment(name=run_dir.name, seed=rep.seed, days=rep.days, markets=rep.markets,
+                           run_files=_folder_files(run_dir))
+            pending[task.remote(scenarios[rep.scenario], job)] = rep
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                yield ray.get(ref)
+                rep = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayTaskError:
+                    raise  # the run itself failed (bad input, a bug): as in a local process
+                except RayError as exc:  # the worker or its node died, more often than retries allow
+                    yield {"seed": rep.seed, "run_dir": rep.run_dir, "complete": False, "skipped": False,
+                           "markets": [], "error": f"{type(exc).__name__} after {retries} retries: "
+                           f"{' '.join(str(exc).split())[:300]}"}
+                    continue
+                receive(result.pop("files"), Path(rep.run_dir))
+                yield result | {"run_dir": rep.run_dir}
     finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
 
@@ -217,6 +345,7 @@ def sweep(
         wall_seconds=round(time.perf_counter() - started, 3),
         deals=[sum(m["deals"] for m in r["markets"]) for r in sorted(results, key=lambda r: r["seed"])],
         skipped=sum(r["skipped"] for r in results),
+        failed=[{"run": Path(r["run_dir"]).name, "error": r["error"]} for r in results if "error" in r],
         sweep_dir=str(sweep_dir),
     )
     (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -269,6 +398,9 @@ def main(
     console.print(f"{len(deals)} replications in {record['wall_seconds']:.1f} s "
                   f"({record['workers']} worker(s), {record['executor']}); deals per replication "
                   f"{min(deals)}-{max(deals)}")
+    for failure in record["failed"]:  # a Ray worker or node died more often than its retries allow
+        err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out "
+                  f"{record['sweep_dir']} to run it again", highlight=False, soft_wrap=True)
     print(f"sweep folder: {record['sweep_dir']}")
     for line in provenance.closing_lines(Path(record["sweep_dir"])):  # the pooled report and its headline
         print(line)
