@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
+import statsmodels.api as sm
 from scipy import stats as sps
 
 from analysis.load import RunData
@@ -68,26 +69,44 @@ def agrees(paired: Estimate, other: Estimate) -> bool:
 
 
 def bootstrap_ci(values: np.ndarray, seed: int = 0, reps: int = BOOTSTRAPS, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values``."""
+    """Percentile bootstrap interval of the mean of ``values`` (``scipy.stats.bootstrap``, seeded).
+
+    Percentile rather than scipy's default BCa: it is the interval the project has always reported, and it is
+    defined for every sample (BCa has no interval when all paired differences are equal, common in short runs).
+    """
     values = np.asarray(values, dtype=float)
     if values.size < 2:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(reps, values.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    if np.all(values == values[0]):
+        return (float(values[0]), float(values[0]))  # every resample has this mean
+    result = sps.bootstrap((values,), np.mean, n_resamples=reps, confidence_level=level, method="percentile",
+                           rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _abs_mean(sample: np.ndarray, axis: int) -> np.ndarray:
+    return np.abs(np.mean(sample, axis=axis))
 
 
 def sign_flip_p(diffs: np.ndarray, seed: int = 0, reps: int = PERMUTATIONS) -> float:
-    """Two-sided permutation p-value for a mean paired difference of zero (random sign flips)."""
+    """Two-sided permutation p-value for a mean paired difference of zero: ``scipy.stats.permutation_test`` with
+    ``permutation_type='samples'`` on one sample flips the signs of the differences; the statistic is ``|mean|``.
+
+    Exact (every one of the 2^n sign patterns) when 2^n <= ``reps``; otherwise ``reps`` random flips, seeded,
+    with p = (1 + flips at least as extreme) / (reps + 1).
+    """
     diffs = np.asarray(diffs, dtype=float)
     if diffs.size == 0:
         return float("nan")
-    rng = np.random.default_rng(seed)
-    observed = abs(diffs.mean())
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(reps, diffs.size))
-    flipped = np.abs((signs * diffs).mean(axis=1))
-    return float((1 + (flipped >= observed - 1e-12).sum()) / (reps + 1))
+    result = sps.permutation_test((diffs,), _abs_mean, permutation_type="samples", n_resamples=reps,
+                                  alternative="greater", rng=np.random.default_rng(seed))
+    return float(result.pvalue)
+
+
+def p_floor(n: int, reps: int = PERMUTATIONS) -> float | None:
+    """The least p-value :func:`sign_flip_p`'s random flips can give for ``n`` differences, 1 / (reps + 1)
+    (shown as ``p < 1/reps``); None when the test is exact (its p-value is the exact one)."""
+    return None if n < 63 and 2**n <= reps else 1 / (reps + 1)
 
 
 def paired_differences(df: pl.DataFrame, units: list[str], group: str, value: str, top: str, base: str) -> pl.DataFrame:
@@ -105,9 +124,11 @@ def paired_estimate(name: str, diffs: np.ndarray, seed: int = 0) -> Estimate:
     diffs = np.asarray(diffs, dtype=float)
     low, high = bootstrap_ci(diffs, seed)
     mean = float(diffs.mean()) if diffs.size else float("nan")
+    exact = diffs.size < 63 and 2**diffs.size <= PERMUTATIONS
+    flips = f"all {2**diffs.size:,} sign patterns" if exact else f"{PERMUTATIONS:,} random sign flips"
     return Estimate(name, mean, low, high, sign_flip_p(diffs, seed) if diffs.size else None, int(diffs.size),
-                    f"paired; bootstrap CI; sign-flip permutation p ({PERMUTATIONS:,} permutations)",
-                    1 / (PERMUTATIONS + 1))
+                    f"paired; percentile bootstrap CI (scipy); sign-flip permutation p (scipy, {flips})",
+                    p_floor(int(diffs.size)))
 
 
 def comparisons(data: RunData, compare: list[str] | tuple[str, ...] = ()) -> list[Pair]:
@@ -165,8 +186,12 @@ def person_pairs_of(participants: pl.DataFrame, deals: pl.DataFrame, pair: Pair)
 def fixed_effects(data: RunData, pair: Pair | None = None) -> list[Estimate]:
     """OLS of price (cents) on seller-top and buyer-top dummies with (run, item) fixed effects.
 
-    Item effects are removed by demeaning within items; standard errors are
-    cluster-robust by item (CR1) with a t reference on clusters - 1 degrees of freedom.
+    Item effects are removed by demeaning within items (the within estimator: the same coefficients as OLS with
+    one dummy per item); statsmodels fits it with standard errors cluster-robust by item (CR1,
+    G/(G-1) * (n-1)/(n-k) with k = 2) and a t reference on clusters - 1 degrees of freedom. The item effects are
+    not counted in k: they are nested in the clusters (as Stata's ``xtreg, fe vce(cluster)``; Cameron and Miller
+    2015, section III.C). The hand-written version this replaces counted them, which made its standard errors
+    larger by sqrt((n-2) / (n-2-G)).
     """
     return fixed_effects_of(data.deals, pair or contrast(data))
 
@@ -185,28 +210,15 @@ def fixed_effects_of(deals: pl.DataFrame, pair: Pair) -> list[Estimate]:
         return [Estimate(n, float("nan"), float("nan"), float("nan"), None, df.height, "too few repeat sales")
                 for n in names]
     demeaned = df.with_columns([(pl.col(c) - pl.col(c).mean().over("unit")).alias(c) for c in ("s", "b", "y")])
-    x = demeaned.select("s", "b").to_numpy()
-    y = demeaned["y"].to_numpy()
-    xtx_inv = np.linalg.pinv(x.T @ x)
-    beta = xtx_inv @ x.T @ y
-    resid = y - x @ beta
-    units = df["unit"].to_numpy()
-    _, idx = np.unique(units, return_inverse=True)
-    clusters = int(idx.max()) + 1
-    scores = np.zeros((clusters, 2))
-    np.add.at(scores, idx, x * resid[:, None])
-    n, k = x.shape[0], 2 + clusters
-    scale = clusters / max(clusters - 1, 1) * (n - 1) / max(n - k, 1)
-    cov = scale * xtx_inv @ (scores.T @ scores) @ xtx_inv
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    dof = max(clusters - 1, 1)
-    tcrit = sps.t.ppf(0.975, dof)
-    out = []
-    for j, name in enumerate(names):
-        p = float(2 * sps.t.sf(abs(beta[j] / se[j]), dof)) if se[j] > 0 else None
-        out.append(Estimate(name, float(beta[j]), float(beta[j] - tcrit * se[j]), float(beta[j] + tcrit * se[j]),
-                            p, n, f"OLS, item fixed effects, cluster-robust SE ({clusters} items)"))
-    return out
+    _, groups = np.unique(df["unit"].to_numpy(), return_inverse=True)
+    clusters = int(groups.max()) + 1
+    fit = sm.OLS(demeaned["y"].to_numpy(), demeaned.select("s", "b").to_numpy()).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)  # CR1; t on clusters - 1 df
+    low, high = fit.conf_int(0.05).T
+    return [Estimate(name, float(fit.params[j]), float(low[j]), float(high[j]),
+                     float(fit.pvalues[j]) if fit.bse[j] > 0 else None, df.height,
+                     f"OLS (statsmodels), item fixed effects, cluster-robust SE by item ({clusters} items)")
+            for j, name in enumerate(names)]
 
 
 def headline(data: RunData, seed: int = 0, pair: Pair | None = None) -> list[Estimate]:
