@@ -79,6 +79,8 @@ CAPABILITIES: dict[str, str] = {
 }
 """Every capability a profile sets, in the market's words (the calibration page and the fixed-or-fitted check
 read these)."""
+NO_LIMIT = {"threads_per_turn": "all", "bids_per_turn": "all", "reprice_after_hours": "never", "ask_ceiling": "any"}
+"""How a profile's ``None`` (no limit) is written in a scenario's ``profiles:``."""
 
 PROFILES: dict[str, Profile] = {
     "frontier": Profile(

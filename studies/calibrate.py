@@ -66,7 +66,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from agents.offline import CAPABILITIES, PROFILES, Profile, resolve_profile
+from agents.offline import CAPABILITIES, NO_LIMIT, PROFILES, Profile, resolve_profile
 from analysis.moments import interval, over_runs, run_moments
 from market.scenario import Scenario, dump_scenario, load_scenario, quoted
 from market.targets import NOT_SIMULATED, SIMULATED, Moment, Targets, read_targets
@@ -80,8 +80,6 @@ MAX_SEEDS = 1_000
 MAX_SAMPLER_SEED = 2**32 - 1
 GAPS = ("seller_premium_cents", "buyer_savings_cents", "extra_deals_per_person")
 """The tier gaps the ablation reports (statistics of the targets' moments)."""
-NO_LIMIT = {"threads_per_turn": "all", "bids_per_turn": "all", "reprice_after_hours": "never", "ask_ceiling": "any"}
-"""How a profile's ``None`` (no limit) is written in a scenario's ``profiles:``."""
 DISTANCE = ("sum(weight * ((simulated - published) / u)^2) over fitted moments, u the published standard error "
             "where there is one, else the declared tolerance")
 
@@ -280,16 +278,19 @@ def ablation_plan(cal: Calibration, params: dict[str, Any]) -> tuple[list[dict[s
 
 
 def run_ablation(cal: Calibration, params: dict[str, Any], held: dict[str, list[float]], held_seed: int, out: Path,
-                 workers: int, ray: str | None, on_step: Any = None) -> dict[str, Any]:
-    """Run each ablation change on the held-out seeds; each tier gap's value and change from the calibrated week."""
+                 workers: int, ray: str | None, on_step: Any = None, seeds: int | None = None) -> dict[str, Any]:
+    """Run each ablation change on the first ``seeds`` held-out seeds (all by default); each tier gap's value
+    and change from the calibrated week on the same seeds."""
+    count = min(seeds or cal.holdout, cal.holdout)
     changes, why = ablation_plan(cal, params)
     gaps = [m for m in cal.targets.moments if m.statistic in GAPS]
+    held = {name: values[:count] for name, values in held.items()}  # in seed order: the first ``count`` seeds
     baseline = {m.name: dict(zip(("mean", "low", "high", "runs"), interval(held[m.name]), strict=True))
                 for m in gaps}
     rows = []
     for change in changes:
         folder = out / "ablation" / change["name"]
-        per_run = cal.simulate(cal.values(params) | change["set"], folder, held_seed, cal.holdout, workers, ray)
+        per_run = cal.simulate(cal.values(params) | change["set"], folder, held_seed, count, workers, ray)
         effects = {}
         for m in gaps:
             mean, low, high, n = interval(per_run[m.name])
@@ -299,13 +300,16 @@ def run_ablation(cal: Calibration, params: dict[str, Any], held: dict[str, list[
         rows.append({k: change[k] for k in ("name", "meaning", "small", "frontier", "set")} | {"gaps": effects})
         if on_step:
             on_step(change["name"])
-    return {"seeds": f"the {cal.holdout} held-out seeds", "baseline": baseline, "rows": rows,
+    which = "the" if count == cal.holdout else f"the first {count} of the"
+    return {"seeds": f"{which} {cal.holdout} held-out seeds ({held_seed}..{held_seed + count - 1})",
+            "seed_count": count, "baseline": baseline, "rows": rows,
             "note": why or "each row sets one capability of the small tier's profile to the frontier's value on "
             "the calibrated week (all: every one at once); change: paired by seed against the calibrated week"}
 
 
 def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: str | None = None,
-              on_trial: Any = None, ablation: bool = True, on_step: Any = None) -> dict[str, Any]:
+              on_trial: Any = None, ablation: bool = True, on_step: Any = None,
+              ablation_seeds: int | None = None) -> dict[str, Any]:
     """Run (or continue) the study in ``out``; then the held-out check and the ablation. Returns
     calibration.json's record."""
     if not 1 <= trials <= MAX_TRIALS:
@@ -380,7 +384,8 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     }
     if ablation:
         ablation_started = time.monotonic()
-        record["ablation"] = run_ablation(cal, best.params, held, held_seed, out, workers, ray, on_step)
+        record["ablation"] = run_ablation(cal, best.params, held, held_seed, out, workers, ray, on_step,
+                                          ablation_seeds)
         record["wall_seconds"]["ablation"] = round(time.monotonic() - ablation_started, 1)
     record["wall_seconds"]["total"] = round(time.monotonic() - started, 1)
     record["written"] = datetime.now().isoformat(timespec="seconds")
@@ -424,8 +429,8 @@ def header(cal: Calibration, params: dict[str, Any], record: dict[str, Any]) -> 
                          f"{_fmt(row['high'])}] {'inside' if row['inside'] else 'NOT inside'} ({row['rule']})")
     ablation = record.get("ablation")
     if ablation and ablation["rows"]:
-        lines.append("# Ablation (small tier's capability set to the frontier's; change of each gap, held-out "
-                     "seeds, paired):")
+        lines.append(f"# Ablation (small tier's capability set to the frontier's; change of each gap on "
+                     f"{ablation['seeds']}, paired by seed):")
         for row in ablation["rows"]:
             parts = [f"{name} {_signed(g['change'])} [{_signed(g['change_low'])}, {_signed(g['change_high'])}]"
                      for name, g in row["gaps"].items()]
@@ -483,6 +488,8 @@ def main(
     ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
     ablation: Annotated[bool, typer.Option(help=(
         "after the fit, set each capability of the small tier to the frontier's in turn (held-out seeds)"))] = True,
+    ablation_seeds: Annotated[int | None, typer.Option(min=2, help=(
+        "run the ablation on the first N held-out seeds only (default: all of them), to fit a time budget"))] = None,
     write: Annotated[Path | None, typer.Option(help=(
         "also write the calibrated scenario here (e.g. scenarios/deal.yaml), its paths relative to it"))] = None,
     out: Annotated[Path | None, typer.Option(help="study folder (default runs/calibrate/<targets>-<time>)")] = None,
@@ -497,7 +504,8 @@ def main(
         record = calibrate(cal, trials, folder, workers, ray, on_trial=lambda s: console.print(
             f"trial {s.trials[-1].number}: distance {_fmt(s.trials[-1].value)} (best {_fmt(s.best_value)})",
             highlight=False), ablation=ablation,
-            on_step=lambda name: console.print(f"ablation: {name} done", highlight=False))
+            on_step=lambda name: console.print(f"ablation: {name} done", highlight=False),
+            ablation_seeds=ablation_seeds)
         if write is not None:
             write_scenario(cal, record["best"]["params"], record, write)
         from analysis.calibration_report import write_page  # the page is the analysis's; the engine writes no HTML

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agents.offline import CAPABILITIES, PROFILES
 from market.scenario import FreeParameters, ScenarioError, load_scenario
 from running import runner
 from running.runfolder import RunFolder
-from studies.calibrate import Parameter, calibrate, prepare, read_targets, run_moments
+from studies.calibrate import Parameter, ablation_plan, calibrate, prepare, read_targets, run_moments, settings
 from studies.factors import FactorError, apply, write_resolved
 from tests.conftest import ROOT, SCENARIOS
 
@@ -96,27 +97,29 @@ def test_a_small_study_is_resumable_and_deterministic(tmp_path: Path) -> None:
     scenario = mini(tmp_path)
     params = ["tiers.small.options.attention=1:6", "tiers.frontier.options.concession=0.2:0.7"]
     cal = prepare(scenario, TARGETS, params, 1, 2, 5)
-    first = calibrate(cal, 2, tmp_path / "a")
+    first = calibrate(cal, 2, tmp_path / "a", ablation=False)
     assert first["trials"] == 2 and first["fit_seeds"] == [5]
     assert not set(first["holdout_seeds"]) & set(first["fit_seeds"])
-    resumed = calibrate(cal, 3, tmp_path / "a")  # continues: one more trial, the first two kept
+    resumed = calibrate(cal, 3, tmp_path / "a", ablation=False)  # continues: one more trial, the first two kept
     assert resumed["trials"] == 3
     assert sorted(p.name for p in (tmp_path / "a" / "trials").iterdir()) == ["t0000", "t0001", "t0002"]
-    again = calibrate(cal, 3, tmp_path / "b")
+    again = calibrate(cal, 3, tmp_path / "b", ablation=False)
     assert again["best"] == resumed["best"]
     fitted, _ = load_scenario(tmp_path / "a" / "calibrated.yaml")
     best = resumed["best"]["params"]
     assert fitted.tiers["small"].options["attention"] == best["tiers.small.options.attention"]
     text = (tmp_path / "a" / "calibrated.yaml").read_text()
-    assert text.startswith("# Calibrated by python -m market.calibrate against project_deal.yaml")
+    assert text.splitlines()[1].startswith("# This file is written by the calibration; do not edit it by hand.")
+    assert "# against project_deal.yaml (project_deal): 3 trials x 1 seeds" in text
     record = json.loads((tmp_path / "a" / "calibration.json").read_text())
     assert {r["moment"] for r in record["fit"]} >= {"deals_run_a", "fairness_mean"}
+    assert "ablation" not in record  # asked for without one
     assert not (tmp_path / "a" / "report.html").exists()  # the engine writes no HTML; the command's page:
     from analysis.calibration_report import write_page
 
     page = write_page(tmp_path / "a").read_text(encoding="utf-8")
     assert len(page) > 1_000_000 and "plotly.js v" in page  # plotly.js inlined
-    assert "deals_run_a" in page and ("✓" in page or "✗" in page)
+    assert "deals_run_a" in page and ("✓" in page or "✗" in page) and "No ablation in this study" in page
 
 
 def test_parameters_declared_in_the_scenario_and_replaced_on_the_command(tmp_path: Path) -> None:
@@ -132,3 +135,63 @@ def test_parameters_declared_in_the_scenario_and_replaced_on_the_command(tmp_pat
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ScenarioError, match=r"calibration.*low must be below high"):
         prepare(path, TARGETS, [], 1, 2, 1)
+
+
+def test_every_capability_of_the_shipped_weeks_profiles_is_fitted_or_fixed_with_a_reason() -> None:
+    cal = prepare(SCENARIOS / "deal.yaml", TARGETS, [], 8, 20, 1)
+    scenario, _ = load_scenario(SCENARIOS / "deal.yaml")
+    rows = settings(scenario, [p.path for p in cal.parameters], cal.fixed)
+    assert {(r["profile"], r["setting"]) for r in rows} == {
+        (p, s) for p in ("deal_frontier", "deal_small") for s in CAPABILITIES}
+    assert [r for r in rows if r["status"] == "undeclared"] == []
+    assert all(why.strip() for why in cal.fixed.values())
+    # a setting fitted on the command line is no longer listed as fixed
+    again = prepare(SCENARIOS / "deal.yaml", TARGETS, ["profiles.deal_small.max_rounds=1:4"], 8, 20, 1)
+    assert "profiles.deal_small.max_rounds" not in again.fixed
+    assert cal.fixed["profiles.deal_small.max_rounds"]
+
+
+def test_a_setting_is_either_fitted_or_fixed(tmp_path: Path) -> None:
+    path = mini(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"parameters": {"profiles.deal_small.concession": [0.2, 0.8]},
+                           "fixed": {"profiles.deal_small.concession": "held"}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"fixed\.profiles\.deal_small\.concession: also under parameters"):
+        prepare(path, TARGETS, [], 1, 2, 1)
+    data["calibration"] = {"parameters": {"profiles.deal_small.concession": [0.2, 0.8]},
+                           "fixed": {"profiles.deal_small.counters": ""}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"calibration\.fixed"):
+        prepare(path, TARGETS, [], 1, 2, 1)
+
+
+@pytest.mark.slow
+def test_the_ablation_sets_each_capability_of_the_small_tier_to_the_frontiers(tmp_path: Path) -> None:
+    # the small week's two profiles differ in three capabilities: the ablation has those rows and "all"
+    path = mini(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    frontier = data["profiles"]["deal_frontier"]
+    data["profiles"]["deal_small"] = {**frontier, "base": "small", "value_noise": 0.25, "counters": False,
+                                      "attention": 2}
+    path.write_text(yaml.safe_dump(data))
+    cal = prepare(path, TARGETS, ["participants.generate.wants_per_person.max=3:5"], 2, 2, 3)
+    changes, why = ablation_plan(cal, {"participants.generate.wants_per_person.max": 4})
+    assert why == "" and [c["name"] for c in changes] == ["value_noise", "counters", "attention", "all"]
+    assert changes[1]["set"] == {"profiles.deal_small.counters": PROFILES["frontier"].counters}
+    record = calibrate(cal, 2, tmp_path / "s")
+    assert record["trials"] == 2 and record["seeds_per_trial"] == 2
+    ablation = record["ablation"]
+    assert [r["name"] for r in ablation["rows"]] == ["value_noise", "counters", "attention", "all"]
+    gaps = {"seller_premium", "buyer_savings", "extra_deals_per_person"}
+    assert set(ablation["baseline"]) == gaps and all(set(r["gaps"]) == gaps for r in ablation["rows"])
+    assert sorted(p.name for p in (tmp_path / "s" / "ablation").iterdir()) == sorted(
+        ["value_noise", "counters", "attention", "all"])
+    for row in record["fit"]:  # inside or not by the targets' rule, with the published interval
+        assert row["why_not_simulated"] or row["inside"] in (True, False, None)
+        assert row["published_low"] < row["target"] < row["published_high"]
+    from analysis.calibration_report import write_page
+
+    page = write_page(tmp_path / "s").read_text(encoding="utf-8")
+    assert "What drives each tier gap (ablation)" in page and "counters: whether it counters" in page
+    assert "the calibrated week" in page
