@@ -98,6 +98,8 @@ def sign_flip_p(diffs: np.ndarray, seed: int = 0, reps: int = PERMUTATIONS) -> f
     diffs = np.asarray(diffs, dtype=float)
     if diffs.size == 0:
         return float("nan")
+    if diffs.size == 1:
+        return 1.0  # both signs give the same |mean| (scipy wants two observations)
     result = sps.permutation_test((diffs,), _abs_mean, permutation_type="samples", n_resamples=reps,
                                   alternative="greater", rng=np.random.default_rng(seed))
     return float(result.pvalue)
