@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from dataclasses import replace
@@ -106,8 +107,8 @@ def test_p_at_its_floor_and_regressions_that_disagree() -> None:
 def test_the_report_opens_with_what_produced_it(pairs_run: Path) -> None:
     a = analyse(load_run(pairs_run))
     text = render(a)
-    head = text[:text.index("<h2>Summary")]
-    for needed in ("What produced these numbers", 'offline rule-based profile &quot;small&quot;', "seed 11",
+    head = html.unescape(text[:text.index("<h2>Summary")])
+    for needed in ("What produced these numbers", 'offline rule-based profile "small"', "seed 11",
                    "12 participants", "$100.00 each", "1 simulated day(s)", "not measurements of any model",
                    "Compared: frontier minus small"):
         assert needed in head, needed
