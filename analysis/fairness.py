@@ -7,10 +7,15 @@ Ratings live in the run folder as ``fairness.jsonl``, one JSON object a line::
 
 The Slack bot appends people's answers (``source: "person"``); a model
 backend may append its principal's view (``"model"``). A ``survey`` table in
-``ledger.sqlite`` with the same columns is read too. For any deal side
-without an answer the rating is simulated from the principal's outcome
-(:func:`simulate_rating`); a person's answer wins over a model's, a model's
-over a simulated one.
+``ledger.sqlite`` with the same columns is read too; a person's answer wins over a model's.
+
+Fairness is not simulated by default (:data:`NOT_SIMULATED`). The published study found a mean of about
+4.05 of 7 with no gap between tiers (4.05 vs 4.06); the stated rule :func:`simulate_rating` maps surplus to
+a rating, so it gives the tier with more surplus a higher rating (5.75 with a +0.41 frontier gap on a
+deal.yaml week), which that study contradicts. Fitting the rule to 4.05 and no gap would leave a constant
+plus noise, agreeing with the published figure only by construction; so the report shows only answers
+people or models gave, and says so. ``ratings(data, simulate=True)`` still fills the other sides with the
+rule, labelled simulated, for a reader who wants to see what the assumption implies.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ __all__ = ["FAIRNESS_FILE", "SOURCES", "FairnessRating", "combine", "fairness_by
            "ratings", "read_ratings", "simulate_rating", "simulate_ratings", "write_simulated"]
 
 _SCHEMA = SCHEMA
+NOT_SIMULATED = ("Fairness is not simulated: the offline week has no people to ask, and a rule mapping surplus to a "
+                 "rating would invent a tier gap the published study did not find (about 4.05 of 7 for both tiers, "
+                 "4.05 vs 4.06). Ratings appear only when people (the Slack survey) or models (market survey) "
+                 "answered.")
+"""What a report says when no deal has a rating."""
 
 
 def simulate_rating(share: float, key: str) -> int:
@@ -80,12 +90,13 @@ def combine(stored: pl.DataFrame, simulated: pl.DataFrame) -> pl.DataFrame:
     return both.sort([*keys, "rank"]).unique(keys, keep="last", maintain_order=True).drop("rank")
 
 
-def ratings(data: RunData) -> pl.DataFrame:
-    """Every deal side's rating for the runs in ``data`` (stored answers first, simulated otherwise)."""
+def ratings(data: RunData, simulate: bool = False) -> pl.DataFrame:
+    """Every stored rating for the runs in ``data`` (people's and models' answers); with ``simulate``, the deal
+    sides nobody rated are filled by :func:`simulate_rating` (labelled ``simulated``)."""
     ids = data.run_ids or [p.name for p in data.runs]
     stored = pl.concat([read_ratings(p, i) for p, i in zip(data.runs, ids, strict=True)]) if data.runs \
         else read_ratings(data.path)
-    return combine(stored, simulate_ratings(data))
+    return combine(stored, simulate_ratings(data)) if simulate else combine(stored, stored.clear())
 
 
 def write_simulated(run_dir: Path, data: RunData) -> int:
@@ -102,8 +113,9 @@ def write_simulated(run_dir: Path, data: RunData) -> int:
     return len(new)
 
 
-def rated_deals(data: RunData, rated: pl.DataFrame) -> pl.DataFrame:
-    """Each rating beside the rater's tier, side and surplus on that deal (cents)."""
+def rated_deals(data: RunData, rated: pl.DataFrame, every_side: bool = False) -> pl.DataFrame:
+    """Each rating beside the rater's tier, side and surplus on that deal (cents); with ``every_side``, every
+    deal side, its rating null where nobody rated it."""
     deals = data.deals
     sides = pl.concat([
         deals.select("run", "market", "deal_id", pl.col("buyer").alias("participant_id"),
@@ -113,7 +125,7 @@ def rated_deals(data: RunData, rated: pl.DataFrame) -> pl.DataFrame:
                      pl.col("seller_tier").alias("tier"), pl.lit("seller").alias("side"),
                      (pl.col("price") - pl.col("seller_reserve")).alias("surplus")),
     ])
-    return sides.join(rated, on=["run", "market", "deal_id", "participant_id"], how="inner")
+    return sides.join(rated, on=["run", "market", "deal_id", "participant_id"], how="left" if every_side else "inner")
 
 
 def fairness_by_tier(rated: pl.DataFrame) -> pl.DataFrame:
@@ -131,8 +143,11 @@ def fairness_by_tier(rated: pl.DataFrame) -> pl.DataFrame:
 
 def rating_label(rated: pl.DataFrame) -> str:
     """How the ratings in ``rated`` were made, for every place a rating is shown:
-    ``simulated fairness rating`` when none is anyone's answer."""
-    sources = set(rated["source"].to_list()) if rated.height else {"simulated"}
+    ``simulated fairness rating`` when none is anyone's answer, ``fairness rating (none: not simulated)``
+    when there are none."""
+    if not rated.height:
+        return "fairness rating (none: not simulated)"
+    sources = set(rated["source"].to_list())
     if sources == {"simulated"}:
         return "simulated fairness rating"
     if "simulated" in sources:
@@ -147,15 +162,20 @@ def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0, pair: tuple[str, 
     the ratings are simulated."""
     top, base = pair or contrast(data)
     mixed = rated.filter(pl.col("market").is_in(mixed_markets(data)))
-    per_person = mixed.group_by(["run", "market", "participant_id", "tier"]).agg(
-        rating=pl.col("rating").mean(), surplus=pl.col("surplus").mean())
+    # surplus from every deal side, ratings where someone rated (fairness is not simulated by default)
+    sides = rated_deals(data, rated.select("run", "market", "deal_id", "participant_id", "rating"), every_side=True)
+    per_person = sides.filter(pl.col("market").is_in(mixed_markets(data))).group_by(
+        ["run", "market", "participant_id", "tier"]).agg(rating=pl.col("rating").mean(),
+                                                         surplus=pl.col("surplus").mean())
     out = []
     for column, label in (("surplus", "surplus per deal (cents)"), ("rating", f"{rating_label(mixed)} (1-7)")):
-        a = per_person.filter(pl.col("tier") == top)[column].to_numpy()
-        b = per_person.filter(pl.col("tier") == base)[column].to_numpy()
+        a = per_person.filter((pl.col("tier") == top) & pl.col(column).is_not_null())[column].to_numpy()
+        b = per_person.filter((pl.col("tier") == base) & pl.col(column).is_not_null())[column].to_numpy()
         if a.size < 2 or b.size < 2:
+            why = "no ratings: fairness is not simulated" if column == "rating" and not mixed.height else \
+                "too few principals"
             out.append(Estimate(f"{label}: {top} minus {base}", float("nan"), float("nan"), float("nan"), None,
-                                int(a.size + b.size), "too few principals"))
+                                int(a.size + b.size), why))
             continue
         rng = np.random.default_rng(seed)
         diffs = np.array([rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(2000)])

@@ -332,7 +332,8 @@ def summary_text(a: Analysis) -> list[str]:
     if a.comparisons:
         sources = a.rated["source"].value_counts().sort("source")
         told = ", ".join(f"{n:,} {s}" for s, n in sources.iter_rows())
-        lines.append(f"Fairness ratings used: {told or 'none'} (simulated ratings are an assumption, not a finding).")
+        lines.append(f"Fairness ratings used: {told} (simulated ratings are an assumption, not a finding)." if told
+                     else fairness.NOT_SIMULATED)
     if a.conduct is not None and a.conduct.height:
         parts = [f"{r['tier']} {_count(r['refused_actions'], 'refused action')} ({r['refused_per_agent']:.2f} per "
                  f"agent; {r['refused_by_mandate']:,} of them the principal's mandate holding) and "
@@ -451,7 +452,7 @@ def build_figures(a: Analysis) -> list[go.Figure]:
         *([figures.deals_by_day(a.daily)] if a.daily is not None and a.daily.height else []),
         figures.surplus_by_tier(a.surplus, a.data.tiers),
         figures.efficiency_by_market(a.efficiency),
-        figures.fairness_vs_surplus(a.rated, a.data.tiers, a.rating_label),
+        *([figures.fairness_vs_surplus(a.rated, a.data.tiers, a.rating_label)] if a.rated.height else []),
     ]
     effects = [e.as_dict() for c in a.comparisons for e in c.headline]
     if effects:
@@ -484,8 +485,8 @@ def render(a: Analysis) -> str:
         *([frame_table(a.conduct, "Refused actions and failed turns per tier")]
           if a.conduct is not None and a.conduct.height else []),
         frame_table(eff_table, "Allocative efficiency per market (mean over runs)"),
-        frame_table(a.fairness, f"{label.capitalize()}s against surplus (per tier and side; 'simulated' counts "
-                                "ratings computed from surplus, not anyone's answer)"),
+        *([frame_table(a.fairness, f"{label.capitalize()}s against surplus (per tier and side; 'simulated' counts "
+                                   "ratings computed from surplus, not anyone's answer)")] if a.rated.height else []),
     ]
     return pages.render(
         "report.html", title=f"Market report: {a.data.name}", heading=f"Market report: {a.data.name}",
@@ -520,15 +521,13 @@ def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[s
 
 
 def after_run(result: RunResult) -> None:
-    """The ``market.after_run`` plugin: store simulated fairness ratings and write report.html.
+    """The ``market.after_run`` plugin: write report.html.
 
-    ``result.folder`` is a run folder, or a sweep folder (then every run's ratings are
-    stored and one pooled report is written into the sweep folder).
+    ``result.folder`` is a run folder, or a sweep folder (then one pooled report is written into
+    the sweep folder). No fairness rating is simulated (:data:`analysis.fairness.NOT_SIMULATED`).
     """
     path = result.folder.path
     try:
-        for run_dir in expand_runs([path]):
-            fairness.write_simulated(run_dir, load_runs([run_dir]))
         write_report([Path(path)])
     except AnalysisError as exc:  # the run itself is complete and recorded; only the report is missing
         print(f"warning: no report written for {path}: {exc}", file=sys.stderr)

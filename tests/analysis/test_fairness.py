@@ -1,4 +1,4 @@
-"""Fairness ratings: simulated from outcomes, stored answers read back (people's answers win)."""
+"""Fairness ratings: not simulated by default, stored answers read back (people's answers win)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 from analysis import AnalysisError, load_run
 from analysis.fairness import (
     FAIRNESS_FILE,
+    NOT_SIMULATED,
     fairness_by_tier,
     rated_deals,
+    rating_label,
     ratings,
     read_ratings,
     simulate_rating,
@@ -29,12 +31,16 @@ def test_simulated_rating_is_seeded_bounded_and_follows_surplus() -> None:
     assert sum(good) / 300 > sum(bad) / 300 + 2
 
 
-def test_the_run_stores_simulated_ratings_for_every_deal_side(smoke_run: Path) -> None:
+def test_fairness_is_not_simulated_unless_asked(smoke_run: Path, copy_run) -> None:
     data = load_run(smoke_run)
-    stored = read_ratings(smoke_run)  # written by the after-run plugin
-    assert stored.height == 2 * data.deals.height
-    assert set(stored["source"]) == {"simulated"}
-    assert write_simulated(smoke_run, data) == 0  # nothing new to add
+    assert not (smoke_run / FAIRNESS_FILE).exists() and ratings(data).height == 0  # the run stores none
+    assert rating_label(rated_deals(data, ratings(data))) == "fairness rating (none: not simulated)"
+    assert "not simulated" in NOT_SIMULATED and "4.05 vs 4.06" in NOT_SIMULATED
+    simulated = ratings(data, simulate=True)  # the stated rule, on request, labelled as such
+    assert simulated.height == 2 * data.deals.height and set(simulated["source"]) == {"simulated"}
+    assert rating_label(rated_deals(data, simulated)) == "simulated fairness rating"
+    run = copy_run(smoke_run)
+    assert write_simulated(run, data) == 2 * data.deals.height and write_simulated(run, data) == 0
 
 
 def test_a_persons_answer_wins_over_the_simulated_one(smoke_run: Path, copy_run) -> None:
@@ -45,7 +51,7 @@ def test_a_persons_answer_wins_over_the_simulated_one(smoke_run: Path, copy_run)
               "source": "person", "comment": "felt rushed"}
     with (run / FAIRNESS_FILE).open("a") as out:
         out.write(json.dumps(answer) + "\n")
-    rated = rated_deals(data, ratings(data))
+    rated = rated_deals(data, ratings(data, simulate=True))
     mine = rated.filter((pl.col("deal_id") == deal["deal_id"]) & (pl.col("participant_id") == deal["buyer"]))
     assert mine["rating"].to_list() == [1] and mine["source"].to_list() == ["person"]
     assert rated.height == 2 * data.deals.height

@@ -33,4 +33,4 @@ def test_the_main_job_runs_without_any_extra(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert {"ledger.sqlite", "summary.json", "report.html", "fairness.jsonl"} <= {p.name for p in out.iterdir()}
+    assert {"ledger.sqlite", "summary.json", "report.html"} <= {p.name for p in out.iterdir()}

@@ -112,11 +112,11 @@ def test_the_report_opens_with_what_produced_it(pairs_run: Path) -> None:
                    "12 participants", "$100.00 each", "1 simulated day(s)", "not measurements of any model",
                    "Compared: frontier minus small"):
         assert needed in head, needed
-    # simulated ratings are labelled before the finding, in the sentence, the table and the figure
-    noticed = next(line for line in summary_text(a) if line.startswith("Did anyone notice?"))
-    assert noticed.index("Simulated ratings") < noticed.index("points")
-    assert "Simulated fairness ratings against surplus" in text
-    assert a.noticed[1].name.startswith("simulated fairness rating")
+    # fairness is not simulated: the report says so, and shows no rating gap, table or figure
+    assert not any(line.startswith("Did anyone notice?") for line in summary_text(a))
+    assert "Fairness is not simulated" in html.unescape(text) and "fairness ratings against surplus" not in text
+    assert a.noticed[1].name.startswith("fairness rating (none: not simulated)")
+    assert a.noticed[1].method == "no ratings: fairness is not simulated"
     # per-tier refusals and failed turns are counted
     assert int(a.conduct["refused_actions"].sum()) == a.data.rejections.height
     mandate = [c.value for c in RejectionCode if c.mandate]
