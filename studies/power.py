@@ -25,6 +25,18 @@ profiles' assumptions, so the power is too.
 markets stay) and ``days`` (trading days); any other scenario field path works
 as in an experiment (``markets[*].tiers.small.share=0.2,0.5``).
 
+``--effects published`` answers at the published effects instead, with no run: for the published design
+(``PUBLISHED_PEOPLE`` = 69 people, two mixed markets) each effect of the targets file (the scenario's
+``targets:``) has its estimate and the standard error derived from its p-value (:mod:`market.targets`). The
+power of the two-sided level-alpha test at a true effect ``d`` with standard error ``se`` is, in the normal
+approximation the published p-values imply, ``Phi(d/se - z) + Phi(-d/se - z)``, z = z(1 - alpha/2). A design
+of ``n`` people has ``se(n) = se * sqrt(69 / n)`` (the paired units, items and people, grow with the
+people); the people a replication needs for a power of 80% (90%) is ``69 * ((z + z(0.8)) * se / d)^2``. At the
+published estimate this is the design's power if the true effect were the estimate: a function of the
+published p alone (about 0.5 at p = 0.05), and optimistic, because a significant estimate tends to overstate
+its effect. ``--vary participants=...`` gives the design points (default 69 alone); the table is written as
+``power_published.parquet``.
+
 The runs are an ordinary experiment folder (``studies.experiment``), resumable
 with the same ``--out``; no report or survey is made per run. Writes
 ``power_runs.parquet`` (each week's tests), ``power.parquet`` (the table) and
@@ -55,6 +67,7 @@ from analysis.pages import figure_html
 from analysis.report import frame_table
 from analysis.stats import contrast, headline
 from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
+from market.targets import Targets, read_targets
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, parse_path
 from studies.sweep import BAD_INPUT
@@ -65,6 +78,12 @@ EFFECT_TEXT = {"seller_premium": "seller premium", "buyer_savings": "buyer savin
                "extra_deals": "extra deals per person"}
 REPORT_SEED = 0
 """The permutation seed the report tests a week with (``analysis.report.analyse``'s default)."""
+PUBLISHED_PEOPLE = 69
+"""The published design's people (Project Deal: 69 people, each in every market, two mixed markets)."""
+PUBLISHED_STATISTIC = {"seller_premium": "seller_premium_cents", "buyer_savings": "buyer_savings_cents",
+                       "extra_deals": "extra_deals_per_person"}
+"""Each effect's statistic in a targets file (:mod:`market.targets`)."""
+TARGET_POWERS = (0.8, 0.9)
 
 
 @dataclass(frozen=True)
@@ -254,6 +273,55 @@ def _estimate_text(key: str, value: float | None) -> str:
     return f"{'-' if value < 0 else '+'}${abs(value) / 100:,.2f}"
 
 
+def normal_power(effect: float, se: float, alpha: float) -> float:
+    """The power of a two-sided level-``alpha`` z test of zero when the true effect is ``effect`` with standard
+    error ``se``: ``Phi(d/se - z) + Phi(-d/se - z)``."""
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    return float(sps.norm.cdf(effect / se - z) + sps.norm.cdf(-effect / se - z))
+
+
+def people_needed(effect: float, se: float, people: int, alpha: float, power: float) -> int:
+    """People a design needs for ``power`` when ``people`` give standard error ``se`` (se shrinks as
+    1/sqrt(people)); the one-sided approximation, whose other tail adds under 0.01 at these powers."""
+    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    return max(1, int(-(-people * (z * se / effect) ** 2 // 1)))
+
+
+def published_power(targets: Targets, effects: Sequence[str], people: Sequence[int], alpha: float) -> pl.DataFrame:
+    """Per design point and effect: the power at the published estimate with its standard error, and the
+    people a replication needs for 80% and 90% power (module docstring)."""
+    by_statistic = {m.statistic: m for m in targets.moments}
+    rows = []
+    for key in effects:
+        m = by_statistic.get(PUBLISHED_STATISTIC[key])
+        if m is None or m.se is None:
+            raise ValueError(f"{targets.name}: no published {EFFECT_TEXT[key]} with a p-value or se "
+                             f"(statistic {PUBLISHED_STATISTIC[key]})")
+        needed = {f"people_for_{round(q * 100)}": people_needed(m.target, m.se, PUBLISHED_PEOPLE, alpha, q)
+                  for q in TARGET_POWERS}
+        for n in people:
+            se = m.se * (PUBLISHED_PEOPLE / n) ** 0.5
+            rows.append({"participants": n, "effect": key, "estimate": m.target, "p_value": m.p_value,
+                         "se": se, "power": normal_power(m.target, se, alpha), **needed, "alpha": alpha})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def print_published(console: Console, table: pl.DataFrame, targets: str) -> None:
+    """The published-effects power table as people read it."""
+    alpha = float(table["alpha"][0]) if table.height else 0.05
+    out = Table(title=f"power at the published effects ({targets}): two-sided test, alpha {alpha:g}, normal "
+                      f"approximation; SE from the published p-value, scaled by sqrt({PUBLISHED_PEOPLE} / people)")
+    for column in ("participants", "effect", "published", "SE", "power", "people for 80%", "people for 90%"):
+        out.add_column(column, justify="left" if column == "effect" else "right", no_wrap=True)
+    for row in table.iter_rows(named=True):
+        p = f" (p = {row['p_value']:g})" if row["p_value"] is not None else ""
+        out.add_row(str(row["participants"]), EFFECT_TEXT[row["effect"]],
+                    _estimate_text(row["effect"], row["estimate"]) + p,
+                    _estimate_text(row["effect"], row["se"]).lstrip("+"),
+                    f"{row['power']:.2f}", str(row["people_for_80"]), str(row["people_for_90"]))
+    console.print(out)
+
+
 def print_table(console: Console, table: pl.DataFrame, vary: Vary) -> None:
     """The power table as people read it: power with its interval, weeks detected of weeks run."""
     alpha = float(table["alpha"][0]) if table.height else 0.05
@@ -311,8 +379,14 @@ err = Console(stderr=True)
 @app.command()
 def main(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    vary: Annotated[str, typer.Option(help=(
-        "NAME=V1,V2,...: participants=20,40,69,140, mixed_markets=1,2,4, days=1,3,5, or any scenario field path"))],
+    vary: Annotated[str | None, typer.Option(help=(
+        "NAME=V1,V2,...: participants=20,40,69,140, mixed_markets=1,2,4, days=1,3,5, or any scenario field path "
+        "(with --effects published: participants only, default 69)"))] = None,
+    effects: Annotated[str, typer.Option("--effects", help=(
+        "twin: simulate the scenario's weeks and test them (the twin's effects); published: no runs, the power "
+        "at the published estimates with the SEs their p-values imply (normal approximation)"))] = "twin",
+    targets: Annotated[Path | None, typer.Option("--targets", help=(
+        "targets file for --effects published (default: the scenario's targets:)"))] = None,
     effect: Annotated[list[str] | None, typer.Option("--effect", help=(
         "seller_premium, buyer_savings, extra_deals or all (default); repeatable"))] = None,
     replications: Annotated[int, typer.Option("--replications", "-n", help="weeks per design point")] = 20,
@@ -325,8 +399,16 @@ def main(
     """Estimate the power of a one-week study to detect each headline tier effect, per design point."""
     console = Console(quiet=quiet)
     folder = out
+    if effects not in ("twin", "published"):
+        err.print(f"[red]error:[/red] --effects must be twin or published, got {quoted(effects)}", highlight=False)
+        raise typer.Exit(2)
+    if effects == "published":
+        _published(scenario, vary, effect, targets, alpha, out)
+        return
     try:
         chosen = parse_effects(effect)
+        if vary is None:
+            raise ValueError("--vary is required (e.g. --vary participants=20,40,69,140)")
         varied = parse_vary(vary)
         if not 0 < alpha < 1:
             raise ValueError(f"--alpha must be between 0 and 1, got {alpha}")
@@ -357,6 +439,37 @@ def main(
     write_page(folder / "power.html", figure(table, varied, alpha), scenario, chosen, table, varied)
     print_table(Console(width=max(Console().width, 100)), table, varied)  # the table's width; a pipe says 80
     print(f"power table: {folder / 'power.parquet'}\npower curve: {folder / 'power.html'}")
+
+
+def _published(scenario: Path, vary: str | None, effect: list[str] | None, targets: Path | None, alpha: float,
+               out: Path | None) -> None:
+    """``--effects published``: the analytic power table at the published effects (no runs)."""
+    try:
+        chosen = parse_effects(effect)
+        if not 0 < alpha < 1:
+            raise ValueError(f"--alpha must be between 0 and 1, got {alpha}")
+        people = [PUBLISHED_PEOPLE]
+        if vary is not None:
+            varied = parse_vary(vary)
+            if varied.name != "participants" or not all(isinstance(v, int) and v > 0 for v in varied.values):
+                raise ValueError(f"--vary {quoted(vary)}: with --effects published only participants=N1,N2,... "
+                                 "(whole numbers of people) can be varied")
+            people = [int(v) for v in varied.values]
+        if targets is None:
+            base, _ = load_scenario(scenario)
+            if base.targets is None:
+                raise ValueError(f"{scenario.name} names no targets file; give --targets")
+            targets = scenario.parent / base.targets
+        published = read_targets(targets)
+        table = published_power(published, chosen, people, alpha)
+    except (*BAD_INPUT, ExperimentError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    print_published(Console(width=max(Console().width, 140)), table, published.name)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        table.write_parquet(out / "power_published.parquet")
+        print(f"power table: {out / 'power_published.parquet'}")
 
 
 def cli() -> None:
