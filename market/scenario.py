@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, field_va
 from market.clock import DAY
 from market.domain import Condition, Frozen, Item, Participant, Want
 from market.events import Rules
+from market.mandate import DEFAULT_BUDGET, DEFAULT_STYLE, STYLES, Style
 from market.money import MAX_CENTS, Money, MoneyError, format_money, parse_money
 
 CONDITION_FACTOR: dict[Condition, tuple[int, int]] = {
@@ -31,7 +32,6 @@ CONDITION_FACTOR: dict[Condition, tuple[int, int]] = {
     Condition.FAIR: (3, 4),
     Condition.BROKEN: (2, 5),
 }
-STYLES = ("friendly", "direct", "formal", "playful", "terse", "chatty")
 QUIRKS = (
     "uses emoji", "mentions their cat", "loves a bargain", "hates haggling",
     "signs off with a pun", "always says please", "asks about pickup", "writes in lowercase",
@@ -241,25 +241,39 @@ class MarketSpec(Frozen):
 
 
 class ItemSpec(Frozen):
+    """An item a hand-written person sells: a catalog kind in a condition, and the least they accept.
+
+    The mandate's sell line (``market.mandate.SellLine``) as a simulation writes it: the item's value comes from
+    the catalog and its agent picks the ask, so there is no ask here; no ``reserve`` means no least.
+    """
+
     kind: Kind
     condition: Condition = Condition.GOOD
-    reserve: Money | None = None
+    reserve: Money | None = Field(None, description="the least accepted, in the mandate's bounds (0 to $1,000,000)")
 
 
 class WantSpec(Frozen):
+    """Something a hand-written person wants: a catalog kind and the most they would pay (the mandate's want
+    line, ``market.mandate.WantLine``, by kind rather than by title)."""
+
     kind: Kind
     max_price: Money
 
 
 class PersonSpec(Frozen):
-    """A participant written out by hand."""
+    """A participant written out by hand.
+
+    What they hand their agent is a mandate (``market.mandate``): the same bounds on money and the same styles.
+    Beyond it a simulated person has an id, a budget and quirks, and always trades autonomously. Money may be
+    written as dollar strings (``"$12.50"``) here; the file format is the scenario's.
+    """
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
     name: Name
     budget: Money
     items: Annotated[list[ItemSpec], Field(max_length=1000)] = Field(default_factory=list)
     wants: Annotated[list[WantSpec], Field(max_length=1000)] = Field(default_factory=list)
-    style: Name = "friendly"
+    style: Style = DEFAULT_STYLE
     quirks: Annotated[list[Name], Field(max_length=20)] = Field(default_factory=list)
 
 
@@ -267,7 +281,7 @@ class Generate(Frozen):
     """Draw participants from the catalog."""
 
     count: Annotated[int, Field(ge=2, le=1_000_000)]
-    budget: Money = 10_000
+    budget: Money = DEFAULT_BUDGET
     items_per_person: IntRange = IntRange(min=6, max=9)
     wants_per_person: IntRange = IntRange(min=3, max=6)
     reserve_ratio: Range = Range(min=0.4, max=0.85)
@@ -726,7 +740,11 @@ def _scaled(cents: int, rng: random.Random, ratio: Range) -> int:
 
 
 def assign_tiers(scenario: Scenario, market: MarketSpec, participant_ids: list[str]) -> dict[str, str]:
-    """Each participant's tier in ``market``: fixed ones first, the rest by share."""
+    """Each participant's tier in ``market``: fixed ones first, the rest by share.
+
+    The people known at the start are dealt out exactly by the shares (a seeded shuffle); someone who joins
+    later (a Slack newcomer) cannot be dealt from a known list and gets :func:`newcomer_tier`.
+    """
     free = [pid for pid in participant_ids if pid not in market.assign]
     rng = random.Random(f"{scenario.seed}:{market.name}:tiers")
     rng.shuffle(free)
@@ -743,6 +761,22 @@ def assign_tiers(scenario: Scenario, market: MarketSpec, participant_ids: list[s
             tiers[pid] = tier
         position += count
     return {pid: tiers[pid] for pid in participant_ids}
+
+
+def newcomer_tier(scenario: Scenario, market: MarketSpec, participant_id: str) -> str:
+    """The tier of someone who joins ``market`` after the start: their fixed tier in ``assign``, else one draw
+    by the market's shares, seeded by the run's seed, the market and their id (a restarted host draws the same)."""
+    fixed = market.assign.get(participant_id)
+    if fixed:
+        return fixed
+    rng = random.Random(f"{scenario.seed}:{market.name}:{participant_id}:tier")
+    return rng.choices(list(market.tiers), weights=list(market.tiers.values()))[0]
+
+
+def newcomer_budget(scenario: Scenario) -> int:
+    """The budget of someone who joins after the start: the generated people's, else ``DEFAULT_BUDGET``."""
+    generate = scenario.participants.generate
+    return generate.budget if generate is not None else DEFAULT_BUDGET
 
 
 def scenario_json_schema() -> dict[str, Any]:

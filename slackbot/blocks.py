@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from market.domain import Deal, Item, Listing, Offer, OfferStatus
+from market.mandate import Mandate
 from market.money import format_money
 from slackbot.escape import TEXT_LIMIT, cut, inline, safe
 
@@ -298,8 +299,8 @@ def market(market_name: str, rows: Sequence[tuple[Listing, Item, str]], buttons:
     return message(f"{len(rows)} open listings in market {market_name}", out)
 
 
-def mandate(form: Any) -> Msg:
-    """The mandate the interview extracted (a ``JoinForm``), with the button to confirm or correct it."""
+def mandate(form: Mandate) -> Msg:
+    """The mandate the interview extracted, with the button to confirm or correct it."""
     lines = [f"• sell *{inline(x.title, 100)}*: asking {format_money(x.ask)}, at least {format_money(x.least)}"
              for x in form.sells]
     lines += [f"• buy *{inline(x.title, 100)}*: at most {format_money(x.max_price)}" for x in form.wants]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -24,9 +23,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from agents.interview import interviewed_path, write_interviewed
-from agents.llm.interviewer import Interviewer, InterviewFailed, Mandate, interviewer_for
-from agents.llm.interviewer import SellLine as MandateSell
-from agents.llm.interviewer import WantLine as MandateWant
+from agents.llm.interviewer import Interviewer, InterviewFailed, interviewer_for
 from agents.llm.interviewer import instructions as interview_instructions
 from market import exchange
 from market.actions import Accept, Action, Counter, ListItem, MakeOffer, SendMessage, parse_action
@@ -34,18 +31,15 @@ from market.backends import Policy
 from market.domain import Deal, Item, Participant, Want
 from market.engine import MarketModel
 from market.events import DealClosed, MessageSent, OfferMade
+from market.mandate import Mandate
 from market.money import MoneyError, parse_money
 from market.observation import Observation
-from market.scenario import (
-    CatalogEntry,
-    Scenario,
-)
+from market.scenario import CatalogEntry, Scenario, newcomer_budget, newcomer_tier
 from market.state import MarketState
 from running.live import LiveRun
 from slackbot import blocks
 from slackbot.approvals import SETTLED, ApprovalPolicy, approval_id, target
 from slackbot.escape import cut, inline, safe
-from slackbot.modals import JoinForm, SellLine, WantLine
 from slackbot.poster import Poster
 from slackbot.render import Post, Renderer, listing_key
 from slackbot.store import Approval, OutboxRow, Person, Store
@@ -219,27 +213,23 @@ class Host:
             return
         self._save_interview(user_id, {"stage": "confirm", "transcript": transcript,
                                        "mandate": mandate.model_dump(mode="json")})
-        self.dm(user_id, f"interview:{user_id}:mandate", blocks.mandate(_form(mandate)))
+        self.dm(user_id, f"interview:{user_id}:mandate", blocks.mandate(mandate))
 
-    def interview_form(self, user_id: str) -> JoinForm | None:
-        """The mandate the interview extracted, as a join form to confirm or correct."""
+    def interview_form(self, user_id: str) -> Mandate | None:
+        """The mandate the interview extracted, to confirm or correct in the join form."""
         state = self._interview(user_id)
         if not state or state["stage"] != "confirm":
             return None
-        return _form(Mandate.model_validate(state["mandate"]))
+        return Mandate.model_validate(state["mandate"])
 
-    def _write_instructions(self, user_id: str, pid: str, name: str, form: JoinForm) -> bool:
+    def _write_instructions(self, user_id: str, pid: str, name: str, form: Mandate) -> bool:
         """Write the agent's instructions from the person's interview (if they had one) where their
         agent reads them (``instructions/<pid>.interview.md``); True when written."""
         state = self._interview(user_id)
         if not state or not state.get("transcript"):
             return False
-        confirmed = Mandate(
-            sells=[MandateSell(title=s.title, ask=s.ask, least=s.least) for s in form.sells],
-            wants=[MandateWant(title=w.title, max_price=w.max_price) for w in form.wants],
-            style=form.style, autonomy=form.autonomy)  # type: ignore[arg-type]
         write_interviewed(self.folder.path, pid, interview_instructions(
-            name, [tuple(t) for t in state["transcript"]], confirmed))  # type: ignore[misc]
+            name, [tuple(t) for t in state["transcript"]], form))  # type: ignore[misc]
         return True
 
     # --- haggling in threads ------------------------------------------------------------------------
@@ -314,13 +304,12 @@ class Host:
     def person(self, user_id: str) -> Person | None:
         return self.store.person(user_id)
 
-    def join(self, user_id: str, name: str, form: JoinForm, done: Notify) -> str | None:
+    def join(self, user_id: str, name: str, form: Mandate, done: Notify) -> str | None:
         """Add a Slack user with their agent; ``done`` hears the outcome. Returns a refusal or None."""
         if self.person(user_id):
             return "You have already joined this week's market."
         pid = participant_id(user_id)
-        spec = self.scenario.market(self.market_name)
-        tier = spec.assign.get(pid) or _draw_tier(self.scenario, self.market_name, pid)
+        tier = newcomer_tier(self.scenario, self.scenario.market(self.market_name), pid)
         person = build_person(pid, name, form, self.catalog, self.scenario, tier)
         record = Person(user_id, self.market_name, pid, form.autonomy)
         # written before the join is queued, so the agent's first turn already reads them
@@ -602,11 +591,6 @@ def listing_of(key: str) -> tuple[str, str] | None:
 FORM_NOTE = "Type `/deal join` to join with the form instead."
 
 
-def _form(mandate: Mandate) -> JoinForm:
-    return JoinForm(tuple(SellLine(s.title, s.ask, s.least) for s in mandate.sells),
-                    tuple(WantLine(w.title, w.max_price) for w in mandate.wants), mandate.style, mandate.autonomy)
-
-
 def _name(state: MarketState, pid: str) -> str:
     person = state.participants.get(pid)
     return person.name if person else pid
@@ -635,13 +619,6 @@ def _question(state: MarketState, approval: str, action: Action) -> blocks.Msg:
     return blocks.approval_request(approval, action.type, amount, title, who, target(action), previous)
 
 
-def _draw_tier(scenario: Scenario, market: str, pid: str) -> str:
-    """The scenario's rule for one newcomer: a draw by the market's tier shares, seeded by their id."""
-    shares = scenario.market(market).tiers
-    rng = random.Random(f"{scenario.seed}:{market}:{pid}:tier")
-    return rng.choices(list(shares), weights=list(shares.values()))[0]
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "thing"
 
@@ -654,9 +631,10 @@ def _match(title: str, catalog: list[CatalogEntry]) -> CatalogEntry | None:
     return next((e for e in catalog if key and (key in e.title.lower() or e.title.lower() in key)), None)
 
 
-def build_person(pid: str, name: str, form: JoinForm, catalog: list[CatalogEntry], scenario: Scenario,
+def build_person(pid: str, name: str, form: Mandate, catalog: list[CatalogEntry], scenario: Scenario,
                  tier: str) -> Participant:
-    """The participant a join form describes: items at their asks, wants matched to the catalog's kinds."""
+    """The participant a mandate describes: items at their asks, wants matched to the catalog's kinds, the
+    scenario's budget for a newcomer."""
     items, reserves = [], {}
     for n, line in enumerate(form.sells, start=1):
         entry = _match(line.title, catalog)
@@ -669,7 +647,5 @@ def build_person(pid: str, name: str, form: JoinForm, catalog: list[CatalogEntry
         entry = _match(line.title, catalog)
         wants.append(Want(kind=entry.kind if entry else _slug(line.title),
                           title=entry.title if entry else line.title, max_price=line.max_price))
-    generate = scenario.participants.generate
-    budget = generate.budget if generate else 10_000
-    return Participant(id=pid, name=cut(name, 80), budget=budget, items=tuple(items), wants=tuple(wants),
-                       reserves=reserves, style=form.style, tier=tier)
+    return Participant(id=pid, name=cut(name, 80), budget=newcomer_budget(scenario), items=tuple(items),
+                       wants=tuple(wants), reserves=reserves, style=form.style, tier=tier)

@@ -1,58 +1,48 @@
-"""The join modal: its view (pure) and reading a submission into a join form (pure)."""
+"""The join modal: its view (pure) and reading a submission into the person's mandate (pure).
+
+The form asks for what :class:`market.mandate.Mandate` holds (sell lines, want lines, a style, an
+autonomy mode) and reads a submission into one; the rules (least at most the ask, at most
+``MAX_LINES`` lines, the styles and modes offered) are the mandate's.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from market.mandate import (
+    AUTONOMY,
+    AUTONOMY_LABELS,
+    DEFAULT_AUTONOMY,
+    DEFAULT_STYLE,
+    MAX_LINES,
+    MAX_TITLE,
+    STYLES,
+    Mandate,
+    SellLine,
+    WantLine,
+)
 from market.money import MoneyError, format_money, parse_money
-from market.scenario import STYLES
 from slackbot.blocks import plain
 from slackbot.escape import cut, entry
 
 JOIN_CALLBACK = "deal_join"
-AUTONOMY = {
-    "autonomous": "Fully autonomous: my agent trades for me",
-    "approve": "Approve before deal: ask me before any deal of mine closes",
-    "manual": "Manual: I trade myself with buttons and /deal",
-}
-MAX_LINES = 20
-
-
-@dataclass(frozen=True)
-class SellLine:
-    title: str
-    ask: int
-    least: int
-
-
-@dataclass(frozen=True)
-class WantLine:
-    title: str
-    max_price: int
-
-
-@dataclass(frozen=True)
-class JoinForm:
-    sells: tuple[SellLine, ...]
-    wants: tuple[WantLine, ...]
-    style: str
-    autonomy: str
 
 
 def _line_title(title: str) -> str:
     return _SPLIT.sub(" ", title).strip()
 
 
-def form_text(form: JoinForm) -> tuple[str, str]:
-    """The sells and wants fields' text for ``form`` (what a person would type)."""
+def form_text(form: Mandate) -> tuple[str, str]:
+    """The sells and wants fields' text for the mandate ``form`` (what a person would type)."""
     sells = "\n".join(f"{_line_title(s.title)}, {format_money(s.ask)}, {format_money(s.least)}" for s in form.sells)
     wants = "\n".join(f"{_line_title(w.title)}, {format_money(w.max_price)}" for w in form.wants)
     return sells, wants
 
 
-def join_view(market: str, initial: JoinForm | None = None) -> dict[str, Any]:
+def join_view(market: str, initial: Mandate | None = None) -> dict[str, Any]:
     """The modal ``/deal join`` opens (filled in with ``initial``: a mandate from the interview to confirm)."""
     sells, wants = form_text(initial) if initial else ("", "")
 
@@ -65,8 +55,8 @@ def join_view(market: str, initial: JoinForm | None = None) -> dict[str, Any]:
         return {"type": "input", "block_id": block_id, "optional": optional, "label": plain(label),
                 "hint": plain(hint, 150), "element": element}
 
-    style = initial.style if initial else "friendly"
-    autonomy = initial.autonomy if initial else "autonomous"
+    style = initial.style if initial else DEFAULT_STYLE
+    autonomy = initial.autonomy if initial else DEFAULT_AUTONOMY
 
     return {
         "type": "modal", "callback_id": JOIN_CALLBACK, "private_metadata": market,
@@ -82,8 +72,8 @@ def join_view(market: str, initial: JoinForm | None = None) -> dict[str, Any]:
                          "options": [_option(s, s) for s in STYLES]}},
             {"type": "input", "block_id": "autonomy", "label": plain("How much your agent decides"),
              "element": {"type": "radio_buttons", "action_id": "value",
-                         "initial_option": _option(autonomy, AUTONOMY[autonomy]),
-                         "options": [_option(k, v) for k, v in AUTONOMY.items()]}},
+                         "initial_option": _option(autonomy, AUTONOMY_LABELS[autonomy]),
+                         "options": [_option(k, v) for k, v in AUTONOMY_LABELS.items()]}},
         ],
     }
 
@@ -107,8 +97,8 @@ def _value(values: dict[str, Any], block: str) -> Any:
 _SPLIT = re.compile(r"\s*[,|;]\s*")
 
 
-def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
-    """A join form, or errors by block id (shown next to the field in the modal)."""
+def parse_join(values: dict[str, Any]) -> Mandate | dict[str, str]:
+    """The mandate a join submission gives, or errors by block id (shown next to the field in the modal)."""
     errors: dict[str, str] = {}
     if not isinstance(values, dict):
         values = {}
@@ -124,14 +114,14 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
             errors["sells"] = f"Line {n}: write title, asking price, least you accept (e.g. Desk lamp, $18, $12)"
             break
         try:
-            ask, least = parse_money(parts[1]), parse_money(parts[2])
+            sells.append(SellLine(title=cut(parts[0], MAX_TITLE), ask=parse_money(parts[1]),
+                                  least=parse_money(parts[2])))
         except MoneyError as exc:
             errors["sells"] = f"Line {n}: {exc}"
             break
-        if least > ask or ask == 0:
+        except ValidationError:  # the mandate's rule: an ask above 0, a least at most the ask
             errors["sells"] = f"Line {n}: the least you accept must not exceed the asking price"
             break
-        sells.append(SellLine(cut(parts[0], 100), ask, least))
     wants: list[WantLine] = []
     for n, line in enumerate(_lines(texts["wants"]), start=1):
         parts = _SPLIT.split(line)
@@ -139,7 +129,7 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
             errors["wants"] = f"Line {n}: write title, most you would pay (e.g. Monitor riser, $20)"
             break
         try:
-            wants.append(WantLine(cut(parts[0], 100), parse_money(parts[1])))
+            wants.append(WantLine(title=cut(parts[0], MAX_TITLE), max_price=parse_money(parts[1])))
         except MoneyError as exc:
             errors["wants"] = f"Line {n}: {exc}"
             break
@@ -149,15 +139,15 @@ def parse_join(values: dict[str, Any]) -> JoinForm | dict[str, str]:
         errors["sells"] = f"At most {MAX_LINES} items"
     if len(wants) > MAX_LINES:
         errors["wants"] = f"At most {MAX_LINES} wants"
-    style = _value(values, "style") or "friendly"
-    autonomy = _value(values, "autonomy") or "autonomous"
+    style = _value(values, "style") or DEFAULT_STYLE
+    autonomy = _value(values, "autonomy") or DEFAULT_AUTONOMY
     if not isinstance(style, str) or style not in STYLES:
         errors["style"] = "Pick one of the styles"
     if not isinstance(autonomy, str) or autonomy not in AUTONOMY:
         errors["autonomy"] = "Pick one"
     if errors:
         return errors
-    return JoinForm(tuple(sells), tuple(wants), style, autonomy)
+    return Mandate(sells=sells, wants=wants, style=style, autonomy=autonomy)  # type: ignore[arg-type]
 
 
 def _lines(text: str | None) -> list[str]:

@@ -4,10 +4,11 @@ The interviewer model asks a few questions (what the person sells and wants, the
 limits, their style and how much their agent may decide), one at a time, over the
 Anthropic Messages API. When the questions are done, the whole conversation goes back
 to the model with one tool it must call (``record_mandate``, a forced tool call); the
-call's input is validated by pydantic and, if it does not validate, the model gets the
-error as a ``tool_result`` and one chance to repair it. The mandate (items with asks and
-least accepted, wants with most paid, style, autonomy) is what the person then confirms
-and the exchange enforces; the conversation becomes the agent's instructions.
+call's input is validated as the one :class:`market.mandate.Mandate` (the tool's schema is
+its schema) and, if it does not validate, the model gets the error as a ``tool_result``
+and one chance to repair it. The mandate (items with asks and least accepted, wants with
+most paid, style, autonomy) is what the person then confirms and the exchange enforces;
+the conversation becomes the agent's instructions.
 Calls, tokens and dollars are counted at the model's price from the pricing table.
 """
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from agents.llm.pricing import Usage, cost_nanocents, dollars, lookup
-from market.scenario import STYLES
+from market.mandate import STYLES, Mandate
 
 if TYPE_CHECKING:  # the SDK is loaded when an interviewer is made (the Slack bot runs without the llm extra)
     import anthropic
@@ -38,48 +39,10 @@ SYSTEM = (
 )
 EXTRACT = ("Here is the interview. Record the person's mandate with the record_mandate tool: every amount in "
            "US cents, as integers; only what the person said.")
-Cents = Annotated[int, Field(gt=0, le=100_000_000)]
-Title = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SellLine(_Strict):
-    """An item to sell: its asking price and the least the person accepts."""
-
-    title: Title
-    ask: Cents
-    least: Annotated[int, Field(ge=0, le=100_000_000)]
-
-
-class WantLine(_Strict):
-    """Something to buy, and the most the person would pay."""
-
-    title: Title
-    max_price: Cents
-
-
-class Mandate(_Strict):
-    """What the person's agent may do: the exchange enforces these limits."""
-
-    sells: list[SellLine] = Field(default_factory=list, max_length=20)
-    wants: list[WantLine] = Field(default_factory=list, max_length=20)
-    style: Literal["friendly", "direct", "formal", "playful", "terse", "chatty"] = "friendly"
-    autonomy: Literal["autonomous", "approve", "manual"] = "autonomous"
-
-    def problems(self) -> list[str]:
-        """What is inconsistent beyond the types (a least above its ask, nothing at all)."""
-        out = [f"sells[{n}]: least ({s.least}) is above ask ({s.ask})" for n, s in enumerate(self.sells)
-               if s.least > s.ask]
-        if not self.sells and not self.wants:
-            out.append("the mandate names nothing to sell or to buy")
-        return out
 
 
 def mandate_tool() -> dict[str, Any]:
-    """The forced tool's definition (its schema is the pydantic model's)."""
+    """The forced tool's definition (its schema is :class:`market.mandate.Mandate`'s)."""
     schema = Mandate.model_json_schema()
     return {"name": TOOL, "description": "Record the person's mandate for their trading agent.",
             "input_schema": schema}
@@ -150,13 +113,9 @@ class Interviewer:
                 raise InterviewFailed("the interviewer model did not record a mandate")
             call = calls[0]
             try:
-                mandate = Mandate.model_validate(call.input)
-                problems = mandate.problems()
+                return Mandate.model_validate(call.input)
             except ValidationError as exc:
-                problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]]
-                mandate = None
-            if mandate is not None and not problems:
-                return mandate
+                problems = [f"{'.'.join(map(str, e['loc'])) or 'mandate'}: {e['msg']}" for e in exc.errors()[:10]]
             if attempt == 1:
                 break
             messages.append({"role": "assistant", "content": [

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from market.mandate import Mandate
 from slackbot.app import build_app
 from slackbot.host import Host
-from slackbot.modals import JoinForm, parse_join
+from slackbot.modals import parse_join
 from slackbot.survey import parse_survey
 from tests.slackbot.conftest import SECRET, payload_body, signed_request
 from tests.slackbot.live import join_values, wait_for
@@ -33,7 +34,7 @@ def test_join_form_selects_of_the_wrong_shape_are_refused_by_field() -> None:
     values["autonomy"]["value"]["selected_option"] = {"value": {"a": 1}}
     errors = parse_join(values)
     assert isinstance(errors, dict) and set(errors) == {"style", "autonomy"}
-    assert isinstance(parse_join(join_values("Lamp, $5, $4", "", "manual")), JoinForm)
+    assert isinstance(parse_join(join_values("Lamp, $5, $4", "", "manual")), Mandate)
 
 
 def test_survey_errors_are_bounded() -> None:

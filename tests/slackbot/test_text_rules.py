@@ -12,12 +12,13 @@ from slack_sdk import WebClient
 
 from market.domain import Item, Listing
 from market.ledger import Ledger
+from market.mandate import Mandate
 from slackbot import blocks
 from slackbot.app import build_app
 from slackbot.commands import Usage, parse_command
 from slackbot.escape import entry, escape, inline, safe
 from slackbot.host import Host, participant_id
-from slackbot.modals import JoinForm, parse_join
+from slackbot.modals import parse_join
 from tests.slackbot.conftest import ADMIN, SECRET
 from tests.slackbot.live import MANUAL, Slack, join_values, locked, wait_for
 from tests.slackbot.slack_stub import SlackStub
@@ -55,7 +56,7 @@ def test_commands_and_join_titles_enter_clean() -> None:
     cmd = parse_command(f"say L3 hi{NASTY}")
     assert cmd.action is not None and cmd.action.text == "hiABCDEFGH"  # type: ignore[union-attr]
     form = parse_join(join_values(f"Lamp{NASTY}, $30, $5", f"Desk\u202e{NASTY}, $9", "manual"))
-    assert isinstance(form, JoinForm)
+    assert isinstance(form, Mandate)
     assert form.sells[0].title == "LampABCDEFGH" and form.wants[0].title == "DeskABCDEFGH"
 
 
