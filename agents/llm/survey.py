@@ -42,11 +42,14 @@ from agents.llm.prompts import CUT_OFF_TEXT
 from agents.llm.tools import parse_arguments
 from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
 from market.money import format_money, parse_money
+from market.ratings import FAIRNESS_FILE, FairnessRating, Score
 from running.runfolder import RunFolder
 from running.runner import RunResult
 
 SURVEY_TOOL = "rate_deals"
-FAIRNESS_FILE = "fairness.jsonl"
+ASKED_COMMENT = 500
+"""The longest comment the model is asked for (stored as a ``FairnessRating``, which holds up to ``MAX_COMMENT``);
+part of every recorded survey request's tool schema, so changing it would make recorded surveys miss."""
 _DEALS = re.compile(r"<deals>\s*(.*?)\s*</deals>", re.S)
 
 SYSTEM = """\
@@ -97,11 +100,13 @@ class DealSide:
 class Rating(BaseModel):
     """One deal's rating, as the model gives it."""
 
+    # this docstring is the tool schema's description, part of every recorded request: it stays as recorded;
+    # each answer is stored as a market.ratings.FairnessRating
     model_config = ConfigDict(extra="forbid", strict=True)
 
     deal_id: str = Field(min_length=1)
-    rating: int = Field(ge=1, le=7, description="1 very unfair ... 7 very fair, from your point of view")
-    comment: str = Field("", max_length=500, description="one short sentence")
+    rating: Score = Field(description="1 very unfair ... 7 very fair, from your point of view")
+    comment: str = Field("", max_length=ASKED_COMMENT, description="one short sentence")
 
 
 def tool_schema() -> dict[str, Any]:
@@ -335,9 +340,8 @@ def survey_run(run_dir: Path, policy: ModelPolicy, groups: dict[tuple[str, str],
     for outcome in outcomes:  # in the groups' (sorted) order, whatever order the answers came in
         p = outcome.principal
         for r in outcome.ratings:
-            lines.append(json.dumps({"market": p.market, "deal_id": r.deal_id, "participant_id": p.trader,
-                                     "rating": r.rating, "source": "model", "comment": r.comment},
-                                    separators=(",", ":"), ensure_ascii=False) + "\n")
+            lines.append(FairnessRating(market=p.market, deal_id=r.deal_id, participant_id=p.trader,
+                                        rating=r.rating, source="model", comment=r.comment).line())
         missing += [{"market": p.market, "deal_id": d, "participant_id": p.trader, "reason": outcome.reason}
                     for d in outcome.missing]
     if lines:

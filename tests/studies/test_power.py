@@ -190,3 +190,36 @@ def test_the_power_page_has_the_report_look_units_and_points_on_the_design_value
     for shown in ("50%", "100%", "1 of 2 weeks", "+$1.20", "+$2.50", "+0.15 deals per person", "no units",
                   "p < 5%"):
         assert shown in text, shown
+
+
+def test_power_at_the_published_effects_is_the_normal_power_of_their_published_se(tmp_path: Path) -> None:
+    from scipy import stats as sps
+
+    from market.targets import read_targets
+    from studies.power import PUBLISHED_PEOPLE, normal_power, people_needed, published_power
+
+    targets = read_targets(SCENARIOS / "targets" / "project_deal.yaml")
+    table = published_power(targets, list(EFFECTS), [PUBLISHED_PEOPLE, 4 * PUBLISHED_PEOPLE], 0.05)
+    at = {(r["effect"], r["participants"]): r for r in table.iter_rows(named=True)}
+    premium = at[("seller_premium", 69)]
+    z = 268 / premium["se"]  # the z the published p = 0.030 implies
+    assert z == pytest.approx(sps.norm.ppf(1 - 0.03 / 2))
+    assert premium["power"] == pytest.approx(sps.norm.cdf(z - 1.959964) + sps.norm.cdf(-z - 1.959964))
+    assert at[("seller_premium", 276)]["se"] == pytest.approx(premium["se"] / 2)  # four times the people
+    # at the published estimate, the power is a function of its p alone: 0.5 at p = alpha
+    assert normal_power(1.959964, 1.0, 0.05) == pytest.approx(0.5, abs=1e-4)
+    assert [round(at[(e, 69)]["power"], 2) for e in EFFECTS] == [0.58, 0.68, 0.91]
+    # a replication for 80% power: 69 * ((1.96 + 0.84) / z)^2 people, rounded up
+    assert premium["people_for_80"] == people_needed(268, premium["se"], 69, 0.05, 0.8) == 116
+    assert normal_power(268, premium["se"] * (69 / 116) ** 0.5, 0.05) >= 0.8
+    assert normal_power(268, premium["se"] * (69 / 115) ** 0.5, 0.05) < 0.8
+
+    out = CliRunner().invoke(app, [str(SCENARIOS / "deal.yaml"), "--effects", "published",
+                                   "--vary", "participants=69,140", "--out", str(tmp_path / "p")])
+    assert out.exit_code == 0, out.output
+    assert "power at the published effects (project_deal)" in out.output and "+$2.68 (p = 0.03)" in out.output
+    assert pl.read_parquet(tmp_path / "p" / "power_published.parquet").height == 6
+    assert not list((tmp_path / "p").glob("*/ledger.sqlite"))  # nothing was run
+    bad = CliRunner().invoke(app, [str(SCENARIOS / "deal.yaml"), "--effects", "published", "--vary", "days=1,2"])
+    assert bad.exit_code == 2 and "only participants" in bad.output
+    assert CliRunner().invoke(app, [str(SCENARIOS / "deal.yaml"), "--effects", "twin"]).exit_code == 2  # no --vary
