@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def one(size: int) -> dict[str, float]:
     import yaml
 
-    from market import runner
-    from market.runfolder import RunFolder
+    from running import runner
+    from running.runfolder import RunFolder
 
     data = yaml.safe_load((ROOT / "scenarios" / "deal.yaml").read_text())
     data["name"] = f"scale{size}"
     data["participants"]["generate"]["count"] = size
     data["markets"] = [{"name": "B", "tiers": {"frontier": 0.5, "small": 0.5}}]
+    data.pop("targets", None)  # the published figures file is not copied beside it
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scale.yaml"
         path.write_text(yaml.safe_dump(data))
