@@ -35,8 +35,9 @@ from analysis import pages
 from analysis.load import load_run
 from analysis.pages import Table, figure_html
 from analysis.stats import comparisons, person_pairs, same_item_pairs
-from market.scenario import read_mapping
-from running.provenance import is_custom
+from market.money import format_money
+from market.scenario import read_mapping, validate_scenario
+from running.provenance import describe_tier
 
 EXPERIMENT_FILE = "experiment.json"
 EFFECTS = (
@@ -147,7 +148,8 @@ def unit_of(path: str, levels: list[Any]) -> str:
 
 
 def provenance(experiment: Experiment) -> list[str]:
-    """The first lines of the report: what produced its numbers."""
+    """The first lines of the report: what produced its numbers (each tier described as every report and the
+    terminal describe it, :func:`running.provenance.describe_tier`)."""
     record = experiment.record
     tiers: dict[str, set[str]] = {}
     days: set[int] = set()
@@ -155,23 +157,15 @@ def provenance(experiment: Experiment) -> list[str]:
     budgets: set[str] = set()
     offline = False
     for cell in record["cells"]:
-        scenario = read_mapping(experiment.folder / cell["scenario"], "scenario", "a mapping of settings")
-        days.add(scenario["days"])
-        generate = scenario["participants"].get("generate") or {}
-        listed = scenario["participants"].get("people") or []
-        people.add(str(generate.get("count", 0) + len(listed)))
-        for cents in [generate.get("budget")] + [p["budget"] for p in listed]:
-            if cents is not None:
-                budgets.add(f"${cents / 100:,.2f}")
-        for name, tier in scenario["tiers"].items():
-            if tier["backend"] == "offline":
-                offline = True
-                what = f"offline profile {tier.get('profile') or name}"
-            elif is_custom(tier["backend"]):
-                what = f"custom policy {tier['backend']}"
-            else:
-                what = f"{tier['backend']} model {tier.get('model')}"
-            tiers.setdefault(name, set()).add(what)
+        scenario = validate_scenario(read_mapping(experiment.folder / cell["scenario"], "scenario",
+                                                  "a mapping of settings"), cell["scenario"])
+        days.add(scenario.days)
+        generate, listed = scenario.participants.generate, scenario.participants.people
+        people.add(str((generate.count if generate else 0) + len(listed)))
+        budgets.update(format_money(b) for b in [*([generate.budget] if generate else []), *(p.budget for p in listed)])
+        for name, tier in scenario.tiers.items():
+            offline = offline or tier.backend == "offline"
+            tiers.setdefault(name, set()).add(describe_tier(scenario, name))
     cells, reps = len(record["cells"]), record["replications"]
     lines = [
         f"Experiment {record['name']}: {cells} cell(s) x {reps} replication(s) of {Path(record['scenario']).name} "

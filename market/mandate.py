@@ -87,11 +87,10 @@ class WantLine(Frozen):
 
 
 class Mandate(Frozen):
-    """What the person's agent may do: the exchange enforces these limits.
+    """What the person's agent may do: the exchange enforces these limits."""
 
-    Raises ``pydantic.ValidationError`` on a bad field (its ``type`` names the rule: ``least_above_ask``,
-    ``nothing_to_trade``, or pydantic's own, such as ``too_long`` for more than ``MAX_LINES`` lines).
-    """
+    # the docstring above is the interviewer tool's description; a bad field raises pydantic.ValidationError
+    # whose error type names the rule (least_above_ask, nothing_to_trade, or pydantic's own such as too_long)
 
     sells: list[SellLine] = Field(default_factory=list, max_length=MAX_LINES)
     wants: list[WantLine] = Field(default_factory=list, max_length=MAX_LINES)

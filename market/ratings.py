@@ -7,19 +7,33 @@ Ratings live in the run folder as ``fairness.jsonl``, one JSON object a line::
 
 A ``survey`` table in ``ledger.sqlite`` with the same columns is read too.
 ``simulated`` ratings are an assumption of the simulation, not anyone's answer.
+
+:class:`FairnessRating` is the one schema of a stored rating: every writer (the Slack survey,
+the model survey, the simulated ratings of the analysis) builds its lines through it and every
+reader validates them with it.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FAIRNESS_FILE = "fairness.jsonl"
-SOURCES = ("simulated", "model", "person")
+Source = Literal["simulated", "model", "person"]
+"""Who gave a rating: the simulation's assumption, a tier's model asked after the run, or a person in Slack."""
+SOURCES: tuple[str, ...] = get_args(Source)
+Score = Annotated[int, Field(ge=1, le=7)]
+"""A rating: 1 (very unfair) to 7 (very fair)."""
+MAX_COMMENT = 5000
+"""The longest comment a stored rating holds. The bound of what is kept, not of what is asked: the Slack form
+takes at most 1,000 characters and the model survey asks for at most 500 (its tool schema is part of every
+recorded survey request, so it stays as recorded); 5,000 reads every line either has ever written, where 500
+would make a stored person's longer comment unreadable. The file and the ledger's TEXT column hold any length."""
 SCHEMA: dict[str, Any] = {"run": pl.Utf8, "market": pl.Utf8, "deal_id": pl.Utf8, "participant_id": pl.Utf8,
                           "rating": pl.Int64, "source": pl.Utf8, "comment": pl.Utf8}
 """The columns of the ``ratings`` table."""
@@ -37,9 +51,13 @@ class FairnessRating(BaseModel):
     market: str = Field(min_length=1)
     deal_id: str = Field(min_length=1)
     participant_id: str = Field(min_length=1)
-    rating: int = Field(ge=1, le=7)
-    source: Literal["simulated", "model", "person"]
-    comment: str = Field("", max_length=5000)
+    rating: Score
+    source: Source
+    comment: str = Field("", max_length=MAX_COMMENT)
+
+    def line(self) -> str:
+        """This rating as its line of ``fairness.jsonl`` (compact JSON, fields in order, newline-terminated)."""
+        return json.dumps(self.model_dump(), separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def read_ratings(run_dir: Path, run_id: str | None = None) -> pl.DataFrame:

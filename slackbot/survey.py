@@ -1,6 +1,7 @@
 """The end-of-week fairness survey: its modal (pure), reading answers, storing them for the analysis.
 
-Answers go to ``fairness.jsonl`` in the run folder, one JSON line per deal:
+Answers go to ``fairness.jsonl`` in the run folder, one JSON line per deal, each a
+:class:`market.ratings.FairnessRating` with source ``"person"``:
 ``{"market", "deal_id", "participant_id", "rating" (1-7), "source": "person", "comment"}``.
 """
 
@@ -13,11 +14,13 @@ from typing import Any
 
 from market.domain import Deal
 from market.money import format_money
+from market.ratings import FAIRNESS_FILE, FairnessRating
 from slackbot.blocks import MAX_BLOCKS, plain, section
 from slackbot.escape import safe
 
 SURVEY_CALLBACK = "deal_survey"
-FAIRNESS_FILE = "fairness.jsonl"
+FORM_COMMENT = 1000
+"""The longest comment the form takes (within the stored rating's ``MAX_COMMENT``; Slack allows 3,000)."""
 SCALE = {1: "1 — very unfair", 2: "2", 3: "3", 4: "4 — neither", 5: "5", 6: "6", 7: "7 — very fair"}
 _CHOICES = {str(k) for k in SCALE}
 _write_lock = threading.Lock()
@@ -36,7 +39,7 @@ def survey_view(market: str, deals: list[tuple[Deal, str]]) -> dict[str, Any]:
         })
     blocks.append({"type": "input", "block_id": "comment", "optional": True, "label": plain("Anything to add?"),
                    "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
-                               "max_length": 1000}})
+                               "max_length": FORM_COMMENT}})
     return {"type": "modal", "callback_id": SURVEY_CALLBACK, "private_metadata": market,
             "title": plain("Fairness survey"), "submit": plain("Send"), "blocks": blocks}
 
@@ -59,7 +62,7 @@ def parse_survey(values: Any) -> tuple[dict[str, int], str] | dict[str, str]:
             continue
         ratings[block_id.removeprefix("deal:")] = int(chosen)
     comment = _dig(values, "comment", "value", "value")
-    return errors if errors else (ratings, comment[:1000] if isinstance(comment, str) else "")
+    return errors if errors else (ratings, comment[:FORM_COMMENT] if isinstance(comment, str) else "")
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -82,14 +85,13 @@ def store_answers(run_dir: Path, market: str, participant_id: str, ratings: dict
                 row = json.loads(line)
                 seen.add((row["market"], row["deal_id"], row["participant_id"]))
         rows = [
-            {"market": market, "deal_id": deal_id, "participant_id": participant_id, "rating": rating,
-             "source": "person", "comment": comment}
+            FairnessRating(market=market, deal_id=deal_id, participant_id=participant_id, rating=rating,
+                           source="person", comment=comment)
             for deal_id, rating in sorted(ratings.items())
             if deal_id in allowed and (market, deal_id, participant_id) not in seen
         ]
         with path.open("a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+            handle.writelines(row.line() for row in rows)
     return len(rows)
 
 

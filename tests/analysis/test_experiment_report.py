@@ -51,7 +51,9 @@ def test_experiment_writes_estimates_per_cell_and_a_report(tmp_path: Path) -> No
     assert cells.filter(pl.col("effect") == "seller_premium")["name"][0] == \
         "seller premium: same item sold by frontier vs small"
     page = (tmp_path / "exp" / "report.html").read_text(encoding="utf-8")
-    assert "frontier: offline profile frontier; small: offline profile small" in page
+    # each tier in the words of every report and the terminal (running/provenance.describe_tier)
+    assert 'frontier: offline rule-based profile "frontier"; small: offline rule-based profile "small"' in \
+        html.unescape(page)
     assert "modelling assumptions of those profiles, not measurements of any model" in page
     assert f"base {record['base_seed']}" in page
     assert page.count("<script src=") == 0 and page.count("plotly.js v") == 1  # inlined once, no network
