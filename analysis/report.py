@@ -32,6 +32,7 @@ from market.scenario import Scenario, ScenarioError, validate_scenario
 from market.targets import (
     NOT_SIMULATED,
     PUBLISHED_FILE,
+    Interval,
     Published,
     PublishedRow,
     Targets,
@@ -158,14 +159,18 @@ def published(data: RunData, comparisons: Sequence[Comparison]) -> Published | N
             rows.append(compare(m, None))
         elif len(values) > 1:
             rows.append(over_runs(m, values))
-        elif m.statistic in _EFFECTS:
+        elif m.statistic in _EFFECTS or m.statistic == "same_item_premium_cents":
             c = next((c for c in comparisons if (c.top, c.base) == tuple(m.compare)), None)
-            e = c.headline[_EFFECTS[m.statistic]] if c is not None and len(c.headline) == 3 else None
+            if m.statistic == "same_item_premium_cents":  # the regression's seller coefficient and its interval
+                e = c.regression[0] if c is not None and c.regression else None
+            else:
+                e = c.headline[_EFFECTS[m.statistic]] if c is not None and len(c.headline) == 3 else None
+            kind: Interval = "regression" if m.statistic == "same_item_premium_cents" else "bootstrap"
             if e is None or math.isnan(e.low):
                 rows.append(compare(m, values[0]))
             else:
-                rows.append(compare(m, values[0], e.low, e.high, "bootstrap", 1,
-                                    (e.high - e.low) / (2 * 1.96)))  # the bootstrap interval's half-width as an SE
+                rows.append(compare(m, values[0], e.low, e.high, kind, 1,
+                                    (e.high - e.low) / (2 * 1.96)))  # the interval's half-width as an SE
         else:
             rows.append(compare(m, values[0]))
     return Published(targets=targets.name, rows=rows)

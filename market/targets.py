@@ -165,7 +165,7 @@ def read_targets(path: Path) -> Targets:
         raise ScenarioError("\n".join(_describe(e, path.name) for e in exc.errors())) from None
 
 
-Interval = Literal["point", "bootstrap", "replications"]
+Interval = Literal["point", "bootstrap", "regression", "replications"]
 
 
 class PublishedRow(BaseModel):
@@ -212,7 +212,8 @@ class PublishedRow(BaseModel):
             return ""
         if self.interval == "point" or self.low is None or self.high is None:
             return "none (one run: a point value)" if self.runs == 1 else "none (fewer than two runs)"
-        where = "bootstrap over paired units" if self.interval == "bootstrap" else f"t over {self.runs} runs"
+        where = {"bootstrap": "bootstrap over paired units",
+                 "regression": "item fixed effects, cluster-robust"}.get(self.interval, f"t over {self.runs} runs")
         return f"{self.show(self.low, self.unit == '$')} to {self.show(self.high)} ({where})"
 
     def verdict(self) -> str:

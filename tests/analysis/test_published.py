@@ -96,6 +96,8 @@ def test_a_run_naming_targets_compares_them_in_the_terminal_and_first_in_the_rep
     assert rows["deals_run_a"].interval == "point" and rows["deals_run_a"].low is None
     assert rows["seller_premium"].interval == "bootstrap"
     assert rows["seller_premium"].low is not None and rows["seller_premium"].high is not None
+    assert rows["seller_premium"].se is not None and rows["seller_premium"].rule.startswith("z = ")
+    assert rows["same_item_premium"].interval == "regression" and rows["same_item_premium"].rule == ""
     # 16 people in a day close far fewer than the published week: a reader is told it is not reproduced
     assert rows["deals_all_runs"].inside is False
     line = next(line for line in out.stdout.splitlines() if line.strip().startswith("deals_all_runs"))
