@@ -34,7 +34,7 @@ def test_sigkill_then_resume_is_byte_identical(uninterrupted: str, tmp_path: Pat
     threshold = random.Random(kill_at).randint(total * (kill_at - 1) // 3 + 150, total * kill_at // 3 - 150)
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "running.run", str(ROOT / "scenarios" / "deal.yaml"), "--out", str(out), *ARGS],
+        [sys.executable, "-m", "market.run", str(ROOT / "scenarios" / "deal.yaml"), "--out", str(out), *ARGS],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     _wait_for_events(out, threshold, proc)
