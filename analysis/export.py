@@ -105,7 +105,8 @@ def run_tables(run_dir: Path, run: str) -> dict[str, pl.DataFrame]:
     frames["ratings"] = ratings
     frames["model_calls"] = model_calls(folder.cassette, run)
     try:
-        frames["model_usage"] = model_usage(folder.read_summary(), run)
+        summary = folder.read_summary()
+        frames["model_usage"] = model_usage(summary.llm if summary is not None else None, run)
     except RunFolderError as exc:
         raise ExportError(str(exc)) from None
     return frames
@@ -147,10 +148,11 @@ def _tokens(api: str | None, usage: dict[str, Any]) -> dict[str, int]:
             "cache_write_tokens": usage.get("cache_creation_input_tokens") or 0}
 
 
-def model_usage(summary: dict[str, Any], run: str) -> pl.DataFrame:
-    """Calls, tokens and cost (US dollars, at the prices the run used) per trader, from ``summary.json``."""
+def model_usage(llm: dict[str, Any] | None, run: str) -> pl.DataFrame:
+    """Calls, tokens and cost (US dollars, at the prices the run used) per trader, from ``summary.json``'s ``llm``
+    section (None for a run with no model tier)."""
     rows = []
-    for key, account in ((summary.get("llm") or {}).get("traders") or {}).items():
+    for key, account in ((llm or {}).get("traders") or {}).items():
         market, _, trader = str(key).partition("/")
         rows.append({"run": run, "market": market, "participant_id": trader,
                      "calls": account.get("calls", 0), "replayed_calls": account.get("replayed_calls", 0),

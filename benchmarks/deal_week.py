@@ -90,7 +90,7 @@ def main() -> None:
     result: Any = None
     for _ in range(args.repeat):
         wall, cpu, result = timed_week(runner.plan(ROOT / "scenarios" / "deal.yaml", seed=args.seed))
-        events = result.summary["events"]
+        events = result.summary.events
         bare_wall, bare_cpu = bare_simpy(events)
         walls.append(wall)
         cpus.append(cpu)
@@ -114,7 +114,7 @@ def main() -> None:
           f"({idle_wakes / idle_wall:,.0f} wakes/s: scheduling, batching, observations, SQLite); "
           f"a bare SimPy loop takes {bare_wakes:.3f} s for as many timeouts, so a wake costs "
           f"{idle_wall / bare_wakes:.0f}x a bare timeout")
-    for m in result.summary["markets"]:
+    for m in result.summary.as_json()["markets"]:
         print(f"market {m['market']}: {m['listings']} listings, {m['deals']} deals, "
               f"{format_money(m['volume_cents'])} traded, {m['deals_per_participant']:.2f} deals/participant")
         tiers = m["tiers"]

@@ -47,7 +47,7 @@ def one_day(days: int, share: float | None) -> tuple[float, dict[str, Any]]:
         folder = RunFolder.create(Path(tmp), "deal", exact=Path(tmp) / "run")
         start = time.perf_counter()
         result = runner.start(prepared, folder, after_run=False)
-        return time.perf_counter() - start, result.summary
+        return time.perf_counter() - start, result.summary.as_json()
 
 
 def main() -> None:

@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     scenario = ROOT / "scenarios" / "deal.yaml"
     _, cpu, result = timed_week(runner.plan(scenario, seed=args.seed))
-    events = result.summary["events"]
+    events = result.summary.events
     decisions = wakes(result.model)
     entries = week_events(runner.plan(scenario, seed=args.seed))
     assert len(entries) == events, (len(entries), events)

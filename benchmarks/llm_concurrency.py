@@ -49,7 +49,7 @@ def main() -> None:
                 started = time.perf_counter()
                 result = runner.start(prepared, folder, after_run=False)
                 wall = time.perf_counter() - started
-                llm = result.summary["llm"]["total"]
+                llm = result.summary.llm["total"]
                 calls = llm["calls"]
                 bound = calls * args.latency / concurrency
                 batch_bound = sum(math.ceil(n / concurrency) for n in batches if n) * args.latency

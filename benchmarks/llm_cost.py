@@ -24,7 +24,7 @@ from running.runfolder import RunFolder
 def run(scenario: Path, url: str, concurrency: int, tmp: Path) -> dict:
     prepared = runner.plan(scenario, tiers=model_tiers(url), options={"concurrency": concurrency})
     folder = RunFolder.create(tmp, "r", exact=tmp / f"run-{scenario.stem}")
-    return runner.start(prepared, folder, after_run=False).summary
+    return runner.start(prepared, folder, after_run=False).summary.as_json()
 
 
 def main() -> None:

@@ -57,10 +57,10 @@ def main() -> None:
     print(f"deal.yaml (seed {args.seed}), markets {args.markets}, {args.days} day(s); "
           f"estimate {estimated_in:.1f} s, run on the fake API {ran_in:.1f} s")
     print(f"{'':<8} {'figure':<20} {'estimate':>14} {'actual':>14} {'ratio':>7}")
-    tiers_seen = sorted(result.summary["llm"]["tiers"])
+    tiers_seen = sorted(result.summary.llm["tiers"])
     for where in [*tiers_seen, "total"]:
         est = guess["total"] if where == "total" else guess["tiers"][where]
-        real = result.summary["llm"]["total"] if where == "total" else result.summary["llm"]["tiers"][where]
+        real = result.summary.llm["total"] if where == "total" else result.summary.llm["tiers"][where]
         for key in FIGURES:
             a, b = est[key], real[key]
             shown = (f"${dollars(a):.2f}", f"${dollars(b):.2f}") if key == "cost_nanocents" else (f"{a:,}", f"{b:,}")

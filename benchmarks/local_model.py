@@ -109,8 +109,8 @@ def main() -> None:
         asked, tier_of = asked_actions(out)
         happened = outcomes(out, tier_of)
         served = {c.model: c.time for c in clients}
-        llm = result.summary["llm"]["tiers"]
-        deals = sum(m["deals"] for m in result.summary["markets"])
+        llm = result.summary.llm["tiers"]
+        deals = sum(m.deals for m in result.summary.markets)
         figures: dict[str, Any] = {"scenario": args.scenario.name, "complete": result.complete,
                                    "wall_seconds": round(wall, 1), "server_start_seconds": round(started, 1),
                                    "deals": deals, "tiers": {}}

@@ -53,7 +53,7 @@ def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -
     result = runner.start(prepared, folder, on_batch=live.watch.chain(None, out.name), after_run=False)
     elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     live.watch.finish("complete")
-    deals = sum(m["deals"] for m in result.summary["markets"])
+    deals = sum(m.deals for m in result.summary.markets)
     if page is not None:
         page.wait_for_function("document.querySelector('#status').textContent === 'complete'", timeout=10_000)
         seen["last"] = {"counts": {"deals": int(page.inner_text("#n-deals"))}}
@@ -64,7 +64,7 @@ def run_once(scenario: Path, out: Path, watched: bool, browser: object | None) -
     live.close()
     shown = seen["last"].get("counts", {}).get("deals")  # type: ignore[attr-defined]
     return elapsed, {"cpu": round(cpu, 2), "snapshots": seen["snapshots"], "page_deals": shown,
-                     "run_deals_market_A": result.summary["markets"][0]["deals"], "run_deals": deals}
+                     "run_deals_market_A": result.summary.markets[0].deals, "run_deals": deals}
 
 
 def _read_stream(url: str, seen: dict[str, object]) -> None:

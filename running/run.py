@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from enum import IntEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -33,7 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from market.backends import BackendError, FatalPolicyError, disk_full, distinct, known_backends
+from market.backends import BackendError, FatalPolicyError, disk_full, known_backends
 from market.clock import DAY
 from market.engine import MarketModel
 from market.ledger import LedgerError
@@ -41,7 +42,9 @@ from market.money import format_money
 from market.scenario import ScenarioError, quoted
 from market.targets import Published, read_published
 from running import provenance, runner
+from running.hooks import OnBatch, compose, cost_cap, model_cost
 from running.runfolder import RunFolder, RunFolderError
+from running.summary import RunSummary
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,8 +109,12 @@ def main(
                 err.print(f"{folder.path}: the run stopped before its ledger was created; starting it from the "
                           "beginning", highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
-            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.resume(
-                folder, on_batch=cb, tiers=tiers or None, options=options, after_run=not no_report)))
+            rules = compose(_watch_hook(live, folder), cost_cap(max_cost))  # after the progress bar's
+
+            def go(progress: OnBatch | None) -> runner.RunResult:
+                return runner.resume(folder, on_batch=compose(progress, rules), tiers=tiers or None,
+                                     options=options, after_run=not no_report)
+
             shown = folder.read_scenario() if folder.scenario.is_file() else {}
             result = _with_progress(console, quiet, go, [str(m.get("name")) for m in shown.get("markets", [])
                                                          if isinstance(m, dict)], shown.get("days"))
@@ -125,8 +132,11 @@ def main(
                 err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
             live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
-            go = _watched(live, folder, _capped(max_cost, lambda cb: runner.start(
-                prepared, folder, on_batch=cb, after_run=not no_report)))
+            rules = compose(_watch_hook(live, folder), cost_cap(max_cost))  # after the progress bar's
+
+            def go(progress: OnBatch | None) -> runner.RunResult:
+                return runner.start(prepared, folder, on_batch=compose(progress, rules), after_run=not no_report)
+
             result = _with_progress(console, quiet, go, [m.name for m in prepared.scenario.markets],
                                     prepared.scenario.days)
     except BAD_INPUT as exc:
@@ -165,15 +175,16 @@ def main(
     if not quiet:
         for line in provenance.run_lines(result.folder.path):  # what produced the numbers, before the numbers
             console.print(line, markup=False, highlight=False)
-        console.print(summary_table(result.summary))
-        week = week_line(result.summary)
-        if week:
-            console.print(week, highlight=False, soft_wrap=True)
-        if "llm" in result.summary:
-            console.print(cost_table(result.summary))
-        failures = failure_line(result.summary)
-        if failures:
-            console.print(failures, highlight=False, soft_wrap=True)
+        if result.summary is not None:
+            console.print(summary_table(result.summary))
+            week = week_line(result.summary)
+            if week:
+                console.print(week, highlight=False, soft_wrap=True)
+            if result.summary.llm is not None:
+                console.print(cost_table(result.summary))
+            failures = failure_line(result.summary)
+            if failures:
+                console.print(failures, highlight=False, soft_wrap=True)
         published = read_published(result.folder.path)  # written with the report when the scenario names targets
         if published is not None:
             console.print(published_table(published))
@@ -230,21 +241,20 @@ WEEK_LINE_DAYS = 14
 """Runs up to this many days get a deals-per-day line under the table (longer ones: see the report)."""
 
 
-def week_line(summary: dict[str, Any]) -> str:
+def week_line(summary: RunSummary) -> str:
     """Deals per simulated day of each market, e.g. ``deals per day (day 1 first): A 15 122 59 44 6; B ...``
     ('' for a summary without them or a run longer than :data:`WEEK_LINE_DAYS` days)."""
-    markets = summary.get("markets", [])
-    if not markets or len(markets[0]["by_day"]["deals"]) > WEEK_LINE_DAYS:
+    markets = summary.markets
+    if not markets or len(markets[0].by_day.deals) > WEEK_LINE_DAYS:
         return ""
     return "deals per day (day 1 first): " + "; ".join(
-        f"{m['market']} {' '.join(str(n) for n in m['by_day']['deals'])}" for m in markets)
+        f"{m.market} {' '.join(str(n) for n in m.by_day.deals)}" for m in markets)
 
 
-def failure_line(summary: dict[str, Any]) -> str:
+def failure_line(summary: RunSummary) -> str:
     """Failed turns per tier (``agent_failed`` events), or '' when no turn failed."""
-    tiers = summary.get("failures", {}).get("tiers", {})
-    parts = [f"{tier} {t['failed']} of {t['turns']} ({', '.join(f'{k} {v}' for k, v in t['kinds'].items())})"
-             for tier, t in tiers.items() if t["failed"]]
+    parts = [f"{tier} {t.failed} of {t.turns} ({', '.join(f'{k} {v}' for k, v in t.kinds.items())})"
+             for tier, t in summary.failures.tiers.items() if t.failed]
     return f"failed turns: {'; '.join(parts)}" if parts else ""
 
 
@@ -278,15 +288,16 @@ def _serve(watch: bool, host: str, port: int, speed: str, paused: bool) -> Any:
     return live
 
 
-def _watched(live: Any, folder: RunFolder, go: Any) -> Any:
-    """``go`` with the watcher's on_batch chained after the progress bar's."""
-    return go if live is None else lambda cb: go(live.watch.chain(cb, folder.path.name))
+def _watch_hook(live: Any, folder: RunFolder) -> OnBatch | None:
+    """With --watch: the live page's run hook (showing the run in ``folder``); None without."""
+    return None if live is None else live.watch.chain(None, folder.path.name)
 
 
-def _with_progress(console: Console, quiet: bool, go: Any, markets: list[str] | None = None,
-                   days: Any = None) -> runner.RunResult:
-    """``go`` under a progress bar per market; with ``markets`` and ``days`` the bars show from the start
-    (before the first batch, whose model calls may take a while), else from the first batch on."""
+def _with_progress(console: Console, quiet: bool, go: Callable[[OnBatch | None], runner.RunResult],
+                   markets: list[str] | None = None, days: Any = None) -> runner.RunResult:
+    """``go(hook)`` under a progress bar per market (the bar's run hook, None with ``quiet``); with ``markets``
+    and ``days`` the bars show from the start (before the first batch, whose model calls may take a while),
+    else from the first batch on."""
     if quiet:
         return go(None)
     progress = Progress(
@@ -316,25 +327,26 @@ def _with_progress(console: Console, quiet: bool, go: Any, markets: list[str] | 
     return result
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: RunSummary) -> Table:
+    """The run's figures per market (``all``) and tier: people, listings, deals, volume, price over value."""
     table = Table(
-        title=f"{summary.get('scenario', '')} (seed {summary.get('seed', '?')})", box=box.SIMPLE_HEAD,
+        title=f"{summary.scenario} (seed {summary.seed})", box=box.SIMPLE_HEAD,
         caption="tier rows: deals as seller+buyer; p/v: mean price over the item's reference value",
         collapse_padding=True, pad_edge=False,
     )
     for column in ("market", "tier", "people", "listings", "deals", "volume", "deals/\nperson",
                    "p/v\nsold", "p/v\nbought"):
         table.add_column(column, justify="left" if column in ("market", "tier") else "right", no_wrap=True)
-    for m in summary.get("markets", []):
+    for m in summary.markets:
         table.add_row(
-            m["market"], "all", str(m["participants"]), str(m["listings"]), str(m["deals"]),
-            format_money(m["volume_cents"]), f"{m['deals_per_participant']:.2f}", _ratio(m["mean_price_ratio"]), "",
+            m.market, "all", str(m.participants), str(m.listings), str(m.deals),
+            format_money(m.volume_cents), f"{m.deals_per_participant:.2f}", _ratio(m.mean_price_ratio), "",
         )
-        for tier, t in m["tiers"].items():
+        for tier, t in m.tiers.items():
             table.add_row(
-                "", tier, str(t["participants"]), "", f"{t['deals_as_seller']}+{t['deals_as_buyer']}",
-                format_money(t["volume_sold_cents"]), f"{t['deals_per_participant']:.2f}",
-                _ratio(t["price_ratio_as_seller"]), _ratio(t["price_ratio_as_buyer"]),
+                "", tier, str(t.participants), "", f"{t.deals_as_seller}+{t.deals_as_buyer}",
+                format_money(t.volume_sold_cents), f"{t.deals_per_participant:.2f}",
+                _ratio(t.price_ratio_as_seller), _ratio(t.price_ratio_as_buyer),
             )
     return table
 
@@ -372,42 +384,18 @@ def backend_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
     return tiers
 
 
-def model_cost(model: MarketModel) -> float | None:
-    """Dollars the run's model calls have cost so far (None when no tier runs on a model)."""
-    costs = [c for p in distinct(model.policies) if (c := p.cost_usd()) is not None]
-    return sum(costs) if costs else None
-
-
-def _capped(max_cost: float | None, go: Any) -> Any:
-    """``go`` with an on_batch that stops the run (cleanly, resumable) once ``max_cost`` is spent."""
-    if max_cost is None:
-        return go
-
-    def run(cb: Any) -> Any:
-        def on_batch(model: MarketModel, at: int) -> None:
-            if cb is not None:
-                cb(model, at)
-            spent = model_cost(model) or 0.0
-            if spent >= max_cost and not model.stop_requested:
-                model.stop(f"--max-cost ${max_cost:,.2f} reached (${spent:,.2f} spent)", cause="max_cost")
-
-        return go(on_batch)
-
-    return run
-
-
-def cost_table(summary: dict[str, Any]) -> Table:
+def cost_table(summary: RunSummary) -> Table:
     """Model tokens and cost per tier, and cost per deal (a deal counts for each tier of its two sides)."""
-    llm = summary["llm"]
+    llm = summary.llm or {}
     table = Table(title=f"model calls (prices checked {llm.get('pricing_checked', '?')})")
     for column in ("tier", "model", "calls", "input", "cache read", "cache write", "output", "cost", "deals",
                    "cost/deal", "faults"):
         table.add_column(column, justify="left" if column in ("tier", "model", "faults") else "right")
     deals: dict[str, int] = {}
-    for m in summary.get("markets", []):
-        for tier, t in m["tiers"].items():
-            deals[tier] = deals.get(tier, 0) + t["deals_as_seller"] + t["deals_as_buyer"]
-    for tier, t in llm["tiers"].items():
+    for m in summary.markets:
+        for tier, t in m.tiers.items():
+            deals[tier] = deals.get(tier, 0) + t.deals_as_seller + t.deals_as_buyer
+    for tier, t in llm.get("tiers", {}).items():
         n = deals.get(tier, 0)
         faults = ", ".join(f"{k} {v}" for k, v in t["faults"].items()) or "-"
         table.add_row(

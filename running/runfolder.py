@@ -13,7 +13,6 @@ runs/<scenario>-<timestamp>/
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from typing import Any
 
 from market.ledger import LEDGER_FILE
 from market.scenario import read_mapping
+from running.summary import RunSummary, SummaryError
 
 _SET_UP = ("scenario.yaml", "catalog.csv")  # what a run writes before its ledger
 
@@ -63,17 +63,14 @@ class RunFolder:
         problem (missing, too large, not YAML, an overlong integer, not a mapping) if it cannot be read."""
         return read_mapping(self.scenario, "scenario", "a mapping of settings", RunFolderError, str(self.scenario))
 
-    def read_summary(self) -> dict[str, Any]:
-        """The folder's summary.json (empty if there is none yet); ``RunFolderError`` naming it if unreadable."""
+    def read_summary(self) -> RunSummary | None:
+        """The folder's summary.json (None if there is none yet); ``RunFolderError`` naming it if unreadable."""
         if not self.summary.is_file():
-            return {}
+            return None
         try:
-            summary = json.loads(self.summary.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunFolderError(f"{self.summary}: not valid JSON ({exc})") from None
-        if not isinstance(summary, dict):
-            raise RunFolderError(f"{self.summary}: not a JSON object")
-        return summary
+            return RunSummary.read(self.summary)
+        except SummaryError as exc:
+            raise RunFolderError(str(exc)) from None
 
     @classmethod
     def open(cls, path: Path | str) -> RunFolder:

@@ -26,7 +26,7 @@ from market.ledger import Ledger
 from market.scenario import Scenario, budget_warnings, build_participants, clipped, dump_scenario, load_scenario
 from market.targets import TARGETS_FILE, read_targets
 from running.runfolder import RunFolder, RunFolderError
-from running.summary import summarize
+from running.summary import Failures, RunSummary, summarize
 
 AFTER_RUN_GROUP = "market.after_run"
 INTERRUPTED = "interrupted (Ctrl-C)"
@@ -59,7 +59,7 @@ class RunResult:
     """
 
     folder: RunFolder
-    summary: dict[str, Any]
+    summary: RunSummary | None  # None only for a complete run whose summary.json was removed
     complete: bool
     stopped: str | None = None
     cause: str | None = None
@@ -172,8 +172,8 @@ def resume(
         return _run(prepared, folder, ledger, checker, on_batch, until, after_run)
 
 
-def _read_summary(folder: RunFolder) -> dict[str, Any]:
-    """A complete run's summary.json (empty if there is none); ``RunFolderError`` saying the run is safe."""
+def _read_summary(folder: RunFolder) -> RunSummary | None:
+    """A complete run's summary.json (None if there is none); ``RunFolderError`` saying the run is safe."""
     try:
         return folder.read_summary()
     except RunFolderError as exc:
@@ -197,13 +197,13 @@ def _run(
         complete = model.stopped is None and model.now >= prepared.scenario.duration - 1
         # a stop asked after the last batch stopped nothing, but a Ctrl-C then still skips the after-run steps
         result = RunResult(
-            folder=folder, summary={}, complete=complete,
+            folder=folder, summary=None, complete=complete,
             stopped=None if complete else model.stopped or model.stop_requested,
             cause=model.stop_cause if not complete or model.stop_cause == "interrupted" else None,
             policies=prepared.policies, model=model,
         )
         result.summary = _summary(prepared, model, ledger, result)
-        _write_text(folder.summary, json.dumps(result.summary, indent=2) + "\n")
+        result.summary.write(folder.summary)
         if complete:
             ledger.set_status("state", "complete")
             if after_run and result.cause != "interrupted":
@@ -213,24 +213,26 @@ def _run(
         return result
 
 
-def _summary(prepared: Plan, model: MarketModel, ledger: Ledger, result: RunResult) -> dict[str, Any]:
+def _summary(prepared: Plan, model: MarketModel, ledger: Ledger, result: RunResult) -> RunSummary:
     """summary.json: how the run ended, its figures per market and tier, its faults, its policies' figures."""
     limits = prepared.scenario.failures
-    summary: dict[str, Any] = {
-        "scenario": prepared.scenario.name,
-        "seed": prepared.scenario.seed,
-        "status": result.status,
-        "complete": result.complete,
-        "stopped": result.stopped,
-        "stop_cause": result.cause,
-        "simulated_seconds": model.now,
-        "events": ledger.last_seq,
-        "markets": [summarize(m.name, m.state, prepared.scenario.days) for m in model.markets],
-        "failures": {"max_share": limits.max_share, "window": limits.window, "tiers": model.fault_counts()},
-    }
+    summary = RunSummary(
+        scenario=prepared.scenario.name,
+        seed=prepared.scenario.seed,
+        status=result.status,
+        complete=result.complete,
+        stopped=result.stopped,
+        stop_cause=result.cause,
+        simulated_seconds=model.now,
+        events=ledger.last_seq,
+        markets=[summarize(m.name, m.state, prepared.scenario.days) for m in model.markets],
+        failures=Failures.model_validate(
+            {"max_share": limits.max_share, "window": limits.window, "tiers": model.fault_counts()}),
+    )
+    sections: dict[str, Any] = {}
     for policy in distinct(prepared.policies):
-        summary.update(policy.summary())
-    return summary
+        sections.update(policy.summary())
+    return summary.with_sections(sections) if sections else summary
 
 
 @contextmanager

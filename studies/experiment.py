@@ -64,7 +64,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from market.domain import Frozen
 from market.ledger import Ledger
 from market.scenario import FieldPathText, Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
-from running.runfolder import RunFolder
+from running.hooks import cost_cap
+from running.runfolder import RunFolder, RunFolderError
 from studies.factors import (
     FactorError,
     TierChange,
@@ -321,14 +322,19 @@ def run(
     on_done: Callable[[str], None] | None = None,
     report: bool = True,
     source_text: str | None = None,
+    max_cost: float | None = None,
 ) -> dict[str, Any]:
     """Run every cell x replication of ``plan`` into one experiment folder; returns experiment.json's record.
+
+    With ``max_cost`` each run stops cleanly once its model calls cost that many dollars (the ``--max-cost``
+    run hook); the experiment is then incomplete and the same call with ``out`` resumes its stopped runs.
 
     One worker runs the runs one after another in this process; more run in local worker
     processes, or on Ray with ``ray_address``. ``on_done(cell_id)`` is called once per run as it
     finishes (at once for runs an earlier, interrupted attempt finished).
     """
     check_workers(workers)
+    cost_cap(max_cost)  # a bad cap is bad input before anything runs
     folder = out or default_folder(plan)
     record_path = folder / EXPERIMENT_FILE
     if record_path.is_file():
@@ -369,7 +375,8 @@ def run(
         else:
             pending.append(r)
     by_dir = {str(r.run_dir): r for r in pending}
-    reps = [Replication(str(cell_files[r.cell.id].resolve()), r.seed, str(r.run_dir)) for r in pending]
+    reps = [Replication(str(cell_files[r.cell.id].resolve()), r.seed, str(r.run_dir), max_cost=max_cost)
+            for r in pending]
     incomplete, failed = 0, []
     if reps:
         if ray_address:
@@ -430,10 +437,12 @@ def tidy(folder: Path, record: Mapping[str, Any] | None = None) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     for entry in record["runs"]:
         run_dir = folder / entry["run_dir"]
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = RunFolder(run_dir).read_summary()
+        if summary is None:
+            raise RunFolderError(f"{run_dir}: no summary.json (the run is not finished)")
         scenario = RunFolder(run_dir).read_scenario()
         values = cells[entry["cell"]]["values"]
-        for market in summary["markets"]:
+        for market in (m.model_dump(mode="json") for m in summary.markets):
             for tier, metrics in market["tiers"].items():
                 settings = scenario["tiers"].get(tier, {})
                 rows.append({
@@ -553,6 +562,9 @@ def main(
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the estimates per cell and the report")]
     = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    max_cost: Annotated[float | None, typer.Option(
+        min=0, max=1_000_000, help="stop each run cleanly (resumable with --out) once its model calls cost this "
+        "many US dollars")] = None,
 ) -> None:
     """Run every cell x replication of EXPERIMENT into one folder: tidy table, estimates per cell, report."""
     console = Console(quiet=quiet)
@@ -568,7 +580,7 @@ def main(
         progress, advance = _progress(plan, console, quiet)
         with progress:
             record = run(plan, out=folder, workers=workers, ray_address=ray, on_done=advance, report=not no_report,
-                         source_text=experiment.read_text(encoding="utf-8"))
+                         source_text=experiment.read_text(encoding="utf-8"), max_cost=max_cost)
     except BAD_INPUT as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -586,6 +598,9 @@ def main(
         if (folder / name).is_file():
             console.print(f"{name}: {folder / name}", highlight=False)
     print(f"experiment folder: {folder}")
+    if not record["complete"] and not record["failed"]:  # e.g. --max-cost stopped runs before their end
+        err.print(f"incomplete: some runs stopped before their end; continue with the same command and --out "
+                  f"{folder}", highlight=False, soft_wrap=True)
     if not record["complete"]:
         raise typer.Exit(1)
 

@@ -46,7 +46,9 @@ from market.ledger import Ledger, LedgerError
 from market.scenario import ScenarioError, dump_scenario, load_scenario
 from market.targets import TARGETS_FILE
 from running import provenance, runner
+from running.hooks import cost_cap
 from running.runfolder import RunFolder, RunFolderError
+from running.summary import RunSummary
 from studies.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
 
 SWEEP_FILE = "sweep.json"
@@ -73,14 +75,16 @@ class Replication:
     run_dir: str
     days: int | None = None
     markets: tuple[str, ...] | None = None
+    max_cost: float | None = None  # --max-cost: the run stops cleanly (resumable) once its model calls cost this
 
 
 def replications(scenario_path: Path, sweep_dir: Path, count: int, base_seed: int, name: str,
-                 days: int | None = None, markets: tuple[str, ...] | None = None) -> list[Replication]:
+                 days: int | None = None, markets: tuple[str, ...] | None = None,
+                 max_cost: float | None = None) -> list[Replication]:
     """The replications of a sweep: seeds ``base_seed .. base_seed + count - 1``."""
     return [
         Replication(str(scenario_path.resolve()), base_seed + i, str(sweep_dir / f"{name}-s{base_seed + i}"),
-                    days, markets)
+                    days, markets, max_cost)
         for i in range(count)
     ]
 
@@ -95,15 +99,20 @@ def run_replication(rep: Replication) -> dict[str, Any]:
         folder = RunFolder.open(path)
         with Ledger(folder.ledger) as ledger:
             done = ledger.status("state") == "complete"
-        result = runner.resume(folder, after_run=False) if not done else None
+        result = runner.resume(folder, on_batch=cost_cap(rep.max_cost), after_run=False) if not done else None
         summary = folder.read_summary()
         return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
-                "skipped": done, "markets": summary.get("markets", [])}
+                "skipped": done, "markets": _markets(summary)}
     prepared = runner.plan(rep.scenario, seed=rep.seed, days=rep.days, markets=rep.markets, run_dir=path)
     folder = RunFolder.create(path.parent, path.name, exact=path)
-    result = runner.start(prepared, folder, after_run=False)  # the sweep writes one pooled report
+    result = runner.start(prepared, folder, on_batch=cost_cap(rep.max_cost), after_run=False)  # one pooled report
     return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": result.complete, "skipped": False,
-            "markets": result.summary.get("markets", [])}
+            "markets": _markets(result.summary)}
+
+
+def _markets(summary: RunSummary | None) -> list[dict[str, Any]]:
+    """A run's figures per market as summary.json has them (none for a run without one)."""
+    return [m.model_dump(mode="json") for m in summary.markets] if summary is not None else []
 
 
 def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]:
@@ -141,6 +150,7 @@ class Shipment:
     days: int | None = None
     markets: tuple[str, ...] | None = None
     run_files: dict[str, bytes] = field(default_factory=dict)
+    max_cost: float | None = None
 
 
 def pack_scenario(scenario_path: str) -> dict[str, bytes]:
@@ -183,7 +193,7 @@ def run_shipped(inputs: dict[str, bytes], job: Shipment) -> dict[str, Any]:
         if job.run_files:
             _write_files(run_dir, job.run_files)
         result = run_replication(Replication(str(folder / "scenario.yaml"), job.seed, str(run_dir), job.days,
-                                             job.markets))
+                                             job.markets, job.max_cost))
         result["files"] = _folder_files(run_dir)
     return result
 
@@ -248,7 +258,7 @@ def run_ray(reps: list[Replication], address: str, workers: int,
             if rep.scenario not in scenarios:
                 scenarios[rep.scenario] = ray.put(pack_scenario(rep.scenario))
             job = Shipment(name=run_dir.name, seed=rep.seed, days=rep.days, markets=rep.markets,
-                           run_files=_folder_files(run_dir))
+                           run_files=_folder_files(run_dir), max_cost=rep.max_cost)
             pending[task.remote(scenarios[rep.scenario], job)] = rep
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -274,7 +284,7 @@ def run_ray(reps: list[Replication], address: str, workers: int,
 
 def after_sweep(sweep_dir: Path) -> None:
     """Run the ``market.after_run`` plugins on the sweep folder (the report pools its runs)."""
-    pooled = runner.RunResult(folder=RunFolder(sweep_dir), summary={}, complete=True)
+    pooled = runner.RunResult(folder=RunFolder(sweep_dir), summary=None, complete=True)
     for ep in sorted(entry_points(group=runner.AFTER_RUN_GROUP), key=lambda e: e.name):
         ep.load()(pooled)
 
@@ -293,12 +303,19 @@ def sweep(
     on_done: Callable[[dict[str, Any]], None] | None = None,
     report: bool = True,
     changes: dict[str, Any] | None = None,
+    ray_retries: int = RAY_RETRIES,
+    max_cost: float | None = None,
 ) -> dict[str, Any]:
     """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records.
 
     ``changes`` (field path -> value, as ``--set PATH=VALUE``) are made to the scenario first; the
-    changed scenario is written into the sweep folder and every replication runs it.
+    changed scenario is written into the sweep folder and every replication runs it. On Ray, a
+    replication whose worker or node dies is run again up to ``ray_retries`` times, then reported
+    under ``failed`` (the sweep is then incomplete; the same call with ``out`` runs what is missing).
+    With ``max_cost`` each run stops cleanly once its model calls cost that many dollars (the ``--max-cost``
+    run hook); the sweep is then incomplete and the same call with ``out`` resumes its stopped runs.
     """
+    cost_cap(max_cost)  # a bad cap is bad input before anything runs
     if not 1 <= count <= MAX_REPLICATIONS:
         raise ValueError(f"--replications must be 1 to {MAX_REPLICATIONS:,}, got {count}")
     check_workers(workers)
@@ -323,7 +340,7 @@ def sweep(
     if changes:  # the replications run the changed scenario, written beside them
         scenario_path = write_resolved(scenario, Path(scenario_path).parent / scenario.catalog, sweep_dir)
         prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
-    reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets)
+    reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets, max_cost)
     record: dict[str, Any] = {
         "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
         "set": changes,
@@ -335,7 +352,7 @@ def sweep(
     (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     started = time.perf_counter()
     results = []
-    source = run_ray(reps, ray_address, workers) if ray_address else run_local(reps, workers)
+    source = run_ray(reps, ray_address, workers, ray_retries) if ray_address else run_local(reps, workers)
     for result in source:
         results.append(result)
         if on_done:
@@ -346,6 +363,7 @@ def sweep(
         deals=[sum(m["deals"] for m in r["markets"]) for r in sorted(results, key=lambda r: r["seed"])],
         skipped=sum(r["skipped"] for r in results),
         failed=[{"run": Path(r["run_dir"]).name, "error": r["error"]} for r in results if "error" in r],
+        stopped=sorted(Path(r["run_dir"]).name for r in results if not r["complete"] and "error" not in r),
         sweep_dir=str(sweep_dir),
     )
     (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -374,6 +392,9 @@ def main(
         "--set participants.budget='$50' --set 'markets[*].tiers.small.share=0.8'")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the pooled report")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    max_cost: Annotated[float | None, typer.Option(
+        min=0, max=1_000_000, help="stop each run cleanly (resumable with --out) once its model calls cost this "
+        "many US dollars")] = None,
 ) -> None:
     """Run many replications of SCENARIO (seed = base + i), each into its own run folder."""
     console = Console(quiet=quiet)
@@ -386,7 +407,7 @@ def main(
             task = progress.add_task("", total=replications_)
             record = sweep(scenario, replications_, workers=workers, ray_address=ray, out=out, seed=seed, days=days,
                            markets=only, report=not no_report, on_done=lambda _: progress.advance(task),
-                           changes=changes)
+                           changes=changes, max_cost=max_cost)
     except BAD_INPUT as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -401,6 +422,10 @@ def main(
     for failure in record["failed"]:  # a Ray worker or node died more often than its retries allow
         err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out "
                   f"{record['sweep_dir']} to run it again", highlight=False, soft_wrap=True)
+    if record["stopped"]:  # e.g. --max-cost: each stopped run goes on from where it stopped
+        err.print(f"stopped: {len(record['stopped'])} run(s) before their end ({', '.join(record['stopped'][:5])}"
+                  f"{', ...' if len(record['stopped']) > 5 else ''}); continue with the same command and --out "
+                  f"{record['sweep_dir']}", highlight=False, soft_wrap=True)
     print(f"sweep folder: {record['sweep_dir']}")
     for line in provenance.closing_lines(Path(record["sweep_dir"])):  # the pooled report and its headline
         print(line)

@@ -397,14 +397,13 @@ def survey(run_dir: Path | str, policies: Iterable[Policy] = ()) -> Survey | Non
             policy.close()
     folder = RunFolder(run_dir)
     summary = folder.read_summary()
+    if summary is None:  # the run's own summary is written before its after-run steps: none means none to add to
+        raise BackendError(f"{folder.summary}: no summary.json to record the survey in")
     section = result.as_dict()
-    previous = summary.get("survey")
+    previous = dict(summary.survey or {})
     if previous:  # surveyed before (e.g. again after the fact): that survey's figures are kept beside this one's
         section["earlier"] = [*previous.pop("earlier", []), previous]
-    summary["survey"] = section
-    tmp = folder.summary.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder.summary)
+    summary.with_sections({"survey": section}).write(folder.summary)
     return result
 
 

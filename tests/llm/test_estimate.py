@@ -64,7 +64,7 @@ def test_the_estimate_is_within_15_percent_of_a_run_on_the_fake_api(fake_server,
     tiers = model_tiers(server)
     guess = estimate(SMOKE, seed=0, tiers={t: {"backend": "anthropic", "model": s["model"]} for t, s in tiers.items()})
     actual = run_model(tmp_path / "run", tiers, scenario=_seeded(tmp_path, 0))
-    real = actual.summary["llm"]["total"]
+    real = actual.summary.llm["total"]
     for key in ("calls", "input_tokens", "cache_read_tokens", "output_tokens", "cost_nanocents"):
         assert abs(guess["total"][key] - real[key]) <= 0.15 * real[key], (key, guess["total"][key], real[key])
 

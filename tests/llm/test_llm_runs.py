@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path) -> None:
     server = fake_server("anthropic")
     result = run_model(tmp_path / "rec", model_tiers(server))
-    assert result.complete and result.summary["markets"][0]["deals"] > 0
-    llm = result.summary["llm"]
+    assert result.complete and result.summary.markets[0].deals > 0
+    llm = result.summary.llm
     assert llm["total"]["calls"] == server.answered > 0
     assert llm["total"]["cost_nanocents"] > 0 and llm["total"]["cache_read_tokens"] > 0
     assert set(llm["tiers"]) == {"frontier", "small"}
@@ -35,8 +35,8 @@ def test_record_then_replay_with_the_server_stopped(fake_server, tmp_path: Path)
     again = run_model(tmp_path / "replay", replay, options={"cassette": str(tmp_path / "rec" / "cassette.jsonl")})
     assert again.complete
     assert export(tmp_path / "replay") == export(tmp_path / "rec")
-    assert again.summary["llm"]["total"]["replayed_calls"] == again.summary["llm"]["total"]["calls"]
-    assert again.summary["llm"]["total"]["spent_usd"] == 0
+    assert again.summary.llm["total"]["replayed_calls"] == again.summary.llm["total"]["calls"]
+    assert again.summary.llm["total"]["spent_usd"] == 0
     assert_conserved(tmp_path / "rec")
 
 
@@ -90,14 +90,14 @@ def test_max_cost_stops_cleanly_and_resume_replays_for_free(fake_server, tmp_pat
         if model_cost(model) >= 0.10:
             model.stop("max cost")
 
-    from running.run import model_cost
+    from running.hooks import model_cost
     stopped = run_model(tmp_path / "run", tiers, on_batch=cap)
     assert not stopped.complete and stopped.stopped == "max cost"
     calls_before = server.answered
     resumed = runner.resume(RunFolder.open(tmp_path / "run"), tiers=tiers, options={"retry_wait": 0.01})
     assert resumed.complete
     assert export(tmp_path / "run") == export(tmp_path / "ref")
-    llm = resumed.summary["llm"]["total"]
+    llm = resumed.summary.llm["total"]
     asked = summary(tmp_path / "run")["survey"]["total"]  # the fairness survey after the resumed run is complete
     sent = llm["calls"] - llm["replayed_calls"] + asked["calls"] - asked["replayed_calls"]
     assert llm["replayed_calls"] > 0 and server.answered - calls_before == sent
@@ -120,7 +120,7 @@ def test_insufficient_quota_stops_the_run_with_the_reason(fake_server, tmp_path:
     server = fake_server("openai", faults={"quota": 3})
     stopped = run_model(tmp_path / "run", model_tiers(server, "openai"))  # stops cleanly after the batch
     assert stopped.cause == "fatal" and "insufficient quota" in (stopped.stopped or "")
-    assert stopped.summary["status"] == "stopped" and "llm" in stopped.summary
+    assert stopped.summary.status == "stopped" and stopped.summary.llm is not None
     assert_conserved(tmp_path / "run")
 
 
@@ -196,7 +196,7 @@ def test_an_account_error_stops_the_run_cleanly_and_keeps_every_answer(
     server = fake_server("anthropic", faults={mode: 40})
     stopped = run_model(tmp_path / "run", model_tiers(server), options={"concurrency": 8})
     assert stopped.cause == "fatal" and cause in (stopped.stopped or ""), stopped.stopped
-    assert stopped.summary["status"] == "stopped"
+    assert stopped.summary.status == "stopped"
     cassette = [json.loads(line) for line in (tmp_path / "run" / "cassette.jsonl").read_text().splitlines()]
     assert sum(1 for e in cassette if e.get("response")) == server.answered  # every answer paid for is kept
     assert server.faults_sent[mode] == 1  # nothing more was sent once the account was refused

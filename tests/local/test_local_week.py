@@ -101,7 +101,7 @@ def test_a_week_on_the_real_model_completes_is_counted_and_replays(tmp_path: Pat
     assert servers and not any(s.running for s in servers), "the run stops the server it started"
     assert all(_down(s.base_url) for s in servers)
     assert result.complete, result.summary
-    summary = result.summary
+    summary = result.summary.as_json()
     llm = summary["llm"]
     assert llm["total"]["calls"] > 0 and llm["total"]["replayed_calls"] == 0
     assert llm["total"]["cost_usd"] == 0  # priced at $0
@@ -137,7 +137,7 @@ def test_a_week_on_the_real_model_completes_is_counted_and_replays(tmp_path: Pat
     )
     assert none == []
     assert again.complete
-    assert again.summary["llm"]["total"]["replayed_calls"] == again.summary["llm"]["total"]["calls"]
+    assert again.summary.llm["total"]["replayed_calls"] == again.summary.llm["total"]["calls"]
     assert _export(tmp_path / "replay") == _export(rec)
 
 

@@ -23,6 +23,7 @@ from market.state import check_invariants
 from running import run as cli
 from running import runner
 from running.runfolder import RunFolder
+from running.summary import RunSummary
 from tests.conftest import ROOT, export, run_cli
 from tests.market import policies
 
@@ -53,11 +54,11 @@ def offline(cls: type, **kwargs: Any) -> Policy:
 
 def test_a_policy_that_raises_costs_those_traders_their_turns_not_the_week(smoke: Path, tmp_path: Path) -> None:
     result = run_with(smoke, tmp_path / "run", offline(policies.Raising, fail=["p002"]), NO_BREAKER)
-    assert result.complete and result.summary["status"] == "complete"
+    assert result.complete and result.summary.status == "complete"
     failed = failed_events(tmp_path / "run")
     assert failed and {(e.actor, e.tier, e.kind) for e in failed} == {("p002", "frontier", "policy_error")}
     assert "ZeroDivisionError: custom policy bug for p002" in failed[0].reason
-    counts = result.summary["failures"]["tiers"]
+    counts = result.summary.as_json()["failures"]["tiers"]
     assert counts["frontier"]["failed"] == len(failed) == counts["frontier"]["kinds"]["policy_error"]
     assert counts["small"] == {"turns": counts["small"]["turns"], "failed": 0, "kinds": {}}
     with Ledger(tmp_path / "run") as ledger:  # the others traded on
@@ -70,7 +71,7 @@ def test_an_answer_that_is_not_a_decision_is_a_failed_turn(smoke: Path, tmp_path
     failed = failed_events(tmp_path / "run")
     assert {e.actor for e in failed} == {"p005", "p006"} and {e.kind for e in failed} == {"not_a_decision"}
     assert "dict, not a Decision" in failed[0].reason
-    assert result.summary["failures"]["tiers"]["frontier"]["kinds"] == {"not_a_decision": len(failed)}
+    assert result.summary.failures.tiers["frontier"].kinds == {"not_a_decision": len(failed)}
 
 
 @pytest.mark.parametrize("short", [False, True])
@@ -112,8 +113,8 @@ def test_the_circuit_breaker_stops_the_run_cleanly_and_a_raised_limit_lets_it_go
                                      "options": {"fail": list(FRONTIER)}, "profile": "frontier"}
     (out / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
     resumed = runner.resume(RunFolder.open(out), after_run=False)
-    assert resumed.complete and resumed.summary["status"] == "complete"
-    frontier = resumed.summary["failures"]["tiers"]["frontier"]
+    assert resumed.complete and resumed.summary.status == "complete"
+    frontier = resumed.summary.as_json()["failures"]["tiers"]["frontier"]
     assert frontier["failed"] == frontier["turns"] > 11
     assert export(out).startswith(export(tmp_path / "again"))
 
@@ -131,7 +132,7 @@ def test_a_fatal_error_stops_after_the_batch_and_resume_is_byte_identical(smoke:
     resumed = runner.resume(RunFolder.open(out), tiers={"frontier": {"backend": "tests.market.policies:topped_up"}},
                             after_run=False)
     assert resumed.complete and export(out) == export(tmp_path / "whole")
-    assert resumed.summary["markets"] == whole.summary["markets"]
+    assert resumed.summary.markets == whole.summary.markets
 
 
 def test_ctrl_c_during_the_run_stops_it_after_the_batch(smoke: Path, tmp_path: Path) -> None:
@@ -228,14 +229,10 @@ def test_a_full_disk_is_said_with_its_own_exit_code(
     elif where == "policy":  # e.g. a model backend appending to its cassette: no trader's fault
         args += ["--backend", "frontier=tests.market.policies:disk_full"]
     else:
-        write = runner._write_text
+        def no_space(self: RunSummary, path: Path) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-        def no_space(path: Path, text: str) -> None:
-            if path.name == "summary.json":
-                raise OSError(errno.ENOSPC, "No space left on device", str(path))
-            write(path, text)
-
-        monkeypatch.setattr(runner, "_write_text", no_space)
+        monkeypatch.setattr(RunSummary, "write", no_space)
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == cli.ExitCode.DISK_FULL == 4, result.output
     assert "the disk is full" in result.output and f"--resume {out}" in result.output

@@ -81,7 +81,7 @@ def test_moments_of_a_run_match_the_analysis(tmp_path: Path) -> None:
     prepared = runner.plan(mini(tmp_path))
     result = runner.start(prepared, RunFolder.create(tmp_path, "run"), after_run=False)
     moments = run_moments(result.folder.path, read_targets(TARGETS).moments)
-    summary = result.summary
+    summary = result.summary.as_json()
     assert moments["deals_run_a"] == summary["markets"][0]["deals"]
     assert moments["deals_all_runs"] == sum(m["deals"] for m in summary["markets"])
     data = load_run(result.folder.path)

@@ -310,7 +310,7 @@ def test_a_three_tier_scenario_runs(tmp_path: Path) -> None:
     assert medium.bids_per_turn == PROFILES["small"].bids_per_turn  # left out: the base's
     result = runner.start(prepared, RunFolder.create(tmp_path, "run"), after_run=False)
     assert result.complete
-    mixed = result.summary["markets"][1]
+    mixed = result.summary.as_json()["markets"][1]
     assert sorted(mixed["tiers"]) == ["frontier", "medium", "small"]
     assert sum(t["participants"] for t in mixed["tiers"].values()) == 12
 

@@ -111,7 +111,7 @@ def test_live_run_paused_stepped_and_resumed_in_the_page(two_markets: Path, smok
             engine.join(timeout=60)
             live.watch.finish("complete")
             page.wait_for_function("document.querySelector('#status').textContent === 'complete'")
-            assert int(page.inner_text("#n-deals")) == results[0].summary["markets"][0]["deals"]
+            assert int(page.inner_text("#n-deals")) == results[0].summary.markets[0].deals
             page.screenshot(path=str(artifacts / "live.png"), full_page=True)
             assert errors == []
     finally:
