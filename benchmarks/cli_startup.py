@@ -25,7 +25,7 @@ COMMANDS = {
     "market --version": [*MARKET, "--version"],
     "market -h": [*MARKET, "-h"],
     "market run -h": [*MARKET, "run", "-h"],
-    "python -m market.run -h": [sys.executable, "-m", "running.run", "-h"],
+    "python -m market.run -h": [sys.executable, "-m", "market.run", "-h"],
     "market watch -h": [*MARKET, "watch", "-h"],
     "market report -h": [*MARKET, "report", "-h"],
 }

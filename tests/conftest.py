@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ SCENARIOS = ROOT / "scenarios"
 BROWSER = find_browser()
 """The Chrome or Chromium on this machine (the one the notebook's pictures use), or None."""
 NO_BROWSER = "needs Chrome or Chromium: apt-get install chromium (.ci/run installs it when root)"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 needs_browser = pytest.mark.skipif(BROWSER is None, reason=NO_BROWSER)
 """Marks a test that drives a real browser: skipped, with the reason, on a machine without one."""
 
@@ -32,6 +35,18 @@ def browser_path() -> str:
     if BROWSER is None:
         pytest.skip(NO_BROWSER)
     return BROWSER
+
+
+@pytest.fixture(scope="session")
+def browser(browser_path: str) -> Iterator[object]:
+    """This machine's Chromium, headless, driven by Playwright, one per test process (Playwright's sync API
+    refuses a second one opened inside the first; browser downloads are not needed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -48,7 +63,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) ->
     """``python -m market.run ARGS`` in a subprocess, as a user would type it."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "running.run", *map(str, args)],
+        [sys.executable, "-m", "market.run", *map(str, args)],
         capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=timeout,
     )
 

@@ -28,7 +28,7 @@ def test_the_main_job_runs_without_any_extra(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "running.run", str(ROOT / "scenarios" / "smoke.yaml"), "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "market.run", str(ROOT / "scenarios" / "smoke.yaml"), "--out", str(out), "--quiet"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr

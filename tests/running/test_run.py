@@ -109,7 +109,7 @@ def test_ctrl_c_exits_130_with_a_consistent_ledger_and_the_resume_command(deal: 
     out = tmp_path / "run"
     proc = subprocess.Popen(
         # a long week, so the interrupt surely lands mid-run
-        [sys.executable, "-m", "running.run", str(deal), "--out", str(out), "--days", "30", "--quiet"],
+        [sys.executable, "-m", "market.run", str(deal), "--out", str(out), "--days", "30", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     _wait_for_clock(out, proc)  # the first batch is written: the run's Ctrl-C handler is in place

@@ -61,7 +61,7 @@ def test_sweep_on_ray_in_local_mode_pools_across_seeds(tmp_path: Path) -> None:
 ])
 def test_cli_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "studies.sweep", str(SCENARIOS / "smoke.yaml"), "--out", str(tmp_path / "s"), "-q",
+        [sys.executable, "-m", "market.sweep", str(SCENARIOS / "smoke.yaml"), "--out", str(tmp_path / "s"), "-q",
          *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr

@@ -85,7 +85,7 @@ def test_run_with_watch_gives_the_same_ledger(two_markets: Path, smoke_run: RunF
     """``python -m market.run --watch`` with step, step, resume sent as the page sends them (usually before the
     first batch, so the run is held; it is fast, so not guaranteed), then Ctrl-C: exit 0, the same ledger."""
     out = tmp_path / "watched"
-    proc = subprocess.Popen([sys.executable, "-m", "running.run", str(two_markets), "--out", str(out), "--watch",
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
                              "-q", "--no-report"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
@@ -138,7 +138,7 @@ def test_run_with_watch_starts_paused_and_slowed(two_markets: Path, smoke_run: R
     """``--watch --paused --speed '10 min/s'``: the run holds after its first batch until Resume, at that speed;
     its ledger is the same as an unwatched run's."""
     out = tmp_path / "held"
-    proc = subprocess.Popen([sys.executable, "-m", "running.run", str(two_markets), "--out", str(out), "--watch",
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
                              "--paused", "--speed", "10 min/s", "-q", "--no-report"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split(" at ")[1].strip()  # type: ignore[union-attr]
@@ -165,7 +165,7 @@ def test_ctrl_c_stops_a_paused_watched_run_at_once(two_markets: Path, tmp_path: 
     """One Ctrl-C on a run held by the page stops it cleanly: the hold is released (it waited for Step or
     Resume before, and only a second Ctrl-C, which cuts the run short, got it out)."""
     out = tmp_path / "held"
-    proc = subprocess.Popen([sys.executable, "-m", "running.run", str(two_markets), "--out", str(out), "--watch",
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(two_markets), "--out", str(out), "--watch",
                              "--paused", "-q", "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
