@@ -15,9 +15,6 @@ from analysis.report import analyse, app, render, summary_text, write_report
 from market.money import format_money
 from tests.conftest import needs_browser
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
 
 def test_every_run_writes_its_report(smoke_run: Path) -> None:
     text = (smoke_run / "report.html").read_text()
@@ -53,16 +50,13 @@ def test_cli_writes_to_out(pairs_run: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_browser
 def test_report_renders_in_headless_chromium_without_network(
-        pairs_run: Path, tmp_path: Path, browser_path: str) -> None:
-    from playwright.sync_api import sync_playwright
-
+        pairs_run: Path, tmp_path: Path, browser: object) -> None:
     report = write_report([pairs_run], tmp_path / "report.html")
     expected = report.read_text().count('class="figure"')
     errors: list[str] = []
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=ARGS)
-        page = browser.new_page()
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
@@ -80,7 +74,8 @@ def test_report_renders_in_headless_chromium_without_network(
         plotted = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
         traces = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => d.data.length)")
         heading = page.text_content("h1")
-        browser.close()
+    finally:
+        page.close()
     assert errors == [] and outside == []
     assert plotted == expected >= 7
     assert all(n > 0 for n in traces)

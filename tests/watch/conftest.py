@@ -14,8 +14,6 @@ from running import runner
 from running.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "artifacts" / "watch"
 
 
@@ -47,17 +45,6 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def browser(browser_path: str) -> Iterator[object]:
-    """This machine's Chromium, headless, driven by Playwright (browser downloads are not needed)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
