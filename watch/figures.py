@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from analysis import figures, load
-from analysis.tables import SCHEMAS
+from analysis.tables import SCHEMAS, hourly_schema
 from market.engine import Market
 
 FIGURE_HEIGHT = 400  # px; watch/static/page.css gives .fig the same min-height
@@ -55,10 +55,7 @@ def run_data(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str]
                           "seller_tier": tier_of.get(d.seller, ""), "buyer_tier": tier_of.get(d.buyer, "")})
     deals = pl.DataFrame(deal_rows, schema={**SCHEMAS["deals"], "kind": pl.Utf8, "title": pl.Utf8,
                                             "value": pl.Int64, "seller_tier": pl.Utf8, "buyer_tier": pl.Utf8})
-    hourly_schema = {"run": pl.Utf8, "market": pl.Utf8, "hour": pl.Int64, "open_listings": pl.Int64,
-                     "open_offers": pl.Int64, "deals": pl.Int64, "volume": pl.Int64,
-                     **{f"money_{t}": pl.Int64 for t in tiers}}
-    hourly = pl.DataFrame([{"run": run, **row} for row in hourly_rows], schema=hourly_schema)
+    hourly = pl.DataFrame([{"run": run, **row} for row in hourly_rows], schema=hourly_schema(tiers))
     empty = {name: pl.DataFrame(schema=SCHEMAS[name]) for name in ("items", "wants", "listings", "offers",
                                                                           "messages")}
     return load.RunData(path=Path(run), name=run, seed=0, scenario={"days": 0}, tiers=list(tiers),
