@@ -570,6 +570,11 @@ def check_kinds(scenario: Scenario, catalog: list[CatalogEntry], source: str) ->
                 raise ScenarioError(f"{source}: participants.people[{i}].wants[{j}].kind: unknown kind {want.kind!r}")
 
 
+_SAYS_WHAT_IT_GOT = frozenset({"value_error", "int_from_float", "datetime_object_invalid"})
+"""Pydantic error types whose message already says what was given: the scenario's own validators (their
+ValueErrors quote the value) and the two of pydantic's own whose messages say "got ..."."""
+
+
 def _describe(err: Any, source: str) -> str:
     loc = _path(err["loc"])
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -577,7 +582,7 @@ def _describe(err: Any, source: str) -> str:
         msg = "unknown key (check the spelling; unknown keys are not ignored)"
     elif err["type"] == "missing":
         msg = "required field is missing"
-    elif "got" not in msg and err["type"] not in ("value_error",):
+    elif err["type"] not in _SAYS_WHAT_IT_GOT:
         msg = f"{msg}, got {quoted(err.get('input'))}"
     return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
 
