@@ -8,8 +8,9 @@ conversation (the last ``history_turns`` turns; older ones are summarised as the
 actions taken). A malformed tool call gets its validation error and one repair
 attempt, then is counted and skipped; a refusal or an empty answer is a ``pass``.
 An answer cut off at ``max_tokens`` is never acted on: every call in it is sent back
-as cut off for one repair. Every call goes through the cassette: a recorded request
-is answered from it (free, no network), a new one is sent and appended.
+as cut off for one repair. Every call goes through the tier's transport
+(``agents.llm.transport``), composed at set-up: a recorded request is answered from the
+cassette (free, no network), a new one is sent (retried, within rate limits) and appended.
 
 Failures are isolated per trader (``market.backends.Policy``): a 400 for one
 conversation, a tool call that cannot be repaired, a repair cut off again, hostile
@@ -20,41 +21,45 @@ Account-level refusals (key, permission, unknown model, quota, billing) raise
 so does an API that cannot be reached: once a call has used its retries on connection
 failures and its tier has had ``UNREACHABLE_STOP`` of them in a row with no answer in between,
 the run stops naming the URL (a connection attempt gives up after ``CONNECT_TIMEOUT``).
+The wire formats (``agents.llm.wire.Api``) build requests and read answers; they never call back here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-
-import httpx2
-import orjson
 
 from agents.interview import interview, interviewed_instructions, write_instructions
 from agents.llm import prompts
 from agents.llm.cassette import Cassette, CassetteError, canonical, keyed_text
 from agents.llm.pricing import Price, Usage, cost_nanocents, dollars, lookup, price_from, table
-from agents.llm.ratelimit import ModelLimits, Retryable, Unreachable, with_retries
+from agents.llm.ratelimit import ModelLimits
 from agents.llm.tools import HostileJson, ToolCallError, to_action
+from agents.llm.transport import (
+    Gate,
+    GaveUp,
+    ModelRequest,
+    ModelTransport,
+    RecordedFailure,
+    Recording,
+    Replay,
+    ReplayMiss,
+    Retrying,
+)
+from agents.llm.wire import Api, Reply
 from market.actions import Action, Pass
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError, Policy
 from market.observation import Decision, Observation
 from market.scenario import TierSettings
 
 SHARED_KEY = "model"  # the run's one ModelPolicy in ``BackendContext.shared``
-RAW_HEADERS = {"X-Stainless-Raw-Response": "raw", "Content-Type": "application/json"}
-MAX_RESPONSE_BYTES = 8 * 2**20  # an answer longer than this is not read (hostile_json)
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 INITIAL_RETRY_WAIT = 0.5  # seconds before the first retry without a retry-after: the official SDKs' default
-CONNECT_TIMEOUT = 10.0  # seconds to connect (TCP and TLS) before an attempt counts as a connection failure
-UNREACHABLE_STOP = 3  # connection failures in a row, no answer in between, that stop the run (with a call given up)
 T = TypeVar("T")
 
 
@@ -65,53 +70,6 @@ class Asker(Protocol):
     trader: str
     tier: str
     step: int
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: Any  # a dict (Anthropic) or a JSON string (OpenAI)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One model answer, in wire-neutral form."""
-
-    calls: tuple[ToolCall, ...]
-    text: str
-    stop: str  # "tool_use", "end_turn", "max_tokens", "refusal", ...
-    usage: Usage
-    assistant: dict[str, Any]  # the assistant message to keep in the conversation
-
-
-class Api(Protocol):
-    """One wire format (Anthropic Messages, OpenAI chat completions).
-
-    ``request`` makes a request the API accepts from any conversation the policy keeps (it places the
-    cache breakpoints itself, at most the API's limit); ``parse`` keeps an assistant message that is
-    valid to send back (tool names and ids as the API requires, no empty text).
-    """
-
-    name: str
-
-    def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict: ...
-    def user(self, results: Sequence[tuple[str, str, bool]], text: str) -> list[dict[str, Any]]: ...
-    def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply: ...
-    def client(self, settings: TierSettings) -> Any: ...
-    async def send(self, client: Any, body: bytes) -> tuple[dict[str, Any], str | None]:
-        """POST one request, ``body`` its canonical JSON; returns (the response, its request id)."""
-        ...
-
-
-class ReplayMiss(BackendError):
-    """A request the cassette does not hold, in replay mode."""
-
-
-# How a request reaches a model: (tier, request, its canonical JSON) -> (response, request id). The default
-# sends it through the tier's SDK client; ``agents.llm.estimate`` and tests answer in process instead. It raises
-# ``Retryable`` (retried), ``AgentFailure`` (this conversation) or ``FatalPolicyError`` (the account).
-Transport = Callable[["Tier", dict[str, Any], bytes], Awaitable[tuple[dict[str, Any], str | None]]]
 
 
 @dataclass
@@ -195,12 +153,22 @@ class Account:
 
 @dataclass
 class Tier:
+    """One model-backed tier: its settings, wire format, model and price, and how its requests are answered
+    (``live``: the transport that reaches the model, None when the tier only replays its cassette;
+    ``transport``: the whole chain the policy composed around it)."""
+
     name: str
     settings: TierSettings
     api: Api
     model: str
     price: Price
-    replay: bool
+    live: ModelTransport | None = None
+    transport: ModelTransport | None = None
+
+    @property
+    def replay(self) -> bool:
+        """Answered from the cassette only."""
+        return self.live is None
 
 
 def _summary_of(actions: Sequence[Action], step: int) -> str:
@@ -214,10 +182,10 @@ def _summary_of(actions: Sequence[Action], step: int) -> str:
 class ModelPolicy(Policy):
     """Every model-backed tier of one run; see the module docstring."""
 
-    def __init__(self, context: BackendContext, transport: Transport | None = None) -> None:
+    def __init__(self, context: BackendContext) -> None:
         self.context = context
         self.tiers: dict[str, Tier] = {}
-        self.concurrency = int(context.options.get("concurrency", 16))
+        self.gate = Gate(int(context.options.get("concurrency", 16)))
         self.retry_wait = float(context.options.get("retry_wait", INITIAL_RETRY_WAIT))
         self.source = Path(context.options["cassette"]) if context.options.get("cassette") else None
         self.run_dir: Path | None = None
@@ -231,18 +199,28 @@ class ModelPolicy(Policy):
         self._systems: dict[str, tuple[object, str]] = {}
         self.accounts: dict[tuple[str, str, str], Account] = {}
         self._limits: dict[tuple[str, str | None, str], ModelLimits] = {}
-        self._transport = transport
-        self._fatal: FatalPolicyError | None = None  # once the account is refused, no call is sent
-        self._unreachable: Counter[str] = Counter()  # per tier: connection failures since its last answer
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
         self._thread.start()
-        self._semaphore: asyncio.Semaphore | None = None
-        self._clients: dict[str, Any] = {}  # one SDK client per tier, made at set-up, closed with the policy
+
+    @property
+    def concurrency(self) -> int:
+        """Calls (and turns) in flight at most."""
+        return self.gate.concurrency
 
     # --- set-up --------------------------------------------------------------
-    def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, replay: bool = False) -> None:
-        """Serve ``tier`` with ``model`` over ``api`` (``replay``: from the cassette only)."""
+    def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, live: ModelTransport | None) -> None:
+        """Serve ``tier`` with ``model`` over ``api``, reaching the model through ``live`` (None: the tier is
+        answered from the cassette only). The policy composes the tier's transport around it (``compose``).
+        ``BackendError`` as ``check_tier``."""
+        price = self.check_tier(tier, settings, model)
+        self.tiers[tier] = Tier(tier, settings, api, model, price, live)
+        self.tiers[tier].transport = self.compose(self.tiers[tier])
+        self._write_tier(self.tiers[tier])
+
+    def check_tier(self, tier: str, settings: TierSettings, model: str) -> Price:
+        """``model``'s price for ``tier``; ``BackendError`` for a bad context window or an unpriced model (before
+        anything is started for the tier)."""
         context_tokens(settings, f"tiers.{tier}.options.context_tokens")  # a bad window is refused before the run
         price = lookup(model)
         if "price" in settings.options:
@@ -253,10 +231,18 @@ class ModelPolicy(Policy):
                 f"Use one of them, add it to agents/llm/pricing.yaml, or give "
                 f"`options: {{price: {{input: '1.00', output: '5.00'}}}}` (dollars per million tokens)"
             )
-        self.tiers[tier] = Tier(tier, settings, api, model, price, replay)
-        if not replay and self._transport is None:
-            self._clients[tier] = api.client(settings)
-        self._write_tier(self.tiers[tier])
+        return price
+
+    def compose(self, tier: Tier) -> ModelTransport:
+        """``tier``'s transport: ``Replay(cassette)`` for a replayed tier, else the cassette first and a new
+        request sent through ``Retrying`` (limits per API, URL and model) and recorded."""
+        if tier.live is None:
+            return Replay(self.cassette)
+        limits = self._limits.setdefault(
+            (tier.api.name, tier.settings.base_url, tier.model), ModelLimits.make(tier.settings.rpm, tier.settings.tpm)
+        )
+        retrying = Retrying(tier.live, tier.settings, limits, self.gate, self.retry_wait)
+        return Replay(self.cassette, Recording(self.cassette, retrying))
 
     def _write_tier(self, tier: Tier) -> None:
         if self.cassette.path is None:
@@ -277,12 +263,13 @@ class ModelPolicy(Policy):
             shutil.copyfile(self.source, own)  # a replayed run carries its own copy
         self.cassette = Cassette(own, source=self.source)
         for tier in self.tiers.values():
+            tier.transport = self.compose(tier)
             self._write_tier(tier)
 
     def configure(self, concurrency: int | None = None) -> None:
         """Change the number of calls in flight before the run starts."""
         if concurrency:
-            self.concurrency = concurrency
+            self.gate.concurrency = concurrency
 
     # --- deciding ------------------------------------------------------------
     def decide(self, observation: Observation) -> Decision:
@@ -297,8 +284,7 @@ class ModelPolicy(Policy):
         return self.run(self._batch(list(observations)))
 
     async def _batch(self, observations: list[Observation]) -> list[Decision | AgentFailure]:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
+        self.gate.semaphore()  # made before the first turn (the bound of calls in flight)
         # one trader's observations (the engine can wake a trader twice in a batch) run in order, since
         # each turn extends that trader's conversation; different traders run concurrently
         results: list[Decision | AgentFailure | None] = [None] * len(observations)
@@ -450,106 +436,43 @@ class ModelPolicy(Policy):
                 account.faults["malformed_calls"] += 1
         return actions, errors
 
-    # --- one call through the cassette -------------------------------------------------
+    # --- one call through the tier's transport ------------------------------------------------
     async def _call(
         self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None,
         taken: Collection[str] = (),
     ) -> Reply | None:
-        """One call through the cassette, counted on ``account`` (default: the trader's own); ``taken``: the
-        tool call ids the conversation already uses.
+        """One call through the tier's transport, counted on ``account`` (default: the trader's own); ``taken``:
+        the tool call ids the conversation already uses.
 
         None when the call gave up after its retries; ``AgentFailure`` when the API refused this
-        conversation or the answer cannot be read; ``FatalPolicyError`` when the account is refused.
+        conversation or the answer cannot be read; ``FatalPolicyError`` when the account is refused;
+        ``ReplayMiss`` when a replayed tier asks what was not recorded.
         """
         if account is None:
             account = self._account(obs)
         key, size, body = keyed_text(tier.api.name, request)
-        entry = self.cassette.get(key)
-        if entry is None and tier.replay:
-            raise ReplayMiss(
-                f"replay: the cassette has no answer for trader {obs.trader} in market {obs.market} at step "
-                f"{obs.step} ({purpose}, request {key[:12]}); the run asked something that was not recorded "
-                f"(changed scenario, seed, prompts or settings?)"
-            )
-        if entry is not None:
-            self.cassette.keep(entry)
-            account.replayed += 1
-            live = False
-        else:
-            entry = await self._live(tier, obs, request, body, key, purpose, account, size)
-            live = True
-        failure = entry.get("failure")
-        if failure:  # recorded as it happened, so a replay fails the same turn the same way
-            account.calls += 1
-            raise AgentFailure(failure["kind"], failure["reason"])
-        if entry.get("error"):
+        where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
+        asked = ModelRequest(tier.api.name, tier.name, tier.model, request, body, key, size, where, account.faults)
+        assert tier.transport is not None  # composed by add_tier
+        try:
+            answer = await tier.transport.send(asked)
+        except GaveUp as exc:
+            account.replayed += int(exc.replayed)
             account.faults["gave_up"] += 1
             return None
-        reply = tier.api.parse(entry["response"], taken)
+        except AgentFailure as exc:
+            account.replayed += int(isinstance(exc, RecordedFailure))
+            account.calls += 1
+            raise
+        reply = tier.api.parse(answer.body, taken)
         account.calls += 1
+        account.replayed += int(answer.replayed)
         account.usage += reply.usage
         cost = cost_nanocents(reply.usage, tier.price)
         account.cost += cost
-        if live:
+        if not answer.replayed:
             account.spent += cost
         return reply
-
-    async def _live(
-        self, tier: Tier, obs: Asker, request: dict[str, Any], body: bytes, key: str, purpose: str,
-        account: Account, size: int,
-    ) -> dict[str, Any]:
-        if self._fatal is not None:
-            raise self._fatal
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        limits = self._limits.setdefault(
-            (tier.api.name, tier.settings.base_url, tier.model), ModelLimits.make(tier.settings.rpm, tier.settings.tpm)
-        )
-        estimate = size // 4 + tier.settings.max_tokens  # tokens, for the per-minute budget
-
-        async def attempt() -> tuple[dict[str, Any], str | None]:
-            async with limits.slot(estimate), self._semaphore:
-                if self._fatal is not None:
-                    raise self._fatal
-                if self._transport is not None:
-                    answer = await self._transport(tier, request, body)
-                else:
-                    answer = await tier.api.send(self._clients[tier.name], body)
-                self._unreachable[tier.name] = 0
-                return answer
-
-        def fault(exc: Retryable) -> None:
-            account.faults[exc.kind] += 1
-            if isinstance(exc, Unreachable):
-                self._unreachable[tier.name] += 1
-
-        where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
-        base = {"kind": "call", "key": key, **where, "api": tier.api.name, "request": request}
-        try:
-            response, request_id = await with_retries(
-                attempt, max_retries=tier.settings.max_retries, initial_wait=self.retry_wait, on_fault=fault
-            )
-            entry = {**base, "response": response, "request_id": request_id}
-        except Unreachable as exc:
-            failed = self._unreachable[tier.name]
-            if failed < UNREACHABLE_STOP:
-                entry = {**base, "error": str(exc)}
-            else:  # nothing to record: a resumed run asks again
-                if self._fatal is None:
-                    self._fatal = FatalPolicyError(
-                        f"cannot reach the {tier.api.name} API at {exc.url} ({exc.detail}): {failed} connection "
-                        f"failures in a row with no answer; check the network and tiers.{tier.name}.base_url")
-                raise self._fatal from None
-        except Retryable as exc:
-            entry = {**base, "error": str(exc)}
-        except AgentFailure as exc:  # the API refused this conversation, or its answer cannot be read
-            entry = {**base, "failure": {"kind": exc.kind, "reason": exc.reason}}
-        except FatalPolicyError as exc:  # nothing to record: a resumed run asks again
-            if self._fatal is None:
-                self._fatal = exc
-            raise
-        self.cassette.append(entry, body)
-        return entry
 
     def _account(self, obs: Asker) -> Account:
         return self.accounts.setdefault((obs.market, obs.tier, obs.trader), Account())
@@ -582,15 +505,15 @@ class ModelPolicy(Policy):
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def close(self) -> None:
-        """Close the SDK clients and stop the event loop (idempotent)."""
+        """Close the tiers' transports (SDK clients, local servers) and stop the event loop (idempotent)."""
         if self._loop.is_running():  # the clients' connections belong to the loop: closed on it
-            self.run(self._close_clients())
+            self.run(self._close_transports())
             self._loop.call_soon_threadsafe(self._loop.stop)
 
-    async def _close_clients(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
+    async def _close_transports(self) -> None:
+        live = {id(t.live): t.live for t in self.tiers.values() if t.live is not None}
+        for transport in live.values():
+            await transport.aclose()
 
 
 def context_tokens(settings: TierSettings, where: str = "options.context_tokens") -> int | None:
@@ -603,68 +526,9 @@ def context_tokens(settings: TierSettings, where: str = "options.context_tokens"
     return value
 
 
-def client_timeout(settings: TierSettings) -> httpx2.Timeout:
-    """An SDK client's timeouts: the tier's ``timeout`` per call, at most ``CONNECT_TIMEOUT`` to connect."""
-    return httpx2.Timeout(settings.timeout, connect=min(settings.timeout, CONNECT_TIMEOUT))
-
-
-def connection_fault(exc: Exception, url: str) -> Retryable:
-    """The fault of an SDK's ``APIConnectionError`` (or its ``APITimeoutError``) on ``url``, by the type of the
-    transport error it wraps: an answer that did not come in time is a ``timeout``; anything else (name
-    resolution, refused, TLS, a connect timeout, a dropped connection) is ``Unreachable``."""
-    cause = exc.__cause__
-    if isinstance(cause, httpx2.TimeoutException) and not isinstance(cause, httpx2.ConnectTimeout):
-        return Retryable("timeout", "no answer within the timeout")
-    return Unreachable(url, f"{type(cause).__name__}: {cause}" if cause is not None else str(exc))
-
-
 def _results(reply: Reply, errors: dict[str, str]) -> list[tuple[str, str, bool]]:
     """The tool results answering every call of ``reply``: its error, or queued."""
     return [(c.id, errors.get(c.id, prompts.TOOL_QUEUED), c.id in errors) for c in reply.calls]
-
-
-def read_body(raw: bytes) -> dict[str, Any]:
-    """An API answer's JSON body, read with bounds; ``AgentFailure("hostile_json")`` past them."""
-    if len(raw) > MAX_RESPONSE_BYTES:
-        raise AgentFailure("hostile_json", f"the answer is {len(raw):,} bytes long (at most {MAX_RESPONSE_BYTES:,})")
-    try:
-        body = orjson.loads(raw)  # 64-bit numbers, nesting at most 1024 deep: a bounded parse
-    except orjson.JSONDecodeError as exc:
-        raise AgentFailure("hostile_json", f"the answer cannot be read as JSON ({exc.msg})") from None
-    if not isinstance(body, dict):
-        raise AgentFailure("hostile_json", f"the answer is a JSON {type(body).__name__}, not an object")
-    return body
-
-
-async def post_json(client: Any, path: str, body: bytes) -> tuple[dict[str, Any], str | None]:
-    """POST ``body`` (JSON, already encoded) through an official SDK client; (the response, its request id).
-
-    The client still brings its key, base URL, timeout and error classes (``APIStatusError`` ...), but a
-    request is not copied and encoded again by ``messages.create``: at 32 calls in flight that work,
-    serial on one event loop, was a third of the time. The header asks the SDK (both are generated by
-    Stainless) for the raw response, as its ``with_raw_response`` does.
-    """
-    raw = await client.post(path, cast_to=dict, content=body, options={"headers": RAW_HEADERS})
-    return read_body(await raw.read()), raw.request_id
-
-
-def tool_name(name: Any) -> str:
-    """A tool name the APIs accept in a kept assistant message (a model may have written any text)."""
-    text = name if isinstance(name, str) else ""
-    return text if TOOL_NAME.match(text) else (re.sub(r"[^a-zA-Z0-9_-]", "_", text)[:64] or "unnamed_tool")
-
-
-def call_ids(ids: Sequence[Any], prefix: str, taken: Collection[str] = ()) -> list[str]:
-    """Ids for a reply's tool calls: as given, or made up when missing, malformed or already used in the
-    reply or the conversation (``taken``): local servers repeat ``call_0`` and the APIs want them unique."""
-    out: list[str] = []
-    for given in ids:
-        cid = given if isinstance(given, str) and TOOL_NAME.match(given) else ""
-        n = len(out)
-        while not cid or cid in out or cid in taken:
-            cid, n = f"{prefix}{n}", n + 1
-        out.append(cid)
-    return out
 
 
 def shared_policy(context: BackendContext) -> ModelPolicy:
@@ -682,6 +546,6 @@ def model_policy(policies: Iterable[Policy]) -> ModelPolicy | None:
 
 
 __all__ = [
-    "Account", "AgentFailure", "Api", "Asker", "CassetteError", "FatalPolicyError", "ModelPolicy", "ReplayMiss",
-    "Reply", "ToolCall", "Transport", "model_policy", "read_body", "shared_policy",
+    "Account", "AgentFailure", "Asker", "CassetteError", "FatalPolicyError", "ModelPolicy", "ReplayMiss", "Reply",
+    "Tier", "model_policy", "shared_policy",
 ]

@@ -1,4 +1,4 @@
-"""The ``anthropic`` backend: the official SDK, tool use, prompt caching.
+"""The ``anthropic`` backend: the Messages API wire format (tool use, prompt caching) over the official SDK.
 
 Cache breakpoints sit on the tools, on the end of the system prompt (rules + the
 principal's instructions and mandate, stable per trader) and on the last two user
@@ -6,44 +6,40 @@ messages, so each request reads the previous one's prefix from the cache: four, 
 API's maximum, in every conversation state (first turn, later turns, repair). ``usage.input_tokens``
 excludes cached tokens; cache reads and writes are priced separately. The SDK's
 own retries are off: retries, backoff and ``retry-after`` are handled (and counted)
-in ``agents.llm.ratelimit``.
+in ``agents.llm.ratelimit``. ``AnthropicApi`` is pure (requests, replies, error classes); ``build_policy``
+gives the tier an ``SdkTransport`` with the key and URL read by ``agents.llm.endpoints``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import anthropic
 
-from agents.llm.agent import (
-    ModelPolicy,
-    Reply,
-    ToolCall,
-    call_ids,
-    client_timeout,
-    connection_fault,
-    post_json,
-    shared_policy,
-    tool_name,
-)
+from agents.llm.agent import ModelPolicy, shared_policy
+from agents.llm.endpoints import ANTHROPIC_KEY as KEY_ENV
+from agents.llm.endpoints import anthropic_endpoint
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
 from agents.llm.tools import anthropic_tools
+from agents.llm.transport import SdkTransport, anthropic_client
+from agents.llm.wire import Reply, ToolCall, call_ids, connection_fault, tool_name
+from agents.llm.wire import count as _count
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.scenario import TierSettings
 
 EPHEMERAL = {"type": "ephemeral"}
-KEY_ENV = "ANTHROPIC_API_KEY"
 
 
 class AnthropicApi:
     """The Anthropic Messages API wire format."""
 
     name = "anthropic"
+    path = "/v1/messages"
+    errors: tuple[type[Exception], ...] = (anthropic.APIStatusError, anthropic.APIConnectionError)
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict:
         """A request with four cache breakpoints at most: tools, system, and the last two user messages."""
@@ -95,21 +91,12 @@ class AnthropicApi:
             assistant={"role": "assistant", "content": kept or [{"type": "text", "text": "(no answer)"}]},
         )
 
-    def client(self, settings: TierSettings) -> anthropic.AsyncAnthropic:
-        """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
-        return anthropic.AsyncAnthropic(
-            api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL"),
-            timeout=client_timeout(settings), max_retries=0, http_client=anthropic.DefaultAioHttpClient(),
-        )
-
-    async def send(self, client: anthropic.AsyncAnthropic, body: bytes) -> tuple[dict, str | None]:
-        """POST a request; API errors become ``Retryable``, ``AgentFailure`` or ``FatalPolicyError``."""
-        try:
-            return await post_json(client, "/v1/messages", body)
-        except anthropic.APIStatusError as exc:
-            raise classify(exc.status_code, exc.response.headers, _error(exc), exc.request_id) from None
-        except anthropic.APIConnectionError as exc:  # its subclass APITimeoutError too
-            raise connection_fault(exc, str(client.base_url)) from None
+    def classify(self, exc: Exception, url: str) -> Exception:
+        """An error answer by ``classify``; a connection that failed (``APITimeoutError`` too) by
+        ``connection_fault``."""
+        if isinstance(exc, anthropic.APIStatusError):
+            return classify(exc.status_code, exc.response.headers, _error(exc), exc.request_id)
+        return connection_fault(exc, url)
 
 
 def breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,10 +119,6 @@ def breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
         out.append({**message, "content": blocks})
     return out
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _error(exc: anthropic.APIStatusError) -> tuple[str, str]:
@@ -181,10 +164,13 @@ def classify(status: int, headers: Any, error: tuple[str, str], request_id: str 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:
     """The ``anthropic`` backend for ``tier``; a missing key or model is reported before the run."""
-    if not os.environ.get(KEY_ENV):
+    endpoint = anthropic_endpoint(settings.base_url)
+    if not endpoint.key:
         raise BackendError(f"tiers.{tier}: the anthropic backend needs an API key: set {KEY_ENV}")
     if not settings.model:
         raise BackendError(f"tiers.{tier}.model: name a model, e.g. claude-opus-4-5 or claude-haiku-4-5")
     policy = shared_policy(context)
-    policy.add_tier(tier, settings, AnthropicApi(), settings.model)
+    api = AnthropicApi()
+    transport = SdkTransport(api, lambda: anthropic_client(endpoint, settings))
+    policy.add_tier(tier, settings, api, settings.model, transport)
     return policy

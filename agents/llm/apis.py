@@ -8,11 +8,11 @@ in the model code (its ``market.backends`` entry point is in pyproject.toml).
 
 from __future__ import annotations
 
-from agents.llm.agent import Api
 from agents.llm.anthropic_backend import AnthropicApi
 from agents.llm.constrained import ConstrainedApi
 from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
+from agents.llm.wire import Api
 
 BACKEND_APIS: tuple[type[Api], ...] = (AnthropicApi, OpenAIApi, LocalApi)  # each model backend's wire, by its name
 # every wire a cassette can name: an `openai` tier with options.constrained records `openai_constrained`

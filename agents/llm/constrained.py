@@ -32,10 +32,11 @@ from typing import Any
 
 import orjson
 
-from agents.llm.agent import Reply, ToolCall, call_ids
-from agents.llm.openai_backend import OpenAIApi, _count
+from agents.llm.openai_backend import OpenAIApi
 from agents.llm.pricing import Usage
 from agents.llm.tools import tool_specs
+from agents.llm.wire import Reply, ToolCall, call_ids
+from agents.llm.wire import count as _count
 from market.backends import BackendError
 from market.scenario import TierSettings
 

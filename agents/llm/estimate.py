@@ -37,10 +37,12 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.llm import prompts
-from agents.llm.agent import Api, ModelPolicy, Tier
+from agents.llm.agent import ModelPolicy
 from agents.llm.anthropic_backend import AnthropicApi
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.pricing import dollars
+from agents.llm.transport import ModelRequest, ModelResponse, ModelTransport
+from agents.llm.wire import Api
 from agents.offline import OfflinePolicy, resolve_profile
 from market.backends import BackendContext, BackendError, Policy, build_policy
 from market.engine import MarketModel
@@ -124,13 +126,15 @@ class CacheModel:
         return {"prompt_tokens": total, "prompt_tokens_details": {"cached_tokens": cached}}
 
 
-class Simulated:
-    """The transport of the estimate: each request answered by its tier's offline profile, in the API's format."""
+class Simulated(ModelTransport):
+    """The offline-estimate transport: each request answered in process by its tier's offline profile, in the
+    API's format, with usage by the estimate's token rule and the APIs' caching rules (``CacheModel``)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.policies: dict[str, OfflinePolicy] = {}
         self.stand_ins: dict[str, str] = {}  # tier -> the offline profile answering it, and where it is from
+        self.min_cache_tokens: dict[str, int] = {}  # tier -> its model's minimum cacheable prompt (Anthropic)
         self.cache = CacheModel()
         self._ids = count(1)
 
@@ -146,24 +150,27 @@ class Simulated:
         self.policies[tier] = OfflinePolicy(profile, seed=self.seed)
         self.stand_ins[tier] = f"{name} ({'declared in the scenario' if name in declared else 'built in'})"
 
-    async def __call__(self, tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str]:
-        obs = self._observation(tier.api.name, request)
-        decision = self.policies[tier.name].decide(obs)
+    async def send(self, asked: ModelRequest) -> ModelResponse:
+        """The offline profile's decision as the API's answer (request id ``simulated``)."""
+        request = asked.json
+        obs = self._observation(asked.api, request)
+        decision = self.policies[asked.tier].decide(obs)
         calls = [(a.type, a.model_dump(mode="json", exclude={"type"})) for a in decision.actions] or [("pass", {})]
         ids = [f"call_{next(self._ids):08d}" for _ in calls]
-        if tier.api.name == "anthropic":
+        if asked.api == "anthropic":
             content = [{"type": "text", "text": NOTE}]
             content += [{"type": "tool_use", "id": i, "name": n, "input": a} for i, (n, a) in zip(ids, calls,
                                                                                                    strict=True)]
-            usage = self.cache.anthropic(tier.model, tier.price.min_cache_tokens, request)
-            return {"content": content, "stop_reason": "tool_use",
-                    "usage": {**usage, "output_tokens": tokens(_compact(content))}}, "simulated"
+            usage = self.cache.anthropic(asked.model, self.min_cache_tokens[asked.tier], request)
+            return ModelResponse({"content": content, "stop_reason": "tool_use",
+                                  "usage": {**usage, "output_tokens": tokens(_compact(content))}}, "simulated")
         tool_calls = [{"id": i, "type": "function", "function": {"name": n, "arguments": orjson.dumps(a).decode()}}
                       for i, (n, a) in zip(ids, calls, strict=True)]
-        usage = self.cache.openai(tier.model, request)
-        return {"choices": [{"message": {"role": "assistant", "content": NOTE, "tool_calls": tool_calls},
-                             "finish_reason": "tool_calls"}],
-                "usage": {**usage, "completion_tokens": tokens(_compact([NOTE, *tool_calls]))}}, "simulated"
+        usage = self.cache.openai(asked.model, request)
+        return ModelResponse({"choices": [{"message": {"role": "assistant", "content": NOTE, "tool_calls": tool_calls},
+                                           "finish_reason": "tool_calls"}],
+                              "usage": {**usage, "completion_tokens": tokens(_compact([NOTE, *tool_calls]))}},
+                             "simulated")
 
     @staticmethod
     def _observation(api: str, request: dict[str, Any]) -> Observation:
@@ -208,7 +215,7 @@ def estimate(
     scenario, catalog = plan_scenario(scenario_path, seed=seed, days=days, markets=markets, tiers=tiers)
     context = BackendContext(scenario=scenario)
     simulated = Simulated(scenario.seed)
-    policy = ModelPolicy(context, transport=simulated)
+    policy = ModelPolicy(context)
     policies: dict[str, Policy] = {}
     try:
         for tier, settings in scenario.tiers.items():
@@ -224,7 +231,8 @@ def estimate(
             if settings.backend == "local" and "price" not in settings.options:
                 settings = settings.model_copy(update={"options": {**settings.options, "price": FREE}})
             simulated.add(tier, settings, scenario.profiles)
-            policy.add_tier(tier, settings, APIS[settings.backend](), settings.model)
+            simulated.min_cache_tokens[tier] = policy.check_tier(tier, settings, settings.model).min_cache_tokens
+            policy.add_tier(tier, settings, APIS[settings.backend](), settings.model, simulated)
             policies[tier] = policy
         if policy.tiers:
             MarketModel(scenario, build_participants(scenario, catalog), policies, lambda entries: None).run()

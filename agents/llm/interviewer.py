@@ -139,16 +139,13 @@ def instructions(name: str, transcript: Sequence[tuple[str, str]], mandate: Mand
 
 def interviewer_for(model: str, base_url: str | None = None) -> Interviewer:
     """The interviewer for a scenario's ``slack.interviewer`` model, with the key from ``ANTHROPIC_API_KEY``
-    (and ``ANTHROPIC_BASE_URL``, as the trading backends read them)."""
-    import os
-
+    (and ``ANTHROPIC_BASE_URL``), read where the trading backends read them (``agents.llm.endpoints``)."""
     import anthropic
 
-    from agents.llm.anthropic_backend import KEY_ENV
+    from agents.llm.endpoints import ANTHROPIC_KEY, anthropic_endpoint
 
-    key = os.environ.get(KEY_ENV)
-    if not key:
-        raise ValueError(f"slack.interviewer needs {KEY_ENV} in the environment")
-    client = anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL"),
-                                 max_retries=2, timeout=60)
+    endpoint = anthropic_endpoint(base_url)
+    if not endpoint.key:
+        raise ValueError(f"slack.interviewer needs {ANTHROPIC_KEY} in the environment")
+    client = anthropic.Anthropic(api_key=endpoint.key, base_url=endpoint.base_url, max_retries=2, timeout=60)
     return Interviewer(client, model)

@@ -18,6 +18,9 @@ line per action, the trader's own rules and mandate, a compact JSON observation)
 - defaults suited to a small model on a CPU, unless the tier sets them: 2 turns of
   history, 1 retry, a 300 s timeout, 200 output tokens.
 
+``LocalApi`` is the wire (pure); ``LocalServers`` starts and keeps the run's servers, and each local tier is
+reached through a ``LocalTransport`` (one call at a time to its server, timed).
+
 Tier options: ``n_ctx`` (tokens; default per model), ``threads`` (CPU threads of the server),
 ``seed`` (default 0). Replaying a recorded run needs no server (``--backend TIER=replay``).
 """
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.llm.agent import ModelPolicy, shared_policy
 from agents.llm.constrained import ConstrainedApi, unbounded
 from agents.llm.local_server import INSTALL_HINT, LocalModelError, LocalServer, model, model_file, server_installed
+from agents.llm.transport import ModelRequest, ModelResponse, ModelTransport, SdkTransport
 from market.backends import BackendContext, BackendError
 from market.scenario import TierSettings
 
@@ -89,7 +93,7 @@ class ServerTime:
 
 @dataclass
 class LocalClient:
-    """An OpenAI SDK client for one local server, and the server; calls go out one at a time."""
+    """One local server and an OpenAI SDK client for it; calls go out one at a time."""
 
     model: str
     server: LocalServer
@@ -115,19 +119,36 @@ class LocalClient:
 
 
 class LocalApi(ConstrainedApi):
-    """Constrained chat completions to a ``llama_cpp.server`` started for the run (one per model and context)."""
+    """Constrained chat completions to a ``llama_cpp.server`` (the ``gbnf`` form and a fixed seed).
+
+    ``servers``: the servers its tiers run on (``LocalServers``), so tiers on one model share one; ``clients`` lists
+    them by (model, context, threads) for whoever reports on them (benchmarks, tests). The wire itself is pure.
+    """
 
     name = "local"
     form = "gbnf"  # llama.cpp's own grammar: amounts held to whole cents >= 1 (see constrained.action_grammar)
 
-    def __init__(self, log_dir: Path | None = None) -> None:
-        self.log_dir = log_dir
-        self.clients: dict[tuple[str, int, int | None], LocalClient] = {}
+    def __init__(self, servers: LocalServers | None = None) -> None:
+        self.servers = servers if servers is not None else LocalServers()
+
+    @property
+    def clients(self) -> dict[tuple[str, int, int | None], LocalClient]:
+        """The servers started for this wire's tiers, by (model, n_ctx, threads)."""
+        return self.servers.clients
 
     def request(self, settings: TierSettings, model_name: str, system: str, messages: list[dict[str, Any]]) -> dict:
+        """The constrained request, with the tier's sampling ``seed``."""
         body = super().request(settings, model_name, system, messages)
         body["seed"] = int(settings.options.get("seed", 0))
         return body
+
+
+class LocalServers:
+    """The local servers of a run, one per (model, n_ctx, threads), logging into ``log_dir``."""
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.log_dir = log_dir
+        self.clients: dict[tuple[str, int, int | None], LocalClient] = {}
 
     def client(self, settings: TierSettings) -> LocalClient:
         """The client of the tier's model's server, started now if it is not running yet."""
@@ -146,14 +167,27 @@ class LocalApi(ConstrainedApi):
             self.clients[key] = LocalClient(found.name, server, sdk)
         return self.clients[key]
 
-    async def send(self, client: LocalClient, body: bytes) -> tuple[dict, str | None]:
-        """POST one request when the server is free; errors are classified as for any OpenAI-compatible
-        server (a prompt past ``n_ctx`` is a 400 ``context_length_exceeded``: ``context_too_long``)."""
-        async with client.lock:
+
+class LocalTransport(ModelTransport):
+    """A tier's calls to its local server: one at a time (the timeout runs from when a call is sent), timed.
+    Errors are classified as for any OpenAI-compatible server (a prompt past ``n_ctx`` is a 400
+    ``context_length_exceeded``: ``context_too_long``)."""
+
+    def __init__(self, api: LocalApi, client: LocalClient) -> None:
+        self.client = client
+        self.sdk = SdkTransport(api, lambda: client.sdk)
+
+    async def send(self, request: ModelRequest) -> ModelResponse:
+        """POST ``request`` when the server is free."""
+        async with self.client.lock:
             began = time.perf_counter()
-            response, request_id = await super().send(client.sdk, body)
-            client.time.add(time.perf_counter() - began, response)
-            return response, request_id
+            answer = await self.sdk.send(request)
+            self.client.time.add(time.perf_counter() - began, answer.body)
+            return answer
+
+    async def aclose(self) -> None:
+        """Close the SDK client and stop the server (idempotent: tiers on one model share it)."""
+        await self.client.close()
 
 
 def with_local_defaults(settings: TierSettings) -> TierSettings:
@@ -178,13 +212,15 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
     # every local tier of the run shares one LocalApi, so tiers on the same model share its server
     api = next((t.api for t in policy.tiers.values() if isinstance(t.api, LocalApi)), None)
     if api is None:
-        api = LocalApi(Path(context.run_dir) if context.run_dir is not None else None)
+        api = LocalApi(LocalServers(Path(context.run_dir) if context.run_dir is not None else None))
+    policy.check_tier(tier, settings, settings.model)
     try:
-        policy.add_tier(tier, settings, api, settings.model)
+        transport = LocalTransport(api, api.servers.client(settings))
     except LocalModelError as exc:
         raise BackendError(f"tiers.{tier}: {exc}") from None
+    policy.add_tier(tier, settings, api, settings.model, transport)
     return policy
 
 
-__all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "ServerTime", "build_policy", "local_options",
-           "unbounded", "with_local_defaults"]
+__all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "LocalServers", "LocalTransport", "ServerTime",
+           "build_policy", "local_options", "unbounded", "with_local_defaults"]

@@ -5,11 +5,12 @@ vLLM, Ollama, ...) through the official SDK.
 they are split out so each kind is priced once. Tool arguments arrive as a JSON
 string, which may be malformed: that is a malformed call (one repair attempt).
 A 429 ``insufficient_quota`` stops the run (``FatalPolicyError``); other 429s are retried.
+``OpenAIApi`` is pure (requests, replies, error classes); ``build_policy`` gives the tier an
+``SdkTransport`` with the key and URL read by ``agents.llm.endpoints``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -17,32 +18,26 @@ from typing import Any
 import openai
 import orjson
 
-from agents.llm.agent import (
-    ModelPolicy,
-    Reply,
-    ToolCall,
-    call_ids,
-    client_timeout,
-    connection_fault,
-    post_json,
-    shared_policy,
-    tool_name,
-)
+from agents.llm.agent import ModelPolicy, shared_policy
+from agents.llm.endpoints import OPENAI_KEY as KEY_ENV
+from agents.llm.endpoints import openai_endpoint
 from agents.llm.pricing import Usage
 from agents.llm.prompts import RULES
 from agents.llm.ratelimit import Retryable, retry_after
 from agents.llm.tools import openai_tools, parse_arguments
+from agents.llm.transport import SdkTransport, openai_client
+from agents.llm.wire import Reply, ToolCall, call_ids, connection_fault, tool_name
+from agents.llm.wire import count as _count
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.scenario import TierSettings
-
-KEY_ENV = "OPENAI_API_KEY"
-URL_ENV = "OPENAI_BASE_URL"
 
 
 class OpenAIApi:
     """The OpenAI chat completions wire format."""
 
     name = "openai"
+    path = "/chat/completions"
+    errors: tuple[type[Exception], ...] = (openai.APIStatusError, openai.APIConnectionError)
 
     def request(self, settings: TierSettings, model: str, system: str, messages: list[dict[str, Any]]) -> dict:
         """A request (prefix caching is automatic on OpenAI-compatible servers: nothing to mark)."""
@@ -94,25 +89,12 @@ class OpenAIApi:
             assistant=assistant,
         )
 
-    def client(self, settings: TierSettings) -> openai.AsyncOpenAI:
-        """The SDK client of a tier (no SDK retries: ``agents.llm.ratelimit`` retries and counts)."""
-        return openai.AsyncOpenAI(
-            api_key=os.environ.get(KEY_ENV), base_url=settings.base_url or os.environ.get(URL_ENV) or None,
-            timeout=client_timeout(settings), max_retries=0, http_client=openai.DefaultAioHttpClient(),
-        )
-
-    async def send(self, client: openai.AsyncOpenAI, body: bytes) -> tuple[dict, str | None]:
-        """POST a request; API errors become ``Retryable``, ``AgentFailure`` or ``FatalPolicyError``."""
-        try:
-            return await post_json(client, "/chat/completions", body)
-        except openai.APIStatusError as exc:
-            raise classify(exc) from None
-        except openai.APIConnectionError as exc:  # its subclass APITimeoutError too
-            raise connection_fault(exc, str(client.base_url)) from None
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    def classify(self, exc: Exception, url: str) -> Exception:
+        """An error answer by ``classify``; a connection that failed (``APITimeoutError`` too) by
+        ``connection_fault``."""
+        if isinstance(exc, openai.APIStatusError):
+            return classify(exc)
+        return connection_fault(exc, url)
 
 
 def _kept(call: ToolCall) -> str:
@@ -166,7 +148,8 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
     """The ``openai`` backend for ``tier`` (base_url from the tier or OPENAI_BASE_URL); with
     ``options: {constrained: json_schema}`` (or ``json_object``, ``gbnf``) its answers are held to the action schema
     by the server (``agents.llm.constrained``)."""
-    if not os.environ.get(KEY_ENV):
+    endpoint = openai_endpoint(settings.base_url)
+    if not endpoint.key:
         raise BackendError(
             f"tiers.{tier}: the openai backend needs an API key: set {KEY_ENV} (any value for a local server)"
         )
@@ -176,5 +159,6 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
 
     api = OpenAIApi() if constrained_form(tier, settings) is None else ConstrainedApi()
     policy = shared_policy(context)
-    policy.add_tier(tier, settings, api, settings.model)
+    transport = SdkTransport(api, lambda: openai_client(endpoint, settings))
+    policy.add_tier(tier, settings, api, settings.model, transport)
     return policy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -68,13 +68,10 @@ class ModelLimits:
         yield
 
 
-def retry_after(headers: object) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds a server asks us to wait (``retry-after-ms`` or ``retry-after``), if it says."""
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = get(name)
+        value = headers.get(name)
         if value is not None:
             try:
                 return min(MAX_RETRY_AFTER, max(0.0, float(value) * scale))

@@ -15,6 +15,7 @@ from market.scenario import TierSettings
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> ModelPolicy:
+    """The ``replay`` backend for ``tier``: its recorded wire, model and settings, answered by ``Replay(cassette)``."""
     del settings  # the recorded settings rebuild the recorded requests
     policy = shared_policy(context)
     recorded = policy.cassette.tiers.get(tier)
@@ -25,5 +26,5 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
             f"give a recorded run's cassette with --cassette RUN_DIR/cassette.jsonl"
         )
     api = APIS[recorded["api"]]()
-    policy.add_tier(tier, TierSettings.model_validate(recorded["settings"]), api, recorded["model"], replay=True)
+    policy.add_tier(tier, TierSettings.model_validate(recorded["settings"]), api, recorded["model"], None)
     return policy

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from agents.llm import prompts
-from agents.llm.agent import ModelPolicy, Tier
+from agents.llm.agent import ModelPolicy
 from agents.llm.constrained import (
     COMPACT_RULES,
     ConstrainedApi,
@@ -23,6 +23,7 @@ from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.openai_backend import build_policy as openai_policy
 from agents.llm.tools import ToolCallError, to_action, tool_names
+from agents.llm.transport import MockTransport, ModelRequest, ModelResponse
 from market.actions import ListItem, MakeOffer
 from market.backends import BackendContext, BackendError
 from market.domain import Item, Participant, Want
@@ -161,20 +162,20 @@ def test_a_policy_turn_through_the_constrained_wire_is_the_action_the_answer_nam
     scenario, _ = load_scenario(ROOT / "scenarios" / "smoke.yaml")
     seen: list[dict[str, Any]] = []
 
-    async def model(tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str | None]:
-        del tier, body
+    async def model(asked: ModelRequest) -> ModelResponse:
+        request = asked.json
         seen.append(request)
         text = request["messages"][-1]["content"]
         shown = orjson.loads(text.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0])
         item = shown["unlisted_items"][0]  # reads the compact observation like a model would
         answer = {"tool": "list_item", "arguments": {"item_id": item["item_id"], "ask": item["value"]}}
-        return _answer(json.dumps(answer)), None
+        return ModelResponse(_answer(json.dumps(answer)), None)
 
-    policy = ModelPolicy(BackendContext(scenario=scenario), transport=model)
+    policy = ModelPolicy(BackendContext(scenario=scenario))
     try:
         settings = TierSettings(backend="openai", model="m", options={"constrained": "gbnf",
                                                                        "price": {"input": "0", "output": "0"}})
-        policy.add_tier("small", settings, ConstrainedApi(), "m")
+        policy.add_tier("small", settings, ConstrainedApi(), "m", MockTransport(model))
         state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)])
         decision = policy.decide(observe(state, "A", "p1", "small", 9 * 3600, 0, []))
     finally:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.llm.agent import ModelPolicy, Tier, read_body
+from agents.llm.agent import ModelPolicy
 from agents.llm.anthropic_backend import AnthropicApi, breakpoints
 from agents.llm.cassette import canonical
 from agents.llm.openai_backend import OpenAIApi
@@ -27,6 +27,8 @@ from agents.llm.ratelimit import Retryable
 from agents.llm.survey import SURVEY_TOOL, DealSide, ask, deals_in
 from agents.llm.survey import Principal as Asked
 from agents.llm.tools import anthropic_tools
+from agents.llm.transport import MockTransport, ModelRequest, ModelResponse, ModelTransport
+from agents.llm.wire import read_body
 from agents.offline import build_policy as offline_policy
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.engine import MarketModel
@@ -151,7 +153,7 @@ KINDS = ("ok", "offer", "malformed", "unknown", "cut", "cut_text", "refusal", "e
          "bad_input", "bad_request", "context", "hostile", "retry", "garbage")
 
 
-class Scripted:
+class Scripted(ModelTransport):
     """A model that answers each request with the next scripted kind, after checking it against the contract."""
 
     def __init__(self, api: str, kinds: list[str]) -> None:
@@ -162,7 +164,11 @@ class Scripted:
         self.requests: list[dict[str, Any]] = []
         self.n = 0
 
-    async def __call__(self, tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str]:
+    async def send(self, asked: ModelRequest) -> ModelResponse:
+        return ModelResponse(*self.answer_to(asked.json))
+
+    def answer_to(self, request: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """(the answer's body, its request id) for ``request``, or the scripted error raised."""
         self.requests.append(copy.deepcopy(request))
         try:
             self.check(request)
@@ -242,10 +248,11 @@ class Scripted:
 
 def _policy(api: str, script: Scripted, history: int) -> ModelPolicy:
     scenario, _ = load_scenario(SMOKE)
-    policy = ModelPolicy(BackendContext(scenario=scenario, options={"retry_wait": 0}), transport=script)
+    policy = ModelPolicy(BackendContext(scenario=scenario, options={"retry_wait": 0}))
     settings_ = TierSettings(backend=api, model="claude-haiku-4-5", history_turns=history, max_retries=1)
     for tier in scenario.tiers:
-        policy.add_tier(tier, settings_, AnthropicApi() if api == "anthropic" else OpenAIApi(), "claude-haiku-4-5")
+        wire = AnthropicApi() if api == "anthropic" else OpenAIApi()
+        policy.add_tier(tier, settings_, wire, "claude-haiku-4-5", script)
     return policy
 
 
@@ -320,18 +327,18 @@ def test_an_account_error_stops_the_batch_after_its_calls_are_answered(observati
     refused = FatalPolicyError("anthropic API: authentication failed; check ANTHROPIC_API_KEY")
     answered: list[str] = []
 
-    async def transport(tier: Tier, request: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str]:
-        if f"participant id {observations[0].principal.id})" in str(request["system"]) and not answered:
+    async def handler(asked: ModelRequest) -> ModelResponse:
+        if f"participant id {observations[0].principal.id})" in str(asked.json["system"]) and not answered:
             answered.append("refused")
             raise refused
         answered.append("ok")
-        return Scripted.anthropic([("t1", "pass", {})], "tool_use", ""), "r"
+        return ModelResponse(Scripted.anthropic([("t1", "pass", {})], "tool_use", ""), "r")
 
     scenario, _ = load_scenario(SMOKE)
-    policy = ModelPolicy(BackendContext(scenario=scenario), transport=transport)
+    policy = ModelPolicy(BackendContext(scenario=scenario))
     for tier in scenario.tiers:
         policy.add_tier(tier, TierSettings(backend="anthropic", model="claude-haiku-4-5"), AnthropicApi(),
-                        "claude-haiku-4-5")
+                        "claude-haiku-4-5", MockTransport(handler))
     try:
         with pytest.raises(FatalPolicyError, match="authentication failed"):
             policy.decide_batch(observations[:4])
@@ -345,11 +352,11 @@ def test_an_account_error_stops_the_batch_after_its_calls_are_answered(observati
 def test_a_context_window_drops_old_turns_then_fails_the_turn(observations: list[Observation]) -> None:
     script = Scripted("openai", [])
     scenario, _ = load_scenario(SMOKE)
-    policy = ModelPolicy(BackendContext(scenario=scenario), transport=script)
+    policy = ModelPolicy(BackendContext(scenario=scenario))
     fits = TierSettings(backend="openai", model="claude-haiku-4-5", max_tokens=256, options={"context_tokens": 4000})
     tiny = fits.model_copy(update={"options": {"context_tokens": 300}})
-    policy.add_tier("frontier", fits, OpenAIApi(), "claude-haiku-4-5")
-    policy.add_tier("small", tiny, OpenAIApi(), "claude-haiku-4-5")
+    policy.add_tier("frontier", fits, OpenAIApi(), "claude-haiku-4-5", script)
+    policy.add_tier("small", tiny, OpenAIApi(), "claude-haiku-4-5", script)
     big = next(o for o in observations if o.tier == "frontier")
     small = next(o for o in observations if o.tier == "small")
     try:
@@ -365,4 +372,4 @@ def test_a_context_window_drops_old_turns_then_fails_the_turn(observations: list
     assert isinstance(failed, AgentFailure) and failed.kind == "context_too_long" and len(script.requests) == 6
     with pytest.raises(BackendError, match=r"tiers\.small\.options\.context_tokens"):
         policy.add_tier("small", fits.model_copy(update={"options": {"context_tokens": "8k"}}), OpenAIApi(),
-                        "claude-haiku-4-5")
+                        "claude-haiku-4-5", script)

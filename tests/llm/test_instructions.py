@@ -9,6 +9,7 @@ from pathlib import Path
 from agents.interview import interview, interviewed_path, write_interviewed
 from agents.llm.agent import ModelPolicy
 from agents.llm.anthropic_backend import AnthropicApi
+from agents.llm.transport import Endpoint, SdkTransport, anthropic_client
 from agents.offline import build_policy as offline_policy
 from market.backends import BackendContext
 from market.engine import MarketModel
@@ -33,8 +34,11 @@ def test_the_interview_writes_the_agent_and_the_rest_keep_the_simulated_one(
 
     policy = ModelPolicy(context)
     settings = TierSettings(backend="anthropic", model="claude-haiku-4-5", base_url=f"http://127.0.0.1:{server.port}")
+    api = AnthropicApi()
+    transport = SdkTransport(api, lambda: anthropic_client(Endpoint("test-key", f"http://127.0.0.1:{server.port}"),
+                                                           settings))
     for tier in scenario.tiers:
-        policy.add_tier(tier, settings, AnthropicApi(), "claude-haiku-4-5")
+        policy.add_tier(tier, settings, api, "claude-haiku-4-5", transport)
     policy.open_run(tmp_path)
     try:
         policy.decide_batch([interviewed, other])

@@ -79,7 +79,7 @@ def test_every_model_backend_is_asked_local_too(tmp_path: Path) -> None:
 def test_a_local_survey_request_drops_the_bounds_llama_cpp_cannot_hold() -> None:
     price = lookup("smollm2-135m")
     assert price is not None
-    tier = Tier("l", TierSettings(backend="local", model="smollm2-135m"), APIS["local"](), "smollm2-135m", price, False)
+    tier = Tier("l", TierSettings(backend="local", model="smollm2-135m"), APIS["local"](), "smollm2-135m", price)
     body = json.dumps(request_for("local", tier, "system", [{"role": "user", "content": "q"}]))
     assert '"rate_deals"' in body and "maxLength" not in body
     assert "maxLength" in json.dumps(request_for("openai", tier, "system", []))  # a remote model gets the full schema
