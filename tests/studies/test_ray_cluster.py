@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +29,11 @@ import polars as pl
 import psutil
 import pytest
 
+from market.ledger import Ledger
+from running import runner
+from running.runfolder import RunFolder
 from studies import experiment
-from studies.sweep import sweep
+from studies.sweep import Shipment, pack_scenario, receive, run_shipped, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -38,9 +41,15 @@ START_TIMEOUT = 120.0  # Ray's own start takes 10-40 s on a busy machine
 DRIVER_TIMEOUT = 240.0
 BIG = ["--set", "participants.generate.count=400", "--set", "days=3"]  # a replication of a few seconds: time to kill
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray"),
-              pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                                 reason="needs unshare and root for a private mount namespace")]
+on_a_cluster = [pytest.mark.slow, pytest.mark.xdist_group("ray"),  # one Ray cluster at a time
+                pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                                   reason="needs unshare and root for a private mount namespace")]
+
+
+def _cluster_test(test: Callable[..., None]) -> Callable[..., None]:
+    for mark in on_a_cluster:
+        test = mark(test)
+    return test
 
 
 def _free_port() -> int:
@@ -156,6 +165,7 @@ def _same_runs(ours: Path, local: Path, names: list[str]) -> None:
         assert (ours / name / "scenario.yaml").read_bytes() == (local / name / "scenario.yaml").read_bytes()
 
 
+@_cluster_test
 def test_worker_node_cannot_see_the_driver_folder(cluster: Cluster) -> None:
     raylet = [p for p in psutil.Process(cluster.node.pid).children(recursive=True) if p.name() == "raylet"]
     assert raylet, "the second node has no raylet"
@@ -164,6 +174,7 @@ def test_worker_node_cannot_see_the_driver_folder(cluster: Cluster) -> None:
     assert seen.is_dir() and list(seen.iterdir()) == []  # its own (empty) tmpfs over the driver's folder
 
 
+@_cluster_test
 def test_sweep_on_the_cluster_equals_a_local_sweep(cluster: Cluster, tmp_path: Path) -> None:
     started = time.perf_counter()
     done = cluster.run("-m", "market.sweep", "smoke.yaml", "--replications", "3", "--seed", "100",
@@ -181,6 +192,7 @@ def test_sweep_on_the_cluster_equals_a_local_sweep(cluster: Cluster, tmp_path: P
     print(f"cluster sweep: 2 nodes, 3 replications, {wall:.1f} s (driver process included); equal to local")
 
 
+@_cluster_test
 def test_experiment_on_the_cluster_equals_a_local_experiment(cluster: Cluster, tmp_path: Path) -> None:
     (cluster.driver / "budget.yaml").write_text(
         "scenario: smoke.yaml\nreplications: 2\nseed: 5\nfactors:\n  participants.budget: ['$50', '$100']\n")
@@ -206,6 +218,7 @@ def big_local(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return out
 
 
+@_cluster_test
 def test_a_killed_worker_is_retried(cluster: Cluster, big_local: Path) -> None:
     driver = cluster.start("-m", "market.sweep", "smoke.yaml", "-n", "2", "--seed", "300", *BIG, "--ray",
                            cluster.address, "--out", "retried", "--no-report", "--quiet")
@@ -218,6 +231,7 @@ def test_a_killed_worker_is_retried(cluster: Cluster, big_local: Path) -> None:
     _same_runs(cluster.driver / "retried", big_local, record["runs"])
 
 
+@_cluster_test
 def test_a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(cluster: Cluster, big_local: Path) -> None:
     code = ("import json, sys; from pathlib import Path; from studies.sweep import sweep; "
             "r = sweep(Path('smoke.yaml'), 2, seed=300, out=Path('lost'), report=False, ray_retries=0, "
@@ -239,3 +253,47 @@ def test_a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(clust
     resumed = json.loads((cluster.driver / "lost" / "sweep.json").read_text())
     assert resumed["complete"] and resumed["skipped"] == 1 and resumed["failed"] == []
     _same_runs(cluster.driver / "lost", big_local, resumed["runs"])
+
+
+# --- what travels, without a cluster -------------------------------------------------
+
+
+def test_a_shipped_replication_needs_no_path_and_equals_a_local_run(tmp_path: Path) -> None:
+    inputs = pack_scenario(str(SCENARIOS / "smoke.yaml"))
+    assert sorted(inputs) == ["catalog.csv", "scenario.yaml"]
+    result = run_shipped(inputs, Shipment(name="smoke-s9", seed=9))
+    assert result["complete"] and not result["skipped"]
+    receive(result["files"], tmp_path / "ours" / "smoke-s9")
+    assert not (tmp_path / "ours" / ".incoming").exists()
+    local = tmp_path / "local" / "smoke-s9"
+    runner.start(runner.plan(SCENARIOS / "smoke.yaml", seed=9, run_dir=local),
+                 RunFolder.create(local.parent, local.name, exact=local), after_run=False)
+    _same_runs(tmp_path / "ours", tmp_path / "local", ["smoke-s9"])
+
+
+def test_an_unfinished_run_travels_with_its_task_and_is_resumed(tmp_path: Path) -> None:
+    partial = tmp_path / "sweep" / "smoke-s9"
+    prepared = runner.plan(SCENARIOS / "smoke.yaml", seed=9, run_dir=partial)
+    stopped = runner.start(prepared, RunFolder.create(partial.parent, partial.name, exact=partial),
+                           until=4 * 3600, after_run=False)
+    assert not stopped.complete
+    with Ledger(partial / "ledger.sqlite") as ledger:
+        before = ledger.last_seq
+    assert before > 0
+    files = {p.name: p.read_bytes() for p in partial.iterdir() if p.is_file()}
+    result = run_shipped(pack_scenario(str(SCENARIOS / "smoke.yaml")), Shipment(name="smoke-s9", seed=9,
+                                                                                run_files=files))
+    assert result["complete"]
+    receive(result["files"], partial)  # replaces the unfinished folder
+    local = tmp_path / "local" / "smoke-s9"
+    runner.start(runner.plan(SCENARIOS / "smoke.yaml", seed=9, run_dir=local),
+                 RunFolder.create(local.parent, local.name, exact=local), after_run=False)
+    _same_runs(tmp_path / "sweep", tmp_path / "local", ["smoke-s9"])
+    with Ledger(partial / "ledger.sqlite") as ledger:
+        assert ledger.last_seq > before and ledger.status("state") == "complete"
+
+
+def test_a_returned_file_name_must_be_a_plain_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a plain file name"):
+        receive({"../escape": b"x"}, tmp_path / "run")
+    assert not (tmp_path / "escape").exists()
