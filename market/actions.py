@@ -127,4 +127,5 @@ def action_json_schema() -> dict[str, Any]:
 
 
 def action_name(action_type: type[Frozen]) -> str:
+    """The ``type`` tag of an action class (``MakeOffer`` -> ``"make_offer"``)."""
     return action_type.model_fields["type"].default

@@ -73,25 +73,34 @@ class Policy:
     """How many open listings per open want (the newest first) its observations show."""
 
     def decide(self, observation: Observation) -> Decision:
-        """One trader's decision for one turn."""
+        """One trader's decision for one turn: the actions (in order) its ``observation`` leads to.
+
+        Raises ``AgentFailure`` to cost this trader its turn (recorded as ``agent_failed``), ``FatalPolicyError``
+        to stop the run after the current batch; the default raises ``NotImplementedError``."""
         raise NotImplementedError
 
     def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
-        """Decisions for a batch, in its order (default: one ``decide`` after another)."""
+        """One answer per observation, in the batch's order: a ``Decision``, or the ``AgentFailure`` of that
+        trader's turn. The default calls ``decide`` once per observation, catching each trader's own exception as
+        its ``AgentFailure``; a ``FatalPolicyError``, ``BackendError``, full disk or ``MemoryError`` propagates."""
         return [_guarded(self.decide, o) for o in observations]
 
     def open_run(self, run_dir: Path) -> None:
-        """Told the run folder before the first turn (e.g. where model calls are recorded)."""
+        """Called once with the run folder before the first turn (e.g. to know where model calls are recorded);
+        does nothing by default."""
 
     def close(self) -> None:
-        """Release clients and loops after the run and its after-run steps (idempotent)."""
+        """Release clients and loops; called once after the run, also when it failed or stopped early. Must be
+        safe to call twice; does nothing by default."""
 
     def summary(self) -> dict[str, Any]:
-        """Figures this backend adds to summary.json (tokens, cost, faults); empty by default."""
+        """Sections this backend adds to summary.json, by section name (tokens, cost, faults), read once when the
+        run ends; empty by default."""
         return {}
 
     def cost_usd(self) -> float | None:
-        """Dollars spent so far on model calls; None for a policy that calls no model."""
+        """Dollars spent so far on model calls (the cost cap reads it after each batch); None, the default, for a
+        policy that calls no model."""
         return None
 
 

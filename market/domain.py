@@ -20,6 +20,8 @@ class Frozen(BaseModel):
 
 
 class Condition(StrEnum):
+    """The state an item is in, from new to broken."""
+
     NEW = "new"
     LIKE_NEW = "like new"
     GOOD = "good"
@@ -62,16 +64,21 @@ class Participant(Frozen):
     tier: str = ""
 
     def want_for(self, kind: str) -> Want | None:
+        """This participant's want for items of ``kind``, or None when they want none."""
         return next((w for w in self.wants if w.kind == kind), None)
 
 
 class ListingStatus(StrEnum):
+    """Where a listing stands: open for offers, sold (a deal closed on it) or delisted by its seller."""
+
     OPEN = "open"
     SOLD = "sold"
     DELISTED = "delisted"
 
 
 class Listing(Frozen):
+    """An item up for sale: its seller, asking price (cents), description and when it opened (simulated second)."""
+
     id: str
     item_id: str
     seller: str
@@ -82,6 +89,8 @@ class Listing(Frozen):
 
 
 class OfferStatus(StrEnum):
+    """Where an offer stands: open, or how it ended (only ``accepted`` ends in a deal)."""
+
     OPEN = "open"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -115,10 +124,13 @@ class Offer(Frozen):
 
     @property
     def escrowed(self) -> int:
+        """The cents this offer holds in the buyer's escrow while open: its amount if the buyer made it, else 0."""
         return self.amount if self.proposer == self.buyer else 0
 
 
 class Deal(Frozen):
+    """A closed sale: an accepted offer on a listing, the item moved from seller to buyer for ``price`` cents."""
+
     id: str
     listing_id: str
     offer_id: str

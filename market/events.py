@@ -27,30 +27,40 @@ class Rules(Frozen):
 
 
 class MarketOpened(Frozen):
+    """A market began, under ``rules``; always the first event of a market, at second 0."""
+
     type: Literal["market_opened"] = "market_opened"
     at: int
     rules: Rules
 
 
 class ParticipantJoined(Frozen):
+    """A participant entered the market with their budget, items, wants and tier (at 0, or later in a live run)."""
+
     type: Literal["participant_joined"] = "participant_joined"
     at: int
     participant: Participant
 
 
 class ItemListed(Frozen):
+    """A seller put one of their items up for sale: the new open ``listing`` with its asking price."""
+
     type: Literal["item_listed"] = "item_listed"
     at: int
     listing: Listing
 
 
 class ListingDelisted(Frozen):
+    """A seller took an open listing down; the offers still open on it ended just before (``closed``)."""
+
     type: Literal["listing_delisted"] = "listing_delisted"
     at: int
     listing_id: str
 
 
 class ListingRepriced(Frozen):
+    """A seller changed the asking price of an open listing to ``ask``; open offers on it stay open."""
+
     type: Literal["listing_repriced"] = "listing_repriced"
     at: int
     listing_id: str
@@ -58,13 +68,16 @@ class ListingRepriced(Frozen):
 
 
 class OfferMade(Frozen):
+    """An offer (or a counter-offer) was made on an open listing; a buyer's own offer puts its amount in escrow."""
+
     type: Literal["offer_made"] = "offer_made"
     at: int
     offer: Offer
 
 
 class OfferEnded(Frozen):
-    """An offer stopped being open without a deal (rejected, withdrawn, ...)."""
+    """An offer stopped being open without a deal: rejected, withdrawn, countered, expired, or closed because
+    its listing sold to someone else or was delisted (``status`` says which); any escrow it held is released."""
 
     type: Literal["offer_ended"] = "offer_ended"
     at: int
@@ -75,6 +88,8 @@ class OfferEnded(Frozen):
 
 
 class MessageSent(Frozen):
+    """A participant wrote in a listing's thread (to one participant, or to all when ``to`` is None)."""
+
     type: Literal["message_sent"] = "message_sent"
     at: int
     message: Message

@@ -88,6 +88,8 @@ class IntRange(Frozen):
 
 
 class WorkingHours(Frozen):
+    """The hours of each simulated day when traders act: from ``start`` up to (not including) ``end``, 0-24."""
+
     start: Annotated[int, Field(ge=0, le=23)] = 9
     end: Annotated[int, Field(ge=1, le=24)] = 18
 
@@ -302,6 +304,8 @@ class Generate(Frozen):
 
 
 class Participants(Frozen):
+    """Who trades: people drawn from the catalog (``generate``), people written out (``people``), or both."""
+
     generate: Generate | None = None
     people: Annotated[list[PersonSpec], Field(max_length=MAX_PARTICIPANTS)] = Field(default_factory=list)
 
@@ -440,10 +444,13 @@ class Scenario(Frozen):
         return self.days * DAY
 
     def market(self, name: str) -> MarketSpec:
+        """The market named ``name``; ``StopIteration`` when there is none."""
         return next(m for m in self.markets if m.name == name)
 
 
 class CatalogEntry(Frozen):
+    """One kind of item in the catalog: its title, category and reference value in cents."""
+
     kind: Kind
     title: Name
     category: Name
@@ -526,6 +533,7 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
 
 
 def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    """``data`` (a parsed scenario file) as a ``Scenario``; ``ScenarioError`` naming ``source`` and each bad field."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -560,6 +568,7 @@ def load_catalog(path: Path, where: str = "catalog") -> list[CatalogEntry]:
 
 
 def check_kinds(scenario: Scenario, catalog: list[CatalogEntry], source: str) -> None:
+    """``ScenarioError`` naming the field when a written-out person sells or wants a kind not in the catalog."""
     known = {e.kind for e in catalog}
     for i, person in enumerate(scenario.participants.people):
         for j, item in enumerate(person.items):
@@ -785,6 +794,7 @@ def newcomer_budget(scenario: Scenario) -> int:
 
 
 def scenario_json_schema() -> dict[str, Any]:
+    """The JSON schema of a scenario file (``scenarios/scenario.schema.json`` is this, for editors)."""
     return Scenario.model_json_schema()
 
 
