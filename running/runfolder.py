@@ -32,30 +32,38 @@ class RunFolderError(ValueError):
 
 @dataclass(frozen=True)
 class RunFolder:
+    """One run's folder at ``path`` and the paths of its files (which may not exist yet); see the module's layout."""
+
     path: Path
 
     @property
     def scenario(self) -> Path:
+        """The resolved scenario, ``scenario.yaml``."""
         return self.path / "scenario.yaml"
 
     @property
     def catalog(self) -> Path:
+        """The catalog the people were drawn from, ``catalog.csv``."""
         return self.path / "catalog.csv"
 
     @property
     def ledger(self) -> Path:
+        """The ledger of every event of every market, ``ledger.sqlite``."""
         return self.path / LEDGER_FILE
 
     @property
     def summary(self) -> Path:
+        """The headline figures, ``summary.json`` (written when the run ends or stops)."""
         return self.path / "summary.json"
 
     @property
     def report(self) -> Path:
+        """The analysis report, ``report.html``."""
         return self.path / "report.html"
 
     @property
     def cassette(self) -> Path:
+        """The recorded model requests and responses, ``cassette.jsonl`` (model backends only)."""
         return self.path / "cassette.jsonl"
 
     def read_scenario(self) -> dict[str, Any]:
@@ -121,4 +129,5 @@ class RunFolder:
         return cls(path)
 
     def discard(self) -> None:
+        """Delete the folder and everything in it; errors (e.g. already gone) are ignored."""
         shutil.rmtree(self.path, ignore_errors=True)
