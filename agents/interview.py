@@ -28,11 +28,14 @@ QUESTIONS = (
 
 @dataclass(frozen=True)
 class Interview:
+    """One principal's intake interview: the questions and answers, and the instructions written for their agent."""
+
     participant_id: str
     transcript: tuple[tuple[str, str], ...]  # (question, answer)
     instructions: str
 
     def markdown(self) -> str:
+        """The interview as a Markdown page: the transcript, then the agent's instructions."""
         lines = [f"# Intake interview: {self.participant_id}", ""]
         for question, answer in self.transcript:
             lines += [f"**Interviewer:** {question}", "", f"**Principal:** {answer}", ""]
