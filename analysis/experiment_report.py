@@ -57,6 +57,7 @@ class Experiment:
 
     @classmethod
     def open(cls, folder: Path | str) -> Experiment:
+        """The experiment in ``folder``; ``ValueError`` when it has no experiment.json or the file is not JSON."""
         folder = Path(folder)
         path = folder / EXPERIMENT_FILE
         if not path.is_file():
@@ -65,9 +66,11 @@ class Experiment:
 
     @property
     def factors(self) -> dict[str, list[Any]]:
+        """Each factor's name and the values it takes, as the record lists them."""
         return self.record["factors"]
 
     def cell_values(self, cell: str) -> dict[str, Any]:
+        """The factor values of cell ``cell`` (its id); ``StopIteration`` when there is no such cell."""
         return next(c["values"] for c in self.record["cells"] if c["id"] == cell)
 
 

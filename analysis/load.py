@@ -60,10 +60,12 @@ class RunData:
 
     @property
     def markets(self) -> list[str]:
+        """The names of the markets that have participants, sorted."""
         return sorted(self.participants["market"].unique().to_list())
 
     @property
     def duration(self) -> int:
+        """Simulated seconds in the run: the scenario's ``days`` (1 if missing) in seconds."""
         return int(self.scenario.get("days", 1)) * DAY
 
 

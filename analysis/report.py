@@ -60,6 +60,7 @@ class Comparison:
 
     @property
     def title(self) -> str:
+        """How the report names the pair: ``"<top> minus <base>"``."""
         return f"{self.top} minus {self.base}"
 
 
@@ -94,6 +95,7 @@ class Analysis:
 
     @property
     def replications(self) -> int:
+        """How many runs the analysis pools (1 for a single run)."""
         return len(self.data.runs)
 
 

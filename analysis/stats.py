@@ -40,6 +40,7 @@ class Estimate:
     """The least p-value the method can give (a permutation test's 1/(permutations + 1))."""
 
     def as_dict(self) -> dict[str, object]:
+        """Every field by name (for JSON)."""
         return asdict(self)
 
     @property
