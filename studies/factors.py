@@ -269,10 +269,12 @@ class TierChange:
 
     @property
     def gains(self) -> tuple[str, ...]:
+        """The tiers in ``after`` but not in ``before``, in ``after``'s order."""
         return tuple(t for t in self.after if t not in self.before)
 
     @property
     def loses(self) -> tuple[str, ...]:
+        """The tiers in ``before`` but not in ``after``, in ``before``'s order."""
         return tuple(t for t in self.before if t not in self.after)
 
     def text(self) -> str:
