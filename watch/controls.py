@@ -117,6 +117,7 @@ class Controls:
 
     @property
     def speed_name(self) -> str:
+        """The name of the current speed in ``SPEEDS`` (``StopIteration`` if the speed is none of them)."""
         return next(name for name, s in SPEEDS.items() if s == self.speed)
 
     def gate(self, at: int, idle: Callable[[], None], *, poll: float = 0.2,
