@@ -50,7 +50,12 @@ def approval_id(market: str, pid: str, action: Action) -> str:
 
 
 class Asker(Protocol):
-    def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None: ...
+    """Whoever asks a principal to approve their agent's held actions (the Slack host)."""
+
+    def request_approval(self, market: str, pid: str, action: Action, obs: Observation) -> None:
+        """Ask participant ``pid``'s principal in ``market`` to approve ``action`` (chosen on ``obs``); returns at
+        once, the answer comes later (``ApprovalPolicy.declined`` on a no)."""
+        ...
 
 
 class ApprovalPolicy(Policy):

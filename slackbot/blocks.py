@@ -23,22 +23,28 @@ Msg = dict[str, Any]
 
 
 def mrkdwn(text: str) -> dict[str, str]:
+    """A mrkdwn text object, ``text`` cut to ``TEXT_LIMIT``; not escaped (callers escape people's text)."""
     return {"type": "mrkdwn", "text": cut(text, TEXT_LIMIT)}
 
 
 def plain(text: str, limit: int = 75) -> dict[str, Any]:
+    """A plain_text object (emoji on), ``text`` cut to ``limit`` characters (75: a button label's limit)."""
     return {"type": "plain_text", "text": cut(text, limit), "emoji": True}
 
 
 def section(text: str) -> Block:
+    """A section block of mrkdwn ``text`` (already escaped)."""
     return {"type": "section", "text": mrkdwn(text)}
 
 
 def context(text: str) -> Block:
+    """A context block (small grey text) of mrkdwn ``text`` (already escaped)."""
     return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    """A button: ``label`` as plain text, ``value`` (an id) cut to 2,000 characters, ``style`` ``primary`` or
+    ``danger`` if given."""
     out: dict[str, Any] = {"type": "button", "text": plain(label), "action_id": action_id, "value": value[:2000]}
     if style:
         out["style"] = style
@@ -66,11 +72,13 @@ def _tier(tier: str | None) -> str:
 
 
 def market_opened(market: str, people: int) -> Msg:
+    """The channel's first message: the market is open with ``people`` participants."""
     text = f":shopping_trolley: *Market {inline(market, 40)} is open* with {people} participants."
     return message(f"Market {market} is open", [section(text)])
 
 
 def participant_joined(name: str, tier: str | None) -> Msg:
+    """A participant joined the market (their agent's tier shown when ``tier`` is given)."""
     return message(f"{name} joined", [context(f":wave: *{inline(name, 80)}* joined the market{_tier(tier)}")])
 
 
@@ -113,6 +121,8 @@ _ENDED = {
 
 
 def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = "") -> Msg:
+    """An offer ended without a deal, as a thread reply: who turned it down, withdrew or countered it (by
+    ``actor_name``, with their ``note``), or that it expired or closed."""
     what = _ENDED.get(status, status.value)
     if status in (OfferStatus.EXPIRED, OfferStatus.CLOSED):
         text = f"Offer `{inline(off.id, 20)}` of {format_money(off.amount)} {what}."
@@ -127,16 +137,19 @@ def offer_ended(off: Offer, status: OfferStatus, actor_name: str, note: str = ""
 
 
 def chat(sender_name: str, text: str, to_name: str | None = None) -> Msg:
+    """A message in a listing's thread, from ``sender_name`` (to ``to_name`` if given); ``text`` escaped here."""
     who = f"*{inline(sender_name, 80)}*" + (f" → {inline(to_name, 80)}" if to_name else "")
     return message(f"{sender_name[:80]}: {text[:200]}", [section(f"{who}: {safe(text, TEXT_LIMIT - 200)}")])
 
 
 def repriced(lst: Listing, old: int, new: int) -> Msg:
+    """A listing's asking price changed from ``old`` to ``new`` cents."""
     text = f"Price of `{inline(lst.id, 20)}` changed: ~{format_money(old)}~ → *{format_money(new)}*"
     return message(f"Price of {lst.id} changed: {format_money(old)} → {format_money(new)}", [context(text)])
 
 
 def delisted(lst: Listing, seller_name: str) -> Msg:
+    """The seller took a listing down."""
     text = f"*{inline(seller_name, 80)}* took listing `{inline(lst.id, 20)}` down."
     return message(f"{seller_name[:80]} took listing {lst.id} down.", [context(text)])
 
@@ -165,6 +178,8 @@ class DayStats:
 
 
 def digest(market: str, day: int, stats: DayStats) -> Msg:
+    """The end-of-day digest of one market: listings, offers, deals, money traded, newcomers and the five
+    biggest deals."""
     head = f":bar_chart: *Market {inline(market, 40)} — day {day} digest*"
     lines = [
         f"New listings: *{stats.listings}* · offers: *{stats.offers}* · deals: *{stats.deals}* "
@@ -187,6 +202,8 @@ def status(
     name: str, market: str, balance: int, escrow: int, holdings: Sequence[Item],
     listings: Sequence[tuple[Listing, Item]], threads: Sequence[Offer], names: dict[str, str],
 ) -> Msg:
+    """A person's own view (``/deal status``): balance, escrow and what is available, their holdings, open
+    listings and open offers (``names``: participant id -> name, an id shown for one not in it)."""
     blocks = [
         section(f"*{inline(name, 80)}* in market *{inline(market, 40)}*"),
         section(f"Balance *{format_money(balance)}* · in escrow *{format_money(escrow)}* "
@@ -236,6 +253,7 @@ def approval_request(approval_id: str, kind: str, amount: int, item_title: str, 
 
 
 def approval_done(approved: bool, item_title: str, reason: str = "") -> Msg:
+    """A person's approval as settled: approved or declined, the item's title, and why (``reason``)."""
     raw = f"{'Approved' if approved else 'Declined'}: {item_title[:200]}" + (f" — {reason}" if reason else "")
     return message(raw, [section(safe(raw))])
 

@@ -33,6 +33,8 @@ class Redact(logging.Filter):
     """Tokens out of every record, long values clipped; request bodies out of Bolt's bad-signature notes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record``'s message in place when it held a token, a long value or a request body; always
+        True (no record is dropped)."""
         message = record.getMessage()
         clean = clip(_BODY.sub(r"\1, body not logged)", redact(message)))
         if clean != message:

@@ -137,6 +137,7 @@ class Poster:
 
     @property
     def pending(self) -> int:
+        """How many queued posts are not yet sent (or failed)."""
         return self._pending
 
     def stop(self, timeout: float = 10) -> None:
@@ -262,6 +263,7 @@ class ChannelResolver:
         self._guard = threading.Lock()
 
     def name(self, market: str) -> str:
+        """The channel name of ``market``: the prefix and the market's name, lower case, at most 80 characters."""
         return (self.prefix + market).lower()[:80]
 
     def __call__(self, target: str, refresh: bool = False) -> str:

@@ -48,6 +48,7 @@ class Post:
 
 
 def listing_key(market: str, listing_id: str) -> str:
+    """The key of a listing's top-level post in ``market``, the parent of its thread."""
     return f"{market}:listing:{listing_id}"
 
 
@@ -66,9 +67,13 @@ class Renderer:
         self.markets: dict[str, _MarketView] = {}
 
     def state(self, market: str) -> MarketState:
+        """``market``'s state as rendered so far (an empty one for a market not seen yet)."""
         return self.markets.setdefault(market, _MarketView()).state
 
     def feed(self, seq: int, market: str, event: Event) -> list[Post]:
+        """Apply ledger record ``seq`` (``event`` in ``market``) and return the posts it makes: the previous
+        day's digest first when a new day began, then the event's own post (none for the opening roster, a
+        countered offer (its counter-offer is the news), a refused action or a failed turn)."""
         view = self.markets.setdefault(market, _MarketView())
         posts: list[Post] = []
         day = event.at // DAY

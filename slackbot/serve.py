@@ -122,6 +122,7 @@ class SlackAsgi:
         await send({"type": "http.response.body", "body": raw})
 
     def close(self) -> None:
+        """Stop taking requests into the thread pool and wait for the dispatches in flight to finish."""
         self.pool.shutdown(wait=True)
 
 
@@ -208,9 +209,11 @@ class AckingSocketModeHandler:
         self.handler = _Handler(app, app_token)
 
     def connect(self) -> None:
+        """Open the Socket Mode connection (without blocking); envelopes are handled on Bolt's threads."""
         self.handler.connect()
 
     def close(self) -> None:
+        """Close the Socket Mode connection."""
         self.handler.close()
 
 

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 @dataclass(frozen=True)
 class Person:
+    """A Slack user who joined a market: the participant they trade as and how autonomous their agent is."""
+
     user_id: str
     market: str
     participant_id: str
@@ -97,6 +99,7 @@ class Store:
                 self._db.execute(f"ALTER TABLE approvals ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
+        """Close the database connection; the store is unusable afterwards."""
         with self._lock:
             self._db.close()
 
@@ -115,6 +118,7 @@ class Store:
         return (str(row[0]), str(row[1])) if row else None
 
     def record_post(self, key: str, channel: str, ts: str) -> None:
+        """Remember that post ``key`` is the message ``ts`` in ``channel`` (replacing an earlier record)."""
         self._write("INSERT OR REPLACE INTO posts VALUES (?, ?, ?)", (key, channel, ts))
 
     def post_key(self, channel: str, ts: str) -> str | None:
@@ -130,6 +134,7 @@ class Store:
         return [str(r[0]) for r in rows]
 
     def post_count(self) -> int:
+        """How many posts are recorded as posted."""
         row = self._one("SELECT COUNT(*) FROM posts", ())
         return int(row[0]) if row else 0  # type: ignore[call-overload]
 
@@ -151,6 +156,7 @@ class Store:
         return [_outbox_row(r) for r in rows]
 
     def outbox_row(self, key: str) -> OutboxRow | None:
+        """The outbox row of ``key`` (in any state), or None if it was never queued."""
         row = self._one(self._OUTBOX + " WHERE key = ?", (key,))
         return _outbox_row(row) if row else None
 
@@ -167,6 +173,7 @@ class Store:
                 raise
 
     def undeliverable(self, key: str, error: str) -> None:
+        """Mark ``key`` as failed for good with Slack's ``error`` code (an admin's resend queues it again)."""
         self._write("UPDATE outbox SET state = 'failed', error = ? WHERE key = ?", (error, key))
 
     def drop_unsent(self, prefix: str) -> list[str]:
@@ -188,26 +195,32 @@ class Store:
 
     # channels
     def channel(self, name: str) -> str | None:
+        """The id of the channel (or DM) remembered under ``name``, or None."""
         row = self._one("SELECT id FROM channels WHERE name = ?", (name,))
         return str(row[0]) if row else None
 
     def record_channel(self, name: str, channel_id: str) -> None:
+        """Remember ``channel_id`` under ``name`` (replacing an earlier one)."""
         self._write("INSERT OR REPLACE INTO channels VALUES (?, ?)", (name, channel_id))
 
     # people
     def add_person(self, person: Person) -> None:
+        """Record ``person`` (replacing their earlier record in the same market)."""
         self._write("INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?)",
                     (person.user_id, person.market, person.participant_id, person.autonomy))
 
     def people(self) -> list[Person]:
+        """Everyone who joined from Slack, in every market."""
         with self._lock:
             rows = self._db.execute("SELECT user_id, market, participant_id, autonomy FROM people").fetchall()
         return [Person(*r) for r in rows]
 
     def person(self, user_id: str) -> Person | None:
+        """Slack user ``user_id``'s record (the first found if they joined several markets), or None."""
         return next((p for p in self.people() if p.user_id == user_id), None)
 
     def person_by_participant(self, market: str, participant_id: str) -> Person | None:
+        """The Slack user trading as ``participant_id`` in ``market``, or None (an agent with no person)."""
         return next((p for p in self.people() if p.market == market and p.participant_id == participant_id), None)
 
     # approvals
@@ -228,10 +241,12 @@ class Store:
             ).rowcount == 1
 
     def approval(self, approval_id: str) -> Approval | None:
+        """The approval ``approval_id``, or None if there is none."""
         row = self._one(self._APPROVAL + " WHERE id = ?", (approval_id,))
         return Approval(*row) if row else None  # type: ignore[arg-type]
 
     def approvals(self) -> list[Approval]:
+        """Every approval, in the order they were asked."""
         with self._lock:
             rows = self._db.execute(self._APPROVAL + " ORDER BY rowid").fetchall()
         return [Approval(*r) for r in rows]
@@ -247,6 +262,7 @@ class Store:
                            (state, result, approval_id)) == 1
 
     def approval_result(self, approval_id: str, result: str) -> None:
+        """Record what an approved action made (the deal or offer id, or the exchange's refusal)."""
         self._write("UPDATE approvals SET result = ? WHERE id = ?", (result, approval_id))
 
     # event dedupe
@@ -256,8 +272,10 @@ class Store:
 
     # small settings
     def get(self, key: str) -> str | None:
+        """The small setting ``key``, or None if it was never put."""
         row = self._one("SELECT value FROM kv WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
     def put(self, key: str, value: str) -> None:
+        """Set the small setting ``key`` to ``value``."""
         self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))

@@ -26,6 +26,9 @@ from slackbot.store import Store
 
 @dataclass
 class WatchResult:
+    """What posting a run into Slack did: posts rendered, sent now, skipped (posted before a restart), failed
+    for good (post key, Slack error code), and the seconds it took."""
+
     posts: int  # posts rendered
     sent: int  # posted now
     skipped: int  # already posted before (a restart)
