@@ -1,16 +1,15 @@
 """The Bolt app: ``/deal`` commands, the join and survey modals, buttons, thread replies, App Home.
 
-``DealHandler`` holds every listener as a method; ``build_app`` registers them
-with Bolt's plain-call form (``app.command("/deal")(handler.deal)``). Every
-listener acks first (Slack wants an answer within 3 seconds) and hands the
-slow part to the handler's own worker pool, closed with ``DealHandler.close``:
-Bolt's listener threads only ever run quick ack functions
-(``benchmarks/slack_ack.py``). Retried events are handled once (by
-``event_id``), the bot's own messages are ignored, every string from a person
-is escaped (``blocks``/``escape``), malformed commands get usage help.
-Messages go out through the host's outbox; only ``views.open`` (bound to a
-trigger that lives 3 seconds) is called directly, retried within that time
-or answered with a clear "try again".
+``DealHandler`` holds every listener as methods; ``build_app`` registers them with Bolt's lazy
+listeners (``app.command("/deal")(ack=handler.deal_ack, lazy=[handler.deal])``): the ack function
+answers Slack at once (it wants an answer within 3 seconds) on the thread that received the request,
+and Bolt runs the slow part afterwards on the handler's pool (``listener_executor``), which
+``DealHandler.close`` drains; ack functions never wait for slow work (``benchmarks/slack_ack.py``).
+Retried events are handled once (by ``event_id``), the bot's own messages are ignored, every string
+from a person is escaped (``blocks``/``escape``), malformed commands get usage help.
+Messages go out through the host's outbox; only ``views.open`` (bound to a trigger that lives 3
+seconds from when the request arrived) is called directly, retried within that time or answered with
+a clear "try again".
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from market.actions import MAX_ID, Accept, MakeOffer, Reject
@@ -66,7 +65,8 @@ def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], received
 
 
 class DealHandler:
-    """Every listener of the app, as methods; ``close`` waits for work in flight and stops the pool."""
+    """Every listener of the app as methods: a quick ``*_ack`` that answers Slack, and the slow part that
+    Bolt runs after it as a lazy listener, on ``pool`` (closed with ``close``)."""
 
     def __init__(self, host: Host, client: WebClient, *, workers: int = 16) -> None:
         self.host = host
@@ -78,182 +78,180 @@ class DealHandler:
         """Finish the work already handed over (it persists what it did), then stop the pool."""
         self.pool.shutdown(wait=True, cancel_futures=False)
 
-    def later(self, work: Callable[[], None]) -> None:
-        """Run ``work`` after the ack, off Bolt's listener threads; failures go to the log."""
-        def run() -> None:
-            try:
-                work()
-            except Exception:
-                log.exception("work after an ack failed")
-        try:
-            self.pool.submit(run)
-        except RuntimeError:  # shutting down: Slack will see the ack, the work is refused
-            log.warning("shutting down: work after an ack was dropped")
-
     # --- middleware ------------------------------------------------------------------------------
-    def once_per_event(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
+    def once_per_event(self, body: dict[str, Any], context: BoltContext, next: Any) -> BoltResponse | None:
+        """Drop a retry of an event already handled (by ``event_id``); note when the request arrived
+        (``context["received"]``, copied into the lazy listeners: a trigger lives 3 seconds from then)."""
+        context["received"] = time.monotonic()
         event_id = body.get("event_id")
         if event_id and not self.host.store.first_time(str(event_id)):
             return BoltResponse(status=200, body="")  # a retry of an event already handled
         return next()
 
+    def ack(self, ack: Any) -> None:
+        """Acknowledge at once (the work, if any, follows in a lazy listener). Also for the events and
+        actions the bot does not act on: Slack would deliver them again."""
+        ack()
+
+    ignore = ack
+
     # --- events -------------------------------------------------------------------------------------
     def message(self, event: dict[str, Any]) -> None:
+        """A message the bot can see: an interview answer or a usage note in a DM, a reply in a listing's thread."""
         if event.get("bot_id") or event.get("subtype"):
             return  # our own posts (and edits, joins, ...) come back as events
         channel, ts, user = str(event.get("channel", "")), str(event.get("ts", "")), event.get("user")
+        host = self.host
         if event.get("channel_type") == "im":
-            if user and self.host.interviewer is not None and self.host.interviewing(str(user)):
-                text = entry(str(event.get("text", "")))[:4000]
-                self.later(lambda: self.host.interview_answer(str(user), text))
+            if user and host.interviewer is not None and host.interviews.interviewing(str(user)):
+                host.interviews.answer(str(user), entry(str(event.get("text", "")))[:4000])
             else:
-                self.later(lambda: self.host.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE)))
+                host.courier.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE))
             return
         thread_ts = event.get("thread_ts")
         if thread_ts and user and thread_ts != ts:
-            text = entry(str(event.get("text", "")))[:4000]
-            self.later(lambda: self.host.thread_reply(str(user), channel, str(thread_ts), ts, text))
+            host.desk.thread_reply(str(user), channel, str(thread_ts), ts, entry(str(event.get("text", "")))[:4000])
 
     def app_home(self, event: dict[str, Any]) -> None:
+        """The App Home tab: the open listings."""
         user = str(event.get("user", ""))
-
-        def run() -> None:
-            msg = self.host.market_view(user)
-            self.host.api.call("views.publish", user_id=user, view={"type": "home", "blocks": msg["blocks"]})
-
-        self.later(run)
-
-    def ignore(self, ack: Any) -> None:
-        """Events and actions the bot does not act on are acknowledged (Slack would deliver them again)."""
-        ack()
+        msg = self.host.market_view(user)
+        self.host.api.call("views.publish", user_id=user, view={"type": "home", "blocks": msg["blocks"]})
 
     # --- /deal ----------------------------------------------------------------------------------------
-    def deal(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
-        received = time.monotonic()
-        parsed = parse_command(command.get("text", ""))
-        user = command["user_id"]
-        if isinstance(parsed, Usage):
-            ack(response_type="ephemeral", text=_usage(parsed))
-            return
-        if parsed.name == "admin" and user not in self.admins:
-            ack(response_type="ephemeral", text="Sorry, only the week's admins can do that.")
+    def deal_ack(self, ack: Any, command: dict[str, Any]) -> None:
+        """``/deal``: usage help and the admins' check answered at once; anything else acked empty."""
+        refusal = self._refusal(parse_command(command.get("text", "")), command["user_id"])
+        if refusal is not None:
+            ack(response_type="ephemeral", text=refusal)
             return
         ack()
 
-        def run() -> None:
-            try:
-                self._run(parsed, user, command, respond, received)
-            except Exception as exc:  # the person gets a sentence, the log gets the details
-                log.exception("command %s failed", parsed.name)
-                respond(response_type="ephemeral", text=f"Something went wrong ({type(exc).__name__}).")
+    def _refusal(self, parsed: Command | Usage, user: str) -> str | None:
+        if isinstance(parsed, Usage):
+            return _usage(parsed)
+        if parsed.name == "admin" and user not in self.admins:
+            return "Sorry, only the week's admins can do that."
+        return None
 
-        self.later(run)
+    def deal(self, command: dict[str, Any], respond: Any, context: BoltContext) -> None:
+        """``/deal``'s work after the ack (nothing when the ack refused it)."""
+        parsed, user = parse_command(command.get("text", "")), command["user_id"]
+        if isinstance(parsed, Usage) or self._refusal(parsed, user) is not None:
+            return
+        try:
+            self._run(parsed, user, command, respond, _received(context))
+        except Exception as exc:  # the person gets a sentence, the log gets the details
+            log.exception("command %s failed", parsed.name)
+            respond(response_type="ephemeral", text=f"Something went wrong ({type(exc).__name__}).")
 
     def _run(self, cmd: Command, user: str, command: dict[str, Any], respond: Any, received: float) -> None:
         host, reply = self.host, _responder(respond)
         if cmd.name == "join":
             if host.person(user):
                 reply("You have already joined this week's market.")
-            elif (host.interviewer is not None and host.interview_form(user) is None and \
-                    host.store.get(f"interview:{user}") is None) or host.interviewing(user):
-                reply(host.start_interview(user))
+            elif (host.interviewer is not None and host.interviews.form(user) is None and
+                    host.interviews.stage(user) is None) or host.interviews.interviewing(user):
+                reply(host.interviews.start(user))
             elif not open_view(self.client, command["trigger_id"], join_view(host.market_name), received):
                 reply(TRY_AGAIN.format(what="join"))
         elif cmd.name == "status":
-            msg = host.status(user)
-            if msg is None:
+            person = host.person(user)
+            if person is None:
                 reply("You have not joined yet: type `/deal join`.")
             else:
-                respond(response_type="ephemeral", **msg)
+                respond(response_type="ephemeral", **host.board.status(person))
         elif cmd.name == "market":
             respond(response_type="ephemeral", **host.market_view(user))
         elif cmd.name == "survey":
-            deals = host.deals_of(user)
             person = host.person(user)
+            deals = host.board.deals_of(person) if person else []
             if not deals or person is None:
                 reply("You have no deals to rate yet.")
             elif not open_view(self.client, command["trigger_id"], survey_view(person.market, deals), received):
                 reply(TRY_AGAIN.format(what="survey"))
         elif cmd.name == "admin":
-            ops = {"start": host.start, "resume": host.start, "pause": host.pause, "settle": host.settle,
-                   "export": host.export, "pending": host.pending, "resend": host.resend}
+            week = host.week
+            ops = {"start": week.start, "resume": week.start, "pause": week.pause, "settle": week.settle,
+                   "export": week.export, "pending": week.pending, "resend": week.resend}
             respond(response_type="ephemeral", **blocks.trusted(ops[cmd.arg]()))
         else:
             assert cmd.action is not None
-            refusal = host.submit(user, cmd.action, reply)
+            refusal = host.desk.submit(user, cmd.action, reply)
             if refusal:
                 reply(refusal)
 
     # --- modals ----------------------------------------------------------------------------------------
-    def join_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = _user_id(body)
+    def join_ack(self, ack: Any, view: dict[str, Any]) -> None:
+        """The join form: its errors shown in the form, or closed."""
         form = parse_join(_state_values(view))
         if isinstance(form, dict):
             ack(response_action="errors", errors={k: v[:150] for k, v in form.items()})
             return
         ack()
-        if user is None:
+
+    def join_submitted(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A valid join form: the person joins; the outcome comes as a DM."""
+        user, form = _user_id(body), parse_join(_state_values(view))
+        if user is None or isinstance(form, dict):
             return
+        host = self.host
+        refusal = host.people.join(user, _display_name(host, user), form,
+                                   lambda text: host.dm(user, f"note:join:{user}", blocks.notice(text)))
+        if refusal:
+            host.dm(user, f"note:join-refused:{user}", blocks.notice(refusal))
 
-        def run() -> None:
-            name = _display_name(self.host, user)
-            refusal = self.host.join(user, name, form,
-                                     lambda text: self.host.dm(user, f"note:join:{user}", blocks.notice(text)))
-            if refusal:
-                self.host.dm(user, f"note:join-refused:{user}", blocks.notice(refusal))
-
-        self.later(run)
-
-    def survey_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = _user_id(body)
+    def survey_ack(self, ack: Any, view: dict[str, Any]) -> None:
+        """The survey form: its errors shown in the form, or closed."""
         answers = parse_survey(_state_values(view))
         if isinstance(answers, dict):
             ack(response_action="errors", errors=answers)
             return
         ack()
-        if user is None:
+
+    def survey_submitted(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A valid survey: its ratings of the person's own deals are stored."""
+        user, answers = _user_id(body), parse_survey(_state_values(view))
+        if user is None or isinstance(answers, dict):
             return
         ratings, comment = answers
-
-        def run() -> None:
-            person = self.host.person(user)
-            if person is None:
-                return
-            allowed = {d.id for d, _ in self.host.deals_of(user)}
-            stored = store_answers(self.host.folder.path, person.market, person.participant_id, ratings, comment,
-                                   allowed)
-            self.host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
-
-        self.later(run)
+        person = self.host.person(user)
+        if person is None:
+            return
+        allowed = {d.id for d, _ in self.host.board.deals_of(person)}
+        stored = store_answers(self.host.folder.path, person.market, person.participant_id, ratings, comment,
+                               allowed)
+        self.host.dm(user, f"note:survey:{user}", blocks.notice(f"Thank you: {stored} answers stored."))
 
     # --- buttons ---------------------------------------------------------------------------------------
-    def _click(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
+    @staticmethod
+    def _click(body: dict[str, Any], action: dict[str, Any], respond: Any,
                work: Callable[[str, str, Reply], str | None]) -> None:
-        ack()
         user, value, reply = _user_id(body), str(action.get("value", ""))[:2000], _responder(respond)
         if user is None:
             return
+        refusal = work(user, value, reply)
+        if refusal:
+            reply(refusal)
 
-        def run() -> None:
-            refusal = work(user, value, reply)
-            if refusal:
-                reply(refusal)
+    def approve(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """Approve: the held action goes to the exchange."""
+        self._click(body, action, respond, lambda u, v, r: self.host.approvals.decide(u, v, True, r))
 
-        self.later(run)
+    def decline(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """Decline: the agent hears so at its next turn."""
+        self._click(body, action, respond, lambda u, v, r: self.host.approvals.decide(u, v, False, r))
 
-    def approve(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        self._click(ack, body, action, respond, lambda u, v, r: self.host.decide_approval(u, v, True, r))
+    def accept_offer(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """A person trading by hand accepts an offer."""
+        self._click(body, action, respond, lambda u, v, r: self.host.desk.submit(u, Accept(offer_id=v), r))
 
-    def decline(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        self._click(ack, body, action, respond, lambda u, v, r: self.host.decide_approval(u, v, False, r))
+    def reject_offer(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """A person trading by hand rejects an offer."""
+        self._click(body, action, respond, lambda u, v, r: self.host.desk.submit(u, Reject(offer_id=v), r))
 
-    def accept_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        self._click(ack, body, action, respond, lambda u, v, r: self.host.submit(u, Accept(offer_id=v), r))
-
-    def reject_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        self._click(ack, body, action, respond, lambda u, v, r: self.host.submit(u, Reject(offer_id=v), r))
-
-    def make_offer(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+    def make_offer(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """The one-click offer at the price a person named in a thread (``LISTING|CENTS``)."""
         def work(user: str, value: str, reply: Reply) -> str | None:
             listing, _, amount = value.partition("|")
             digits = amount.lstrip("0")
@@ -261,47 +259,41 @@ class DealHandler:
                 return "That button is broken; use `/deal offer LISTING PRICE`."
             if len(digits) > len(str(MAX_CENTS)) or int(digits) > MAX_CENTS:
                 return f"That offer is more than the most allowed, {format_money(MAX_CENTS)}."
-            return self.host.submit(user, MakeOffer(listing_id=listing, amount=int(digits)), reply)
+            return self.host.desk.submit(user, MakeOffer(listing_id=listing, amount=int(digits)), reply)
 
-        self._click(ack, body, action, respond, work)
+        self._click(body, action, respond, work)
 
-    def interview_review(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+    def interview_review(self, body: dict[str, Any], respond: Any, context: BoltContext) -> None:
         """Open the join form filled in with the mandate the interview extracted."""
-        received = time.monotonic()
-        ack()
         user = _user_id(body)
         if user is None:
             return
+        view = join_view(self.host.market_name, initial=self.host.interviews.form(user))
+        if not open_view(self.client, body["trigger_id"], view, _received(context)):
+            _responder(respond)("Slack was too busy to open the form in time. Please click again.")
 
-        def run() -> None:
-            form = self.host.interview_form(user)
-            view = join_view(self.host.market_name, initial=form)
-            if not open_view(self.client, body["trigger_id"], view, received):
-                _responder(respond)("Slack was too busy to open the form in time. Please click again.")
-
-        self.later(run)
-
-    def open_survey(self, ack: Any, body: dict[str, Any]) -> None:
-        received = time.monotonic()
-        ack()
+    def open_survey(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Open the survey of the person's deals."""
         user = _user_id(body)
         if user is None:
             return
-
-        def run() -> None:
-            person = self.host.person(user)
-            deals = self.host.deals_of(user)
-            if person and deals and not open_view(self.client, body["trigger_id"],
-                                                  survey_view(person.market, deals), received):
-                self.host.dm(user, f"note:survey-busy:{user}:{int(received)}",
-                             blocks.notice(TRY_AGAIN.format(what="survey")))
-
-        self.later(run)
+        received = _received(context)
+        person = self.host.person(user)
+        deals = self.host.board.deals_of(person) if person else []
+        if person and deals and not open_view(self.client, body["trigger_id"], survey_view(person.market, deals),
+                                              received):
+            self.host.dm(user, f"note:survey-busy:{user}:{int(received)}",
+                         blocks.notice(TRY_AGAIN.format(what="survey")))
 
 
 def build_app(host: Host, client: WebClient, *, signing_secret: str | None = None, workers: int = 16,
               handler: DealHandler | None = None) -> App:
-    """The app around ``host``; with ``signing_secret`` every HTTP request must be signed."""
+    """The app around ``host``; with ``signing_secret`` every HTTP request must be signed.
+
+    Every listener is Bolt's ack function plus lazy listeners (Slack wants an answer within 3 seconds):
+    with ``process_before_response`` the ack runs on the thread that received the request and Bolt
+    hands the lazy part to the handler's pool (``listener_executor``), so slow work never holds an ack.
+    """
     handler = handler or DealHandler(host, client, workers=workers)
     app = App(
         client=client,
@@ -309,24 +301,32 @@ def build_app(host: Host, client: WebClient, *, signing_secret: str | None = Non
         request_verification_enabled=signing_secret is not None,
         token_verification_enabled=False,
         ignoring_self_events_enabled=True,
+        process_before_response=True,
+        listener_executor=handler.pool,
     )
     app.middleware(handler.once_per_event)
-    app.event("message")(handler.message)
-    app.event("app_home_opened")(handler.app_home)
-    app.command("/deal")(handler.deal)
-    app.view(JOIN_CALLBACK)(handler.join_submitted)
-    app.view(SURVEY_CALLBACK)(handler.survey_submitted)
-    app.action("approve_deal")(handler.approve)
-    app.action("decline_deal")(handler.decline)
-    app.action("offer_accept")(handler.accept_offer)
-    app.action("offer_reject")(handler.reject_offer)
-    app.action("make_offer")(handler.make_offer)
-    app.action("open_survey")(handler.open_survey)
-    app.action("interview_review")(handler.interview_review)
+    app.event("message")(ack=handler.ack, lazy=[handler.message])
+    app.event("app_home_opened")(ack=handler.ack, lazy=[handler.app_home])
+    app.command("/deal")(ack=handler.deal_ack, lazy=[handler.deal])
+    app.view(JOIN_CALLBACK)(ack=handler.join_ack, lazy=[handler.join_submitted])
+    app.view(SURVEY_CALLBACK)(ack=handler.survey_ack, lazy=[handler.survey_submitted])
+    app.action("approve_deal")(ack=handler.ack, lazy=[handler.approve])
+    app.action("decline_deal")(ack=handler.ack, lazy=[handler.decline])
+    app.action("offer_accept")(ack=handler.ack, lazy=[handler.accept_offer])
+    app.action("offer_reject")(ack=handler.ack, lazy=[handler.reject_offer])
+    app.action("make_offer")(ack=handler.ack, lazy=[handler.make_offer])
+    app.action("open_survey")(ack=handler.ack, lazy=[handler.open_survey])
+    app.action("interview_review")(ack=handler.ack, lazy=[handler.interview_review])
     # last: whatever no listener above takes is still acknowledged, so Slack does not deliver it again
     app.event(re.compile(".*"))(handler.ignore)
     app.action(re.compile(".*"))(handler.ignore)
     return app
+
+
+def _received(context: BoltContext) -> float:
+    """When the request arrived (``time.monotonic()``), as the middleware noted it."""
+    received = context.get("received")
+    return float(received) if isinstance(received, float) else time.monotonic()
 
 
 def _usage(parsed: Usage) -> str:

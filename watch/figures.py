@@ -16,12 +16,12 @@ import polars as pl
 
 from analysis import figures, load
 from analysis.tables import SCHEMAS, hourly_schema
-from market.engine import Market
+from running.live import MarketView
 
 FIGURE_HEIGHT = 400  # px; watch/static/page.css gives .fig the same min-height
 
 
-def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> dict[str, Any]:
+def build(market: MarketView, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> dict[str, Any]:
     """Plotly JSON (``data`` and ``layout``) of each figure for ``market``, keyed by name."""
     data = run_data(market, hourly_rows, tiers, run)
     built = {
@@ -37,7 +37,7 @@ def build(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], r
     return out
 
 
-def run_data(market: Market, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> Any:
+def run_data(market: MarketView, hourly_rows: list[dict[str, Any]], tiers: list[str], run: str) -> Any:
     """``analysis.load.RunData`` of one market as it stands (tables the figures do not use stay empty)."""
     state, tier_of = market.state, market.tiers
     keys = {"run": run, "market": market.name}

@@ -1,81 +1,78 @@
-"""Watching a run while the engine runs it: the engine's own markets and DataCollector, paced by the controls.
+"""Watching a run while the engine runs it: the live run's snapshots (``running.live``), paced by the controls.
 
-The engine calls ``on_batch`` after each batch of turns, once that batch is in
-the ledger. Here the page's controls hold the engine (pause, step, speed) and
-a snapshot is taken. Nothing here changes market state or any random draw, so
-the ledger is the same, byte for byte, with or without a watcher.
+The engine calls the run hook after each batch of turns, once that batch is in
+the ledger; ``running.live.watch_hook`` hands this watcher the run's
+``Snapshot`` (its markets, hourly rows and clock: the live-run port, nothing of
+the engine's own). Here the page's controls hold the engine (pause, step,
+speed) and a snapshot is published. Nothing here changes market state or any
+random draw, so the ledger is the same, byte for byte, with or without a
+watcher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from market.engine import Market, MarketModel
+from running.hooks import OnBatch, compose
+from running.live import MarketView, Snapshot, watch_hook
 from watch.controls import MAX_SPEED, Controls, parse_speed
 from watch.hub import Hub
 from watch.server import WatchServer
 from watch.session import Session
 
-OnBatch = Callable[[MarketModel, int], None]
-
 
 class LiveWatch(Session):
-    """A run the engine is running in this process."""
+    """A run the engine is running in this process, seen through its latest :class:`Snapshot`."""
 
-    model: MarketModel | None = None
+    seen: Snapshot | None = None
 
-    def on_batch(self, model: MarketModel, at: int) -> None:
-        if self.model is None:
-            self.tiers = list(model.scenario.tiers)
-            names = tuple(m.name for m in model.markets)
-            self.controls.apply_markets(names)
-        self.model = model
+    def show(self, snapshot: Snapshot, at: int) -> None:
+        """After a batch at simulated second ``at``: publish, then hold the run as the controls say (pause,
+        step, speed) unless the run is stopping."""
+        if self.seen is None:
+            self.tiers = list(snapshot.tiers)
+            self.controls.apply_markets(tuple(m.name for m in snapshot.markets()))
+        self.seen = snapshot
         self.status = "running"
         self.publish(force=self.controls.paused)  # a step is always shown
-        self.controls.gate(at, idle=lambda: self.publish(force=True),
-                           released=lambda: model.stop_requested is not None)
+        self.controls.gate(at, idle=lambda: self.publish(force=True), released=lambda: snapshot.stopping)
 
     def chain(self, other: OnBatch | None, run: str) -> OnBatch:
-        """This watcher's ``on_batch`` (for the run named ``run``) after ``other`` (e.g. the progress bar)."""
+        """The run hook showing the run named ``run`` on this page, after ``other`` (e.g. the progress bar)."""
         self.run = run
-        if other is None:
-            return self.on_batch
-
-        def both(model: MarketModel, at: int) -> None:
-            other(model, at)
-            self.on_batch(model, at)
-
-        return both
+        hook = compose(other, watch_hook(self.show))
+        assert hook is not None
+        return hook
 
     def finish(self, status: str) -> None:
         """The run ended (``complete``, ``stopped``, ``interrupted``): show its last state."""
         self.status = status
-        if self.model is not None:
+        if self.seen is not None:
             self.publish(force=True)
 
     def has_listing(self, market: str, listing_id: str) -> bool:
-        return self.model is not None and super().has_listing(market, listing_id)
+        """Whether the run's ``market`` has (or had) the listing; False before the first batch."""
+        return self.seen is not None and super().has_listing(market, listing_id)
 
-    def markets(self) -> Sequence[Market]:
-        assert self.model is not None
-        return self.model.markets
+    def markets(self) -> Sequence[MarketView]:
+        """The run's markets as they stand now."""
+        assert self.seen is not None
+        return self.seen.markets()
 
     def hourly_rows(self, market: str) -> list[dict[str, Any]]:
-        assert self.model is not None
-        table = self.model.datacollector.tables["hourly"]
-        keep = [i for i, name in enumerate(table["market"]) if name == market]
-        return [{column: values[i] for column, values in table.items()} for i in keep]
+        """``market``'s hourly rows so far."""
+        assert self.seen is not None
+        return self.seen.hourly(market)
 
     @property
     def clock(self) -> int:
-        return self.model.now if self.model is not None else 0
+        """The run's simulated second (0 before its first batch)."""
+        return self.seen.clock if self.seen is not None else 0
 
     def week_end(self) -> tuple[int, int] | None:
-        if self.model is None:
-            return None
-        scenario = self.model.scenario
-        return scenario.duration, scenario.working_hours.end
+        """(the week's length, the hour its days close), once the run is seen."""
+        return self.seen.week_end if self.seen is not None else None
 
 
 class LiveServer:
@@ -104,7 +101,7 @@ class LiveServer:
             while True:
                 seen = self.controls.version
                 self.controls.wait_change(seen, 1.0)
-                if self.controls.version != seen and self.watch.model is not None:
+                if self.controls.version != seen and self.watch.seen is not None:
                     self.watch.publish(force=True)
         except KeyboardInterrupt:
             return

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from market.clock import DAY, HOUR
-from market.engine import Market
 from market.events import ParticipantJoined
 from market.hourly import hourly_row
 from market.ledger import Ledger, LedgerError, Record
+from running.live import MarketView
 from running.runfolder import RunFolder, RunFolderError
 from watch.controls import Controls
 from watch.hub import Hub
@@ -47,7 +47,7 @@ class LedgerWatch(Session):
         controls = controls or Controls(market="", speed=3_600.0)
         controls.apply_markets(tuple(names))
         super().__init__(folder.path.name, list(scenario["tiers"]), controls, hub or Hub())
-        self._markets = {name: Market(name=name) for name in names}
+        self._markets = {name: MarketView(name=name) for name in names}
         self._hourly: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         self._pending: deque[Record] = deque()
         self._seq = 0
@@ -57,7 +57,7 @@ class LedgerWatch(Session):
         self._thread: threading.Thread | None = None
 
     # --- Session ----------------------------------------------------------
-    def markets(self) -> Sequence[Market]:
+    def markets(self) -> Sequence[MarketView]:
         return list(self._markets.values())
 
     def hourly_rows(self, market: str) -> list[dict[str, Any]]:
@@ -124,7 +124,7 @@ class LedgerWatch(Session):
             upto = min(at, next_hour - 1) if next_hour <= at else at
             while self._pending and self._pending[0].event.at <= upto:
                 record = self._pending.popleft()
-                market = self._markets.setdefault(record.market, Market(name=record.market))
+                market = self._markets.setdefault(record.market, MarketView(name=record.market))
                 event = record.event
                 market.state.evolve(event)
                 if isinstance(event, ParticipantJoined):

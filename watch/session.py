@@ -2,8 +2,8 @@
 
 Two kinds of run are watched: one the engine is running right now (``LiveWatch``,
 in ``live.py``) and one read back from its ledger (``LedgerWatch``, in
-``replay.py``). Both hold ``engine.Market``s and hourly rows of the engine's
-DataCollector schema, so the page and the figures cannot tell them apart.
+``replay.py``). Both hold the live-run port's ``MarketView``s and hourly rows of
+one schema (``market.hourly``), so the page and the figures cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from market.engine import Market
+from running.live import MarketView
 from watch import figures
 from watch.controls import SPEEDS, Controls
 from watch.hub import Hub
@@ -37,12 +37,12 @@ class Session:
         self._figures: tuple[tuple[Any, ...], float, dict[str, Any]] | None = None
 
     # what a kind of run provides
-    def markets(self) -> Sequence[Market]:
+    def markets(self) -> Sequence[MarketView]:
         """The run's markets as they stand now."""
         raise NotImplementedError
 
     def hourly_rows(self, market: str) -> list[dict[str, Any]]:
-        """``market``'s hourly rows so far (the engine's DataCollector schema)."""
+        """``market``'s hourly rows so far (the columns of ``market.hourly``)."""
         raise NotImplementedError
 
     @property
@@ -87,7 +87,7 @@ class Session:
             return clock_label(self.clock)
         return clock_label(self.clock, end=week[0], closes=week[1])
 
-    def _figures_for(self, market: Market, force: bool) -> dict[str, Any]:
+    def _figures_for(self, market: MarketView, force: bool) -> dict[str, Any]:
         rows = self.hourly_rows(market.name)
         key = (market.name, len(rows), len(market.state.deals))
         now = time.monotonic()

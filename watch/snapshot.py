@@ -11,8 +11,8 @@ from typing import Any
 
 from market.clock import DAY, HOUR
 from market.domain import Listing, Offer
-from market.engine import Market
 from market.money import format_money
+from running.live import MarketView
 
 ROWS = 40
 
@@ -30,7 +30,7 @@ def clock_label(at: int, *, end: int | None = None, closes: int = 24) -> str:
     return f"day {day + 1} · {second // HOUR:02d}:{second % HOUR // 60:02d}"
 
 
-def market_view(market: Market, listing_id: str | None) -> dict[str, Any]:
+def market_view(market: MarketView, listing_id: str | None) -> dict[str, Any]:
     """Counts, open listings, offers in flight, recent deals and one listing's thread."""
     state, tiers = market.state, market.tiers
     offers_on: dict[str, int] = {}
@@ -61,7 +61,7 @@ def market_view(market: Market, listing_id: str | None) -> dict[str, Any]:
     }
 
 
-def thread(market: Market, listing_id: str) -> dict[str, Any]:
+def thread(market: MarketView, listing_id: str) -> dict[str, Any]:
     """The haggling on one listing, oldest first: offers, counters, messages and how it ended."""
     state, tiers = market.state, market.tiers
     listing = state.listings[listing_id]
@@ -89,7 +89,7 @@ def thread(market: Market, listing_id: str) -> dict[str, Any]:
             "status": listing.status.value, "messages": [entry[2] for entry in feed]}
 
 
-def _latest_listing(market: Market) -> str | None:
+def _latest_listing(market: MarketView) -> str | None:
     """The listing with the newest activity: the latest deal's, else the latest offer's, else the newest."""
     state = market.state
     candidates = [(d.at, d.listing_id) for d in state.deals[-1:]]
@@ -99,13 +99,13 @@ def _latest_listing(market: Market) -> str | None:
     return max(candidates)[1] if candidates else None
 
 
-def _listing_row(market: Market, listing: Listing, offers: int) -> dict[str, Any]:
+def _listing_row(market: MarketView, listing: Listing, offers: int) -> dict[str, Any]:
     return {"id": listing.id, "item": market.state.items[listing.item_id].title, "ask": format_money(listing.ask),
             "seller_tier": market.tiers.get(listing.seller, "?"), "offers": offers,
             "since": clock_label(listing.opened_at)}
 
 
-def _offer_row(market: Market, offer: Offer) -> dict[str, Any]:
+def _offer_row(market: MarketView, offer: Offer) -> dict[str, Any]:
     item = market.state.items[market.state.listings[offer.listing_id].item_id]
     return {"id": offer.id, "listing": offer.listing_id, "item": item.title, "amount": format_money(offer.amount),
             "from_tier": market.tiers.get(offer.proposer, "?"), "round": offer.round}

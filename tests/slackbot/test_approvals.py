@@ -220,8 +220,8 @@ def test_settlement_declines_what_was_not_delivered_or_answered(stub: SlackStub,
         assert again.poster.flush(30)
         assert _questions(stub, APPROVER) == asked, "a restart after settlement asked for approval"
         assert again.store.approval(stray.id).result == f"{SETTLED}: its question could not be delivered"  # type: ignore[union-attr]
-        assert "*0* approvals waiting" in again.pending()
-        assert again.resend().startswith("Asked 0 approvals again")
+        assert "*0* approvals waiting" in again.week.pending()
+        assert again.week.resend().startswith("Asked 0 approvals again")
         assert again.poster.flush(30)
         assert _questions(stub, APPROVER) == asked
         told = sorted(c.args["text"] for c in stub.calls("chat.postMessage")[posted:])  # two lanes: any order

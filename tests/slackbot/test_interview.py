@@ -120,11 +120,11 @@ def test_a_mandate_that_does_not_validate_is_repaired_once_then_the_form_is_offe
     try:
         _interview(slack, stub, answers)
         if repaired:
-            wait_for(lambda: host.interview_form(USER), what="the repaired mandate")
-            form = host.interview_form(USER)
+            wait_for(lambda: host.interviews.form(USER), what="the repaired mandate")
+            form = host.interviews.form(USER)
             assert form is not None and form.sells[0].least == 1000 and form.autonomy == "approve"
         else:
-            wait_for(lambda: host.interview_stage(USER) == "failed", what="the interview gave up")
+            wait_for(lambda: host.interviews.stage(USER) == "failed", what="the interview gave up")
             wait_for(lambda: "form instead" in json.dumps(dms(stub, USER)[-1]), what="told to use the form")
             slack.command(USER, "join")  # the form instead
             wait_for(lambda: stub.calls("views.open"), what="the join form")

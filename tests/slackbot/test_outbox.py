@@ -208,8 +208,8 @@ def test_undelivered_approval_questions_are_asked_again_after_a_restart(stub: Sl
         assert again.poster.flush(10)
         asked = [m for m in stub.posts(f"dm-{MANUAL}") if "approve_deal" in json.dumps(m)]
         assert len(asked) == 1  # asked again, once
-        assert "1 approvals waiting" in again.pending().replace("*", "")
-        assert again.resend().startswith("Asked 1 approvals again")
+        assert "1 approvals waiting" in again.week.pending().replace("*", "")
+        assert again.week.resend().startswith("Asked 1 approvals again")
         assert again.poster.flush(10)
         assert len([m for m in stub.posts(f"dm-{MANUAL}") if "approve_deal" in json.dumps(m)]) == 2
     finally:

@@ -59,9 +59,10 @@ def test_a_reply_in_a_listing_thread_is_a_market_message_and_a_price_is_one_clic
                                                   and host.store.posted(listing_key("A", lst.id))), None)),
                           what="an agent's listing the person wants")
         channel, ts = host.store.posted(listing_key("A", target.id))  # type: ignore[attr-defined, misc]
-        seller = host.run.model.market("A").traders[target.seller]  # type: ignore[attr-defined, union-attr]
-        recorder = Recording(seller.policy)
-        seller.policy = recorder
+        with host.lock:
+            tier = host.state().participants[target.seller].tier  # type: ignore[attr-defined]
+        recorder = Recording(host.run.agent(tier))  # the seller's agent, recording what it sees (the live-run port)
+        host.run.set_policy("A", target.seller, recorder)  # type: ignore[attr-defined]
         # the person's reply is a message in the listing's conversation, not posted again by the bot
         _reply(slack, MANUAL, channel, ts, "I'd do $12 if it works", 1)
         button = wait_for(lambda: stub.state.ephemerals, what="offer button")[0]  # type: ignore[index]
