@@ -2,6 +2,34 @@
 
 One pydantic discriminated union, the single source for validation, the
 model tools' JSON schema, the rule-based agents and the Slack commands.
+
+The class docstrings are also the model tools' descriptions (they speak to the trader, and changing them
+changes recorded model calls), so the contracts are here. ``market.exchange.decide`` turns an allowed action
+into events; a refused one is recorded as ``action_rejected`` with its ``RejectionCode`` (any action by a
+non-participant: ``not_participant``). The mandate checks (reserve price, max price, wanted kinds and units)
+apply only under ``rules.enforce_mandate``.
+
+- ``ListItem``: an item you own (``no_such_item``, ``not_owner``), never sold (``item_sold``), not listed now
+  (``already_listed``), an ask above $0.00 (``not_positive``) and not below your reserve (``below_reserve``).
+  Writes ``item_listed``.
+- ``Delist``: your open listing (``no_such_listing``, ``not_owner``, ``listing_closed``). Writes ``offer_ended``
+  (closed) for each open offer on it, then ``listing_delisted``.
+- ``Reprice``: your open listing, a different ask (``same_price``) above $0.00, not below your reserve.
+  Writes ``listing_repriced``.
+- ``MakeOffer``: an open listing not yours (``own_listing``); an amount above $0.00, within your balance minus
+  escrow (``insufficient_funds``) and your max price (``above_max_price``), for a kind you want with a unit
+  not yet bought nor in flight on another listing (``not_wanted``, ``want_filled``, ``want_in_flight``).
+  Writes ``offer_made``; the amount goes into escrow.
+- ``Counter``: an open offer (``no_such_offer``, ``offer_closed``) addressed to you (``not_recipient``), a
+  different amount (``same_price``) passing your side's checks (the buyer's as for ``MakeOffer``, its own
+  escrow counted as free; the seller's as for ``Reprice``). Writes ``offer_ended`` (countered), ``offer_made``.
+- ``Accept``: an open offer addressed to you, its amount passing your side's checks and the buyer still wanting
+  the kind. Writes ``deal_closed``, then ``offer_ended`` (closed) for the listing's other open offers.
+- ``Reject`` / ``Withdraw``: an open offer addressed to you (``not_recipient``) / made by you (``not_proposer``).
+  Writes ``offer_ended``; any escrow it held is released.
+- ``SendMessage``: an open listing; ``to``, if given, another participant (``no_such_participant``,
+  ``message_to_self``). Writes ``message_sent``.
+- ``Pass``: always allowed; writes nothing.
 """
 
 from __future__ import annotations
