@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,17 +40,6 @@ SCENARIOS = ROOT / "scenarios"
 START_TIMEOUT = 120.0  # Ray's own start takes 10-40 s on a busy machine
 DRIVER_TIMEOUT = 240.0
 BIG = ["--set", "participants.generate.count=400", "--set", "days=3"]  # a replication of a few seconds: time to kill
-
-on_a_cluster = [pytest.mark.slow, pytest.mark.xdist_group("ray"),  # one Ray cluster at a time
-                pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                                   reason="needs unshare and root for a private mount namespace")]
-
-
-def _cluster_test(test: Callable[..., None]) -> Callable[..., None]:
-    for mark in on_a_cluster:
-        test = mark(test)
-    return test
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -116,9 +105,10 @@ class Cluster:
         pytest.fail(f"no worker was seen running a replication; the driver said:\n{driver.communicate()[1][-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    driver = tmp_path_factory.mktemp("driver")
+@contextlib.contextmanager
+def two_nodes(driver: Path) -> Iterator[Cluster]:
+    """A head running no task and a second node that sees an empty tmpfs over ``driver``; stopped on exit."""
+    driver.mkdir(parents=True)
     for name in ("smoke.yaml", "catalog.csv"):  # the scenario lives only on the driver's disk
         shutil.copyfile(SCENARIOS / name, driver / name)
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
@@ -165,8 +155,7 @@ def _same_runs(ours: Path, local: Path, names: list[str]) -> None:
         assert (ours / name / "scenario.yaml").read_bytes() == (local / name / "scenario.yaml").read_bytes()
 
 
-@_cluster_test
-def test_worker_node_cannot_see_the_driver_folder(cluster: Cluster) -> None:
+def _worker_node_cannot_see_the_driver_folder(cluster: Cluster) -> None:
     raylet = [p for p in psutil.Process(cluster.node.pid).children(recursive=True) if p.name() == "raylet"]
     assert raylet, "the second node has no raylet"
     assert (cluster.driver / "smoke.yaml").is_file()
@@ -174,8 +163,7 @@ def test_worker_node_cannot_see_the_driver_folder(cluster: Cluster) -> None:
     assert seen.is_dir() and list(seen.iterdir()) == []  # its own (empty) tmpfs over the driver's folder
 
 
-@_cluster_test
-def test_sweep_on_the_cluster_equals_a_local_sweep(cluster: Cluster, tmp_path: Path) -> None:
+def _sweep_equals_a_local_sweep(cluster: Cluster, tmp_path: Path) -> None:
     started = time.perf_counter()
     done = cluster.run("-m", "market.sweep", "smoke.yaml", "--replications", "3", "--seed", "100",
                        "--ray", cluster.address, "--out", "sweep", "--quiet")
@@ -192,8 +180,7 @@ def test_sweep_on_the_cluster_equals_a_local_sweep(cluster: Cluster, tmp_path: P
     print(f"cluster sweep: 2 nodes, 3 replications, {wall:.1f} s (driver process included); equal to local")
 
 
-@_cluster_test
-def test_experiment_on_the_cluster_equals_a_local_experiment(cluster: Cluster, tmp_path: Path) -> None:
+def _experiment_equals_a_local_experiment(cluster: Cluster, tmp_path: Path) -> None:
     (cluster.driver / "budget.yaml").write_text(
         "scenario: smoke.yaml\nreplications: 2\nseed: 5\nfactors:\n  participants.budget: ['$50', '$100']\n")
     started = time.perf_counter()
@@ -208,18 +195,16 @@ def test_experiment_on_the_cluster_equals_a_local_experiment(cluster: Cluster, t
     print(f"cluster experiment: 2 nodes, 2 cells x 2 replications, {wall:.1f} s; runs.parquet equal to local")
 
 
-@pytest.fixture(scope="module")
-def big_local(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _big_local(cluster: Cluster, out: Path) -> Path:
     """Two replications of a larger market (a few seconds each), run in a local process."""
-    out = tmp_path_factory.mktemp("big") / "local"
     changes = {"participants.generate.count": 400, "days": 3}
     record = sweep(cluster.driver / "smoke.yaml", 2, out=out, seed=300, report=False, changes=changes)
     assert record["complete"]
     return out
 
 
-@_cluster_test
-def test_a_killed_worker_is_retried(cluster: Cluster, big_local: Path) -> None:
+def _a_killed_worker_is_retried(cluster: Cluster, big_local: Path) -> None:
+    started = time.perf_counter()
     driver = cluster.start("-m", "market.sweep", "smoke.yaml", "-n", "2", "--seed", "300", *BIG, "--ray",
                            cluster.address, "--out", "retried", "--no-report", "--quiet")
     killed = cluster.kill_running_replication(driver)
@@ -229,14 +214,16 @@ def test_a_killed_worker_is_retried(cluster: Cluster, big_local: Path) -> None:
     record = json.loads((cluster.driver / "retried" / "sweep.json").read_text())
     assert record["complete"] and record["failed"] == [] and record["skipped"] == 0
     _same_runs(cluster.driver / "retried", big_local, record["runs"])
+    print(f"killed worker retried: 2 replications of 400 traders x 3 days, {time.perf_counter() - started:.1f} s; "
+          "equal to local")
 
 
-@_cluster_test
-def test_a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(cluster: Cluster, big_local: Path) -> None:
+def _a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(cluster: Cluster, big_local: Path) -> None:
     code = ("import json, sys; from pathlib import Path; from studies.sweep import sweep; "
             "r = sweep(Path('smoke.yaml'), 2, seed=300, out=Path('lost'), report=False, ray_retries=0, "
             f"ray_address={cluster.address!r}, changes={{'participants.generate.count': 400, 'days': 3}}); "
             "print(json.dumps(r))")
+    started = time.perf_counter()
     driver = cluster.start("-c", code)
     cluster.kill_running_replication(driver)
     stdout, stderr = driver.communicate(timeout=DRIVER_TIMEOUT)
@@ -253,7 +240,27 @@ def test_a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(clust
     resumed = json.loads((cluster.driver / "lost" / "sweep.json").read_text())
     assert resumed["complete"] and resumed["skipped"] == 1 and resumed["failed"] == []
     _same_runs(cluster.driver / "lost", big_local, resumed["runs"])
+    print(f"killed worker without retries: reported ({lost['error'][:40]}...), resumed: 1 of 2 run again, "
+          f"{time.perf_counter() - started:.1f} s for both commands; equal to local")
 
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                    reason="needs unshare and root for a private mount namespace")
+def test_studies_on_a_two_node_cluster_without_a_shared_disk(tmp_path: Path) -> None:
+    """One cluster for every step (a module fixture may be set up twice under pytest-xdist)."""
+    started = time.perf_counter()
+    with two_nodes(tmp_path / "driver") as cluster:
+        print(f"\ncluster of 2 nodes up in {time.perf_counter() - started:.1f} s")
+        _worker_node_cannot_see_the_driver_folder(cluster)
+        _sweep_equals_a_local_sweep(cluster, tmp_path / "sweep")
+        _experiment_equals_a_local_experiment(cluster, tmp_path / "experiment")
+        big = _big_local(cluster, tmp_path / "big")
+        _a_killed_worker_is_retried(cluster, big)
+        _a_worker_killed_without_retries_is_reported_and_the_sweep_resumes(cluster, big)
+    print(f"whole test (start, five steps, stop): {time.perf_counter() - started:.1f} s")
 
 # --- what travels, without a cluster -------------------------------------------------
 
