@@ -58,24 +58,30 @@ class LedgerWatch(Session):
 
     # --- Session ----------------------------------------------------------
     def markets(self) -> Sequence[MarketView]:
+        """The markets as replayed up to the viewer's clock."""
         return list(self._markets.values())
 
     def hourly_rows(self, market: str) -> list[dict[str, Any]]:
+        """``market``'s hourly rows for the hours the clock has crossed; ``KeyError`` for an unknown market."""
         return self._hourly[market]
 
     @property
     def clock(self) -> int:
+        """The viewer's simulated second: never past the last event read until the run is complete."""
         return self._clock
 
     def week_end(self) -> tuple[int, int] | None:
+        """(the run's length in simulated seconds, the hour its working days close), from the scenario."""
         return self.duration, self.closes
 
     # --- the clock's thread -------------------------------------------------
     def start(self) -> None:
+        """Start replaying on a daemon thread of its own (it opens its own ledger connection)."""
         self._thread = threading.Thread(target=self._play, name="watch-replay", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the replay thread to stop and wait up to 5 seconds for it."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
