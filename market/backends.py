@@ -90,12 +90,12 @@ class Policy:
         does nothing by default."""
 
     def close(self) -> None:
-        """Release clients and loops; called once after the run, also when it failed or stopped early. Must be
-        safe to call twice; does nothing by default."""
+        """Release clients and loops; called once after the run and its after-run steps, also when it failed or
+        stopped early. Must be safe to call twice; does nothing by default."""
 
     def summary(self) -> dict[str, Any]:
-        """Sections this backend adds to summary.json, by section name (tokens, cost, faults), read once when the
-        run ends; empty by default."""
+        """Sections this backend adds to summary.json, by section name (tokens, cost, faults), read when the run
+        ends or stops and summary.json is written; empty by default."""
         return {}
 
     def cost_usd(self) -> float | None:
