@@ -15,8 +15,9 @@ import gc
 import queue
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from types import MappingProxyType
@@ -55,13 +56,22 @@ _participant = attrgetter("participant_id")
 Sink = Callable[[Sequence[Entry]], None]
 
 
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    """After a full collection, freeze what survived it: nearly all of it is the market's state and
-    lives to the end of the run, so no later collection need traverse it again (a full collection's
-    cost would otherwise grow with the market). ``MarketModel.run`` unfreezes it all at the end, so a
-    cycle left unreachable meanwhile is still collected then."""
-    if phase == "stop" and info["generation"] == 2:
-        gc.freeze()
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Collect garbage rarely while the engine builds up its markets' state (opening them, running them).
+
+    A week creates millions of small, long-lived objects; frequent full collections would rescan them
+    all, at a cost growing with the market. What exists already is frozen out of every collection, the
+    thresholds are raised, and both are put back afterwards (what was frozen can be collected again).
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 class Trader(mesa.Agent):
@@ -181,19 +191,24 @@ class MarketModel(mesa.Model):
         self._due: dict[int, list[Trader]] = {}
         self._submitted: queue.Queue[tuple[str, str, Action | _Join, Future[exchange.Outcome]]] = queue.Queue()
         self.datacollector = mesa.DataCollector(tables={"hourly": hourly_columns(list(scenario.tiers))})
+        with _rare_collections():  # thousands of traders' state is as many objects as a day of trading
+            self._populate(participants, history)
+        self.env.process(self._collect_hourly())
+
+    def _populate(self, participants: Sequence[Participant], history: Sequence[Entry] | None) -> None:
+        """Open the markets (or restore them from ``history``) and schedule every trader's first wake."""
         if history is None:
             self._open(participants)
         else:
             self._restore(history)
-        first = max(self.now, scenario.working_hours.start * HOUR)
-        coming = arrivals(scenario, list(participants))  # the scenario's people only, not live joiners
+        first = max(self.now, self.scenario.working_hours.start * HOUR)
+        coming = arrivals(self.scenario, list(participants))  # the scenario's people only, not live joiners
         for market in self.markets:
             for trader in market.traders.values():
                 come = coming.get(trader.participant_id)
                 if come is not None:
                     trader.items_from = come.items
                 self._schedule_first(trader, first if come is None else max(first, come.at))
-        self.env.process(self._collect_hourly())
 
     def _open(self, participants: Sequence[Participant]) -> None:
         opening: list[Entry] = []
@@ -291,21 +306,11 @@ class MarketModel(mesa.Model):
     # --- running -----------------------------------------------------------
     def run(self, until: int | None = None) -> None:
         """Advance the clock to ``until`` (default: the scenario's end)."""
-        # A week creates millions of small, long-lived objects; frequent full collections
-        # would rescan them all (cost growing with the market), so collect less often, and
-        # freeze what survives each full collection (see _freeze_survivors).
-        threshold = gc.get_threshold()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
-        gc.callbacks.append(_freeze_survivors)
-        try:
-            self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
-        except StopRun as stop:
-            self.stopped = str(stop)
-        finally:
-            gc.callbacks.remove(_freeze_survivors)
-            gc.set_threshold(*threshold)
-            gc.unfreeze()
+        with _rare_collections():
+            try:
+                self.env.run(until=min(until or self.scenario.duration, self.scenario.duration))
+            except StopRun as stop:
+                self.stopped = str(stop)
         self.running = False
 
     def stop(self, reason: str, cause: str = "requested") -> None:
