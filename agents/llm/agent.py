@@ -377,7 +377,7 @@ class ModelPolicy(Policy):
         text = prompts.observation_text(obs)
         request, messages = self.fitted_request(tier, memory, system, text)
         lead = memory.pending if memory.turns else []
-        reply = await self._call(tier, obs, request, "turn", taken=memory.ids)
+        reply = await self.call(tier, obs, request, "turn", taken=memory.ids)
         if reply is None:  # gave up after retries: a pass; the conversation is left as it was
             return Decision(actions=(Pass(),), note="model call failed")
         memory.ids.update(c.id for c in reply.calls)
@@ -388,7 +388,7 @@ class ModelPolicy(Policy):
             repair = tier.api.user(results, prompts.REPAIR_TEXT)
             request = tier.api.request(tier.settings, tier.model, system, messages + rest + repair)
             account.faults["repair_attempts"] += 1
-            repaired = await self._call(tier, obs, request, "repair", taken=memory.ids)
+            repaired = await self.call(tier, obs, request, "repair", taken=memory.ids)
             if repaired is None:  # the repair call failed: the bad calls are skipped, the exchange forgotten
                 account.faults["skipped_calls"] += len(errors)
             else:
@@ -437,7 +437,7 @@ class ModelPolicy(Policy):
         return actions, errors
 
     # --- one call through the tier's transport ------------------------------------------------
-    async def _call(
+    async def call(
         self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None,
         taken: Collection[str] = (),
     ) -> Reply | None:

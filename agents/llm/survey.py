@@ -234,7 +234,7 @@ async def ask(policy: ModelPolicy, sides: Sequence[DealSide], account: Account) 
     system = SYSTEM.format(name=first.name, tool=SURVEY_TOOL)
     messages = tier.api.user([], question(sides))
     try:
-        reply = await policy._call(tier, who, request_for(tier.api.name, tier, system, messages), "survey", account)
+        reply = await policy.call(tier, who, request_for(tier.api.name, tier, system, messages), "survey", account)
         if reply is None:
             return Outcome(who, [], ids, "gave_up")
         ratings, error, results = _answer(reply, ids)
@@ -243,7 +243,7 @@ async def ask(policy: ModelPolicy, sides: Sequence[DealSide], account: Account) 
         account.faults["malformed_answers"] += 1
         account.faults["repair_attempts"] += 1
         messages = [*messages, reply.assistant, *tier.api.user(results, REPAIR)]
-        repaired = await policy._call(tier, who, request_for(tier.api.name, tier, system, messages), "survey repair",
+        repaired = await policy.call(tier, who, request_for(tier.api.name, tier, system, messages), "survey repair",
                                       account)
         if repaired is None:
             return Outcome(who, [], ids, "gave_up")
