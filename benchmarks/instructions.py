@@ -226,6 +226,9 @@ def _print_summary(rows: dict[str, dict[str, Any]]) -> None:
             instr = (big["instructions"] / big["events"]) / (small["instructions"] / small["events"])
             line += f", x{instr:.2f} in instructions"
         print(line)
+        extra = (big["peak_kib"] - small["peak_kib"]) / (big["traders"] - small["traders"])
+        print(f"peak memory per trader added from 1,000 to 10,000 traders: {extra:.1f} KiB "
+              f"(the process's own start-up is in the per-trader figures above)")
     deal, simpy = rows.get("deal"), rows.get("simpy")
     if deal and simpy and "instructions" in deal and "instructions" in simpy:
         instr = deal["instructions"] / deal["units"] / (simpy["instructions"] / simpy["units"])
