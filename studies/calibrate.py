@@ -342,6 +342,10 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
         if on_trial:
             on_trial(study)
     fit_seconds = time.monotonic() - started
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    # the search's wall time over every sitting of a resumed study: each trial's own time, as Optuna stored it
+    search_seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in complete
+                         if t.datetime_complete and t.datetime_start)
     best = study.best_trial
     held_seed = cal.seed + 1_000_003  # fresh seeds, never among the fit's
     held_dir = out / "holdout" / f"t{best.number:04d}"  # the best trial's check (kept if a later study improves)
@@ -367,7 +371,6 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     except (RuntimeError, ValueError) as exc:
         importance = {"note": f"not estimated ({exc})"}
     base, _ = load_scenario(cal.scenario_path)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     record: dict[str, Any] = {
         "scenario": str(cal.scenario_path), "targets": str(cal.targets_path), "targets_name": cal.targets.name,
         "command": cal.command, "distance": DISTANCE,
@@ -380,14 +383,14 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
         "history": [{"trial": t.number, "distance": t.value} for t in study.trials if t.value is not None],
         "fit": table, "sensitivity": importance,
         "unreached": [r["moment"] for r in table if r["inside"] is False],
-        "wall_seconds": {"search": round(fit_seconds, 1), "holdout": round(held_seconds, 1)},
+        "wall_seconds": {"search": round(search_seconds, 1), "holdout": round(held_seconds, 1)},
     }
     if ablation:
         ablation_started = time.monotonic()
         record["ablation"] = run_ablation(cal, best.params, held, held_seed, out, workers, ray, on_step,
                                           ablation_seeds)
         record["wall_seconds"]["ablation"] = round(time.monotonic() - ablation_started, 1)
-    record["wall_seconds"]["total"] = round(time.monotonic() - started, 1)
+    record["wall_seconds"]["total"] = round(search_seconds + time.monotonic() - started - fit_seconds, 1)
     record["written"] = datetime.now().isoformat(timespec="seconds")
     (out / "calibration.json").write_text(json.dumps(record, indent=2, default=_json) + "\n", encoding="utf-8")
     write_scenario(cal, best.params, record, out / "calibrated.yaml")
@@ -408,7 +411,8 @@ def header(cal: Calibration, params: dict[str, Any], record: dict[str, Any]) -> 
              f"# against {cal.targets_path.name} ({cal.targets.name}): {record['trials']} trials x {cal.seeds} seeds "
              f"({record['sampler']}), checked on {cal.holdout} held-out seeds "
              f"({record['holdout_seeds'][0]}..{record['holdout_seeds'][-1]}); wall time "
-             f"{seconds['total'] / 60:.0f} min on {record['workers']} worker(s).",
+             f"{seconds['total'] / 60:.0f} min on {record['workers']} worker(s) ("
+             + ", ".join(f"{k} {v / 60:.0f} min" for k, v in seconds.items() if k != "total") + ").",
              f"# Best distance {record['best']['distance']:.3g}: {record['distance']}.",
              "# Fitted (value, bounds):",
              *(f"#   {p.path} = {_fmt(params[p.path])}  [{_fmt(p.low)}, {_fmt(p.high)}]" for p in cal.parameters),
