@@ -361,7 +361,8 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
                       "published_high": m.target + 1.96 * m.se if m.se is not None else m.target + spread,
                       "weight": m.weight, "fitted": m.fit, "simulated": mean, "low": low, "high": high, "runs": n,
                       "fit_mean": best.user_attrs.get(m.name),
-                      "inside": row.inside, "rule": row.rule or ("within the declared tolerance" if row.inside
+                      "inside": row.inside, "rule": row.rule or ("" if row.inside is None else
+                                                                 "within the declared tolerance" if row.inside
                                                                  else "beyond the declared tolerance"),
                       "source": m.source, "certainty": m.certainty,
                       "why_not_simulated": NOT_SIMULATED.get(m.statistic)})
