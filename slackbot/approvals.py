@@ -4,7 +4,7 @@ An action commits the principal when the other side can turn it into a deal
 without a further step of theirs: ``accept`` (closes at once), ``make_offer``
 and ``counter`` (the other side may accept). ``ApprovalPolicy`` takes these out
 of the agent's decision and hands them to the host, which DMs Approve /
-Decline. Approved actions go through ``MarketModel.submit`` (the exchange's
+Decline. Approved actions go through the live run's ``submit`` (the exchange's
 rules, at the time of the click: an offer that expired or a listing that
 closed meanwhile is answered with the exchange's reason). Declined ones are
 dropped, and the agent reads an ``action_rejected`` event ("declined by your
