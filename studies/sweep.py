@@ -241,7 +241,10 @@ def run_ray(reps: list[Replication], address: str, workers: int,
     if started:
         try:
             if address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                # the raylet gives its metrics agent 15 s to register, then dies, and the node never comes up:
+                # seen here on a loaded 2-core machine (load 15-20); two minutes is what a busy machine needs
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                         _system_config={"agent_register_timeout_ms": 120_000})
             else:
                 ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # Ray raises a bare Exception when its node times out starting
