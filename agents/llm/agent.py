@@ -74,6 +74,9 @@ class Asker(Protocol):
 
 @dataclass
 class Turn:
+    """One kept turn of a trader's conversation: the user message's ``text``, the tool results that lead it,
+    and the messages that answered it."""
+
     text: str
     lead: list[tuple[str, str, bool]]  # results answering the previous turn's last tool calls
     rest: list[dict[str, Any]]  # assistant message, then any repair exchange
@@ -118,6 +121,9 @@ class Memory:
 
 @dataclass
 class Account:
+    """One trader's model calls (or a sum of accounts): calls made (``replayed``: answered from a cassette),
+    tokens, cost (all calls) and spend (calls sent by this process), faults and turns lost."""
+
     calls: int = 0
     replayed: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -141,6 +147,8 @@ class Account:
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        """The account as JSON-ready figures: counts, tokens, cache share, cost and spend in dollars, faults and
+        failures by kind (sorted)."""
         total_in = self.usage.total_input
         return {
             "calls": self.calls, "replayed_calls": self.replayed, **self.usage.as_dict(),

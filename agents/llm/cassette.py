@@ -84,6 +84,7 @@ class Cassette:
                     self.calls[entry["key"]] = entry
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The recorded call entry with ``key``, or None if this cassette has none."""
         return self.calls.get(key)
 
     def keep(self, entry: dict[str, Any]) -> None:

@@ -123,6 +123,7 @@ class TierCount:
     overpay_attempts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready figures; rates are shares of the exposed traders (0.0 when none)."""
         n = len(self.exposed)
         changed = self.overpaid | self.revealed
         return {
@@ -136,12 +137,16 @@ class TierCount:
 
 @dataclass
 class Report:
+    """What ``measure`` found: each victim tier's counts, the deals, how many kept within both sides' mandates,
+    and the ids of those that did not."""
+
     tiers: dict[str, TierCount]
     deals: int = 0
     deals_within_mandate: int = 0
     violations: list[str] = field(default_factory=list)
 
     def merge(self, other: Report) -> Report:
+        """Add ``other`` (e.g. another market's report) into this one, in place; returns this report."""
         for tier, count in other.tiers.items():
             mine = self.tiers.setdefault(tier, TierCount())
             mine.traders += count.traders
@@ -156,6 +161,7 @@ class Report:
         return self
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready figures, tiers sorted by name."""
         return {"tiers": {t: c.as_dict() for t, c in sorted(self.tiers.items())}, "deals": self.deals,
                 "deals_within_mandate": self.deals_within_mandate, "violations": self.violations}
 

@@ -44,6 +44,7 @@ class Usage:
 
     @property
     def total_input(self) -> int:
+        """All input tokens: uncached, read from the cache and written to it."""
         return self.input + self.cache_read + self.cache_write
 
     def __add__(self, other: Usage) -> Usage:
@@ -51,6 +52,7 @@ class Usage:
                      self.cache_read + other.cache_read, self.cache_write + other.cache_write)
 
     def as_dict(self) -> dict[str, int]:
+        """The tokens by kind: ``input_tokens``, ``output_tokens``, ``cache_read_tokens``, ``cache_write_tokens``."""
         return {"input_tokens": self.input, "output_tokens": self.output,
                 "cache_read_tokens": self.cache_read, "cache_write_tokens": self.cache_write}
 
@@ -75,6 +77,10 @@ def _millicents(value: Any, where: str) -> int:
 
 
 def price_from(model: str, data: dict[str, Any], where: str = "price") -> Price:
+    """``model``'s price from ``data`` (``input``, ``output`` required; the cache prices default to ``input``).
+
+    Raises ``ValueError`` naming ``where`` and the field for a missing or unreadable price.
+    """
     missing = {"input", "output"} - data.keys()
     if missing:
         raise ValueError(f"{where}: missing {', '.join(sorted(missing))} (dollars per million tokens)")
@@ -97,11 +103,13 @@ def table(path: Path = PRICING_FILE) -> tuple[str, dict[str, Price], dict[str, s
 
 
 def lookup(model: str) -> Price | None:
+    """``model``'s price in the pricing file (an alias resolved first), or None for an unknown model."""
     _, prices, aliases = table()
     return prices.get(aliases.get(model, model))
 
 
 def known_models() -> list[str]:
+    """The models the pricing file prices, sorted (aliases not included)."""
     return sorted(table()[1])
 
 

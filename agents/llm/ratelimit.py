@@ -53,6 +53,7 @@ class ModelLimits:
 
     @classmethod
     def make(cls, rpm: int | None, tpm: int | None) -> ModelLimits:
+        """Limits of ``rpm`` requests and ``tpm`` tokens per minute (None or 0: that one unlimited)."""
         return cls(
             rpm=AsyncLimiter(rpm, 60) if rpm else None,
             tpm=AsyncLimiter(tpm, 60) if tpm else None,
@@ -61,6 +62,7 @@ class ModelLimits:
 
     @contextlib.asynccontextmanager
     async def slot(self, tokens: int) -> AsyncIterator[None]:
+        """Wait for room for one request of about ``tokens`` tokens (capped at the per-minute capacity), then enter."""
         if self.rpm is not None:
             await self.rpm.acquire()
         if self.tpm is not None:

@@ -300,6 +300,7 @@ class Survey:
     accounts: dict[str, Account]
 
     def as_dict(self) -> dict[str, Any]:
+        """The survey as JSON-ready figures: counts, the missing deal sides, the total account and each tier's."""
         total = Account.total(self.accounts.values())
         return {"principals_asked": self.asked, "rated": self.rated, "missing": len(self.missing),
                 "missing_deal_sides": self.missing, "total": total.as_dict(),

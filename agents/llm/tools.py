@@ -102,6 +102,7 @@ def _clean(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def tool_names() -> tuple[str, ...]:
+    """The tools' names, one per action type, in ``tool_specs`` order."""
     return tuple(spec["name"] for spec in tool_specs())
 
 
