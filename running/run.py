@@ -411,6 +411,7 @@ def _ratio(value: float | None) -> str:
 
 
 def cli() -> None:
+    """Run ``app`` as ``python -m market.run``; exits the process with the command's exit code."""
     app(prog_name="python -m market.run")
 
 
