@@ -176,6 +176,7 @@ class Cell:
 
     @property
     def label(self) -> str:
+        """The cell's factor values as ``path=value`` pairs joined by commas (``base scenario`` when it has none)."""
         return ", ".join(f"{k}={shown(v)}" for k, v in self.values.items()) or "base scenario"
 
     def changes(self) -> list[dict[str, Any]]:
@@ -198,6 +199,8 @@ class Design:
     cells: list[Cell]
 
     def seed(self, cell: Cell, replication: int) -> int:
+        """The seed of ``cell``'s replication ``replication`` (1-based): ``derive_seed`` with this design's base seed
+        and ``common_seeds``."""
         return derive_seed(self.base_seed, cell.values, replication, self.spec.common_seeds)
 
     def fingerprint(self) -> str:
@@ -230,6 +233,8 @@ def read_spec(path: Path) -> ExperimentSpec:
 
 
 def validate_spec(data: dict[str, Any], source: str) -> ExperimentSpec:
+    """``data`` as an experiment spec; raises ``ExperimentError`` with one line per bad field, each naming ``source``
+    and the field."""
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as exc:
@@ -634,6 +639,7 @@ def _print_headline(console: Console, cells: pl.DataFrame, record: Mapping[str, 
 
 
 def cli() -> None:
+    """Run ``app`` as ``python -m market.experiment``; exits the process with the command's exit code."""
     app(prog_name="python -m market.experiment")
 
 

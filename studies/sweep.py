@@ -437,6 +437,7 @@ def main(
 
 
 def cli() -> None:
+    """Run ``app`` as ``python -m market.sweep``; exits the process with the command's exit code."""
     app(prog_name="python -m market.sweep")
 
 
