@@ -41,6 +41,7 @@ class Usage:
 
     @property
     def text(self) -> str:
+        """The reply: the problem (if any) on its own line, then the help text ``USAGE``."""
         return f"{self.problem}\n{USAGE}" if self.problem else USAGE
 
 
