@@ -89,6 +89,7 @@ class LiveServer:
 
     @property
     def url(self) -> str:
+        """The page's address, e.g. ``http://127.0.0.1:8000/``."""
         return self.server.url
 
     def linger(self) -> None:
@@ -107,6 +108,8 @@ class LiveServer:
             return
 
     def close(self) -> None:
+        """Stop serving: the page's event streams end; connections still open after a few seconds are cut
+        (``watch.server.STOP_TIMEOUT``)."""
         self.server.stop()
 
 
