@@ -92,6 +92,8 @@ class Trader(mesa.Agent):
         self._key = f"{model.scenario.seed}:{market.name}:{participant_id}:"  # what every key of its draws starts with
 
     def observe(self, at: int) -> Observation:
+        """What this trader sees at ``at``: its market's state through :func:`market.observation.observe`, with the
+        news since its last turn (handed over once: the inbox is emptied)."""
         news, self.news = self.news, []
         shown = self.policy.listings_per_want if self.policy else Policy.listings_per_want
         state, market = self.market.state, self.market.name
@@ -137,6 +139,7 @@ class FaultCount:
         self.recent = deque(maxlen=self.window)
 
     def add(self, failure: AgentFailure | None) -> None:
+        """Count one turn of the tier, failed when ``failure`` is given (by its kind)."""
         self.turns += 1
         self.recent.append(failure is not None)
         if failure is not None:
@@ -144,9 +147,11 @@ class FaultCount:
 
     @property
     def failed(self) -> int:
+        """The tier's failed turns so far, of every kind."""
         return sum(self.kinds.values())
 
     def as_dict(self) -> dict[str, object]:
+        """Turns, failed turns and failures by kind, as summary.json holds them."""
         return {"turns": self.turns, "failed": self.failed, "kinds": dict(sorted(self.kinds.items()))}
 
 
@@ -245,6 +250,7 @@ class MarketModel(mesa.Model):
 
     # --- live: people joining and acting between turns ----------------------
     def market(self, name: str) -> Market:
+        """The market called ``name``; raises ``StopIteration`` when the run has none."""
         return next(m for m in self.markets if m.name == name)
 
     def join(self, market_name: str, person: Participant, policy: Policy | None) -> Future[exchange.Outcome]:
@@ -321,6 +327,7 @@ class MarketModel(mesa.Model):
 
     @property
     def now(self) -> int:
+        """Simulated seconds since the week opened."""
         return int(self.env.now)
 
     # --- scheduling ----------------------------------------------------------

@@ -42,6 +42,8 @@ class LedgerError(Exception):
 
 
 class Record(NamedTuple):
+    """One stored event: its sequence number (from 1, over every market), its market and the event."""
+
     seq: int
     market: str
     event: Event
@@ -73,10 +75,12 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
+        """Close the database (what was appended is already committed)."""
         self._db.close()
 
     @property
     def last_seq(self) -> int:
+        """The sequence number of the last event stored (0 for an empty ledger)."""
         return self._seq
 
     def append(self, market: str, events: Sequence[Event]) -> None:
@@ -117,6 +121,7 @@ class Ledger:
         self._seq += len(rows)
 
     def records(self, market: str | None = None, after: int = 0) -> Iterator[Record]:
+        """The stored events after sequence number ``after``, in order (of ``market`` only, when given)."""
         for seq, mkt, body in self._rows(market, after):
             yield Record(seq, mkt, parse_event(body))
 
@@ -126,17 +131,21 @@ class Ledger:
             yield f'{{"seq":{seq},"market":{json.dumps(mkt)},"event":{body}}}'
 
     def markets(self) -> list[str]:
+        """The names of the markets that have events, sorted."""
         rows = self._db.execute("SELECT DISTINCT market FROM events ORDER BY market")
         return [r[0] for r in rows]
 
     def replay(self, market: str) -> MarketState:
+        """``market``'s state rebuilt from its events (the ledger is the truth; nothing else is stored)."""
         return MarketState.replay(r.event for r in self.records(market))
 
     def set_status(self, key: str, value: str) -> None:
+        """Store a run-level mark (e.g. an after-run step done), replacing an earlier value of ``key``."""
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, value))
 
     def status(self, key: str) -> str | None:
+        """The run-level mark stored under ``key``, or None."""
         row = self._db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 

@@ -52,6 +52,7 @@ class Observation(Frozen):
 
     @property
     def available(self) -> int:
+        """Money the trader can still commit: its balance minus what its open offers hold in escrow (cents)."""
         return self.balance - self.escrow
 
     def listings_by_kind(self) -> Mapping[str, tuple[ListingView, ...]]:

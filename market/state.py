@@ -94,6 +94,7 @@ class MarketState:
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> MarketState:
+        """A market's state built from its events, in order, by :meth:`evolve`."""
         state = cls()
         for event in events:
             state.evolve(event)
@@ -105,6 +106,7 @@ class MarketState:
         return self.balance.get(participant_id, 0) - self.escrow.get(participant_id, 0)
 
     def holdings(self, participant_id: str) -> list[Item]:
+        """The items the participant owns now (listed or not), in the order they came to it."""
         return [self.items[i] for i in self.items_by_owner.get(participant_id, {})]
 
     def bought_units(self, participant_id: str, kind: str) -> int:
@@ -112,6 +114,8 @@ class MarketState:
         return self.bought.get(participant_id, {}).get(kind, 0)
 
     def next_id(self, prefix: str) -> str:
+        """The id the next listing (``L``), offer (``O``) or deal (``D``) of this market gets; ``KeyError`` for any
+        other prefix."""
         count = {"L": len(self.listings), "O": len(self.offers), "D": len(self.deals)}[prefix]
         return f"{prefix}{count + 1}"
 
