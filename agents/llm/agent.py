@@ -204,7 +204,7 @@ class ModelPolicy(Policy):
             self.cassette._load(own)
         self.memory: dict[tuple[str, str], Memory] = {}
         self.instructions: dict[str, str] = {}
-        self._systems: dict[str, tuple[object, str]] = {}
+        self._systems: dict[tuple[str, str], tuple[object, str]] = {}  # (market, principal id): one per market
         self.accounts: dict[tuple[str, str, str], Account] = {}
         self._limits: dict[tuple[str, str | None, str], ModelLimits] = {}
         self._loop = asyncio.new_event_loop()
@@ -331,10 +331,11 @@ class ModelPolicy(Policy):
                 self.instructions[pid] = interview(obs.principal).instructions
                 if self.run_dir is not None:
                     write_instructions(self.run_dir, obs.principal)
-        principal, system = self._systems.get(pid, (None, ""))
+        # keyed by market too: the same person trades in several markets, each with its own principal object
+        principal, system = self._systems.get((obs.market, pid), (None, ""))
         if principal is not obs.principal:  # the same object all run long, unless the principal changed
             system = prompts.system_text(obs.principal, self.instructions[pid], self.context.scenario.rules)
-            self._systems[pid] = (obs.principal, system)
+            self._systems[obs.market, pid] = (obs.principal, system)
         return system
 
     async def _decide(self, obs: Observation) -> Decision | AgentFailure:
