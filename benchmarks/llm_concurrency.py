@@ -6,7 +6,11 @@ of the run, the bound ``calls x latency / concurrency`` and the ratio, and also 
 batch-aware bound ``sum over batches of ceil(batch / concurrency) x latency``: a
 batch must finish before the next starts, so that is the best any scheduler can do.
 
-    python benchmarks/llm_concurrency.py [--latency 0.2] [--concurrency 8 32]
+    python benchmarks/llm_concurrency.py [--latency 0.2] [--concurrency 8 32] [--faults rate_limit=20]
+
+``--faults MODE=N,...`` has the fake fail every Nth request that way (tests/llm/fakes.py); ``rate_limit=20``
+is 5% of requests answered 429 (retry-after 10 ms) and sent again. The bounds stay those of the fault-free
+calls, so a fault's retry (a second 200 ms round trip) is counted as overhead.
 """
 
 from __future__ import annotations
@@ -28,22 +32,26 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--faults", default="", help="MODE=N,... : the fake fails every Nth request that way")
+    parser.add_argument("--retry-wait", type=float, default=None, help="seconds before a retry with no retry-after")
     parser.add_argument("--markets", default="A,B,C,D", help="markets of deal.yaml (each has the same 69 traders)")
     args = parser.parse_args()
     batches = count_batches()
+    faults = {m: int(n) for m, _, n in (f.partition("=") for f in args.faults.split(",") if f)}
+    options: dict[str, float] = {} if args.retry_wait is None else {"retry_wait": args.retry_wait}
     print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
-          f"(69 traders each), {args.days} day(s), hourly ticks")
+          f"(69 traders each), {args.days} day(s), hourly ticks; faults {args.faults or 'none'}")
     print(f"{'conc':>5} {'calls':>6} {'batches':>8} {'wall s':>8} {'bound s':>8} {'ratio':>6} "
           f"{'batch bound s':>14} {'ratio':>6}")
     for concurrency in args.concurrency:
-        proc, url = start_fake("anthropic", args.latency)
+        proc, url = start_fake("anthropic", args.latency, faults)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 scenario = variant("deal.yaml", Path(tmp), days=args.days, timing={
                     "wake_every_minutes": {"min": 60, "max": 60}, "reaction_minutes": {"min": 5, "max": 40},
                     "tick_minutes": 60})
                 prepared = runner.plan(scenario, markets=args.markets.split(","), tiers=model_tiers(url),
-                                       options={"concurrency": concurrency})
+                                       options={"concurrency": concurrency, **options})
                 folder = RunFolder.create(Path(tmp), "b", exact=Path(tmp) / "run")
                 batches.clear()
                 started = time.perf_counter()
