@@ -65,3 +65,21 @@ def count_batches() -> list[int]:
 
     engine.MarketModel._batch = counting  # type: ignore[method-assign]
     return batches
+
+
+def count_requests(batches: list[int]) -> list[int]:
+    """The requests sent (every attempt, retries included) during each batch of ``count_batches``'s list, appended
+    as it runs (``SdkTransport.send`` wrapped; call after ``count_batches``): a fault's retry is a second round
+    trip that any scheduler must also fit in, so the bound of a run with faults counts requests, not calls."""
+    from agents.llm.transport import ModelRequest, ModelResponse, SdkTransport
+
+    sent: list[int] = []
+    original = SdkTransport.send
+
+    async def counting(self: SdkTransport, request: ModelRequest) -> ModelResponse:
+        sent.extend([0] * (len(batches) - len(sent)))
+        sent[-1] += 1
+        return await original(self, request)
+
+    SdkTransport.send = counting  # type: ignore[method-assign]
+    return sent
