@@ -37,10 +37,13 @@ def browser_path() -> str:
     return BROWSER
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(browser_path: str) -> Iterator[object]:
-    """This machine's Chromium, headless, driven by Playwright, one per test process (Playwright's sync API
-    refuses a second one opened inside the first; browser downloads are not needed)."""
+    """This machine's Chromium, headless, driven by Playwright, one per test (browser downloads are not needed).
+
+    Per test, not per process: while Playwright's sync API is open it leaves an event loop running in the main
+    thread, and every later test in that process that calls ``asyncio.run`` (the model transports do) would fail.
+    A test takes this fixture once; Playwright refuses a second sync API opened inside the first."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

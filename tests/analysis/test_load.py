@@ -51,8 +51,12 @@ def test_load_runs_stacks_runs_with_a_run_column(smoke_run: Path, pairs_run: Pat
     assert set(data.deals["run"].unique()) == {f"{smoke_run.parent.name}/run", f"{pairs_run.parent.name}/run"}
     assert data.deals.height == load_run(smoke_run).deals.height + load_run(pairs_run).deals.height
     assert len(data.runs) == 2
-    # stored ratings are matched to the same run ids
-    assert ratings(data).height == 2 * data.deals.height
+    # offline runs store no ratings (fairness is not simulated by default); simulated on request, every deal
+    # side is rated under the same run ids as the deals
+    assert ratings(data).height == 0
+    simulated = ratings(data, simulate=True)
+    assert simulated.height == 2 * data.deals.height
+    assert set(simulated["run"].unique()) == set(data.deals["run"].unique())
     with pytest.raises(AnalysisError, match="given twice"):
         load_runs([smoke_run, smoke_run])
 

@@ -104,6 +104,7 @@ def test_the_daily_table_the_report_and_the_terminal_line_agree_with_the_summary
     from analysis.load import load_runs
     from analysis.report import analyse, render
     from running.run import week_line
+    from running.summary import RunSummary
 
     summary, out = week(tmp_path, {"item_arrival_days": {"min": 0, "max": 3}}, "days")
     market = summary["markets"][0]
@@ -115,4 +116,4 @@ def test_the_daily_table_the_report_and_the_terminal_line_agree_with_the_summary
     a = analyse(load_runs([out]))
     assert a.daily is not None and a.daily["deals"].to_list() == market["by_day"]["deals"]
     assert "The week over time" in render(a)
-    assert week_line(summary) == "deals per day (day 1 first): A " + " ".join(map(str, market["by_day"]["deals"]))
+    assert week_line(RunSummary.model_validate(summary)) == "deals per day (day 1 first): A " + " ".join(map(str, market["by_day"]["deals"]))
