@@ -24,13 +24,13 @@ pytest.importorskip("llama_cpp", reason='llama-cpp-python is not installed (pip 
 from agents.llm.local_backend import LocalApi
 from agents.llm.local_server import LocalServer, model_file
 from agents.llm.tools import HostileJson, ToolCallError, to_action
-from running import runner
 from market.backends import AgentFailure
 from market.events import ParticipantJoined
 from market.ledger import Ledger
 from market.observation import Observation, observe
-from running.runfolder import RunFolder
 from market.state import MarketState
+from running import runner
+from running.runfolder import RunFolder
 from tests.market.helpers import assert_conserved
 
 # one llama.cpp server at a time: in one pytest-xdist worker, one test after another
