@@ -116,4 +116,5 @@ def test_the_daily_table_the_report_and_the_terminal_line_agree_with_the_summary
     a = analyse(load_runs([out]))
     assert a.daily is not None and a.daily["deals"].to_list() == market["by_day"]["deals"]
     assert "The week over time" in render(a)
-    assert week_line(RunSummary.model_validate(summary)) == "deals per day (day 1 first): A " + " ".join(map(str, market["by_day"]["deals"]))
+    deals = " ".join(map(str, market["by_day"]["deals"]))
+    assert week_line(RunSummary.model_validate(summary)) == f"deals per day (day 1 first): A {deals}"
