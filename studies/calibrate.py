@@ -34,7 +34,7 @@ the fit; every moment is reported as published (with its interval) against simul
 (published and simulated errors combined) under 1.96; otherwise the declared tolerance.
 Nothing is clamped: a moment the profiles do not produce is reported as missed.
 
-The ablation (``--ablation``, on by default) then takes the calibrated week and sets each
+The ablation (on unless ``--no-ablation``) then takes the calibrated week and sets each
 capability of the second compared tier's profile (``small``) to the first's (``frontier``)
 in turn, and all of them at once, each on the same held-out seeds, and reports what that
 does to each tier gap (seller premium, buyer savings, extra deals per person), as the
@@ -491,8 +491,9 @@ def main(
     seed: Annotated[int, typer.Option(help="seed of the sampler and first fit seed")] = 1,
     workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="run on Ray: local, auto, or HOST:PORT")] = None,
-    ablation: Annotated[bool, typer.Option(help=(
-        "after the fit, set each capability of the small tier to the frontier's in turn (held-out seeds)"))] = True,
+    no_ablation: Annotated[bool, typer.Option("--no-ablation", help=(
+        "skip the ablation (by default, after the fit, each capability of the small tier is set to the frontier's "
+        "in turn on the held-out seeds)"))] = False,
     ablation_seeds: Annotated[int | None, typer.Option(min=2, help=(
         "run the ablation on the first N held-out seeds only (default: all of them), to fit a time budget"))] = None,
     write: Annotated[Path | None, typer.Option(help=(
@@ -508,7 +509,7 @@ def main(
         folder = out or Path("runs/calibrate") / f"{cal.targets.name}-{datetime.now():%Y%m%d-%H%M%S}"
         record = calibrate(cal, trials, folder, workers, ray, on_trial=lambda s: console.print(
             f"trial {s.trials[-1].number}: distance {_fmt(s.trials[-1].value)} (best {_fmt(s.best_value)})",
-            highlight=False), ablation=ablation,
+            highlight=False), ablation=not no_ablation,
             on_step=lambda name: console.print(f"ablation: {name} done", highlight=False),
             ablation_seeds=ablation_seeds)
         if write is not None:
