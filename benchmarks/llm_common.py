@@ -83,3 +83,58 @@ def count_requests(batches: list[int]) -> list[int]:
 
     SdkTransport.send = counting  # type: ignore[method-assign]
     return sent
+
+
+def loop_lags() -> list[float]:
+    """How late (seconds) a 5 ms timer fires on each ``ModelPolicy``'s event loop made from now on in this process,
+    appended as it runs (``ModelPolicy.__init__`` wrapped): a loop busy with the client's own work shows here."""
+    import asyncio
+
+    from agents.llm.agent import ModelPolicy
+
+    lags: list[float] = []
+    original = ModelPolicy.__init__
+
+    async def watch() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.005)
+            lags.append(loop.time() - start - 0.005)
+
+    def watching(self: ModelPolicy, context: Any) -> None:
+        original(self, context)
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(watch()))
+
+    ModelPolicy.__init__ = watching  # type: ignore[method-assign]
+    return lags
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.is_file():
+        return None
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def model_waits() -> list[float]:
+    """Wall seconds of each ``ModelPolicy.decide_batch`` from now on in this process (the engine waiting for a
+    batch's model calls), appended as it runs; the rest of a run's wall time is the engine's own."""
+    import time
+
+    from agents.llm.agent import ModelPolicy
+
+    waits: list[float] = []
+    original = ModelPolicy.decide_batch
+
+    def timed(self: ModelPolicy, observations: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, observations)
+        finally:
+            waits.append(time.perf_counter() - started)
+
+    ModelPolicy.decide_batch = timed  # type: ignore[method-assign]
+    return waits

@@ -13,6 +13,9 @@ is 5% of requests answered 429 (retry-after 10 ms) and sent again. The two bound
 fault's retry, a second 200 ms round trip, counts as overhead); the last columns count the requests sent in
 each batch, retries included, ``sum over batches of ceil(requests / concurrency) x latency``: the best a
 scheduler can do when those requests must be sent. Fault-free, the two batch bounds are equal.
+Then where the time goes: the client's event loop lag (a 5 ms timer, mean and 90th percentile; small means
+the client was free to send and read), the fake's CPU per request (it chooses answers one at a time on one
+loop, so a burst of 32 requests queues behind it), and the wall time outside model calls (the engine).
 """
 
 from __future__ import annotations
@@ -23,7 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from llm_common import count_batches, count_requests, model_tiers, start_fake, variant
+from llm_common import (
+    count_batches,
+    count_requests,
+    cpu_seconds,
+    loop_lags,
+    model_tiers,
+    model_waits,
+    start_fake,
+    variant,
+)
 
 from running import runner
 from running.runfolder import RunFolder
@@ -40,6 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     batches = count_batches()
     sent = count_requests(batches)
+    lags = loop_lags()
+    waits = model_waits()
     faults = {m: int(n) for m, _, n in (f.partition("=") for f in args.faults.split(",") if f)}
     options: dict[str, float] = {} if args.retry_wait is None else {"retry_wait": args.retry_wait}
     print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
@@ -58,6 +72,8 @@ def main() -> None:
                 folder = RunFolder.create(Path(tmp), "b", exact=Path(tmp) / "run")
                 batches.clear()
                 sent.clear()
+                lags.clear()
+                waits.clear()
                 started = time.perf_counter()
                 result = runner.start(prepared, folder, after_run=False)
                 wall = time.perf_counter() - started
@@ -69,6 +85,12 @@ def main() -> None:
                 print(f"{concurrency:>5} {calls:>6} {len(batches):>8} {wall:>8.2f} {bound:>8.2f} {wall / bound:>6.2f} "
                       f"{batch_bound:>14.2f} {wall / batch_bound:>6.2f} {sum(sent):>9} {request_bound:>16.2f} "
                       f"{wall / request_bound:>6.2f}")
+                fake_cpu = cpu_seconds(proc.pid)
+                lag = sorted(lags) or [0.0]
+                print(f"      client loop lag mean {1000 * sum(lag) / len(lag):.1f} ms, p90 "
+                      f"{1000 * lag[int(0.9 * len(lag))]:.1f} ms; fake CPU per request "
+                      + (f"{1000 * fake_cpu / max(1, sum(sent)):.1f} ms" if fake_cpu is not None else "n/a")
+                      + f"; outside model calls {wall - sum(waits):.2f} s")
         finally:
             proc.kill()
             proc.wait()
