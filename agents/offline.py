@@ -132,6 +132,8 @@ class OfflinePolicy(Policy):
         self._key_crcs: dict[str, int] = {}  # trader -> CRC of the start of its estimates' keys
 
     def decide(self, obs: Observation) -> Decision:
+        """One trader's turn under this profile's capabilities: answer offers, bid for wants, list and reprice
+        items; deterministic for the scenario's seed, market, trader and step (its draws are keyed by them)."""
         trader = obs.trader
         memory = self._memory.get((obs.market, trader))
         if memory is None:
