@@ -210,6 +210,8 @@ class ModelPolicy(Policy):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
         self._thread.start()
+        self._closing = threading.Lock()
+        self._closed = False
 
     @property
     def concurrency(self) -> int:
@@ -514,15 +516,29 @@ class ModelPolicy(Policy):
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def close(self) -> None:
-        """Close the tiers' transports (SDK clients, local servers) and stop the event loop (idempotent)."""
-        if self._loop.is_running():  # the clients' connections belong to the loop: closed on it
-            self.run(self._close_transports())
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        """Close the tiers' transports (SDK clients, local servers) and stop the event loop (idempotent, and safe
+        from several threads: a second call returns at once, after the first has stopped the loop or given up)."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            if self._loop.is_running():  # the clients' connections belong to the loop: closed on it
+                try:
+                    asyncio.run_coroutine_threadsafe(self._close_transports(), self._loop).result(CLOSE_TIMEOUT)
+                except TimeoutError:  # connections left open die with the loop; nothing recorded depends on them
+                    pass
+                finally:
+                    self._loop.call_soon_threadsafe(self._loop.stop)
+                    self._thread.join(CLOSE_TIMEOUT)
 
     async def _close_transports(self) -> None:
         live = {id(t.live): t.live for t in self.tiers.values() if t.live is not None}
         for transport in live.values():
             await transport.aclose()
+
+
+CLOSE_TIMEOUT = 30.0
+"""Seconds closing the transports, and then the loop's thread, may take before close gives up on them."""
 
 
 def context_tokens(settings: TierSettings, where: str = "options.context_tokens") -> int | None:
