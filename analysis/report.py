@@ -27,6 +27,7 @@ from analysis.moments import over_runs, run_moments
 from analysis.pages import Row, Table, figure_html
 from analysis.tables import daily_series
 from market.events import RejectionCode
+from market.files import write_whole
 from market.money import format_money
 from market.scenario import Scenario, ScenarioError, validate_scenario
 from market.targets import (
@@ -516,9 +517,7 @@ def write_report(paths: list[Path], out: Path | None = None, compare: Sequence[s
     target = out or (Path(paths[0]) / REPORT_FILE)
     a = analyse(data, compare=compare)
     html_text = render(a)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(html_text, encoding="utf-8")
-    tmp.replace(target)
+    write_whole(target, html_text)
     write_headline(target.parent, Headline(report=str(target), effects=headline_effects(a)))
     if a.published is not None:
         write_published(target.parent, a.published)

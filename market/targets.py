@@ -33,6 +33,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from market.domain import Frozen
+from market.files import write_whole
 from market.money import format_money
 from market.scenario import Ident, ScenarioError, _describe, read_mapping
 
@@ -278,9 +279,7 @@ def compare(moment: Moment, simulated: float | None, low: float | None = None, h
 def write_published(run_dir: Path, published: Published) -> Path:
     """Store the comparison for the terminal (``published.json``)."""
     path = run_dir / PUBLISHED_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(published.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_whole(path, published.model_dump_json(indent=2) + "\n")
     return path
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from market.files import write_whole
 from market.money import format_money
 from market.scenario import Scenario, ScenarioError, quoted, validate_scenario
 from running.runfolder import RunFolder, RunFolderError
@@ -197,9 +198,7 @@ def provenance_lines(
 def write_headline(run_dir: Path, headline: Headline) -> Path:
     """Store the report's headline for the terminal (``headline.json``)."""
     path = run_dir / HEADLINE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(headline.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_whole(path, headline.model_dump_json(indent=2) + "\n")
     return path
 
 

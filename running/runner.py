@@ -22,6 +22,7 @@ from typing import Any
 
 from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
+from market.files import write_whole
 from market.ledger import Ledger
 from market.scenario import Scenario, budget_warnings, build_participants, clipped, dump_scenario, load_scenario
 from market.targets import TARGETS_FILE, read_targets
@@ -130,8 +131,8 @@ def start(
     targets = {"targets": TARGETS_FILE} if prepared.targets_path is not None else {}
     resolved = prepared.scenario.model_copy(update={"catalog": "catalog.csv", **targets})
     if prepared.targets_path is not None:
-        _write_text(folder.path / TARGETS_FILE, prepared.targets_path.read_text(encoding="utf-8"))
-    _write_text(folder.scenario, dump_scenario(resolved))
+        write_whole(folder.path / TARGETS_FILE, prepared.targets_path.read_text(encoding="utf-8"))
+    write_whole(folder.scenario, dump_scenario(resolved))
     partial = folder.catalog.with_name(folder.catalog.name + ".partial")
     shutil.copyfile(prepared.catalog_path, partial)
     partial.replace(folder.catalog)
@@ -306,16 +307,6 @@ def after_run_steps(ledger: Ledger) -> dict[str, bool]:
     """Each after-run plugin and whether it is done for the run of ``ledger``."""
     names = sorted(ep.name for ep in entry_points(group=AFTER_RUN_GROUP))
     return {name: ledger.status(f"after_run.{name}") == "done" for name in names}
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a kill or a full disk never leaves half a file)."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class _Verifier:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from market.clock import DAY
+from market.files import write_whole
 from market.state import MarketState
 
 
@@ -122,12 +123,7 @@ class RunSummary(BaseModel):
 
     def write(self, path: Path) -> None:
         """Write summary.json at ``path`` whole or not at all (a kill or a full disk never leaves half a file)."""
-        partial = path.with_name(path.name + ".partial")
-        try:
-            partial.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_whole(path, json.dumps(self.as_json(), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:

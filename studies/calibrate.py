@@ -68,6 +68,7 @@ from rich.console import Console
 
 from agents.offline import CAPABILITIES, NO_LIMIT, PROFILES, Profile, resolve_profile
 from analysis.moments import interval, over_runs, run_moments
+from market.files import write_whole
 from market.scenario import Scenario, dump_scenario, load_scenario, quoted
 from market.targets import NOT_SIMULATED, SIMULATED, Moment, Targets, read_targets
 from studies.experiment import ExperimentError, design, run, validate_spec
@@ -462,9 +463,7 @@ def write_scenario(cal: Calibration, params: dict[str, Any], record: dict[str, A
         if base.targets else {}
     body = dump_scenario(fitted.model_copy(update={"catalog": catalog_path, **targets}))
     text = "\n".join(lines) + "\n" + body
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_whole(target, text)
 
 
 def _fmt(value: Any) -> str:
