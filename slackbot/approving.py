@@ -105,8 +105,7 @@ class Approvals:
             text = "\n".join([f"Settlement declined *{len(lines)}* approvals still open:", *lines[:30]])
             if len(lines) > 30:
                 text += f"\n… and {len(lines) - 30} more."
-            for admin in self.courier.admins:  # again if more
-                self.courier.dm(admin, f"settled:approvals:{admin}:{len(lines)}", blocks.trusted(text))
+            self.courier.tell_admins(f"settled:approvals:{len(lines)}", blocks.trusted(text))  # again if more
         return lines
 
     def ask_again(self, lost_only: bool) -> int:

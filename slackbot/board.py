@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from market.actions import Action, Counter, MakeOffer
-from market.domain import Deal
+from market.domain import Deal, Listing, Offer
 from market.events import DealClosed, MessageSent, OfferMade
 from market.state import MarketState
 from slackbot import blocks
@@ -139,18 +139,20 @@ def name_in(state: MarketState, pid: str) -> str:
     return person.name if person else pid
 
 
-def _title(state: MarketState, action: Action) -> str:
+def _about(state: MarketState, action: Action) -> tuple[Offer | None, Listing | None, str]:
+    """The offer and listing a held action is about (None where the board does not know them) and the item's title."""
     offer = state.offers.get(getattr(action, "offer_id", ""))
     listing = state.listings.get(offer.listing_id if offer else getattr(action, "listing_id", ""))
     item = state.items.get(listing.item_id) if listing else None
-    return item.title if item else "an item"
+    return offer, listing, item.title if item else "an item"
+
+
+def _title(state: MarketState, action: Action) -> str:
+    return _about(state, action)[2]
 
 
 def _question(state: MarketState, approval: str, action: Action) -> blocks.Msg:
-    offer = state.offers.get(getattr(action, "offer_id", ""))
-    listing = state.listings.get(offer.listing_id if offer else getattr(action, "listing_id", ""))
-    item = state.items.get(listing.item_id) if listing else None
-    title = item.title if item else "an item"
+    offer, listing, title = _about(state, action)
     if isinstance(action, MakeOffer):
         seller = name_in(state, listing.seller) if listing else "the seller"
         return blocks.approval_request(approval, action.type, action.amount, title, seller, action.listing_id)

@@ -30,14 +30,14 @@ from slackbot import blocks
 from slackbot.approving import Approvals
 from slackbot.board import Board
 from slackbot.courier import Courier
-from slackbot.desk import Desk, listing_of, price_in
-from slackbot.interview import FORM_NOTE, Interviews
-from slackbot.people import People, build_person, participant_id
+from slackbot.desk import Desk, price_in
+from slackbot.interview import Interviews
+from slackbot.people import People, participant_id
 from slackbot.store import Person, Store
 from slackbot.webapi import WebApi
 from slackbot.week import Week
 
-__all__ = ["FORM_NOTE", "Host", "build_person", "listing_of", "participant_id", "price_in"]
+__all__ = ["Host", "participant_id", "price_in"]
 
 
 class Host:
