@@ -24,12 +24,12 @@ import typer
 
 from analysis import pages
 from analysis.pages import Row, Table, figure_html
+from market import targets
 from market.money import format_money
 
 REPORT_FILE = "report.html"
 CALIBRATION_FILE = "calibration.json"
-MONEY = {"volume_cents", "seller_premium_cents", "buyer_savings_cents", "same_item_premium_cents",
-         "median_price_cents"}
+MONEY = {statistic for statistic, unit in targets.UNITS.items() if unit == "$"}
 UNITS = {"deals": "deals", "deals_total": "deals", "listings": "listings", "listings_total": "listings",
          "extra_deals_per_person": "deals per person", "fairness_mean": "rating points (1-7)",
          "fairness_gap": "rating points", "style_effect": "rating points", "items_sold_twice": "items"}

@@ -161,10 +161,11 @@ def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0, pair: tuple[str, 
     with bootstrap intervals over principals, in markets where the tiers mix. The rating's name says when
     the ratings are simulated."""
     top, base = pair or contrast(data)
-    mixed = rated.filter(pl.col("market").is_in(mixed_markets(data)))
+    markets = mixed_markets(data)
+    mixed = rated.filter(pl.col("market").is_in(markets))
     # surplus from every deal side, ratings where someone rated (fairness is not simulated by default)
     sides = rated_deals(data, rated.select("run", "market", "deal_id", "participant_id", "rating"), every_side=True)
-    per_person = sides.filter(pl.col("market").is_in(mixed_markets(data))).group_by(
+    per_person = sides.filter(pl.col("market").is_in(markets)).group_by(
         ["run", "market", "participant_id", "tier"]).agg(rating=pl.col("rating").mean(),
                                                          surplus=pl.col("surplus").mean())
     out = []

@@ -15,14 +15,14 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from analysis import tables
 from analysis.tables import SCHEMAS, enrich_deals, hourly_series, project
 from market.clock import DAY
 from market.ledger import Ledger, LedgerError
 from running.runfolder import RunFolder, RunFolderError
 
-TABLES = ("participants", "items", "wants", "listings", "offers", "deals", "messages", "rejections", "failures",
-          "transcripts", "hourly")
-_SCHEMAS = SCHEMAS  # the projected tables' columns (market.tables), named here for older callers
+TABLES = (*tables.TABLES, "hourly")
+_SCHEMAS = SCHEMAS  # the projected tables' columns (analysis.tables), named here for older callers
 
 
 class AnalysisError(ValueError):

@@ -127,7 +127,7 @@ def paired_estimate(name: str, diffs: np.ndarray, seed: int = 0) -> Estimate:
     diffs = np.asarray(diffs, dtype=float)
     low, high = bootstrap_ci(diffs, seed)
     mean = float(diffs.mean()) if diffs.size else float("nan")
-    exact = diffs.size < 63 and 2**diffs.size <= PERMUTATIONS
+    exact = p_floor(int(diffs.size)) is None
     flips = f"all {2**diffs.size:,} sign patterns" if exact else f"{PERMUTATIONS:,} random sign flips"
     return Estimate(name, mean, low, high, sign_flip_p(diffs, seed) if diffs.size else None, int(diffs.size),
                     f"paired; percentile bootstrap CI (scipy); sign-flip permutation p (scipy, {flips})",
