@@ -6,9 +6,8 @@
 ``-h``/``--help`` and ``--version`` on each. Every subcommand is the module's
 own typer app (or function), mounted, not copied: the two forms cannot drift.
 
-This module is an edge inside ``market``: the engine never imports ``agents``,
-``analysis``, ``slackbot`` or the live page (``watch``), and neither does this
-module when loaded. A subcommand's module is imported only when that
+This package is the top floor: it may import any other, but imports none of them
+when loaded. A subcommand's module is imported only when that
 subcommand runs, so ``market --help`` imports none of them, ``market run``
 imports no front end, and a missing optional part (``market slack`` without
 the ``slack`` extra) fails with a message naming what to install.

@@ -139,25 +139,19 @@ def main(
 
             result = _with_progress(console, quiet, go, [m.name for m in prepared.scenario.markets],
                                     prepared.scenario.days)
-    except BAD_INPUT as exc:
+    except (*BAD_INPUT, OSError, sqlite3.OperationalError) as exc:
         if disk_full(exc):
             _disk_full(exc, folder, live)
         if live is not None:
             live.close()
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True, markup=True)
+        hint = "" if isinstance(exc, BAD_INPUT) else _resume_hint(folder)  # bad input: nothing to resume
+        err.print(f"[red]error:[/red] {exc}{hint}", highlight=False, soft_wrap=True, markup=True)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     except KeyboardInterrupt:
         if live is not None:
             live.close()
         err.print(f"interrupted{_resume_hint(folder)}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
-    except (OSError, sqlite3.OperationalError) as exc:
-        if disk_full(exc):
-            _disk_full(exc, folder, live)
-        if live is not None:
-            live.close()
-        err.print(f"[red]error:[/red] {exc}{_resume_hint(folder)}", highlight=False, soft_wrap=True, markup=True)
-        raise typer.Exit(ExitCode.BAD_INPUT) from None
     except FatalPolicyError as exc:  # refused before the first batch (e.g. a key at set-up)
         if live is not None:
             live.close()

@@ -40,8 +40,8 @@ its effect. ``--vary participants=...`` gives the design points (default 69 alon
 The runs are an ordinary experiment folder (``studies.experiment``), resumable
 with the same ``--out``; no report or survey is made per run. Writes
 ``power_runs.parquet`` (each week's tests), ``power.parquet`` (the table) and
-``power.html`` (the curve) into the folder. The code lives in analysis/ because it
-uses the analysis's tests; ``python -m market.power`` and ``market power`` launch it.
+``power.html`` (the curve) into the folder. It tests each week with the analysis's own tests
+(:mod:`analysis.stats`); ``python -m market.power`` and ``market power`` launch it.
 """
 
 from __future__ import annotations
@@ -478,4 +478,4 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
-    app(prog_name="python -m analysis.power")
+    cli()

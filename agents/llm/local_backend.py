@@ -37,7 +37,7 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.agent import ModelPolicy, shared_policy
-from agents.llm.constrained import ConstrainedApi, unbounded
+from agents.llm.constrained import ConstrainedApi
 from agents.llm.local_server import INSTALL_HINT, LocalModelError, LocalServer, model, model_file, server_installed
 from agents.llm.transport import ModelRequest, ModelResponse, ModelTransport, SdkTransport
 from market.backends import BackendContext, BackendError
@@ -223,4 +223,4 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
 
 
 __all__ = ["LOCAL_DEFAULTS", "LocalApi", "LocalClient", "LocalOptions", "LocalServers", "LocalTransport", "ServerTime",
-           "build_policy", "local_options", "unbounded", "with_local_defaults"]
+           "build_policy", "local_options", "with_local_defaults"]

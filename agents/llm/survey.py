@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.llm.agent import Account, ModelPolicy, ReplayMiss, Reply, Tier, model_policy
 from agents.llm.apis import MODEL_BACKENDS
-from agents.llm.local_backend import LocalApi, unbounded
+from agents.llm.constrained import unbounded
+from agents.llm.local_backend import LocalApi
 from agents.llm.prompts import CUT_OFF_TEXT
 from agents.llm.tools import parse_arguments
 from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
@@ -191,7 +192,7 @@ def request_for(api: str, tier: Tier, system: str, messages: list[dict[str, Any]
             "tool_choice": {"type": "tool", "name": SURVEY_TOOL},
             "messages": messages,
         }
-    # a local server's grammar cannot hold the schema's length bounds (see local_backend.unbounded)
+    # a local server's grammar cannot hold the schema's length bounds (see constrained.unbounded)
     schema = unbounded(tool_schema()) if api == LocalApi.name else tool_schema()
     return {
         "model": tier.model, "max_tokens": tier.settings.max_tokens,
