@@ -23,7 +23,7 @@ import typer
 from analysis import efficiency as eff
 from analysis import fairness, figures, metrics, pages, stats
 from analysis.load import AnalysisError, RunData, expand_runs, load_runs
-from analysis.moments import over_runs, run_moments
+from analysis.moments import finished_summary, moments_of, over_runs
 from analysis.pages import Row, Table, figure_html
 from analysis.tables import daily_series
 from market.events import RejectionCode
@@ -34,6 +34,7 @@ from market.targets import (
     NOT_SIMULATED,
     PUBLISHED_FILE,
     Interval,
+    Moment,
     Published,
     PublishedRow,
     Targets,
@@ -145,16 +146,18 @@ _EFFECTS = {"seller_premium_cents": 0, "buyer_savings_cents": 1, "extra_deals_pe
 def published(data: RunData, comparisons: Sequence[Comparison]) -> Published | None:
     """Each figure of the targets file the scenario names beside the simulated one (None when it names none).
 
-    The moments are computed by :func:`market.targets.run_moments`, the calibration's code. Over
-    replications: the mean and a 95% t interval over the runs. One run: counts and volumes are point
-    values (one week has no interval of its own); tier effects have the headline's bootstrap interval.
+    The moments are computed by :func:`analysis.moments.moments_of`, the calibration's code, from the tables
+    already loaded (one run's regression is the comparison's). Over replications: the mean and a 95% t interval
+    over the runs. One run: counts and volumes are point values (one week has no interval of its own); tier
+    effects have the headline's bootstrap interval.
     """
     name = data.scenario.get("targets")
     if not name or not data.runs:
         return None
     targets: Targets = read_targets(data.runs[0] / str(name))
     simulable = [m for m in targets.moments if m.statistic not in NOT_SIMULATED]
-    per_run = [run_moments(run_dir, simulable) for run_dir in data.runs]
+    per_run = [_moments(data, run_id, run_dir, simulable, comparisons)
+               for run_id, run_dir in zip(data.run_ids, data.runs, strict=True)]
     rows: list[PublishedRow] = []
     for m in targets.moments:
         values = [v.get(m.name, math.nan) for v in per_run]
@@ -177,6 +180,16 @@ def published(data: RunData, comparisons: Sequence[Comparison]) -> Published | N
         else:
             rows.append(compare(m, values[0]))
     return Published(targets=targets.name, rows=rows)
+
+
+def _moments(data: RunData, run_id: str, run_dir: Path, moments: Sequence[Moment],
+             comparisons: Sequence[Comparison]) -> dict[str, float]:
+    """One run's moments out of ``data``; a single run reuses the comparisons' regressions (fitted on its deals)."""
+    summary = finished_summary(run_dir)
+    if len(data.runs) > 1:
+        return moments_of(stats.subset(data, run_id), summary, moments)
+    fitted = {(c.top, c.base): c.regression[0].value for c in comparisons if c.regression}
+    return moments_of(data, summary, moments, fitted)
 
 
 def provenance(data: RunData, compare: Sequence[str] = ()) -> list[str]:
