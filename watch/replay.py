@@ -13,10 +13,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from market.clock import DAY, HOUR
+from market.clock import HOUR
 from market.events import ParticipantJoined
 from market.hourly import hourly_row
 from market.ledger import Ledger, LedgerError, Record
+from market.scenario import ScenarioError, validate_scenario
 from running.live import MarketView
 from running.runfolder import RunFolder, RunFolderError
 from watch.controls import Controls
@@ -31,22 +32,17 @@ class LedgerWatch(Session):
 
     def __init__(self, folder: RunFolder, controls: Controls | None = None, hub: Hub | None = None) -> None:
         try:
-            scenario = folder.read_scenario()
-        except RunFolderError as exc:
+            scenario = validate_scenario(folder.read_scenario(), str(folder.scenario))
+        except (RunFolderError, ScenarioError) as exc:
             raise LedgerError(str(exc)) from None
-        if "tiers" not in scenario:
-            raise LedgerError(f"{folder.scenario}: not a resolved scenario (no tiers)")
         self.folder = folder
-        self.duration = int(scenario.get("days", 1)) * DAY
-        hours = scenario.get("working_hours")
-        self.closes = int(hours.get("end", 24)) if isinstance(hours, dict) else 24
+        self.duration = scenario.duration
+        self.closes = scenario.working_hours.end
         with Ledger(folder.ledger) as ledger:  # sqlite connections stay in their thread: the player opens its own
-            names = ledger.markets() or [m["name"] for m in scenario.get("markets", [])]
-        if not names:
-            raise LedgerError(f"{folder.path}: the ledger has no markets yet")
+            names = ledger.markets() or [m.name for m in scenario.markets]
         controls = controls or Controls(market="", speed=3_600.0)
         controls.apply_markets(tuple(names))
-        super().__init__(folder.path.name, list(scenario["tiers"]), controls, hub or Hub())
+        super().__init__(folder.path.name, list(scenario.tiers), controls, hub or Hub())
         self._markets = {name: MarketView(name=name) for name in names}
         self._hourly: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         self._pending: deque[Record] = deque()

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
+
+import yaml
 
 from market.clock import DAY, HOUR
+from market.scenario import WorkingHours
 from running.runfolder import RunFolder
 from watch.controls import MAX_SPEED, Controls
 from watch.replay import LedgerWatch
@@ -26,10 +31,10 @@ def test_a_finished_week_shows_its_last_day_at_closing_not_the_midnight_after() 
     assert clock_label(5 * DAY - 1, end=5 * DAY, closes=17) == "day 5 · 23:59"  # still the week
 
 
-def test_a_replayed_finished_run_ends_on_its_closing_hour(smoke_run: RunFolder) -> None:
-    """smoke.yaml is one day, working hours 9 to 17: replayed to its end, the page says so."""
+def _replayed_to_the_end(folder: RunFolder) -> dict[str, object]:
+    """The last snapshot of ``folder`` replayed at full speed (120 s at most)."""
     controls = Controls(market="", speed=MAX_SPEED)
-    watch = LedgerWatch(smoke_run, controls)
+    watch = LedgerWatch(folder, controls)
     watch.start()
     try:
         deadline, version, snapshot = time.monotonic() + 120, 0, {}
@@ -40,5 +45,24 @@ def test_a_replayed_finished_run_ends_on_its_closing_hour(smoke_run: RunFolder) 
                 version, snapshot = got[0], json.loads(got[1])
     finally:
         watch.stop()
+    return snapshot
+
+
+def test_a_replayed_finished_run_ends_on_its_closing_hour(smoke_run: RunFolder) -> None:
+    """smoke.yaml is one day, working hours 9 to 17: replayed to its end, the page says so."""
+    snapshot = _replayed_to_the_end(smoke_run)
     assert snapshot["clock"] == DAY
     assert snapshot["clock_label"] == "day 1 · 17:00 · week over"
+
+
+def test_a_scenario_without_working_hours_ends_at_the_default_closing_hour(smoke_run: RunFolder,
+                                                                           tmp_path: Path) -> None:
+    """A run whose scenario.yaml leaves working_hours out closes its days at WorkingHours' default, 18:00."""
+    copy = RunFolder(Path(shutil.copytree(smoke_run.path, tmp_path / "run")))
+    scenario = yaml.safe_load(copy.scenario.read_text(encoding="utf-8"))
+    del scenario["working_hours"]
+    copy.scenario.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    assert WorkingHours().end == 18
+    snapshot = _replayed_to_the_end(copy)
+    assert snapshot["clock"] == DAY
+    assert snapshot["clock_label"] == "day 1 · 18:00 · week over"
