@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
+
+import typer
 
 from market.backends import distinct
 from market.engine import MarketModel
@@ -56,10 +59,20 @@ class CostCap:
             model.stop(f"--max-cost ${self.max_usd:,.2f} reached (${spent:,.2f} spent)", cause="max_cost")
 
 
+MAX_COST_USD = 1_000_000
+"""The largest ``--max-cost``, in US dollars."""
+
+MaxCost = Annotated[float | None, typer.Option(
+    "--max-cost", min=0, max=MAX_COST_USD,
+    help="stop each run cleanly (resumable) once its model calls cost this many US dollars")]
+"""The ``--max-cost`` option of every command that runs weeks (``market run``, ``sweep``, ``experiment``)."""
+
+
 def cost_cap(max_usd: float | None) -> CostCap | None:
-    """The cost cap for ``--max-cost`` (None: no cap); ``ValueError`` naming the option for a negative amount."""
+    """The cost cap for ``--max-cost`` (None: no cap); ``ValueError`` naming the option outside 0 to
+    :data:`MAX_COST_USD`."""
     if max_usd is None:
         return None
-    if not max_usd >= 0:  # NaN too
-        raise ValueError(f"--max-cost: a number of US dollars from 0, got {max_usd}")
+    if not 0 <= max_usd <= MAX_COST_USD:  # NaN too
+        raise ValueError(f"--max-cost: a number of US dollars from 0 to {MAX_COST_USD:,}, got {max_usd}")
     return CostCap(max_usd)

@@ -21,7 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -42,7 +42,7 @@ from market.money import format_money
 from market.scenario import ScenarioError, quoted
 from market.targets import Published, read_published
 from running import provenance, runner
-from running.hooks import OnBatch, compose, cost_cap, model_cost
+from running.hooks import MaxCost, OnBatch, compose, cost_cap, model_cost
 from running.runfolder import RunFolder, RunFolderError
 from running.summary import RunSummary
 
@@ -50,6 +50,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
 err = Console(stderr=True)
 BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
+"""What a command that runs weeks (``market run``, ``sweep``, ``experiment``, ...) reports as bad input (exit 2)."""
 
 
 class ExitCode(IntEnum):
@@ -84,8 +85,7 @@ def main(
         help="TIER=BACKEND[:MODEL], e.g. frontier=anthropic:claude-opus-4-5 (repeatable)")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024,
                                                     help="model calls in flight at once (default 16)")] = None,
-    max_cost: Annotated[float | None, typer.Option(
-        min=0, max=1_000_000, help="stop cleanly (resumable) once model calls cost this many US dollars")] = None,
+    max_cost: MaxCost = None,
     cassette: Annotated[Path | None, typer.Option(help="recorded model calls for the replay backend")] = None,
     estimate: Annotated[bool, typer.Option("--estimate", help=(
         "print the expected model calls, tokens and dollars per tier; no network, no key, no run folder"))] = False,
@@ -128,8 +128,7 @@ def main(
             only = [m.strip() for m in markets.split(",") if m.strip()] if markets else None
             prepared = runner.plan(scenario, seed=seed, days=days, markets=only, run_dir=out,
                                    tiers=tiers or None, options=options)
-            for warning in prepared.warnings:  # before the run, even with --quiet: the week may close nothing
-                err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
+            print_warnings(prepared.warnings)  # before the run, even with --quiet: the week may close nothing
             live = _serve(watch, host, port, speed, paused)
             folder = RunFolder.create(runs, prepared.scenario.name, exact=out)
             rules = compose(_watch_hook(live, folder), cost_cap(max_cost))  # after the progress bar's
@@ -200,6 +199,12 @@ def main(
         live.close()
     if result.stopped:
         raise typer.Exit(ExitCode.STOPPED)
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """Each warning about a plan (e.g. budgets that cannot buy anything) on stderr, one ``warning:`` line each."""
+    for warning in warnings:
+        err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
 
 
 def _keep_traceback(folder: RunFolder | None) -> Path:

@@ -71,9 +71,9 @@ from analysis.moments import interval, over_runs, run_moments
 from market.files import write_whole
 from market.scenario import Scenario, dump_scenario, load_scenario, quoted
 from market.targets import NOT_SIMULATED, SIMULATED, Moment, Targets, read_targets
+from running.run import BAD_INPUT
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, apply, parse_path
-from studies.sweep import BAD_INPUT
 
 MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000

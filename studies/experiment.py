@@ -62,9 +62,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market.domain import Frozen
-from market.ledger import Ledger
 from market.scenario import FieldPathText, Scenario, ScenarioError, Seed, _describe, load_scenario, quoted, read_mapping
-from running.hooks import cost_cap
+from running.hooks import MaxCost, cost_cap
+from running.run import BAD_INPUT, print_warnings
 from running.runfolder import RunFolder, RunFolderError
 from studies.factors import (
     FactorError,
@@ -78,7 +78,16 @@ from studies.factors import (
     tier_changes,
     write_resolved,
 )
-from studies.sweep import BAD_INPUT, MAX_REPLICATIONS, Replication, check_workers, run_local, run_ray, run_replication
+from studies.sweep import (
+    MAX_REPLICATIONS,
+    Replication,
+    check_workers,
+    finished,
+    print_unfinished,
+    run_local,
+    run_ray,
+    run_replication,
+)
 
 EXPERIMENT_FILE = "experiment.json"
 RUNS_TABLE = "runs.parquet"
@@ -173,6 +182,7 @@ class Cell:
     values: dict[str, Any]
     scenario: Scenario
     tier_changes: tuple[TierChange, ...] = ()  # markets holding other tiers than in the base (after set:)
+    warnings: tuple[str, ...] = ()  # budgets that cannot buy anything (market.scenario.budget_warnings)
 
     @property
     def label(self) -> str:
@@ -273,8 +283,8 @@ def _design(spec: ExperimentSpec, source: Path | None, base_dir: Path, name: str
     for i, values in enumerate(grid, start=1):
         label = f"{where}: {'cells' if spec.cells is not None else 'factors'}"
         scenario = apply(base, catalog, values, label) if values else base
-        check_runnable(scenario, catalog, f"{where}: cell {i} ({', '.join(map(str, values)) or 'base'})")
-        cells.append(Cell(f"c{i:0{width}d}", values, scenario, tuple(tier_changes(base, scenario))))
+        warnings = check_runnable(scenario, catalog, f"{where}: cell {i} ({', '.join(map(str, values)) or 'base'})")
+        cells.append(Cell(f"c{i:0{width}d}", values, scenario, tuple(tier_changes(base, scenario)), tuple(warnings)))
     return Design(spec=spec, source=source, name=name or spec.name or (source.stem if source else base.name),
                   base_path=base_path, catalog_path=base_path.parent / base.catalog,
                   base_seed=base.seed if spec.seed is None else spec.seed, factors=factors, cells=cells)
@@ -309,13 +319,6 @@ def plan_runs(plan: Design, folder: Path) -> list[RunSpec]:
 def default_folder(plan: Design) -> Path:
     """``runs/experiments/<name>-<time>``."""
     return ROOT / f"{plan.name}-{datetime.now():%Y%m%d-%H%M%S}"
-
-
-def _complete(run_dir: Path) -> bool:
-    if not (run_dir / "ledger.sqlite").is_file() or not (run_dir / "summary.json").is_file():
-        return False
-    with Ledger(run_dir / "ledger.sqlite") as ledger:
-        return ledger.status("state") == "complete"
 
 
 def run(
@@ -371,10 +374,10 @@ def run(
     }
     _write_record(record_path, record)
     started = time.perf_counter()
-    pending, finished = [], 0
+    pending, done = [], 0
     for r in runs:
-        if _complete(r.run_dir):
-            finished += 1
+        if finished(r.run_dir):
+            done += 1
             if on_done:
                 on_done(r.cell.id)
         else:
@@ -382,7 +385,7 @@ def run(
     by_dir = {str(r.run_dir): r for r in pending}
     reps = [Replication(str(cell_files[r.cell.id].resolve()), r.seed, str(r.run_dir), max_cost=max_cost)
             for r in pending]
-    incomplete, failed = 0, []
+    incomplete, failed, stopped = 0, [], []
     if reps:
         if ray_address:
             source = run_ray(reps, ray_address, workers)
@@ -393,12 +396,15 @@ def run(
         with closing(source):  # an interruption cancels what has not started and shuts the workers down
             for result in source:
                 incomplete += not result["complete"]
+                run_name = str(Path(result["run_dir"]).relative_to(folder))
                 if "error" in result:  # a Ray worker or node died more often than its retries allow
-                    failed.append({"run": str(Path(result["run_dir"]).relative_to(folder)), "error": result["error"]})
+                    failed.append({"run": run_name, "error": result["error"]})
+                elif not result["complete"]:  # e.g. --max-cost: it goes on from where it stopped
+                    stopped.append(run_name)
                 if on_done:
                     on_done(by_dir[result["run_dir"]].cell.id)
     record.update(complete=incomplete == 0, wall_seconds=round(time.perf_counter() - started, 3),
-                  skipped=finished, failed=failed, folder=str(folder))
+                  skipped=done, failed=failed, stopped=sorted(stopped), folder=str(folder))
     if record["complete"]:
         table = tidy(folder, record)
         table.write_parquet(folder / RUNS_TABLE)
@@ -567,9 +573,7 @@ def main(
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the estimates per cell and the report")]
     = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
-    max_cost: Annotated[float | None, typer.Option(
-        min=0, max=1_000_000, help="stop each run cleanly (resumable with --out) once its model calls cost this "
-        "many US dollars")] = None,
+    max_cost: MaxCost = None,
 ) -> None:
     """Run every cell x replication of EXPERIMENT into one folder: tidy table, estimates per cell, report."""
     console = Console(quiet=quiet)
@@ -581,6 +585,7 @@ def main(
                       f"{' (common to every cell)' if plan.spec.common_seeds else ' per cell and replication'}",
                       highlight=False)
         print_tier_changes(console, plan)
+        print_warnings(f"{c.id} ({c.label}): {w}" for c in plan.cells for w in c.warnings)  # before any run
         folder = out or default_folder(plan)
         progress, advance = _progress(plan, console, quiet)
         with progress:
@@ -594,18 +599,13 @@ def main(
         raise typer.Exit(130) from None
     console.print(f"{len(record['runs'])} runs ({record['skipped']} already done) in {record['wall_seconds']:.1f} s "
                   f"({record['workers']} worker(s), {record['executor']})", highlight=False)
-    for failure in record["failed"]:
-        err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out {folder} "
-                  "to run it again", highlight=False, soft_wrap=True)
+    print_unfinished(record["failed"], record["stopped"], folder)
     if (folder / "cells.parquet").is_file():
         _print_headline(console, pl.read_parquet(folder / "cells.parquet"), record)
     for name in ("runs.parquet", "cells.parquet", "report.html"):
         if (folder / name).is_file():
             console.print(f"{name}: {folder / name}", highlight=False)
     print(f"experiment folder: {folder}")
-    if not record["complete"] and not record["failed"]:  # e.g. --max-cost stopped runs before their end
-        err.print(f"incomplete: some runs stopped before their end; continue with the same command and --out "
-                  f"{folder}", highlight=False, soft_wrap=True)
     if not record["complete"]:
         raise typer.Exit(1)
 

@@ -42,6 +42,7 @@ from market.scenario import (
     OverlongInteger,
     Scenario,
     ScenarioError,
+    budget_warnings,
     build_participants,
     check_kinds,
     dump_scenario,
@@ -327,10 +328,12 @@ def write_resolved(scenario: Scenario, catalog_path: Path, folder: Path, name: s
     return target
 
 
-def check_runnable(scenario: Scenario, catalog: list[CatalogEntry], where: str) -> None:
-    """Participants and backends of ``scenario`` can be built (what a run checks before writing anything)."""
+def check_runnable(scenario: Scenario, catalog: list[CatalogEntry], where: str) -> list[str]:
+    """Participants and backends of ``scenario`` can be built (what a run checks before writing anything); the
+    plan's warnings (:func:`market.scenario.budget_warnings`, as ``runner.plan`` gives them)."""
     try:
-        build_participants(scenario, catalog)
+        people = build_participants(scenario, catalog)
         build_policies(BackendContext(scenario=scenario, run_dir=None, options={}))
     except (ScenarioError, ValueError) as exc:
         raise FactorError(f"{where}: {exc}") from None
+    return budget_warnings(scenario, people)

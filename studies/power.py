@@ -68,9 +68,9 @@ from analysis.report import frame_table
 from analysis.stats import contrast, headline
 from market.scenario import MAX_DIGITS, MAX_MARKETS, Scenario, load_scenario, quoted
 from market.targets import Targets, read_targets
+from running.run import BAD_INPUT
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, parse_path
-from studies.sweep import BAD_INPUT
 
 EFFECTS = ("seller_premium", "buyer_savings", "extra_deals")
 """The headline effects, in the order :func:`analysis.stats.headline` returns them."""

@@ -41,18 +41,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market.backends import BackendError
-from market.ledger import Ledger, LedgerError
-from market.scenario import ScenarioError, dump_scenario, load_scenario
+from market.ledger import Ledger
+from market.scenario import dump_scenario, load_scenario
 from market.targets import TARGETS_FILE
 from running import provenance, runner
-from running.hooks import cost_cap
-from running.runfolder import RunFolder, RunFolderError
+from running.hooks import MaxCost, cost_cap
+from running.run import BAD_INPUT, print_warnings
+from running.runfolder import RunFolder
 from running.summary import RunSummary
 from studies.factors import canonical, check_runnable, load_with, parse_assignment, write_resolved
 
 SWEEP_FILE = "sweep.json"
-BAD_INPUT = (ScenarioError, BackendError, LedgerError, RunFolderError, runner.ResumeError, ValueError)
 
 MAX_REPLICATIONS = 10_000
 """The most replications a sweep, or a cell of an experiment, runs."""
@@ -89,6 +88,16 @@ def replications(scenario_path: Path, sweep_dir: Path, count: int, base_seed: in
     ]
 
 
+def finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run: its ledger says complete and its summary.json is written
+    (a study does not run it again)."""
+    folder = RunFolder(run_dir)
+    if not folder.ledger.is_file() or not folder.summary.is_file():
+        return False
+    with Ledger(folder.ledger) as ledger:
+        return ledger.status("state") == "complete"
+
+
 def run_replication(rep: Replication) -> dict[str, Any]:
     """Run (or finish) one replication into its folder; returns its summary. Runs in a worker.
 
@@ -97,8 +106,7 @@ def run_replication(rep: Replication) -> dict[str, Any]:
     path = Path(rep.run_dir)
     if (path / "ledger.sqlite").is_file():
         folder = RunFolder.open(path)
-        with Ledger(folder.ledger) as ledger:
-            done = ledger.status("state") == "complete"
+        done = finished(path)
         result = runner.resume(folder, on_batch=cost_cap(rep.max_cost), after_run=False) if not done else None
         summary = folder.read_summary()
         return {"seed": rep.seed, "run_dir": rep.run_dir, "complete": True if done else result.complete,
@@ -214,13 +222,6 @@ def receive(files: dict[str, bytes], run_dir: Path) -> None:
         incoming.parent.rmdir()
 
 
-def _finished(run_dir: Path) -> bool:
-    if not (run_dir / "ledger.sqlite").is_file():
-        return False
-    with Ledger(run_dir / "ledger.sqlite") as ledger:
-        return ledger.status("state") == "complete"
-
-
 def run_ray(reps: list[Replication], address: str, workers: int,
             retries: int = RAY_RETRIES) -> Iterator[dict[str, Any]]:
     """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT.
@@ -255,7 +256,7 @@ def run_ray(reps: list[Replication], address: str, workers: int,
         scenarios: dict[str, Any] = {}
         for rep in reps:
             run_dir = Path(rep.run_dir)
-            if _finished(run_dir):
+            if finished(run_dir):
                 yield run_replication(rep)  # only reads its summary
                 continue
             if rep.scenario not in scenarios:
@@ -308,6 +309,7 @@ def sweep(
     changes: dict[str, Any] | None = None,
     ray_retries: int = RAY_RETRIES,
     max_cost: float | None = None,
+    warn: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``count`` replications of a scenario into one sweep folder; returns what sweep.json records.
 
@@ -317,6 +319,7 @@ def sweep(
     under ``failed`` (the sweep is then incomplete; the same call with ``out`` runs what is missing).
     With ``max_cost`` each run stops cleanly once its model calls cost that many dollars (the ``--max-cost``
     run hook); the sweep is then incomplete and the same call with ``out`` resumes its stopped runs.
+    ``warn`` is given the plan's warnings (budgets that cannot buy anything) before any run starts.
     """
     cost_cap(max_cost)  # a bad cap is bad input before anything runs
     if not 1 <= count <= MAX_REPLICATIONS:
@@ -343,6 +346,8 @@ def sweep(
     if changes:  # the replications run the changed scenario, written beside them
         scenario_path = write_resolved(scenario, Path(scenario_path).parent / scenario.catalog, sweep_dir)
         prepared = runner.plan(scenario_path, seed=seed, days=days, markets=markets)
+    if warn is not None:
+        warn(prepared.warnings)
     reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets, max_cost)
     record: dict[str, Any] = {
         "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
@@ -395,9 +400,7 @@ def main(
         "--set participants.budget='$50' --set 'markets[*].tiers.small.share=0.8'")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the pooled report")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
-    max_cost: Annotated[float | None, typer.Option(
-        min=0, max=1_000_000, help="stop each run cleanly (resumable with --out) once its model calls cost this "
-        "many US dollars")] = None,
+    max_cost: MaxCost = None,
 ) -> None:
     """Run many replications of SCENARIO (seed = base + i), each into its own run folder."""
     console = Console(quiet=quiet)
@@ -410,7 +413,7 @@ def main(
             task = progress.add_task("", total=replications_)
             record = sweep(scenario, replications_, workers=workers, ray_address=ray, out=out, seed=seed, days=days,
                            markets=only, report=not no_report, on_done=lambda _: progress.advance(task),
-                           changes=changes, max_cost=max_cost)
+                           changes=changes, max_cost=max_cost, warn=print_warnings)
     except BAD_INPUT as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -422,18 +425,24 @@ def main(
     console.print(f"{len(deals)} replications in {record['wall_seconds']:.1f} s "
                   f"({record['workers']} worker(s), {record['executor']}); deals per replication "
                   f"{min(deals)}-{max(deals)}")
-    for failure in record["failed"]:  # a Ray worker or node died more often than its retries allow
-        err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out "
-                  f"{record['sweep_dir']} to run it again", highlight=False, soft_wrap=True)
-    if record["stopped"]:  # e.g. --max-cost: each stopped run goes on from where it stopped
-        err.print(f"stopped: {len(record['stopped'])} run(s) before their end ({', '.join(record['stopped'][:5])}"
-                  f"{', ...' if len(record['stopped']) > 5 else ''}); continue with the same command and --out "
-                  f"{record['sweep_dir']}", highlight=False, soft_wrap=True)
+    print_unfinished(record["failed"], record["stopped"], Path(record["sweep_dir"]))
     print(f"sweep folder: {record['sweep_dir']}")
     for line in provenance.closing_lines(Path(record["sweep_dir"])):  # the pooled report and its headline
         print(line)
     if not record["complete"]:
         raise typer.Exit(1)
+
+
+def print_unfinished(failed: list[dict[str, str]], stopped: list[str], folder: Path) -> None:
+    """On stderr, the runs a study lost (``failed``: run and error) and those stopped before their end (e.g. by
+    ``--max-cost``), each with how to go on: the same command with ``--out`` of ``folder``."""
+    for failure in failed:  # a Ray worker or node died more often than its retries allow
+        err.print(f"[red]lost:[/red] {failure['run']}: {failure['error']}; run the same command with --out "
+                  f"{folder} to run it again", highlight=False, soft_wrap=True)
+    if stopped:  # each stopped run goes on from where it stopped
+        err.print(f"stopped: {len(stopped)} run(s) before their end ({', '.join(stopped[:5])}"
+                  f"{', ...' if len(stopped) > 5 else ''}); continue with the same command and --out {folder}",
+                  highlight=False, soft_wrap=True)
 
 
 def cli() -> None:

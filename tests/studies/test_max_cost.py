@@ -69,6 +69,7 @@ def test_an_experiment_stops_each_run_at_the_cap_and_resumes_them(tmp_path: Path
     plan = load(study)
     capped = run_experiment(plan, out=tmp_path / "exp", report=False, max_cost=0.005)
     assert not capped["complete"] and capped["failed"] == []
+    assert capped["stopped"] == sorted(r["run_dir"] for r in capped["runs"])
     stopped = [RunFolder.open(tmp_path / "exp" / r["run_dir"]).read_summary() for r in capped["runs"]]
     assert [s.stop_cause for s in stopped if s is not None] == ["max_cost", "max_cost"]
     again = run_experiment(plan, out=tmp_path / "exp", report=False)
