@@ -19,7 +19,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,24 +53,40 @@ class Subcommand:
         return command
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "run": Subcommand("running.run", "app", "Run a scenario into a run folder (python -m market.run)."),
-    "sweep": Subcommand("studies.sweep", "app", "Run replications of a scenario over seeds (python -m market.sweep)."),
-    "experiment": Subcommand("studies.experiment", "app",
-                             "Run a scenario across conditions x replications (python -m market.experiment)."),
-    "calibrate": Subcommand("studies.calibrate", "app",
-                            "Fit offline profile settings to published figures (python -m market.calibrate)."),
-    "power": Subcommand("studies.power", "app",
-                        "Estimate a study's power to detect each tier effect (python -m market.power)."),
-    "report": Subcommand("analysis.report", "app",
-                         "Write the HTML report of runs or sweeps (python -m analysis.report)."),
-    "watch": Subcommand("watch.cli", "app", "Replay a run in the browser (python -m watch)."),
-    "export": Subcommand("analysis.export", "app",
-                         "Write a run's tables as Parquet or JSON lines (python -m market.export)."),
-    "ledger": Subcommand("cli", "ledger_app", "Print a run's events as JSON lines (python -m market.ledger)."),
-    "slack": Subcommand("slackbot.__main__", "app",
-                        "Post a run into Slack, or host a live week there (python -m slackbot)."),
+SUMMARIES: dict[str, str] = {
+    "run": "Run a scenario into a run folder (python -m market.run).",
+    "sweep": "Run replications of a scenario over seeds (python -m market.sweep).",
+    "experiment": "Run a scenario across conditions x replications (python -m market.experiment).",
+    "calibrate": "Fit offline profile settings to published figures (python -m market.calibrate).",
+    "power": "Estimate a study's power to detect each tier effect (python -m market.power).",
+    "report": "Write the HTML report of runs or sweeps (python -m analysis.report).",
+    "watch": "Replay a run in the browser (python -m watch).",
+    "export": "Write a run's tables as Parquet or JSON lines (python -m market.export).",
+    "ledger": "Print a run's events as JSON lines (python -m market.ledger).",
+    "slack": "Post a run into Slack, or host a live week there (python -m slackbot).",
 }
+"""Each subcommand's line in ``market -h``, in its order. Where it lives is its ``market.commands`` entry point."""
+
+UNREACHED = {"report": "analysis.report:app", "ledger": "cli:ledger_app", "slack": "slackbot.__main__:app"}
+"""Subcommands no ``market.commands`` entry point declares: the core never reaches them (their module forms are
+``python -m analysis.report``, ``market.ledger`` and ``slackbot`` themselves), so only this command names them."""
+
+
+def _subcommands() -> dict[str, Subcommand]:
+    """:data:`SUMMARIES` with where each lives: its ``market.commands`` entry point, else :data:`UNREACHED`
+    (nothing is imported: entry points are read from the installation's metadata)."""
+    declared = {ep.name: ep.value for ep in entry_points(group="market.commands")} | UNREACHED
+    out = {}
+    for name, summary in SUMMARIES.items():
+        module, _, attr = declared.get(name, "").partition(":")
+        if not module:
+            continue  # an installation made before the command existed (the shim says: pip install -e . again)
+        out[name] = Subcommand(module, attr, summary)
+    return out
+
+
+SUBCOMMANDS: dict[str, Subcommand] = _subcommands()
+"""Every subcommand by name, in ``market -h``'s order."""
 
 
 def _fail(message: str) -> None:

@@ -42,6 +42,16 @@ def test_the_console_command_is_installed() -> None:
     assert [s.value for s in entry_points(group="console_scripts", name="market-run")] == ["running.run:cli"]
 
 
+def test_subcommands_live_where_the_commands_entry_points_say() -> None:
+    """One declaration: a subcommand the core reaches is where its ``market.commands`` entry point says, and every
+    command there but the Python API (batch_run) is a subcommand."""
+    declared = {ep.name: ep.value for ep in entry_points(group="market.commands")}
+    assert set(declared) - {"batch_run"} <= set(cli.SUBCOMMANDS)
+    assert list(cli.SUBCOMMANDS) == list(cli.SUMMARIES) == list(OWN_HELP)
+    for name, sub in cli.SUBCOMMANDS.items():
+        assert f"{sub.module}:{sub.attr}" == declared.get(name, cli.UNREACHED.get(name)), name
+
+
 def test_version_at_the_top_and_on_every_subcommand() -> None:
     expected = f"market {version('market')}\n"
     assert invoke("--version").output == expected
