@@ -103,7 +103,7 @@ class DealHandler:
         channel, ts, user = str(event.get("channel", "")), str(event.get("ts", "")), event.get("user")
         host = self.host
         if event.get("channel_type") == "im":
-            if user and host.interviewer is not None and host.interviews.interviewing(str(user)):
+            if user and host.interviews.enabled and host.interviews.interviewing(str(user)):
                 host.interviews.answer(str(user), entry(str(event.get("text", "")))[:4000])
             else:
                 host.courier.say(channel, f"usage:{channel}:{ts}", blocks.trusted(USAGE))
@@ -150,7 +150,7 @@ class DealHandler:
         if cmd.name == "join":
             if host.person(user):
                 reply("You have already joined this week's market.")
-            elif (host.interviewer is not None and host.interviews.form(user) is None and
+            elif (host.interviews.enabled and host.interviews.form(user) is None and
                     host.interviews.stage(user) is None) or host.interviews.interviewing(user):
                 reply(host.interviews.start(user))
             elif not open_view(self.client, command["trigger_id"], join_view(host.market_name), received):

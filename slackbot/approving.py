@@ -72,10 +72,10 @@ class Approvals:
 
     def settle(self) -> list[str]:
         """Decline every approval still open (never answered, or its question never reached the person),
-        recorded in the approvals table with why; the person and the admins are told. Safe to repeat:
+        recorded in the approvals table with why; the person and the admins are told. The questions still
+        queued are dropped first, by whoever settles (``Week.settle``, or ``Host`` on a restart). Safe to repeat:
         a restart during settlement finishes it, and the messages' keys keep them from going twice.
         Lines for the admins, one per declined approval."""
-        self.store.drop_unsent("approval")  # a question still queued would ask after the week
         for approval in self.store.approvals():
             if approval.state != "pending":
                 continue
@@ -129,12 +129,16 @@ class Approvals:
             asked += 1
         return asked
 
-    def waiting(self) -> list[str]:
-        """Lines for the admins: the approvals nobody answered yet."""
-        waiting = [a for a in self.store.approvals() if a.state == "pending"]
+    def waiting(self) -> list[Approval]:
+        """The approvals nobody answered yet, in the order they were asked."""
+        return [a for a in self.store.approvals() if a.state == "pending"]
+
+    def waiting_lines(self, waiting: list[Approval]) -> list[str]:
+        """Lines for the admins: how many approvals wait (``waiting``, from :meth:`waiting`), the first 20 named."""
         lines = [f"*{len(waiting)}* approvals waiting for an answer:"]
+        people = {(p.market, p.participant_id): p for p in self.store.people()}
         for a in waiting[:20]:
-            person = self.store.person_by_participant(a.market, a.participant_id)
+            person = people.get((a.market, a.participant_id))
             lines.append(f"• `{a.id}` for {'<@' + person.user_id + '>' if person else a.participant_id}")
         return lines
 

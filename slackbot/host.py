@@ -64,7 +64,6 @@ class Host:
         self.lock = self.board.lock
         if interviewer is None and self.scenario.slack.interviewer:
             interviewer = interviewer_for(self.scenario.slack.interviewer)
-        self.interviewer = interviewer
         self.interviews = Interviews(self.store, self.courier, self.folder.path, interviewer)
         self.desk = Desk(self.run, self.store, self.board, self.courier, self.finished)
         self.approvals = Approvals(self.run, self.store, self.board, self.courier, self.desk)

@@ -33,6 +33,11 @@ class Interviews:
         self.run_dir = run_dir
         self.interviewer = interviewer
 
+    @property
+    def enabled(self) -> bool:
+        """True when the week has an interviewer (``slack.interviewer`` or the host's): joining starts with it."""
+        return self.interviewer is not None
+
     def _record(self, user_id: str) -> dict[str, Any] | None:
         raw = self.store.get(f"interview:{user_id}")
         return json.loads(raw) if raw else None

@@ -148,11 +148,11 @@ class Store:
 
     _OUTBOX = "SELECT key, target, thread, broadcast, edit, msg, at, state, error, ephemeral FROM outbox"
 
-    def outbox(self, state: str | None = None) -> list[OutboxRow]:
-        """Rows in the order they were queued (all, or those in ``state``)."""
+    def outbox(self, *states: str) -> list[OutboxRow]:
+        """Rows in the order they were queued (all, or those in one of ``states``)."""
+        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
         with self._lock:
-            rows = self._db.execute(self._OUTBOX + (" WHERE state = ?" if state else "") + " ORDER BY n",
-                                    (state,) if state else ()).fetchall()
+            rows = self._db.execute(self._OUTBOX + where + " ORDER BY n", states).fetchall()
         return [_outbox_row(r) for r in rows]
 
     def outbox_row(self, key: str) -> OutboxRow | None:
@@ -176,15 +176,11 @@ class Store:
         """Mark ``key`` as failed for good with Slack's ``error`` code (an admin's resend queues it again)."""
         self._write("UPDATE outbox SET state = 'failed', error = ? WHERE key = ?", (error, key))
 
-    def drop_unsent(self, prefix: str) -> list[str]:
+    def drop_unsent(self, prefix: str) -> None:
         """Keep messages (keys as in ``keys_like``) that Slack has not taken from ever being sent, also
-        after a restart or a resend: state ``dropped``. Their keys, in queue order."""
-        with self._lock:
-            match = "(key = ? OR substr(key, 1, ?) = ?) AND state IN ('pending', 'failed')"
-            args = (prefix, len(prefix) + 1, prefix + ":")
-            keys = [str(r[0]) for r in self._db.execute(f"SELECT key FROM outbox WHERE {match} ORDER BY n", args)]
-            self._db.execute(f"UPDATE outbox SET state = 'dropped' WHERE {match}", args)
-        return keys
+        after a restart or a resend: state ``dropped``."""
+        self._write("UPDATE outbox SET state = 'dropped' WHERE (key = ? OR substr(key, 1, ?) = ?) "
+                    "AND state IN ('pending', 'failed')", (prefix, len(prefix) + 1, prefix + ":"))
 
     def requeue_failed(self) -> list[str]:
         """Failed messages back to pending (an admin's resend); their keys in queue order."""

@@ -55,6 +55,7 @@ class Week:
         self.store.put("state", "settled")
         self.run.finish(30)
         self.courier.poster.flush(60)
+        self.store.drop_unsent("approval")  # a question still queued would ask after the week
         declined = self.approvals.settle()
         sent = 0
         for person in self.store.people():
@@ -76,18 +77,16 @@ class Week:
 
     def pending(self) -> str:
         """What waits: approvals nobody answered, messages not yet delivered or refused by Slack."""
-        lines = self.approvals.waiting()
-        queued = self.store.outbox("pending")
-        failed = self.store.outbox("failed")
-        lines.append(f"*{len(queued)}* messages queued, *{len(failed)}* refused by Slack:")
+        waiting = self.approvals.waiting()
+        lines = self.approvals.waiting_lines(waiting)
+        unsent = self.store.outbox("pending", "failed")
+        failed = [row for row in unsent if row.state == "failed"]
+        lines.append(f"*{len(unsent) - len(failed)}* messages queued, *{len(failed)}* refused by Slack:")
         for row in failed[:20]:
             lines.append(f"• `{row.key}`: {row.error}")
-        if failed or self._waiting():
+        if failed or waiting:
             lines.append("`/deal admin resend` asks the approvals again and resends what was refused.")
         return "\n".join(lines)
-
-    def _waiting(self) -> bool:
-        return any(a.state == "pending" for a in self.store.approvals())
 
     def resend(self) -> str:
         """Ask every pending approval again and queue every refused message again."""

@@ -15,7 +15,7 @@ from slackbot.blocks import section
 from slackbot.host import Host, price_in
 from slackbot.poster import Poster
 from slackbot.render import Post
-from slackbot.store import Store
+from slackbot.store import OutboxRow, Store
 from slackbot.webapi import WebApi
 from tests.slackbot.conftest import ADMIN, SECRET
 from tests.slackbot.live import MANUAL, Slack, wait_for
@@ -134,6 +134,20 @@ def test_permanent_errors_are_reported_once_with_the_fix_and_resent_on_demand(st
     assert poster.flush(10)
     poster.stop()
     assert len(stub.posts("dm-U1")) == 1 and not store.outbox("failed")
+
+
+def test_unsent_rows_are_read_by_state_and_dropped_by_prefix(store: Store) -> None:
+    for key in ("approval:a1", "approval:a1:ask2", "approvals-note", "A:listing:L1", "approval:a2"):
+        store.enqueue(OutboxRow(key=key, target="A", thread=None, broadcast=False, edit=None, msg="{}"))
+    store.delivered("approval:a2", "C1", "1.0")
+    store.undeliverable("A:listing:L1", "channel_not_found")
+    unsent = store.outbox("pending", "failed")
+    assert [(r.key, r.state) for r in unsent] == [("approval:a1", "pending"), ("approval:a1:ask2", "pending"),
+                                                  ("approvals-note", "pending"), ("A:listing:L1", "failed")]
+    store.drop_unsent("approval")
+    assert [r.key for r in store.outbox("dropped")] == ["approval:a1", "approval:a1:ask2"]
+    assert [r.key for r in store.outbox("pending", "failed")] == ["approvals-note", "A:listing:L1"]
+    assert [r.key for r in store.outbox("sent")] == ["approval:a2"]
 
 
 def test_a_reply_never_goes_out_before_or_without_its_parent(stub: SlackStub, client: WebClient,
