@@ -14,20 +14,22 @@ from agents.llm import prompts
 from agents.llm.agent import ModelPolicy
 from agents.llm.constrained import (
     COMPACT_RULES,
+    ROLES,
     ConstrainedApi,
     action_grammar,
     action_schema,
     compact_user_text,
+    referents,
 )
 from agents.llm.local_backend import LocalApi
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.openai_backend import build_policy as openai_policy
-from agents.llm.tools import ToolCallError, to_action, tool_names
+from agents.llm.tools import ToolCallError, to_action, tool_names, tool_specs
 from agents.llm.transport import MockTransport, ModelRequest, ModelResponse
 from market.actions import ListItem, MakeOffer
 from market.backends import BackendContext, BackendError
-from market.domain import Item, Participant, Want
-from market.events import ParticipantJoined, Rules
+from market.domain import Item, Listing, Participant, Want
+from market.events import ItemListed, ParticipantJoined, Rules
 from market.observation import observe
 from market.scenario import TierSettings, load_scenario
 from market.state import MarketState
@@ -194,3 +196,42 @@ def test_a_forced_tools_answer_is_read_as_openais_and_answered_with_tool_message
     assert reply == OpenAIApi().parse(response)
     results = [("call_1", "error: no", True)]
     assert api.user(results, "again") == OpenAIApi().user(results, "again")
+
+
+def test_every_id_an_action_names_is_held_to_a_set_the_observation_shows() -> None:
+    roles = {"unlisted_items", "my_listings", "others_listings", "offers_to_me", "my_offers", "listings"}
+    for spec in tool_specs():
+        for arg in spec["input_schema"]["properties"]:
+            if arg.endswith("_id"):
+                assert ROLES[(spec["name"], arg)] in roles, (spec["name"], arg)
+    assert set(ROLES.values()) <= roles
+
+
+def test_an_answer_names_only_what_exists_for_the_trader_now() -> None:
+    seller, buyer = _people()
+    listing = Listing(id="L1", item_id="p1-i1", seller="p1", ask=2400, description="", opened_at=60)
+    state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)]
+                               + [ItemListed(at=60, listing=listing)])
+    # the buyer sees the lamp it wants: it may list its mug, offer on L1 or write there, or pass; no offer is open
+    obs = observe(state, "A", "p2", "small", 9 * 3600, 0, [])
+    body = ConstrainedApi().request(TierSettings(backend="openai", model="m"), "m", "s",
+                                    [{"role": "user", "content": prompts.observation_text(obs)}])
+    schema = body["response_format"]["json_schema"]["schema"]
+    tools = {v["properties"]["tool"]["const"]: v["properties"]["arguments"]["properties"] for v in schema["oneOf"]}
+    assert set(tools) == {"list_item", "make_offer", "send_message", "pass"}
+    assert tools["list_item"]["item_id"]["enum"] == ["p2-i1"]
+    assert tools["make_offer"]["listing_id"]["enum"] == ["L1"] == tools["send_message"]["listing_id"]["enum"]
+    # a repair answers the same observation: the newest one in the conversation holds its ids
+    repaired = ConstrainedApi().request(
+        TierSettings(backend="openai", model="m"), "m", "s",
+        [{"role": "user", "content": prompts.observation_text(obs)}, {"role": "assistant", "content": "?"},
+         {"role": "user", "content": prompts.REPAIR_TEXT}])
+    assert repaired["response_format"] == body["response_format"]
+    # the seller's own listing is its to reprice, delist or write in, never to offer on
+    own = referents(json.loads(compact_user_text(prompts.observation_text(
+        observe(state, "A", "p1", "small", 9 * 3600, 0, []))).split("<observation>\n", 1)[1].split("\n</obs")[0]))
+    assert dict(own)["my_listings"] == ("L1",) and dict(own)["others_listings"] == ()
+    grammar = action_grammar(own)
+    assert "act-make-offer" not in grammar and '("\\"L1\\"")' in grammar
+    llama = pytest.importorskip("llama_cpp.llama_grammar", reason="llama-cpp-python is not installed")
+    llama.LlamaGrammar.from_string(grammar, verbose=False)
