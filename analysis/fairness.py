@@ -165,9 +165,12 @@ def noticed(data: RunData, rated: pl.DataFrame, seed: int = 0, pair: tuple[str, 
     mixed = rated.filter(pl.col("market").is_in(markets))
     # surplus from every deal side, ratings where someone rated (fairness is not simulated by default)
     sides = rated_deals(data, rated.select("run", "market", "deal_id", "participant_id", "rating"), every_side=True)
-    per_person = sides.filter(pl.col("market").is_in(markets)).group_by(
-        ["run", "market", "participant_id", "tier"]).agg(rating=pl.col("rating").mean(),
-                                                         surplus=pl.col("surplus").mean())
+    # sorted: the bootstrap below draws by position, and group_by's order is not fixed (the same run's report
+    # showed another interval each time it was written)
+    per_person = (sides.filter(pl.col("market").is_in(markets))
+                  .group_by(["run", "market", "participant_id", "tier"])
+                  .agg(rating=pl.col("rating").mean(), surplus=pl.col("surplus").mean())
+                  .sort("run", "market", "participant_id"))
     out = []
     for column, label in (("surplus", "surplus per deal (cents)"), ("rating", f"{rating_label(mixed)} (1-7)")):
         a = per_person.filter((pl.col("tier") == top) & pl.col(column).is_not_null())[column].to_numpy()

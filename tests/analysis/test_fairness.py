@@ -78,3 +78,18 @@ def test_a_bad_line_names_the_line_and_field(tmp_path: Path) -> None:
         '{"market":"A","deal_id":"D2","participant_id":"p1","rating":9,"source":"person"}\n')
     with pytest.raises(AnalysisError, match=r"line 2: rating"):
         read_ratings(tmp_path)
+
+
+def test_the_noticed_intervals_do_not_depend_on_the_order_of_the_rows(smoke_run: Path) -> None:
+    """The bootstrap draws principals by position: the same run gives the same interval whatever order its
+    tables come in (group_by's order is not fixed, and the report differed from one writing to the next)."""
+    from dataclasses import replace
+
+    from analysis.fairness import noticed
+
+    data = load_run(smoke_run)
+    shuffled = replace(data, deals=data.deals.sample(fraction=1.0, shuffle=True, seed=3),
+                       participants=data.participants.reverse())
+    first = noticed(data, ratings(data), seed=0, pair=("frontier", "small"))
+    assert first[0].n > 2 and first[0].low < first[0].high
+    assert noticed(shuffled, ratings(shuffled), seed=0, pair=("frontier", "small"))[0] == first[0]  # surplus gap
