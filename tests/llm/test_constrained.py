@@ -21,7 +21,7 @@ from agents.llm.constrained import (
     compact_user_text,
     referents,
 )
-from agents.llm.local_backend import LocalApi
+from agents.llm.local_backend import LocalApi, request_seed
 from agents.llm.openai_backend import OpenAIApi
 from agents.llm.openai_backend import build_policy as openai_policy
 from agents.llm.tools import ToolCallError, to_action, tool_names, tool_specs
@@ -77,7 +77,7 @@ def test_a_constrained_request_has_no_tools_and_holds_the_answer(form: str) -> N
 def test_the_local_backend_sends_the_grammar_and_a_seed() -> None:
     settings = TierSettings(backend="local", model="smollm2-135m", options={"seed": 5})
     body = LocalApi().request(settings, "smollm2-135m", "s", [{"role": "user", "content": "x"}])
-    assert body["grammar"] == action_grammar() and body["seed"] == 5 and "tools" not in body
+    assert body["grammar"] == action_grammar() and body["seed"] == request_seed(5, body) and "tools" not in body
 
 
 def test_the_grammar_is_read_by_llama_cpp() -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from agents.llm.constrained import ConstrainedApi
-from agents.llm.local_backend import LOCAL_DEFAULTS, LocalApi, build_policy, local_options, with_local_defaults
+from agents.llm.local_backend import (
+    LOCAL_DEFAULTS,
+    LocalApi,
+    build_policy,
+    local_options,
+    request_seed,
+    with_local_defaults,
+)
 from agents.llm.local_server import LocalModelError, _check, model
 from agents.llm.pricing import lookup
 from market.backends import BackendContext, BackendError
@@ -54,8 +61,15 @@ def test_local_requests_are_constrained_requests_with_a_seed() -> None:
     held = ConstrainedApi().request(settings.model_copy(update={"options": {"constrained": "gbnf"}}),
                                     "smollm2-135m", "system", messages)
     # no tools: the answer is held to one action by llama.cpp's grammar (agents.llm.constrained)
-    assert local == {**held, "seed": 5} and "tools" not in local
+    assert local == {**held, "seed": request_seed(5, held)} and "tools" not in local
     assert LocalApi.name == "local" and issubclass(LocalApi, ConstrainedApi)
+    # the seed is the request's own: the same request draws alike, the next turn and another tier seed differently
+    again = LocalApi().request(settings, "smollm2-135m", "system", messages)
+    later = LocalApi().request(settings, "smollm2-135m", "system", [{"role": "user", "content": "hello again"}])
+    other = LocalApi().request(settings.model_copy(update={"options": {"seed": 6}}), "smollm2-135m", "system",
+                               messages)
+    assert again["seed"] == local["seed"] and len({local["seed"], later["seed"], other["seed"]}) == 3
+    assert all(0 <= body["seed"] < 2**31 for body in (local, later, other))
 
 
 def test_local_models_are_known_and_priced_at_zero() -> None:
