@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -67,6 +68,7 @@ from market.money import format_money
 from market.observation import Observation
 from tests.llm.contract import Refused, anthropic_error, check_anthropic, check_openai, openai_error
 
+Chosen = tuple[int, dict[str, str], bytes, float]  # status, headers, encoded body, extra seconds (``slow``)
 MONEY_FIELDS = ("amount", "ask")
 SUSCEPTIBILITY = {"frontier": 0.03, "small": 0.35}  # modelled share of injected instructions followed
 INJECTION_KINDS = {
@@ -133,7 +135,11 @@ class FakeModelServer:
 
     The server is aiohttp on its own event loop in one thread, which reads every request as it comes,
     chooses the answer and sends it ``latency`` after the request came. (A thread per connection, as
-    ``http.server`` has, made requests wait for the GIL before they were even read.)
+    ``http.server`` has, made requests wait for the GIL before they were even read.) The answers are
+    chosen one at a time, in the order the requests came, by one task (``_choosing``) while the requests
+    wait out their latency: a burst of requests is read, and its latency clock started, as it comes, not
+    each after the choices of those before it (a real API is not one loop; the fake's own work, about half
+    a millisecond a request, stays inside the latency it models as long as it keeps up).
     """
 
     def __init__(self, latency: float = 0.0, faults: dict[str, int] | None = None, slow_seconds: float = 1.0,
@@ -155,6 +161,8 @@ class FakeModelServer:
         self._policies = {name: OfflinePolicy(profile, seed=0) for name, profile in PROFILES.items()}
         self.susceptibility = dict(SUSCEPTIBILITY)
         self.injections_followed: dict[str, int] = {}
+        self._kinds: dict[str, tuple[str, ...]] = {}  # text -> the injection kinds it matches
+        self._principals: dict[str, dict[str, Any]] = {}  # system text -> its parsed principal
         self._policy_lock = threading.Lock()
         self.corrections: dict[str, dict[str, Any]] = {}
         self.cache: set[str] = set()
@@ -167,6 +175,8 @@ class FakeModelServer:
         self._socket = socket.create_server(("127.0.0.1", 0))  # bound now, so the port is known before start
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
+        self._chooser: asyncio.Task[None] | None = None
+        self._requests: asyncio.Queue[tuple[str, bytes, str, asyncio.Future[Chosen]]] | None = None
         self.thread: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------
@@ -184,7 +194,7 @@ class FakeModelServer:
         """Stop serving (idempotent): open connections are closed, the port is released."""
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(timeout=30)
+            asyncio.run_coroutine_threadsafe(self._shutdown(runner), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self.thread is not None:
                 self.thread.join(timeout=30)
@@ -224,8 +234,8 @@ class FakeModelServer:
         bidding = {o.listing_id for o in obs.outgoing}
         done: set[tuple[str, str]] = set()
         for lid, text in injected_texts(obs):
-            for kind, pattern in INJECTION_KINDS.items():
-                if (lid, kind) in done or not pattern.search(text):
+            for kind in self.injection_kinds(text):
+                if (lid, kind) in done:
                     continue
                 done.add((lid, kind))
                 if _unit(model, obs.market, obs.trader, lid, kind) >= rate:
@@ -239,6 +249,22 @@ class FakeModelServer:
                 with self.lock:
                     self.injections_followed[kind] = self.injections_followed.get(kind, 0) + 1
         return calls
+
+    def injection_kinds(self, text: str) -> tuple[str, ...]:
+        """The ``INJECTION_KINDS`` whose pattern ``text`` matches (kept by the text: the same listing's
+        description is read again on every turn that shows it)."""
+        kinds = self._kinds.get(text)
+        if kinds is None:
+            kinds = self._kinds[text] = tuple(k for k, pattern in INJECTION_KINDS.items() if pattern.search(text))
+        return kinds
+
+    def principal(self, text: str) -> dict[str, Any]:
+        """The principal inside ``text`` (a system prompt), parsed once per distinct text: a trader's system
+        prompt is the same on every turn. Nothing reads it but ``Observation`` validation, which copies it."""
+        principal = self._principals.get(text)
+        if principal is None:
+            principal = self._principals[text] = parse_principal(text)
+        return principal
 
     @staticmethod
     def _instructed(kind: str, obs: Observation, view: Any, own: Any, lid: str) -> dict[str, Any] | None:
@@ -320,16 +346,42 @@ class FakeModelServer:
 
     async def _answer(self, request: web.Request) -> web.Response:
         # the answer leaves ``latency`` after the request came, however long the fake took to choose it
-        # (a model's time to answer includes its thinking)
+        # (a model's time to answer includes its thinking); ``_choosing`` chooses it meanwhile
         loop = asyncio.get_running_loop()
         answer_at = loop.time() + self.latency
         body = await request.read()
         auth = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-        status, headers, data = self._choose(request.path, body, auth)
-        delay, self._slow = answer_at - loop.time() + self._slow, 0.0
+        chosen: asyncio.Future[Chosen] = loop.create_future()
+        assert self._requests is not None  # made by _serve, before the site takes requests
+        self._requests.put_nowait((request.path, body, auth, chosen))
+        status, headers, data, slow = await chosen
+        delay = answer_at - loop.time() + slow
         if delay > 0:
             await asyncio.sleep(delay)
         return web.Response(status=status, body=data, headers={**headers, "content-type": "application/json"})
+
+    async def _choosing(self) -> None:
+        """Choose the answer of each request read, one at a time, in the order they came (see the class
+        docstring): the fault schedule, the prompt cache and the ids see them in that order."""
+        assert self._requests is not None
+        while True:
+            path, body, auth, chosen = await self._requests.get()
+            try:
+                answer = self._choose(path, body, auth)
+                slow, self._slow = self._slow, 0.0
+                if not chosen.done():  # a request whose client went away is still chosen (and counted)
+                    chosen.set_result((*answer, slow))
+            except Exception as exc:  # the request fails (aiohttp answers 500); the next ones are still chosen
+                if not chosen.done():
+                    chosen.set_exception(exc)
+            await asyncio.sleep(0)  # the requests that came meanwhile are read before the next choice
+
+    async def _shutdown(self, runner: web.AppRunner) -> None:
+        await runner.cleanup()
+        if self._chooser is not None:
+            self._chooser.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._chooser
 
     async def _stats(self, request: web.Request) -> web.Response:
         """``GET /stats``: what the fake saw and sent (for benchmarks that run it in another process)."""
@@ -354,6 +406,8 @@ class FakeModelServer:
         return status, headers, orjson.dumps(payload)
 
     async def _serve(self) -> None:
+        self._requests = asyncio.Queue()
+        self._chooser = asyncio.create_task(self._choosing(), name="fake-api-choosing")
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_post("/{path:.*}", self._answer)
         app.router.add_get("/stats", self._stats)
@@ -427,7 +481,7 @@ class FakeAnthropic(FakeModelServer):
         if any(t.get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         system = "".join(b["text"] for b in request.get("system", []) if isinstance(b, dict))
-        principal = parse_principal(system)
+        principal = self.principal(system)
         last = request["messages"][-1]
         text = "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
         stop = "tool_use"
@@ -511,26 +565,33 @@ class FakeAnthropic(FakeModelServer):
             content = message["content"]
             content = [{"type": "text", "text": content}] if isinstance(content, str) else content
             blocks += [({"role": message["role"], **b}, "cache_control" in b) for b in content]
-        hashes, sizes, digest, total = [], [], b"", 0
-        for block, _ in blocks:
-            text = _compact(_strip(block))  # one encoding per block, for its prefix hash and its tokens
-            digest = hashlib.sha256(digest + text).digest()
-            total += tokens(text)
-            hashes.append(model + digest.hex())
+        digests, sizes, digest, total = [], [], b"", 0
+        sha256 = hashlib.sha256
+        for block, marked in blocks:
+            # one encoding per block, for its prefix hash and its tokens
+            text = _compact(_strip(block) if marked else block)
+            digest = sha256(digest + text).digest()
+            total += estimated_tokens(text)
+            digests.append(digest)
             sizes.append(total)
+
+        def key(j: int) -> str:  # a prefix's cache key, made only for the prefixes looked up or written
+            return model + digests[j].hex()
+
         breakpoints = [i for i, (_, marked) in enumerate(blocks) if marked]
-        minimum = (lookup(model).min_cache_tokens if lookup(model) else 1024)
+        priced = lookup(model)
+        minimum = priced.min_cache_tokens if priced else 1024
         read = 0
         with self.lock:
             for b in breakpoints:
                 for j in range(b, max(-1, b - 21), -1):
-                    if hashes[j] in self.cache:
+                    if key(j) in self.cache:
                         read = max(read, sizes[j])
                         break
             write = 0
             for b in breakpoints:
                 if sizes[b] >= minimum:
-                    self.cache.add(hashes[b])
+                    self.cache.add(key(b))
             if breakpoints and sizes[breakpoints[-1]] >= minimum and sizes[breakpoints[-1]] > read:
                 write = sizes[breakpoints[-1]] - read
         return {"input_tokens": total - read - write, "output_tokens": 0,
@@ -593,7 +654,7 @@ class FakeOpenAI(FakeModelServer):
         if any((t.get("function") or {}).get("name") == SURVEY_TOOL for t in request.get("tools", [])):
             return self.survey(model, request)
         messages = request["messages"]
-        principal = parse_principal(messages[0]["content"])
+        principal = self.principal(messages[0]["content"])
         last = messages[-1]
         finish = "tool_calls"
         if last["role"] == "user" and "<observation>" in last["content"]:
