@@ -14,8 +14,11 @@ fault's retry, a second 200 ms round trip, counts as overhead); the last columns
 each batch, retries included, ``sum over batches of ceil(requests / concurrency) x latency``: the best a
 scheduler can do when those requests must be sent. Fault-free, the two batch bounds are equal.
 Then where the time goes: the client's event loop lag (a 5 ms timer, mean and 90th percentile; small means
-the client was free to send and read), the fake's CPU per request (it chooses answers one at a time on one
-loop, so a burst of 32 requests queues behind it), and the wall time outside model calls (the engine).
+the client was free to send and read), the fake's CPU per request while serving (its process's CPU during the
+run, its start-up excluded, over the requests sent; it chooses the answers one at a time on one loop while
+the requests wait out their latency), this process's CPU per call during the run (the engine, the policy and
+the SDK client), and the wall time outside model calls (the engine). The two processes share the machine's
+cores with each other (and with anything else running), so the CPU figures are what the ratio is sensitive to.
 """
 
 from __future__ import annotations
@@ -74,9 +77,11 @@ def main() -> None:
                 sent.clear()
                 lags.clear()
                 waits.clear()
-                started = time.perf_counter()
+                fake_before = cpu_seconds(proc.pid)  # its start-up (imports): not serving
+                started, own_before = time.perf_counter(), time.process_time()
                 result = runner.start(prepared, folder, after_run=False)
                 wall = time.perf_counter() - started
+                own_cpu = time.process_time() - own_before
                 llm = result.summary.llm["total"]
                 calls = llm["calls"]
                 bound = calls * args.latency / concurrency
@@ -85,11 +90,13 @@ def main() -> None:
                 print(f"{concurrency:>5} {calls:>6} {len(batches):>8} {wall:>8.2f} {bound:>8.2f} {wall / bound:>6.2f} "
                       f"{batch_bound:>14.2f} {wall / batch_bound:>6.2f} {sum(sent):>9} {request_bound:>16.2f} "
                       f"{wall / request_bound:>6.2f}")
-                fake_cpu = cpu_seconds(proc.pid)
+                fake_after = cpu_seconds(proc.pid)
                 lag = sorted(lags) or [0.0]
                 print(f"      client loop lag mean {1000 * sum(lag) / len(lag):.1f} ms, p90 "
                       f"{1000 * lag[int(0.9 * len(lag))]:.1f} ms; fake CPU per request "
-                      + (f"{1000 * fake_cpu / max(1, sum(sent)):.1f} ms" if fake_cpu is not None else "n/a")
+                      + (f"{1000 * (fake_after - fake_before) / max(1, sum(sent)):.2f} ms"
+                         if fake_after is not None and fake_before is not None else "n/a")
+                      + f"; this process's CPU per call {1000 * own_cpu / max(1, calls):.2f} ms"
                       + f"; outside model calls {wall - sum(waits):.2f} s")
         finally:
             proc.kill()
