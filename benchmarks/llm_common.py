@@ -119,6 +119,43 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def waiting_for_cpu(pid: int) -> float | None:
+    """Seconds the threads of process ``pid`` have spent ready to run but waiting for a CPU (Linux
+    ``/proc/PID/task/*/schedstat``, its second field; None elsewhere): on a machine whose cores are busy with
+    other work, each hop of a call (the client sending, the fake reading, answering, the client reading) waits."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        return None
+    return sum(_thread_wait(task) or 0.0 for task in tasks.iterdir())
+
+
+def _thread_wait(task: Path) -> float | None:
+    try:
+        return int((task / "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
+        return None
+
+
+def loop_thread_waits() -> list[float]:
+    """Seconds each ``ModelPolicy``'s event-loop thread waited for a CPU over its life, appended as the policy is
+    closed (``ModelPolicy.close`` wrapped: the thread ends with the policy, and ``waiting_for_cpu`` cannot see a
+    thread that has ended)."""
+    from agents.llm.agent import ModelPolicy
+
+    waits: list[float] = []
+    original = ModelPolicy.close
+
+    def closing(self: ModelPolicy) -> None:
+        thread = self._thread
+        waited = _thread_wait(Path(f"/proc/{os.getpid()}/task/{thread.native_id}")) if thread.is_alive() else None
+        original(self)
+        if waited is not None:
+            waits.append(waited)
+
+    ModelPolicy.close = closing  # type: ignore[method-assign]
+    return waits
+
+
 def model_waits() -> list[float]:
     """Wall seconds of each ``ModelPolicy.decide_batch`` from now on in this process (the engine waiting for a
     batch's model calls), appended as it runs; the rest of a run's wall time is the engine's own."""

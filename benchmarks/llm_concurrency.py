@@ -18,13 +18,15 @@ the client was free to send and read), the fake's CPU per request while serving 
 run, its start-up excluded, over the requests sent; it chooses the answers one at a time on one loop while
 the requests wait out their latency), this process's CPU per call during the run (the engine, the policy and
 the SDK client), and the wall time outside model calls (the engine). The two processes share the machine's
-cores with each other (and with anything else running), so the CPU figures are what the ratio is sensitive to.
+cores with each other and with anything else running: the last line gives the time their threads were ready to
+run but waited for a CPU (Linux schedstat run delay, per call) and the load average at the end of the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -34,10 +36,12 @@ from llm_common import (
     count_requests,
     cpu_seconds,
     loop_lags,
+    loop_thread_waits,
     model_tiers,
     model_waits,
     start_fake,
     variant,
+    waiting_for_cpu,
 )
 
 from running import runner
@@ -57,6 +61,7 @@ def main() -> None:
     sent = count_requests(batches)
     lags = loop_lags()
     waits = model_waits()
+    loop_waits = loop_thread_waits()
     faults = {m: int(n) for m, _, n in (f.partition("=") for f in args.faults.split(",") if f)}
     options: dict[str, float] = {} if args.retry_wait is None else {"retry_wait": args.retry_wait}
     print(f"fake API latency {args.latency * 1000:.0f} ms; deal.yaml markets {args.markets} "
@@ -77,11 +82,14 @@ def main() -> None:
                 sent.clear()
                 lags.clear()
                 waits.clear()
+                loop_waits.clear()
                 fake_before = cpu_seconds(proc.pid)  # its start-up (imports): not serving
+                fake_queued, own_queued = waiting_for_cpu(proc.pid), waiting_for_cpu(os.getpid())
                 started, own_before = time.perf_counter(), time.process_time()
                 result = runner.start(prepared, folder, after_run=False)
                 wall = time.perf_counter() - started
                 own_cpu = time.process_time() - own_before
+                fake_queued_after, own_queued_after = waiting_for_cpu(proc.pid), waiting_for_cpu(os.getpid())
                 llm = result.summary.llm["total"]
                 calls = llm["calls"]
                 bound = calls * args.latency / concurrency
@@ -98,6 +106,14 @@ def main() -> None:
                          if fake_after is not None and fake_before is not None else "n/a")
                       + f"; this process's CPU per call {1000 * own_cpu / max(1, calls):.2f} ms"
                       + f"; outside model calls {wall - sum(waits):.2f} s")
+                if (fake_queued is not None and own_queued is not None and fake_queued_after is not None
+                        and own_queued_after is not None):
+                    # the policy's event-loop thread has ended by now: its wait was taken as it was closed
+                    fake_wait = fake_queued_after - fake_queued
+                    own_wait = own_queued_after - own_queued + sum(loop_waits)
+                    print(f"      waiting for a CPU per call: the fake {1000 * fake_wait / calls:.2f} ms, this process "
+                          f"{1000 * own_wait / calls:.2f} ms; load average {os.getloadavg()[0]:.1f} on "
+                          f"{os.cpu_count()} cores")
         finally:
             proc.kill()
             proc.wait()
