@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -112,15 +112,24 @@ def _named(spec: dict[str, Any], ids: dict[str, tuple[str, ...]] | None) -> dict
     return held
 
 
-@cache
-def _schema_json(held: Referents | None = None) -> str:
+SCHEMAS = 1024
+"""Schemas and grammars kept, by the ids they hold (a request, its repair and each pass of the policy's context
+fitting ask for the same one; a week asks for many, so the oldest are let go)."""
+
+
+@lru_cache(maxsize=SCHEMAS)
+def action_schema(held: Referents | None = None) -> dict[str, Any]:
+    """The schema of one answer: ``{"tool": NAME, "arguments": {...}}`` for one of the action tools; with
+    ``held`` (``referents``), each id argument is one of the ids the observation shows for its role, and an
+    action with nothing to name is left out. Built once per ``held`` and shared: read it, do not change it
+    (a request holds it as it is and is encoded, never edited)."""
     ids = dict(held) if held is not None else None
     variants = []
     for spec in tool_specs():
         named = _named(spec, ids)
         if named is None:
             continue
-        arguments = unbounded(spec["input_schema"])
+        arguments = unbounded(spec["input_schema"])  # a new structure: the tool specs are left as they are
         for arg, allowed in named.items():
             arguments["properties"][arg] = {**arguments["properties"][arg], "enum": list(allowed)}
         variants.append({
@@ -129,14 +138,7 @@ def _schema_json(held: Referents | None = None) -> str:
             "required": ["tool", "arguments"],
             "additionalProperties": False,
         })
-    return json.dumps({"oneOf": variants}, separators=(",", ":"))
-
-
-def action_schema(held: Referents | None = None) -> dict[str, Any]:
-    """The schema of one answer: ``{"tool": NAME, "arguments": {...}}`` for one of the action tools; with
-    ``held`` (``referents``), each id argument is one of the ids the observation shows for its role, and an
-    action with nothing to name is left out."""
-    return json.loads(_schema_json(held))  # a fresh copy: callers may put it in a request they change
+    return {"oneOf": variants}
 
 
 def answer_format(form: str, held: Referents | None = None) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def _gbnf_literal(text: str) -> str:
     return json.dumps(json.dumps(text))  # the JSON string, quoted as a GBNF literal
 
 
-@cache
+@lru_cache(maxsize=SCHEMAS)
 def action_grammar(held: Referents | None = None) -> str:
     """``action_schema(held)`` as a GBNF grammar (llama.cpp's ``grammar`` request field), amounts held to
     cents >= 1."""
@@ -284,14 +286,20 @@ OPEN_TAG, CLOSE_TAG = "<observation>\n", "\n</observation>"
 ASK = 'Answer with one action as JSON: {"tool": ..., "arguments": {...}}.'
 
 
-def _compacted(text: str) -> tuple[str, dict[str, Any] | None]:
-    """(``compact_user_text(text)``, its compact observation or None when it has none)."""
+COMPACTED = 1024
+"""User texts kept made compact: every request sends each kept turn again (and the policy's context fitting builds
+a turn's request more than once), so a text is made compact once while it is in use."""
+
+
+@lru_cache(maxsize=COMPACTED)
+def _compacted(text: str) -> tuple[str, Referents | None]:
+    """(``compact_user_text(text)``, the ``referents`` of its compact observation, or None when it has none)."""
     head, tag, rest = text.partition(OPEN_TAG)
     if not tag:
         return text, None
     body, _, _ = rest.partition(CLOSE_TAG)
     compact = compact_observation(orjson.loads(body))
-    return f"{head}{OPEN_TAG}{orjson.dumps(compact).decode()}{CLOSE_TAG}\n{ASK}", compact
+    return f"{head}{OPEN_TAG}{orjson.dumps(compact).decode()}{CLOSE_TAG}\n{ASK}", referents(compact)
 
 
 def compact_user_text(text: str) -> str:
@@ -314,8 +322,8 @@ class ConstrainedApi(OpenAIApi):
         sent, held = [], None
         for m in messages:
             if m.get("role") == "user" and isinstance(m.get("content"), str):
-                text, compact = _compacted(m["content"])
-                held = referents(compact) if compact is not None else held
+                text, shown = _compacted(m["content"])
+                held = shown if shown is not None else held
                 m = {**m, "content": text}
             sent.append(m)
         return {

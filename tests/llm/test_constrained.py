@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.llm import prompts
+from agents.llm import constrained, prompts
 from agents.llm.agent import ModelPolicy
 from agents.llm.constrained import (
     COMPACT_RULES,
@@ -115,6 +115,30 @@ def test_the_observation_goes_compact_and_names_what_a_trader_acts_on() -> None:
                     "wants": [{"title": "Mug", "max_price": 900}]}
     assert len(compact) < 0.7 * len(full)
     assert compact_user_text(prompts.REPAIR_TEXT) == prompts.REPAIR_TEXT
+
+
+def test_each_observation_is_made_compact_once_however_often_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every request sends the kept turns again, and context fitting builds a turn's request more than once
+    seller, buyer = _people()
+    state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)])
+    texts = [prompts.observation_text(observe(state, "A", "p1", "small", (9 + h) * 3600 + 17, 0, []))
+             for h in range(2)]  # seconds no other test uses: not made compact before
+    made: list[dict[str, Any]] = []
+    compact = constrained.compact_observation
+
+    def counted(payload: dict[str, Any]) -> dict[str, Any]:
+        made.append(payload)
+        return compact(payload)
+
+    monkeypatch.setattr(constrained, "compact_observation", counted)
+    settings = TierSettings(backend="openai", model="m", options={"constrained": "json_schema"})
+    conversation = [{"role": "user", "content": texts[0]}, {"role": "assistant", "content": "{}"},
+                    {"role": "user", "content": texts[1]}]
+    bodies = [ConstrainedApi().request(settings, "m", "s", conversation) for _ in range(3)]
+    assert len(made) == 2 and bodies[0] == bodies[2]
+    # the schema is built once per set of ids and shared by the requests that hold them
+    schema = bodies[0]["response_format"]["json_schema"]["schema"]
+    assert schema is bodies[2]["response_format"]["json_schema"]["schema"]
 
 
 def test_an_answer_is_read_back_as_one_tool_call() -> None:
