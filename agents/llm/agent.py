@@ -219,11 +219,14 @@ class ModelPolicy(Policy):
         return self.gate.concurrency
 
     # --- set-up --------------------------------------------------------------
-    def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, live: ModelTransport | None) -> None:
+    def add_tier(self, tier: str, settings: TierSettings, api: Api, model: str, live: ModelTransport | None,
+                 price: Price | None = None) -> None:
         """Serve ``tier`` with ``model`` over ``api``, reaching the model through ``live`` (None: the tier is
-        answered from the cassette only). The policy composes the tier's transport around it (``compose``).
-        ``BackendError`` as ``check_tier``."""
-        price = self.check_tier(tier, settings, model)
+        answered from the cassette only). ``price``: what ``check_tier`` gave for these settings, when the backend
+        checked them before starting anything for the tier; else they are checked here (``BackendError`` as
+        ``check_tier``). The policy composes the tier's transport around it (``compose``)."""
+        if price is None:
+            price = self.check_tier(tier, settings, model)
         self.tiers[tier] = Tier(tier, settings, api, model, price, live)
         self.tiers[tier].transport = self.compose(self.tiers[tier])
         self._write_tier(self.tiers[tier])

@@ -231,8 +231,8 @@ def estimate(
             if settings.backend == "local" and "price" not in settings.options:
                 settings = settings.model_copy(update={"options": {**settings.options, "price": FREE}})
             simulated.add(tier, settings, scenario.profiles)
-            simulated.min_cache_tokens[tier] = policy.check_tier(tier, settings, settings.model).min_cache_tokens
             policy.add_tier(tier, settings, APIS[settings.backend](), settings.model, simulated)
+            simulated.min_cache_tokens[tier] = policy.tiers[tier].price.min_cache_tokens
             policies[tier] = policy
         if policy.tiers:
             MarketModel(scenario, build_participants(scenario, catalog), policies, lambda entries: None).run()

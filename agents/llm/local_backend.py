@@ -228,12 +228,12 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
     api = next((t.api for t in policy.tiers.values() if isinstance(t.api, LocalApi)), None)
     if api is None:
         api = LocalApi(LocalServers(Path(context.run_dir) if context.run_dir is not None else None))
-    policy.check_tier(tier, settings, settings.model)
+    price = policy.check_tier(tier, settings, settings.model)  # before the server starts
     try:
         transport = LocalTransport(api, api.servers.client(settings))
     except LocalModelError as exc:
         raise BackendError(f"tiers.{tier}: {exc}") from None
-    policy.add_tier(tier, settings, api, settings.model, transport)
+    policy.add_tier(tier, settings, api, settings.model, transport, price)
     return policy
 
 
