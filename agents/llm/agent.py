@@ -9,7 +9,7 @@ actions taken). A malformed tool call gets its validation error and one repair
 attempt, then is counted and skipped; a refusal or an empty answer is a ``pass``.
 An answer cut off at ``max_tokens`` is never acted on: every call in it is sent back
 as cut off for one repair. Every call goes through the tier's transport
-(``agents.llm.transport``), composed at set-up: a recorded request is answered from the
+(``agents.llm.transport``), composed on the tier's first call: a recorded request is answered from the
 cassette (free, no network), a new one is sent (retried, within rate limits) and appended.
 
 Failures are isolated per trader (``market.backends.Policy``): a 400 for one
@@ -163,7 +163,7 @@ class Account:
 class Tier:
     """One model-backed tier: its settings, wire format, model and price, and how its requests are answered
     (``live``: the transport that reaches the model, None when the tier only replays its cassette;
-    ``transport``: the whole chain the policy composed around it)."""
+    ``transport``: the whole chain the policy composed around it, on the tier's first call)."""
 
     name: str
     settings: TierSettings
@@ -224,11 +224,10 @@ class ModelPolicy(Policy):
         """Serve ``tier`` with ``model`` over ``api``, reaching the model through ``live`` (None: the tier is
         answered from the cassette only). ``price``: what ``check_tier`` gave for these settings, when the backend
         checked them before starting anything for the tier; else they are checked here (``BackendError`` as
-        ``check_tier``). The policy composes the tier's transport around it (``compose``)."""
+        ``check_tier``). The tier's transport is composed around ``live`` on its first call (``transport``)."""
         if price is None:
             price = self.check_tier(tier, settings, model)
         self.tiers[tier] = Tier(tier, settings, api, model, price, live)
-        self.tiers[tier].transport = self.compose(self.tiers[tier])
         self._write_tier(self.tiers[tier])
 
     def check_tier(self, tier: str, settings: TierSettings, model: str) -> Price:
@@ -245,6 +244,13 @@ class ModelPolicy(Policy):
                 f"`options: {{price: {{input: '1.00', output: '5.00'}}}}` (dollars per million tokens)"
             )
         return price
+
+    def transport(self, tier: Tier) -> ModelTransport:
+        """``tier``'s transport, composed (``compose``) on its first call: in a run that is after ``open_run``,
+        so the chain is built once, around the run's own cassette."""
+        if tier.transport is None:
+            tier.transport = self.compose(tier)
+        return tier.transport
 
     def compose(self, tier: Tier) -> ModelTransport:
         """``tier``'s transport: ``Replay(cassette)`` for a replayed tier, else the cassette first and a new
@@ -276,7 +282,7 @@ class ModelPolicy(Policy):
             shutil.copyfile(self.source, own)  # a replayed run carries its own copy
         self.cassette = Cassette(own, source=self.source)
         for tier in self.tiers.values():
-            tier.transport = self.compose(tier)
+            tier.transport = None  # one composed before (a call before the run opened) used the old cassette
             self._write_tier(tier)
 
     def configure(self, concurrency: int | None = None) -> None:
@@ -467,9 +473,8 @@ class ModelPolicy(Policy):
         key, size, body = keyed_text(tier.api.name, request)
         where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
         asked = ModelRequest(tier.api.name, tier.name, tier.model, request, body, key, size, where, account.faults)
-        assert tier.transport is not None  # composed by add_tier
         try:
-            answer = await tier.transport.send(asked)
+            answer = await self.transport(tier).send(asked)
         except GaveUp as exc:
             account.replayed += int(exc.replayed)
             account.faults["gave_up"] += 1

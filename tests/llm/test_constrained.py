@@ -210,6 +210,37 @@ def test_a_policy_turn_through_the_constrained_wire_is_the_action_the_answer_nam
     assert "grammar" in seen[0] and "tools" not in seen[0]
 
 
+def test_a_tiers_transport_is_composed_once_around_the_runs_cassette(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    seller, buyer = _people()
+    scenario, _ = load_scenario(ROOT / "scenarios" / "smoke.yaml")
+    composed: list[str] = []
+    compose = ModelPolicy.compose
+
+    def counted(self: ModelPolicy, tier: Any) -> Any:
+        composed.append(tier.name)
+        return compose(self, tier)
+
+    async def model(asked: ModelRequest) -> ModelResponse:
+        return ModelResponse(_answer('{"tool": "pass", "arguments": {}}'), None)
+
+    monkeypatch.setattr(ModelPolicy, "compose", counted)
+    policy = ModelPolicy(BackendContext(scenario=scenario))
+    try:
+        settings = TierSettings(backend="openai", model="m", options={"constrained": "gbnf",
+                                                                       "price": {"input": "0", "output": "0"}})
+        policy.add_tier("small", settings, ConstrainedApi(), "m", MockTransport(model))
+        policy.open_run(tmp_path)
+        state = MarketState.replay([ParticipantJoined(at=0, participant=p) for p in (seller, buyer)])
+        for trader in ("p1", "p2"):
+            policy.decide(observe(state, "A", trader, "small", 9 * 3600, 0, []))
+    finally:
+        policy.close()
+    assert composed == ["small"]
+    kinds = [orjson.loads(line)["kind"] for line in (tmp_path / "cassette.jsonl").read_bytes().splitlines()]
+    assert kinds == ["tier", "call", "call"]  # the calls were recorded in the run's own cassette
+
+
 def test_a_forced_tools_answer_is_read_as_openais_and_answered_with_tool_messages() -> None:
     # the fairness survey forces its rate_deals tool on every model tier, a constrained one too
     api = ConstrainedApi()
