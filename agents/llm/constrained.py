@@ -36,17 +36,17 @@ from typing import Any
 
 import orjson
 
-from agents.llm.openai_backend import OpenAIApi
-from agents.llm.pricing import Usage
+from agents.llm.openai_backend import OpenAIApi, first_choice, stop_reason, usage_of
 from agents.llm.prompts import GOOD_TRADING
 from agents.llm.tools import tool_specs
 from agents.llm.wire import Reply, ToolCall, call_ids
-from agents.llm.wire import count as _count
 from market.backends import BackendError
 from market.scenario import TierSettings
 
 FORMS = ("json_schema", "json_object", "gbnf")
 OPTION = "constrained"
+ANSWER_STOPS: dict[str, str] = {"length": "max_tokens", "stop": "tool_use", "content_filter": "refusal"}
+"""``openai_backend.STOPS`` for an answer read from content: the content is the call, so a plain stop ends one."""
 ANSWER_PREFIX = "answer_"  # the ids of calls read from an answer's content (it has none of its own)
 
 # bounds llama.cpp's JSON-schema grammar cannot hold: a `maxLength: 2000` string is unrolled into one nested
@@ -345,16 +345,11 @@ class ConstrainedApi(OpenAIApi):
     def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply:
         """The answer's JSON as one tool call (a text that is not ``{"tool", "arguments"}`` is a call of no
         known tool: a malformed call, repaired once); an empty or cut-off answer has no call."""
-        choices = response.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        choice, message = first_choice(response)
         if message.get("tool_calls"):  # a forced tool's answer (the fairness survey), read as OpenAI's
             return super().parse(response, taken)
         content = message.get("content") if isinstance(message.get("content"), str) else ""
-        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else "stop"
-        stop = {"length": "max_tokens", "stop": "tool_use", "content_filter": "refusal"}.get(finish, finish)
-        if message.get("refusal"):
-            stop = "refusal"
+        stop = stop_reason(choice, message, ANSWER_STOPS)
         calls: tuple[ToolCall, ...] = ()
         if content.strip():
             try:
@@ -370,15 +365,8 @@ class ConstrainedApi(OpenAIApi):
                 calls = (ToolCall(cid, "(not an action)", content),)
         if not calls and stop == "tool_use":
             stop = "end_turn"
-        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-        details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-        cached, prompt = _count(details.get("cached_tokens")), _count(usage.get("prompt_tokens"))
-        return Reply(
-            calls=calls, text="", stop=stop,
-            usage=Usage(input=max(0, prompt - cached), output=_count(usage.get("completion_tokens")),
-                        cache_read=min(cached, prompt), cache_write=0),
-            assistant={"role": "assistant", "content": content or "(no answer)"},
-        )
+        return Reply(calls=calls, text="", stop=stop, usage=usage_of(response),
+                     assistant={"role": "assistant", "content": content or "(no answer)"})
 
 
 def constrained_form(tier: str, settings: TierSettings) -> str | None:

@@ -12,7 +12,7 @@ A 429 ``insufficient_quota`` stops the run (``FatalPolicyError``); other 429s ar
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -30,6 +30,10 @@ from agents.llm.wire import Reply, ToolCall, call_ids, connection_fault, tool_na
 from agents.llm.wire import count as _count
 from market.backends import AgentFailure, BackendContext, BackendError, FatalPolicyError
 from market.scenario import TierSettings
+
+STOPS: Mapping[str, str] = {"length": "max_tokens", "tool_calls": "tool_use", "stop": "end_turn",
+                            "content_filter": "refusal"}
+"""How an answer ended, in the policy's words, by its choice's ``finish_reason`` (another is kept as it is)."""
 
 
 class OpenAIApi:
@@ -55,9 +59,7 @@ class OpenAIApi:
 
     def parse(self, response: dict[str, Any], taken: Collection[str] = ()) -> Reply:
         """The reply, and an assistant message that is valid to send back (names, ids, string arguments)."""
-        choices = response.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        choice, message = first_choice(response)
         listed = message.get("tool_calls")
         raw_calls = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
         functions = [c.get("function") if isinstance(c.get("function"), dict) else {} for c in raw_calls]
@@ -65,14 +67,7 @@ class OpenAIApi:
         calls = tuple(
             ToolCall(i, str(f.get("name") or ""), f.get("arguments", "")) for i, f in zip(ids, functions, strict=True)
         )
-        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else "stop"
-        stop = {"length": "max_tokens", "tool_calls": "tool_use", "stop": "end_turn",
-                "content_filter": "refusal"}.get(finish, finish)
-        if message.get("refusal"):
-            stop = "refusal"
-        usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-        details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-        cached = _count(details.get("cached_tokens"))
+        stop = stop_reason(choice, message, STOPS)
         content = message.get("content") if isinstance(message.get("content"), str) else ""
         text = content or (message.get("refusal") if isinstance(message.get("refusal"), str) else "") or ""
         assistant: dict[str, Any] = {"role": "assistant", "content": content or ("" if calls else "(no answer)")}
@@ -81,13 +76,7 @@ class OpenAIApi:
                 {"id": c.id, "type": "function", "function": {"name": tool_name(c.name), "arguments": _kept(c)}}
                 for c in calls
             ]
-        prompt = _count(usage.get("prompt_tokens"))
-        return Reply(
-            calls=calls, text=text, stop=stop,
-            usage=Usage(input=max(0, prompt - cached), output=_count(usage.get("completion_tokens")),
-                        cache_read=min(cached, prompt), cache_write=0),
-            assistant=assistant,
-        )
+        return Reply(calls=calls, text=text, stop=stop, usage=usage_of(response), assistant=assistant)
 
     def classify(self, exc: Exception, url: str) -> Exception:
         """An error answer by ``classify``; a connection that failed (``APITimeoutError`` too) by
@@ -95,6 +84,33 @@ class OpenAIApi:
         if isinstance(exc, openai.APIStatusError):
             return classify(exc)
         return connection_fault(exc, url)
+
+
+def first_choice(response: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A chat completion's first choice and its message, each ``{}`` where the answer has none."""
+    choices = response.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    return choice, message
+
+
+def stop_reason(choice: dict[str, Any], message: dict[str, Any], stops: Mapping[str, str]) -> str:
+    """How the answer in ``choice`` ended: its ``finish_reason`` (``stop`` when it gives none) by ``stops``; a
+    message with a ``refusal`` is a refusal."""
+    if message.get("refusal"):
+        return "refusal"
+    finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else "stop"
+    return stops.get(finish, finish)
+
+
+def usage_of(response: dict[str, Any]) -> Usage:
+    """A chat completion's tokens: ``prompt_tokens`` include the cached ones
+    (``prompt_tokens_details.cached_tokens``), split out so each kind is priced once."""
+    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    cached, prompt = _count(details.get("cached_tokens")), _count(usage.get("prompt_tokens"))
+    return Usage(input=max(0, prompt - cached), output=_count(usage.get("completion_tokens")),
+                 cache_read=min(cached, prompt), cache_write=0)
 
 
 def _kept(call: ToolCall) -> str:
