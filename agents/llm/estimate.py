@@ -6,12 +6,16 @@ conversation memory, trimming and cache breakpoints), but each request is answer
 in process by the tier's own offline profile: the one it would run offline (its
 ``profile:``, else the profile named like the tier), built in or declared under the
 scenario's ``profiles:``. The model's name plays no part: the week takes the course the
-offline agents give it, each request is the one the run would send, and the printed
-estimate names the profile that stood in for each tier.
+offline agents give it, each request is the one the run would send (built by the wire the
+tier's backend uses: the full rules and tool schemas, or the compact prompt of a constrained
+or local tier, ``agents.llm.constrained``), and the printed estimate names the profile that
+stood in for each tier and the prompt it priced. A constrained answer holds one action: the
+profile's first.
 
 Tokens are counted from those requests by one rule, stated with the figures:
 a request part's UTF-8 compact JSON bytes / 4 (no tokenizer; real tokenizers give
-roughly 3-5 bytes per token on English and JSON). Each answer is assumed to carry a
+roughly 3-5 bytes per token on English and JSON); the answer schema or grammar of a constrained
+request holds the answer, it is not counted as prompt. Each tool-calling answer is assumed to carry a
 one-sentence note beside its tool calls (output tokens are the least certain figure:
 a real model may write much more). Prompt caching follows the APIs'
 documented rules: Anthropic caches the prefix up to each ``cache_control``
@@ -36,25 +40,40 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agents.llm import prompts
 from agents.llm.agent import ModelPolicy
 from agents.llm.anthropic_backend import AnthropicApi
-from agents.llm.openai_backend import OpenAIApi
+from agents.llm.constrained import OPTION, ConstrainedApi
+from agents.llm.local_backend import LocalApi, with_local_defaults
+from agents.llm.openai_backend import openai_api
 from agents.llm.pricing import dollars
 from agents.llm.transport import ModelRequest, ModelResponse, ModelTransport
 from agents.llm.wire import Api
 from agents.offline import OfflinePolicy, resolve_profile
-from market.backends import BackendContext, BackendError, Policy, build_policy
+from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
 from market.engine import MarketModel
-from market.observation import Observation
+from market.observation import Decision, Observation
 from market.scenario import ProfileSpec, Scenario, TierSettings, build_participants, load_scenario
 
 TOKEN_RULE = "tokens = UTF-8 bytes of each request part as compact JSON / 4 (no tokenizer)"
-APIS: dict[str, type[Api]] = {"anthropic": AnthropicApi, "openai": OpenAIApi, "local": OpenAIApi}
+MODEL_BACKENDS = ("anthropic", "openai", "local")  # the backends the estimate prices (their requests built here)
 NOTE = "I will do this now."  # the short text an answer is assumed to carry beside its tool calls
 FREE = {"input": "0", "output": "0"}  # a model served here costs nothing per token
 LOOKBACK = 20  # blocks an Anthropic breakpoint looks back for a cached prefix
 OPENAI_MIN, OPENAI_STEP = 1024, 128
+FULL_PROMPT, COMPACT_PROMPT = "full rules and tool schemas", "compact constrained prompt"
+
+
+def tier_wire(tier: str, settings: TierSettings) -> tuple[Api, TierSettings, str]:
+    """(the wire the tier's backend builds its requests with, the settings it runs the tier with, the prompt those
+    requests carry: ``FULL_PROMPT`` or ``COMPACT_PROMPT`` with its answer form)."""
+    if settings.backend == "anthropic":
+        return AnthropicApi(), settings, FULL_PROMPT
+    if settings.backend == "local":
+        return LocalApi(), with_local_defaults(settings), f"{COMPACT_PROMPT} ({LocalApi.form})"
+    api = openai_api(tier, settings)
+    if isinstance(api, ConstrainedApi):
+        return api, settings, f"{COMPACT_PROMPT} ({settings.options[OPTION]})"
+    return api, settings, FULL_PROMPT
 
 
 def tokens(data: bytes) -> int:
@@ -128,11 +147,13 @@ class CacheModel:
 
 class Simulated(ModelTransport):
     """The offline-estimate transport: each request answered in process by its tier's offline profile, in the
-    API's format, with usage by the estimate's token rule and the APIs' caching rules (``CacheModel``)."""
+    API's format, with usage by the estimate's token rule and the APIs' caching rules (``CacheModel``).
+    The profile reads the observation the request was built from (``shown``: a compact one cannot be read back)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.policies: dict[str, OfflinePolicy] = {}
+        self.shown: dict[tuple[str, str, int], Observation] = {}  # the batch's observations, by market, trader, step
         self.stand_ins: dict[str, str] = {}  # tier -> the offline profile answering it, and where it is from
         self.min_cache_tokens: dict[str, int] = {}  # tier -> its model's minimum cacheable prompt (Anthropic)
         self.cache = CacheModel()
@@ -152,10 +173,16 @@ class Simulated(ModelTransport):
 
     async def send(self, asked: ModelRequest) -> ModelResponse:
         """The offline profile's decision as the API's answer (request id ``simulated``)."""
-        request = asked.json
-        obs = self._observation(asked.api, request)
-        decision = self.policies[asked.tier].decide(obs)
+        request, where = asked.json, asked.where
+        decision = self.policies[asked.tier].decide(self.shown[where["market"], where["trader"], where["step"]])
         calls = [(a.type, a.model_dump(mode="json", exclude={"type"})) for a in decision.actions] or [("pass", {})]
+        if asked.api in (ConstrainedApi.name, LocalApi.name):  # the answer's content is its one action
+            name, arguments = calls[0]
+            content = orjson.dumps({"tool": name, "arguments": arguments}).decode()
+            usage = self.cache.openai(asked.model, request)
+            return ModelResponse({"choices": [{"message": {"role": "assistant", "content": content},
+                                               "finish_reason": "stop"}],
+                                  "usage": {**usage, "completion_tokens": tokens(content.encode())}}, "simulated")
         ids = [f"call_{next(self._ids):08d}" for _ in calls]
         if asked.api == "anthropic":
             content = [{"type": "text", "text": NOTE}]
@@ -172,16 +199,26 @@ class Simulated(ModelTransport):
                               "usage": {**usage, "completion_tokens": tokens(_compact([NOTE, *tool_calls]))}},
                              "simulated")
 
-    @staticmethod
-    def _observation(api: str, request: dict[str, Any]) -> Observation:
-        if api == "anthropic":
-            system = "".join(b["text"] for b in request["system"])
-            last = request["messages"][-1]["content"]
-            text = "".join(b.get("text", "") for b in last if b.get("type") == "text")
-        else:
-            system = request["messages"][0]["content"]
-            text = request["messages"][-1]["content"]
-        return prompts.parse_observation(text, prompts.parse_principal(system))
+
+
+class Observed(Policy):
+    """The estimate's ``ModelPolicy`` as the engine asks it: each batch's observations are shown to the stand-ins
+    (``Simulated.shown``) before the policy builds its requests from them."""
+
+    def __init__(self, policy: ModelPolicy, simulated: Simulated) -> None:
+        self.policy, self.simulated = policy, simulated
+
+    def decide(self, observation: Observation) -> Decision:
+        """The policy's decision, its request answered by the stand-in from ``observation``."""
+        result = self.decide_batch([observation])[0]
+        if isinstance(result, AgentFailure):
+            raise result
+        return result
+
+    def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
+        """The policy's decisions, each request answered by the stand-in from its own observation."""
+        self.simulated.shown = {(o.market, o.trader, o.step): o for o in observations}
+        return self.policy.decide_batch(observations)
 
 
 def plan_scenario(
@@ -209,21 +246,23 @@ def estimate(
     """Expected calls, tokens and dollars per model-backed tier for the whole scenario (see the module docstring).
 
     Returns the ``llm`` section a run's summary.json would have (``tiers``, ``total``, ``models``), plus
-    ``token_rule`` and ``stand_ins`` (per tier, the offline profile that answered its requests). Nothing is
-    sent and nothing is written.
+    ``token_rule``, ``stand_ins`` (per tier, the offline profile that answered its requests) and ``prompts`` (per
+    tier, the prompt its requests carry: ``tier_wire``). Nothing is sent and nothing is written.
     """
     scenario, catalog = plan_scenario(scenario_path, seed=seed, days=days, markets=markets, tiers=tiers)
     context = BackendContext(scenario=scenario)
     simulated = Simulated(scenario.seed)
     policy = ModelPolicy(context)
+    observed = Observed(policy, simulated)
     policies: dict[str, Policy] = {}
+    priced: dict[str, str] = {}
     try:
         for tier, settings in scenario.tiers.items():
             if settings.backend == "replay":  # answered from a cassette: free; its offline profile stands in
                 simulated.add(tier, settings, scenario.profiles)
                 policies[tier] = simulated.policies[tier]
                 continue
-            if settings.backend not in APIS:
+            if settings.backend not in MODEL_BACKENDS:
                 policies[tier] = build_policy(tier, settings, context)
                 continue
             if not settings.model:
@@ -231,23 +270,25 @@ def estimate(
             if settings.backend == "local" and "price" not in settings.options:
                 settings = settings.model_copy(update={"options": {**settings.options, "price": FREE}})
             simulated.add(tier, settings, scenario.profiles)
-            policy.add_tier(tier, settings, APIS[settings.backend](), settings.model, simulated)
+            api, settings, priced[tier] = tier_wire(tier, settings)
+            policy.add_tier(tier, settings, api, settings.model, simulated)
             simulated.min_cache_tokens[tier] = policy.tiers[tier].price.min_cache_tokens
-            policies[tier] = policy
+            policies[tier] = observed
         if policy.tiers:
             MarketModel(scenario, build_participants(scenario, catalog), policies, lambda entries: None).run()
         figures = policy.summary()["llm"]
     finally:
         policy.close()
     return {"scenario": scenario.name, "days": scenario.days, "token_rule": TOKEN_RULE,
-            "stand_ins": dict(simulated.stand_ins),
+            "stand_ins": dict(simulated.stand_ins), "prompts": priced,
             "models": figures["models"], "tiers": figures["tiers"], "total": figures["total"]}
 
 
 def table(figures: dict[str, Any]) -> Table:
     """The estimate as a table: per tier and model, calls, tokens by kind and dollars."""
     out = Table(title=f"estimate: {figures['scenario']}, {figures['days']} day(s), no calls made",
-                caption=f"{TOKEN_RULE};\n{stand_in_line(figures)}; no repairs, retries or survey",
+                caption=f"{TOKEN_RULE};\n{stand_in_line(figures)}; no repairs, retries or survey;\n"
+                        f"{prompt_line(figures)}",
                 box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for column in ("tier", "model", "calls", "input", "cache\nread", "cache\nwrite", "output", "dollars"):
         out.add_column(column, justify="left" if column in ("tier", "model") else "right", no_wrap=True)
@@ -263,6 +304,12 @@ def stand_in_line(figures: dict[str, Any]) -> str:
     """What produced the figures: the offline profile that answered each model tier's requests."""
     tiers = ", ".join(f"{tier} by offline profile {name}" for tier, name in sorted(figures["stand_ins"].items()))
     return f"requests answered in process, {tiers}" if tiers else "no model tier"
+
+
+def prompt_line(figures: dict[str, Any]) -> str:
+    """Which prompt the figures priced, per model tier (the one its backend sends)."""
+    tiers = ", ".join(f"{tier}: {prompt}" for tier, prompt in sorted(figures["prompts"].items()))
+    return f"prompt priced: {tiers}" if tiers else "no prompt priced"
 
 
 def _short(n: int) -> str:

@@ -171,10 +171,16 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
         )
     if not settings.model:
         raise BackendError(f"tiers.{tier}.model: name the model the endpoint serves")
-    from agents.llm.constrained import ConstrainedApi, constrained_form  # it builds on OpenAIApi (this module)
-
-    api = OpenAIApi() if constrained_form(tier, settings) is None else ConstrainedApi()
+    api = openai_api(tier, settings)
     policy = shared_policy(context)
     transport = SdkTransport(api, lambda: openai_client(endpoint, settings))
     policy.add_tier(tier, settings, api, settings.model, transport)
     return policy
+
+
+def openai_api(tier: str, settings: TierSettings) -> OpenAIApi:
+    """The wire of an ``openai`` tier: ``OpenAIApi``, or ``ConstrainedApi`` when it sets ``options.constrained``
+    (``BackendError`` for an unknown form)."""
+    from agents.llm.constrained import ConstrainedApi, constrained_form  # it builds on OpenAIApi (this module)
+
+    return OpenAIApi() if constrained_form(tier, settings) is None else ConstrainedApi()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 
-from agents.llm.estimate import CacheModel, estimate
+from agents.llm.estimate import CacheModel, estimate, table
 from agents.llm.pricing import Usage as Tokens
 from agents.llm.pricing import cost_nanocents, lookup
 from tests.conftest import run_cli
@@ -55,6 +56,31 @@ def test_an_estimate_needs_no_key_no_network_and_writes_nothing(tmp_path: Path, 
                   "small=openai:claude-haiku-4-5", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "claude-opus-4-5" in out.stdout and "bytes" in out.stdout and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_constrained_tier_is_priced_with_the_compact_prompt_it_sends() -> None:
+    # the same tier on the tools prompt and on the constrained wire (json_schema), and a local tier (gbnf)
+    full = estimate(SMOKE, days=1, tiers=TIERS)
+    compact = estimate(SMOKE, days=1, tiers={
+        **TIERS, "small": {**TIERS["small"], "options": {"constrained": "json_schema"}},
+        "frontier": {"backend": "local", "model": "smollm2-135m"}})
+
+    def per_call(figures: dict, tier: str) -> float:
+        t = figures["tiers"][tier]
+        return (t["input_tokens"] + t["cache_read_tokens"] + t["cache_write_tokens"]) / t["calls"]
+
+    assert full["prompts"] == {"frontier": "full rules and tool schemas", "small": "full rules and tool schemas"}
+    assert compact["prompts"] == {"frontier": "compact constrained prompt (gbnf)",
+                                  "small": "compact constrained prompt (json_schema)"}
+    assert compact["tiers"]["small"]["calls"] > 0 and compact["tiers"]["frontier"]["calls"] > 0
+    assert per_call(compact, "small") < 0.5 * per_call(full, "small")
+    assert compact["tiers"]["small"]["input_tokens"] < full["tiers"]["small"]["input_tokens"]
+    assert compact["tiers"]["frontier"]["cost_nanocents"] == 0  # served here: free
+    console = Console(record=True, width=200)
+    console.print(table(compact))
+    assert "prompt priced: frontier: compact constrained prompt (gbnf), small: compact constrained prompt " \
+           "(json_schema)" in " ".join(console.export_text().split())
 
 
 @pytest.mark.slow
