@@ -210,15 +210,16 @@ class Observed(Policy):
 
     def decide(self, observation: Observation) -> Decision:
         """The policy's decision, its request answered by the stand-in from ``observation``."""
-        result = self.decide_batch([observation])[0]
-        if isinstance(result, AgentFailure):
-            raise result
-        return result
+        self._show([observation])
+        return self.policy.decide(observation)
 
     def decide_batch(self, observations: Sequence[Observation]) -> list[Decision | AgentFailure]:
         """The policy's decisions, each request answered by the stand-in from its own observation."""
-        self.simulated.shown = {(o.market, o.trader, o.step): o for o in observations}
+        self._show(observations)
         return self.policy.decide_batch(observations)
+
+    def _show(self, observations: Sequence[Observation]) -> None:
+        self.simulated.shown = {(o.market, o.trader, o.step): o for o in observations}
 
 
 def plan_scenario(
