@@ -1,8 +1,9 @@
 """Frozen pydantic records built from values validated already, without validating them again.
 
-The exchange, the state and the observations build hundreds of thousands of records a week whose
-values are the state's own or a validated action's; validating them again costs more than the rest
-of their work. Every event is still read back through its schema by the ledger before it is written.
+A rule-based policy answers every turn with a ``Decision`` (pydantic: it holds actions, whose schema
+is the model tools') of actions validated as they were made; validating them again costs more than
+the rest of its work. The market's own records and events are msgspec Structs (``market.domain``)
+and need none of this.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def build(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
-    """The record of ``model`` holding ``values`` (every field, in the model's order, and any value kept
-    beside them) with ``fields_set`` as the names given: ``model_construct`` without its bookkeeping."""
+    """The record of ``model`` holding ``values`` (every field, in the model's order) with ``fields_set``
+    as the names given: ``model_construct`` without its bookkeeping."""
     record = object.__new__(model)
     _set_dict(record, values)
     _set_fields_set(record, fields_set)
@@ -32,41 +33,9 @@ def build(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
     return record
 
 
-def trusted(model: type[M], **values: Any) -> M:
-    """``model(**values)`` for values validated already, without validating them again: the same record
-    (its fields in order, the defaults of those not given, the names given as its fields set).
-
-    For the exchange's records, whose values are the state's own (ids, parties, times) or a validated
-    action's (amounts, texts). A name the model lacks or a required field left out raises ``TypeError``.
-    """
-    layout, given = _layout(model, tuple(values))
-    return build(model, {**layout, **values}, given)  # (layout holds every field, so the order is the model's)
-
-
 @cache
 def shared_fields(names: frozenset[str]) -> set[str]:
-    """One set of field names shared by every record that has them: a set per record held a few
-    hundred bytes for each of the week's hundreds of thousands of ended offers. Safe to share:
-    nothing changes a frozen record's set (``model_copy`` copies it first)."""
+    """One set of field names shared by every record that has them (a set per record would hold a few
+    hundred bytes each). Safe to share: nothing changes a frozen record's set (``model_copy`` copies it
+    first)."""
     return set(names)
-
-
-@cache
-def all_fields(model: type[BaseModel]) -> set[str]:
-    """The shared set of all of ``model``'s field names (the fields set of a record given every field)."""
-    return shared_fields(frozenset(model.model_fields))
-
-
-@cache
-def _layout(model: type[BaseModel], names: tuple[str, ...]) -> tuple[dict[str, object], set[str]]:
-    """Every field of ``model`` in order with its default (``None`` for those in ``names``, which are
-    given), and the set of ``names``; checked once per model and names given."""
-    fields = model.model_fields
-    unknown = [name for name in names if name not in fields]
-    missing = [name for name, info in fields.items() if info.is_required() and name not in names]
-    factory = [name for name, info in fields.items() if info.default_factory is not None and name not in names]
-    if unknown or missing or factory:
-        raise TypeError(f"{model.__name__}: unknown fields {unknown}, missing {missing}, defaults made by a "
-                        f"factory {factory}")
-    layout = {name: None if name in names else info.default for name, info in fields.items()}
-    return layout, shared_fields(frozenset(names))
