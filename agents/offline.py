@@ -129,7 +129,6 @@ class OfflinePolicy(Policy):
         # it looks at no more listings than that per want (and never saw more than the port's default)
         self.listings_per_want = min(profile.attention, Policy.listings_per_want)
         self._memory: dict[tuple[str, str], _Memory] = {}  # (market, trader) -> what it remembers
-        self._estimates: dict[str, dict[str, int]] = {}  # trader -> item -> estimated value
         self._key_crcs: dict[str, int] = {}  # trader -> CRC of the start of its estimates' keys
 
     def decide(self, obs: Observation) -> Decision:
@@ -139,9 +138,9 @@ class OfflinePolicy(Policy):
         memory = self._memory.get((obs.market, trader))
         if memory is None:
             memory = self._memory[obs.market, trader] = _Memory()
-        known = self._estimates.get(trader)
-        if known is None:
-            known = self._estimates[trader] = {}
+        # this turn's estimates, item by item (an estimate is a CRC and a product: kept for the turn only, as
+        # every item a trader ever looked at would be kept for the whole run, the largest part of its memory)
+        known: dict[str, int] = {}
         rng = _TurnRandom(f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
         actions: list[Action] = []
         incoming = obs.incoming
@@ -186,7 +185,7 @@ class OfflinePolicy(Policy):
     # --- estimates ---------------------------------------------------------
     def estimate(self, obs: Observation, item: Item) -> int:
         """The agent's own estimate of ``item``'s value (stable per trader and item)."""
-        return self._estimate(self._estimates.setdefault(obs.trader, {}), obs.trader, item)
+        return self._estimate({}, obs.trader, item)
 
     def _estimate(self, known: dict[str, int], trader: str, item: Item) -> int:
         """``estimate`` given the trader's estimates so far (``known``, filled in here); at least 1."""
