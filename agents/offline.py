@@ -28,6 +28,7 @@ from market.clock import HOUR
 from market.domain import Item, Listing, Offer, Participant
 from market.observation import decided
 from market.randomness import keyed_random
+from market.records import trusted
 from market.scenario import ProfileSpec, TierSettings
 
 
@@ -128,7 +129,6 @@ class OfflinePolicy(Policy):
         # it looks at no more listings than that per want (and never saw more than the port's default)
         self.listings_per_want = min(profile.attention, Policy.listings_per_want)
         self._memory: dict[tuple[str, str], _Memory] = {}  # (market, trader) -> what it remembers
-        self._estimates: dict[str, dict[str, int]] = {}  # trader -> item -> estimated value
         self._key_crcs: dict[str, int] = {}  # trader -> CRC of the start of its estimates' keys
 
     def decide(self, obs: Observation) -> Decision:
@@ -138,9 +138,9 @@ class OfflinePolicy(Policy):
         memory = self._memory.get((obs.market, trader))
         if memory is None:
             memory = self._memory[obs.market, trader] = _Memory()
-        known = self._estimates.get(trader)
-        if known is None:
-            known = self._estimates[trader] = {}
+        # this turn's estimates, item by item (an estimate is a CRC and a product: kept for the turn only, as
+        # every item a trader ever looked at would be kept for the whole run, the largest part of its memory)
+        known: dict[str, int] = {}
         rng = _TurnRandom(f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
         actions: list[Action] = []
         incoming = obs.incoming
@@ -185,7 +185,7 @@ class OfflinePolicy(Policy):
     # --- estimates ---------------------------------------------------------
     def estimate(self, obs: Observation, item: Item) -> int:
         """The agent's own estimate of ``item``'s value (stable per trader and item)."""
-        return self._estimate(self._estimates.setdefault(obs.trader, {}), obs.trader, item)
+        return self._estimate({}, obs.trader, item)
 
     def _estimate(self, known: dict[str, int], trader: str, item: Item) -> int:
         """``estimate`` given the trader's estimates so far (``known``, filled in here); at least 1."""
@@ -216,7 +216,7 @@ class OfflinePolicy(Policy):
             ask = max(reserve, round(self._estimate(known, obs.trader, item) * rng.uniform(*self.profile.anchor)))
             ask = _tidy(ask)
             text = messages.write("listing", obs.principal, rng, amount=ask, item=item)
-            actions.append(ListItem(item_id=item.id, ask=max(ask, reserve), description=text))
+            actions.append(trusted(ListItem, item_id=item.id, ask=max(ask, reserve), description=text))
         return actions
 
     def _reprice(self, obs: Observation, memory: _Memory, known: dict[str, int]) -> list[Action]:
@@ -249,7 +249,7 @@ class OfflinePolicy(Policy):
                     ask = 0
                 seen[listing.id] = (listing, ask)
             if ask:
-                actions.append(Reprice(listing_id=listing.id, ask=ask))
+                actions.append(trusted(Reprice, listing_id=listing.id, ask=ask))
         return actions
 
     def _as_seller(self, obs: Observation, offer: Offer, view: ListingView, rng: random.Random) -> Action | None:
@@ -258,14 +258,14 @@ class OfflinePolicy(Policy):
         close_enough = position - offer.amount <= max(position, offer.amount) * self.profile.accept_within
         last_round = offer.round >= self.profile.max_rounds
         if offer.amount >= reserve and (close_enough or last_round):
-            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+            return _accept(obs, offer, rng)
         if last_round or not self.profile.counters:
-            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+            return trusted(Reject, offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         price = max(reserve, _tidy(position))
         if price <= offer.amount:
-            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+            return _accept(obs, offer, rng)
         text = messages.write("counter_seller", obs.principal, rng, amount=price, item=view.item)
-        return Counter(offer_id=offer.id, amount=price, message=text)
+        return trusted(Counter, offer_id=offer.id, amount=price, message=text)
 
     # --- buying ------------------------------------------------------------
     def _as_buyer(
@@ -278,14 +278,14 @@ class OfflinePolicy(Policy):
         close_enough = offer.amount - position <= max(position, offer.amount) * self.profile.accept_within
         last_round = offer.round >= self.profile.max_rounds
         if offer.amount <= limit and (close_enough or last_round):
-            return Accept(offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+            return _accept(obs, offer, rng)
         if last_round or not self.profile.counters:
-            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+            return trusted(Reject, offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         price = min(limit, _tidy(position))
         if price <= 0:
-            return Reject(offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
+            return trusted(Reject, offer_id=offer.id, message=messages.write("reject", obs.principal, rng))
         text = messages.write("counter_buyer", obs.principal, rng, amount=price, item=view.item)
-        return Counter(offer_id=offer.id, amount=price, message=text)
+        return trusted(Counter, offer_id=offer.id, amount=price, message=text)
 
     def _bid(
         self, obs: Observation, views: dict[str, ListingView], busy: set[str], turn: _TurnRandom, memory: _Memory,
@@ -329,7 +329,7 @@ class OfflinePolicy(Policy):
                 continue
             amount = max(1, min(amount, limit))
             text = messages.write("offer", obs.principal, rng, amount=amount, item=best.item, other=best.seller_name)
-            actions.append(MakeOffer(listing_id=best.listing.id, amount=amount, message=text))
+            actions.append(trusted(MakeOffer, listing_id=best.listing.id, amount=amount, message=text))
             bids[best.listing.id] = want.kind
             available -= amount
         return actions
@@ -359,6 +359,11 @@ class OfflinePolicy(Policy):
 
 _view_listing = attrgetter("listing.id")
 _offer_listing = attrgetter("listing_id")
+def _accept(obs: Observation, offer: Offer, rng: random.Random) -> Accept:
+    """Accept ``offer`` with a line in the principal's style."""
+    return trusted(Accept, offer_id=offer.id, message=messages.write("accept", obs.principal, rng, amount=offer.amount))
+
+
 _NO_ACTIONS = Decision(actions=())  # a quiet turn's answer (a decision is immutable: one serves every such turn)
 
 

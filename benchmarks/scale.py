@@ -46,9 +46,9 @@ def one(size: int) -> dict[str, float]:
         result = runner.start(prepared, folder, after_run=False)  # the engine alone, no report
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
-    market = result.summary["markets"][0]
-    return {"traders": size, "wall_s": wall, "cpu_s": cpu, "events": result.summary["events"], "deals": market["deals"],
-            "listings": market["listings"], "peak_mib": peak}
+    market = result.summary.markets[0]
+    return {"traders": size, "wall_s": wall, "cpu_s": cpu, "events": result.summary.events, "deals": market.deals,
+            "listings": market.listings, "peak_mib": peak}
 
 
 def main() -> None:
@@ -66,12 +66,15 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(f"{r['traders']:>7} traders  {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  {r['events']:>9,} events  "
-              f"{r['events'] / r['wall_s']:>9,.0f} events/s  {r['deals']:>7,} deals  peak {r['peak_mib']:,.0f} MiB")
+              f"{r['events'] / r['wall_s']:>9,.0f} events/s  {r['deals']:>7,} deals  peak {r['peak_mib']:,.0f} MiB "
+              f"({r['peak_mib'] * 1024 / r['traders']:.1f} KiB/trader)  "
+              f"{r['cpu_s'] / r['events'] * 1e6:.1f} us cpu/event")
     for a, b in itertools.pairwise(rows):
         size_ratio = b["traders"] / a["traders"]
         time_ratio = b["cpu_s"] / a["cpu_s"]
         print(f"{a['traders']} -> {b['traders']} traders (x{size_ratio:g}): cpu time x{time_ratio:.1f}, "
-              f"time per trader x{time_ratio / size_ratio:.2f}, events x{b['events'] / a['events']:.1f}")
+              f"time per trader x{time_ratio / size_ratio:.2f}, events x{b['events'] / a['events']:.1f}, "
+              f"cpu time per event x{time_ratio / (b['events'] / a['events']):.2f}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,12 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Id = Annotated[str, Field(max_length=MAX_ID)]
 
 
-class ListItem(Frozen):
+class ActionBase(Frozen):
+    """Base of the action vocabulary's records (``Action`` is their union): a refused action's field in
+    ``market.events.ActionRejected`` is typed by it, and read back through ``parse_action``."""
+
+
+class ListItem(ActionBase):
     """Put one of your items up for sale at an asking price."""
 
     type: Literal["list_item"] = "list_item"
@@ -59,14 +64,14 @@ class ListItem(Frozen):
     description: Text = ""
 
 
-class Delist(Frozen):
+class Delist(ActionBase):
     """Take your open listing down; open offers on it are closed."""
 
     type: Literal["delist"] = "delist"
     listing_id: Id
 
 
-class Reprice(Frozen):
+class Reprice(ActionBase):
     """Change the asking price of your open listing; open offers stay open."""
 
     type: Literal["reprice"] = "reprice"
@@ -74,7 +79,7 @@ class Reprice(Frozen):
     ask: Money = Field(description="new asking price in cents")
 
 
-class MakeOffer(Frozen):
+class MakeOffer(ActionBase):
     """Offer to buy a listed item; the amount is held in escrow until the offer ends."""
 
     type: Literal["make_offer"] = "make_offer"
@@ -83,7 +88,7 @@ class MakeOffer(Frozen):
     message: Text = ""
 
 
-class Counter(Frozen):
+class Counter(ActionBase):
     """Answer an offer addressed to you with a different price."""
 
     type: Literal["counter"] = "counter"
@@ -92,7 +97,7 @@ class Counter(Frozen):
     message: Text = ""
 
 
-class Accept(Frozen):
+class Accept(ActionBase):
     """Accept an offer addressed to you; the deal closes at once."""
 
     type: Literal["accept"] = "accept"
@@ -100,7 +105,7 @@ class Accept(Frozen):
     message: Text = ""
 
 
-class Reject(Frozen):
+class Reject(ActionBase):
     """Turn down an offer addressed to you."""
 
     type: Literal["reject"] = "reject"
@@ -108,14 +113,14 @@ class Reject(Frozen):
     message: Text = ""
 
 
-class Withdraw(Frozen):
+class Withdraw(ActionBase):
     """Take back an offer you made; its escrow is released."""
 
     type: Literal["withdraw"] = "withdraw"
     offer_id: Id
 
 
-class SendMessage(Frozen):
+class SendMessage(ActionBase):
     """Write in a listing's thread, optionally to one participant."""
 
     type: Literal["send_message"] = "send_message"
@@ -124,7 +129,7 @@ class SendMessage(Frozen):
     to: Id | None = None
 
 
-class Pass(Frozen):
+class Pass(ActionBase):
     """Do nothing this turn."""
 
     type: Literal["pass"] = "pass"

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 import mesa
+import msgspec
 import simpy
 
 from market import exchange
@@ -223,7 +224,7 @@ class MarketModel(mesa.Model):
             events: list[Event] = [MarketOpened(at=0, rules=self.scenario.rules)]
             for person in participants:
                 tier = market.tiers[person.id]
-                events.append(ParticipantJoined(at=0, participant=person.model_copy(update={"tier": tier})))
+                events.append(ParticipantJoined(at=0, participant=msgspec.structs.replace(person, tier=tier)))
                 market.traders[person.id] = Trader(self, market, person.id, tier, self.policies[tier])
             for event in events:
                 market.state.evolve(event)

@@ -1,19 +1,23 @@
 """Ledger events: what happened in a market. Events are the truth.
 
-One pydantic discriminated union. Every event carries ``at``, the simulated
-second it happened; the ledger adds the sequence number and the market name.
+One tagged union of msgspec records (``type`` says which event; it is the first key of an event's
+JSON). Every event carries ``at``, the simulated second it happened; the ledger adds the sequence
+number and the market name. An event's JSON is encoded and read back (validated) here: the rules of a
+market and a refused action are pydantic records (people write the rules in a scenario; the actions'
+schema is the model tools'), which the encoder and decoder hand to pydantic.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, TypeAdapter
+import msgspec
+from pydantic import BaseModel, Field
 
-from market.actions import Action
+from market.actions import ActionBase, parse_action
 from market.clock import DAY
-from market.domain import Deal, Frozen, Listing, Message, Offer, OfferStatus, Participant
+from market.domain import Deal, Frozen, Listing, Message, Offer, OfferStatus, Participant, Record
 from market.money import Money
 
 
@@ -26,60 +30,64 @@ class Rules(Frozen):
     )
 
 
-class MarketOpened(Frozen):
+class _Tagged(Record, tag_field="type"):
+    """Base of the events: each names its kind in ``type`` (a class attribute, written first in its JSON)."""
+
+
+class MarketOpened(_Tagged, tag="market_opened", kw_only=True):
     """A market began, under ``rules``; always the first event of a market, at second 0."""
 
-    type: Literal["market_opened"] = "market_opened"
+    type: ClassVar[Literal["market_opened"]] = "market_opened"
     at: int
     rules: Rules
 
 
-class ParticipantJoined(Frozen):
+class ParticipantJoined(_Tagged, tag="participant_joined", kw_only=True):
     """A participant entered the market with their budget, items, wants and tier (at 0, or later in a live run)."""
 
-    type: Literal["participant_joined"] = "participant_joined"
+    type: ClassVar[Literal["participant_joined"]] = "participant_joined"
     at: int
     participant: Participant
 
 
-class ItemListed(Frozen):
+class ItemListed(_Tagged, tag="item_listed", kw_only=True):
     """A seller put one of their items up for sale: the new open ``listing`` with its asking price."""
 
-    type: Literal["item_listed"] = "item_listed"
+    type: ClassVar[Literal["item_listed"]] = "item_listed"
     at: int
     listing: Listing
 
 
-class ListingDelisted(Frozen):
+class ListingDelisted(_Tagged, tag="listing_delisted", kw_only=True):
     """A seller took an open listing down; the offers still open on it ended just before (``closed``)."""
 
-    type: Literal["listing_delisted"] = "listing_delisted"
+    type: ClassVar[Literal["listing_delisted"]] = "listing_delisted"
     at: int
     listing_id: str
 
 
-class ListingRepriced(Frozen):
+class ListingRepriced(_Tagged, tag="listing_repriced", kw_only=True):
     """A seller changed the asking price of an open listing to ``ask``; open offers on it stay open."""
 
-    type: Literal["listing_repriced"] = "listing_repriced"
+    type: ClassVar[Literal["listing_repriced"]] = "listing_repriced"
     at: int
     listing_id: str
     ask: Money
 
 
-class OfferMade(Frozen):
+class OfferMade(_Tagged, tag="offer_made", kw_only=True):
     """An offer (or a counter-offer) was made on an open listing; a buyer's own offer puts its amount in escrow."""
 
-    type: Literal["offer_made"] = "offer_made"
+    type: ClassVar[Literal["offer_made"]] = "offer_made"
     at: int
     offer: Offer
 
 
-class OfferEnded(Frozen):
+class OfferEnded(_Tagged, tag="offer_ended", kw_only=True):
     """An offer stopped being open without a deal: rejected, withdrawn, countered, expired, or closed because
     its listing sold to someone else or was delisted (``status`` says which); any escrow it held is released."""
 
-    type: Literal["offer_ended"] = "offer_ended"
+    type: ClassVar[Literal["offer_ended"]] = "offer_ended"
     at: int
     offer_id: str
     listing_id: str
@@ -87,18 +95,18 @@ class OfferEnded(Frozen):
     message: str = ""
 
 
-class MessageSent(Frozen):
+class MessageSent(_Tagged, tag="message_sent", kw_only=True):
     """A participant wrote in a listing's thread (to one participant, or to all when ``to`` is None)."""
 
-    type: Literal["message_sent"] = "message_sent"
+    type: ClassVar[Literal["message_sent"]] = "message_sent"
     at: int
     message: Message
 
 
-class DealClosed(Frozen):
+class DealClosed(_Tagged, tag="deal_closed", kw_only=True):
     """An offer was accepted: money and the item moved in one step."""
 
-    type: Literal["deal_closed"] = "deal_closed"
+    type: ClassVar[Literal["deal_closed"]] = "deal_closed"
     at: int
     deal: Deal
     message: str = ""
@@ -149,30 +157,30 @@ _MANDATE = frozenset({
 })
 
 
-class ActionRejected(Frozen):
+class ActionRejected(_Tagged, tag="action_rejected", kw_only=True):
     """An action the exchange refused, kept (typed, with its code) so agents and analysts see why."""
 
-    type: Literal["action_rejected"] = "action_rejected"
+    type: ClassVar[Literal["action_rejected"]] = "action_rejected"
     at: int
     actor: str
-    action: Action
+    action: ActionBase  # one of the vocabulary (``Action``), validated by its pydantic schema
     code: RejectionCode = RejectionCode.UNSPECIFIED
     reason: str
 
 
-class AgentFailed(Frozen):
+class AgentFailed(_Tagged, tag="agent_failed", kw_only=True):
     """A trader's turn that failed (its policy or model call), recorded so the week goes on and
     the failure is counted: ``kind`` is a short stable code, ``reason`` a short sentence."""
 
-    type: Literal["agent_failed"] = "agent_failed"
+    type: ClassVar[Literal["agent_failed"]] = "agent_failed"
     at: int
     actor: str
     tier: str
-    kind: str = Field(max_length=64)
-    reason: str = Field(max_length=500)
+    kind: Annotated[str, msgspec.Meta(max_length=64)]
+    reason: Annotated[str, msgspec.Meta(max_length=500)]
 
 
-Event = Annotated[
+Event = (
     MarketOpened
     | ParticipantJoined
     | ItemListed
@@ -183,33 +191,58 @@ Event = Annotated[
     | MessageSent
     | DealClosed
     | ActionRejected
-    | AgentFailed,
-    Field(discriminator="type"),
-]
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+    | AgentFailed
+)
+"""Any event; ``type`` says which."""
+
+
+def encode_hook(value: object) -> Any:
+    """msgspec's ``enc_hook`` for a record holding events: a pydantic record inside an event (its market's
+    rules, a refused action) as its JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise NotImplementedError(f"cannot encode a {type(value).__name__} in an event")
+
+
+def decode_hook(kind: type, value: Any) -> Any:
+    """msgspec's ``dec_hook`` for a record holding events: the pydantic record of ``kind`` inside an event,
+    validated by its schema."""
+    if kind is ActionBase:
+        return parse_action(value)
+    if kind is Rules:
+        return Rules.model_validate(value)
+    raise NotImplementedError(f"no decoder for {kind.__name__} in an event")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=encode_hook)
+_DECODER = msgspec.json.Decoder(Event, dec_hook=decode_hook)
+_LIST_DECODER = msgspec.json.Decoder(list[Event], dec_hook=decode_hook)
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
-    """Validate one event from its JSON (or a dict); raises ``ValidationError``."""
+    """Validate one event from its JSON (or a dict); raises ``msgspec.ValidationError`` (a ``ValueError``)."""
     if isinstance(data, dict):
-        return EVENT_ADAPTER.validate_python(data)
-    return EVENT_ADAPTER.validate_json(data)
+        return msgspec.convert(data, Event, dec_hook=decode_hook)  # type: ignore[arg-type]
+    return _DECODER.decode(data)
 
 
 def parse_events(data: str | bytes) -> list[Event]:
-    """Validate a JSON array of events in one call; raises ``ValidationError``."""
-    return EVENTS_ADAPTER.validate_json(data)
+    """Validate a JSON array of events in one call; raises ``msgspec.ValidationError`` (a ``ValueError``)."""
+    return _LIST_DECODER.decode(data)
 
 
 def event_json(event: Event) -> str:
-    """Canonical JSON of an event (stable key order, no spaces): ``model_dump_json()``'s text,
-    from the model's serializer directly (a ledger writes one per event)."""
-    return event.__pydantic_serializer__.to_json(event).decode()
+    """Canonical JSON of an event: its fields in order (``type`` first), no spaces, text as UTF-8."""
+    return _ENCODER.encode(event).decode()
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """An event as JSON values (what ``json.loads(event_json(event))`` gives)."""
+    return msgspec.json.decode(_ENCODER.encode(event))  # type: ignore[no-any-return]
 
 
 __all__ = [
     "ActionRejected", "AgentFailed", "DealClosed", "Event", "ItemListed", "ListingDelisted", "ListingRepriced",
     "MarketOpened", "MessageSent", "OfferEnded", "OfferMade", "ParticipantJoined",
-    "RejectionCode", "Rules", "event_json", "parse_event", "parse_events",
+    "RejectionCode", "Rules", "decode_hook", "encode_hook", "event_dict", "event_json", "parse_event", "parse_events",
 ]

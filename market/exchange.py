@@ -38,7 +38,6 @@ from market.events import (
     RejectionCode,
 )
 from market.money import format_money
-from market.records import trusted
 from market.state import MarketState
 
 
@@ -78,7 +77,7 @@ def expire(state: MarketState, at: int) -> list[Event]:
         offer = state.offers[oid]
         if offer.expires_at > at:
             break
-        events.append(trusted(OfferEnded, at=at, offer_id=oid, listing_id=offer.listing_id, status=OfferStatus.EXPIRED))
+        events.append(OfferEnded(at=at, offer_id=oid, listing_id=offer.listing_id, status=OfferStatus.EXPIRED))
     return events
 
 
@@ -114,11 +113,11 @@ def _list_item(state: MarketState, actor: str, action: ListItem, at: int) -> Out
             reason=f"An ask of {format_money(action.ask)} is below your principal's reserve price "
             f"of {format_money(reserve)} for {item.title}."
         )
-    listing = trusted(
-        Listing, id=state.next_id("L"), item_id=item.id, seller=actor, ask=action.ask,
+    listing = Listing(
+        id=state.next_id("L"), item_id=item.id, seller=actor, ask=action.ask,
         description=action.description or item.title, opened_at=at,
     )
-    return [trusted(ItemListed, at=at, listing=listing)]
+    return [ItemListed(at=at, listing=listing)]
 
 
 def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
@@ -133,7 +132,7 @@ def _delist(state: MarketState, actor: str, action: Delist, at: int) -> Outcome:
             reason=f"Listing {listing.id} is already {listing.status.value}.",
         )
     closed = _close_offers(state, listing.id, at)
-    return [*closed, trusted(ListingDelisted, at=at, listing_id=listing.id)]
+    return [*closed, ListingDelisted(at=at, listing_id=listing.id)]
 
 
 def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcome:
@@ -150,7 +149,7 @@ def _reprice(state: MarketState, actor: str, action: Reprice, at: int) -> Outcom
     problem = _check_seller_accepts(state, actor, listing.item_id, action.ask)
     if problem:
         return problem
-    return [trusted(ListingRepriced, at=at, listing_id=listing.id, ask=action.ask)]
+    return [ListingRepriced(at=at, listing_id=listing.id, ask=action.ask)]
 
 
 def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> Outcome:
@@ -165,12 +164,12 @@ def _make_offer(state: MarketState, actor: str, action: MakeOffer, at: int) -> O
     problem = _check_buyer_can_pay(state, actor, listing, action.amount) or _check_wanted(state, actor, listing, at)
     if problem:
         return problem
-    offer = trusted(
-        Offer, id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=listing.seller,
+    offer = Offer(
+        id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=listing.seller,
         buyer=actor, seller=listing.seller, amount=action.amount, message=action.message,
         made_at=at, expires_at=at + state.rules.offer_ttl,
     )
-    return [trusted(OfferMade, at=at, offer=offer)]
+    return [OfferMade(at=at, offer=offer)]
 
 
 def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcome:
@@ -192,16 +191,16 @@ def _counter(state: MarketState, actor: str, action: Counter, at: int) -> Outcom
         problem = _check_seller_accepts(state, actor, listing.item_id, action.amount)
     if problem:
         return problem
-    ended = trusted(
-        OfferEnded, at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED,
+    ended = OfferEnded(
+        at=at, offer_id=offer.id, listing_id=offer.listing_id, status=OfferStatus.COUNTERED,
         message=action.message,
     )
-    counter = trusted(
-        Offer, id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=offer.proposer,
+    counter = Offer(
+        id=state.next_id("O"), listing_id=listing.id, proposer=actor, recipient=offer.proposer,
         buyer=offer.buyer, seller=offer.seller, amount=action.amount, message=action.message,
         made_at=at, expires_at=at + state.rules.offer_ttl, counter_of=offer.id, round=offer.round + 1,
     )
-    return [ended, trusted(OfferMade, at=at, offer=counter)]
+    return [ended, OfferMade(at=at, offer=counter)]
 
 
 def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
@@ -216,12 +215,12 @@ def _accept(state: MarketState, actor: str, action: Accept, at: int) -> Outcome:
     problem = problem or _check_wanted(state, offer.buyer, listing, at, by=actor)
     if problem:
         return problem
-    deal = trusted(
-        Deal, id=state.next_id("D"), listing_id=listing.id, offer_id=offer.id, item_id=listing.item_id,
+    deal = Deal(
+        id=state.next_id("D"), listing_id=listing.id, offer_id=offer.id, item_id=listing.item_id,
         seller=offer.seller, buyer=offer.buyer, price=offer.amount, at=at,
     )
     others = [e for e in _close_offers(state, listing.id, at) if e.offer_id != offer.id]
-    return [trusted(DealClosed, at=at, deal=deal, message=action.message), *others]
+    return [DealClosed(at=at, deal=deal, message=action.message), *others]
 
 
 def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferStatus, message: str) -> Outcome:
@@ -238,7 +237,7 @@ def _end(state: MarketState, actor: str, offer_id: str, at: int, status: OfferSt
             code=RejectionCode.NOT_RECIPIENT,
             reason=f"Offer {offer_id} is not addressed to you; only {offer.recipient} can reject it.",
         )
-    return [trusted(OfferEnded, at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
+    return [OfferEnded(at=at, offer_id=offer_id, listing_id=offer.listing_id, status=status, message=message)]
 
 
 def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) -> Outcome:
@@ -252,8 +251,8 @@ def _send_message(state: MarketState, actor: str, action: SendMessage, at: int) 
         )
     if action.to == actor:
         return Rejection(code=RejectionCode.MESSAGE_TO_SELF, reason="You cannot send a message to yourself.")
-    message = trusted(Message, listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
-    return [trusted(MessageSent, at=at, message=message)]
+    message = Message(listing_id=listing.id, sender=actor, to=action.to, text=action.text, at=at)
+    return [MessageSent(at=at, message=message)]
 
 
 def _pass(state: MarketState, actor: str, action: Pass, at: int) -> Outcome:
@@ -413,6 +412,6 @@ def _reserve(state: MarketState, seller: str, item_id: str) -> int | None:
 
 def _close_offers(state: MarketState, listing_id: str, at: int) -> list[OfferEnded]:
     return [
-        trusted(OfferEnded, at=at, offer_id=oid, listing_id=listing_id, status=OfferStatus.CLOSED)
+        OfferEnded(at=at, offer_id=oid, listing_id=listing_id, status=OfferStatus.CLOSED)
         for oid in state.open_offers_by_listing.get(listing_id, {})
     ]

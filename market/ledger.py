@@ -105,8 +105,8 @@ class Ledger:
             bodies = [event_json(event) for event in events]
             read = [event for start in range(0, len(bodies), READ_BACK)
                     for event in parse_events(f"[{','.join(bodies[start:start + READ_BACK])}]")]
-            reads_back = _same_events(read, events) or read == events
-        except ValueError:  # pydantic's errors are ValueErrors, so is an int too long to write
+            reads_back = read == events
+        except (ValueError, OverflowError):  # msgspec's and pydantic's errors are ValueErrors
             reads_back = False
         if not reads_back:  # find the event to name, one by one
             for seq, (market, event) in enumerate(entries, first):
@@ -161,21 +161,12 @@ class Ledger:
             raise LedgerError(f"{self.path}: cannot read events ({exc})") from exc
 
 
-def _same_events(read: list[Event], events: list[Event]) -> bool:
-    """Whether ``read`` holds ``events``: the same classes with the same ``__dict__``, one list comparison
-    instead of a pydantic ``==`` call per event. Only ever a sufficient test (ours is stricter: a key
-    outside the model's fields counts), so a False is checked again with ``==``; it matches ``==``
-    because event models have no private attributes and forbid extra ones."""
-    return [type(e) for e in read] == [type(e) for e in events] and \
-        [e.__dict__ for e in read] == [e.__dict__ for e in events]
-
-
 def _readable_json(event: Event, seq: int, market: str) -> str:
     """``event``'s canonical JSON, checked to parse back to ``event``; else ``LedgerError`` naming it."""
     try:
         body = event_json(event)
         problem = "" if parse_event(body) == event else "it reads back as a different event"
-    except ValueError as exc:  # pydantic's errors are ValueErrors, so is an int too long to write
+    except (ValueError, OverflowError) as exc:  # msgspec's and pydantic's errors are ValueErrors
         problem = " ".join(str(exc).split())[:300]
     if problem:
         raise LedgerError(

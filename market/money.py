@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import BeforeValidator, Field, PlainSerializer
 
 MAX_CENTS = 100_000_000
@@ -123,9 +124,11 @@ def dollars(cents: int) -> float:
 
 
 Money = Annotated[
-    int, Field(ge=0, le=MAX_CENTS), BeforeValidator(parse_money), PlainSerializer(int, return_type=int)
+    int, Field(ge=0, le=MAX_CENTS), BeforeValidator(parse_money), PlainSerializer(int, return_type=int),
+    msgspec.Meta(ge=0, le=MAX_CENTS),
 ]
-"""A pydantic field type: integer cents from 0 to ``MAX_CENTS``, read from cents or dollar strings
-(its JSON schema says ``minimum`` and ``maximum``)."""
+"""A field type: integer cents from 0 to ``MAX_CENTS``. In a pydantic model it is read from cents or
+dollar strings (its JSON schema says ``minimum`` and ``maximum``); in a msgspec record (``market.domain``)
+it is the same bounds on integer cents. Each library reads only its own part of the annotation."""
 
 __all__ = ["MAX_CENTS", "MAX_MONEY_TEXT", "Money", "MoneyError", "dollars", "format_money", "parse_money"]

@@ -10,18 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from itertools import chain, islice
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
+import msgspec
 from pydantic import Field
 
 from market.actions import Action
-from market.domain import Frozen, Item, Listing, Offer, Participant, Want
-from market.events import Event
-from market.records import all_fields, build, shared_fields
+from market.domain import Frozen, Item, Listing, Offer, Participant, Record, Want
+from market.events import Event, decode_hook, encode_hook
+from market.records import build, shared_fields
 from market.state import MarketState
 
 
-class ListingView(Frozen):
+class ListingView(Record, kw_only=True):
     """An open listing as a buyer sees it."""
 
     listing: Listing
@@ -29,26 +30,27 @@ class ListingView(Frozen):
     seller_name: str
 
 
-class Observation(Frozen):
-    """One trader's view of its market at one moment."""
+class Observation(Record, kw_only=True, dict=True, gc=True):
+    """One trader's view of its market at one moment (a msgspec record: one is built for every trader's
+    every turn; ``dict=True`` keeps ``listings_by_kind`` beside its fields)."""
 
     market: str
     trader: str
     tier: str
-    at: int = Field(description="simulated seconds since the start")
-    step: int = Field(description="how many times this trader has woken before")
+    at: int  # simulated seconds since the start
+    step: int  # how many times this trader has woken before
     principal: Participant
     balance: int
     escrow: int
     holdings: tuple[Item, ...]
     open_wants: tuple[Want, ...]
     my_listings: tuple[Listing, ...]
-    unlisted: tuple[Item, ...] = Field(description="items of the principal's to sell, not yet listed")
-    market_listings: tuple[ListingView, ...] = Field(description="open listings matching open wants")
-    thread_listings: tuple[ListingView, ...] = Field(description="listings this trader's open offers are on")
-    incoming: tuple[Offer, ...] = Field(description="open offers addressed to this trader")
-    outgoing: tuple[Offer, ...] = Field(description="open offers this trader made")
-    news: tuple[Event, ...] = Field(description="what happened to this trader since its last turn")
+    unlisted: tuple[Item, ...]  # items of the principal's to sell, not yet listed
+    market_listings: tuple[ListingView, ...]  # open listings matching open wants
+    thread_listings: tuple[ListingView, ...]  # listings this trader's open offers are on
+    incoming: tuple[Offer, ...]  # open offers addressed to this trader
+    outgoing: tuple[Offer, ...]  # open offers this trader made
+    news: tuple[Event, ...]  # what happened to this trader since its last turn
 
     @property
     def available(self) -> int:
@@ -65,9 +67,31 @@ class Observation(Frozen):
                 groups.setdefault(view.item.kind, []).append(view)
             kept = self.market_listings, {kind: tuple(views) for kind, views in groups.items()}
             # kept beside the fields, as functools.cached_property keeps its value: not a field, so it is
-            # in no dump, JSON or schema, and pydantic's == compares the fields alone
+            # in no JSON, and == compares the fields alone
             self.__dict__[_BY_KIND] = kept
         return kept[1]
+
+    def json_values(self, *, principal: bool = True) -> dict[str, Any]:
+        """The observation as JSON values, fields that are None left out at every depth (as in the
+        prompts' JSON); without the principal when ``principal`` is False."""
+        values = _without_none(msgspec.to_builtins(self, enc_hook=encode_hook))
+        if not principal:
+            del values["principal"]
+        return values  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_json_values(cls, values: Mapping[str, Any]) -> Observation:
+        """The observation these JSON values give (what ``json_values`` wrote), validated."""
+        return msgspec.convert(values, cls, dec_hook=decode_hook)
+
+
+def _without_none(value: Any) -> Any:
+    """``value`` with every None-valued key of its objects left out (a record's optional field unset)."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):  # (msgspec.to_builtins keeps a tuple a tuple)
+        return [_without_none(v) for v in value]
+    return value
 
 
 _BY_KIND = "_listings_by_kind"
@@ -119,14 +143,15 @@ def observe(
         if views:
             by_kind[kind] = by_kind[kind] + views if kind in by_kind else views
     market_listings = shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown))
-    return _assemble(Observation, {
-        "market": market, "trader": trader, "tier": tier, "at": at, "step": step,
-        "principal": state.participants[trader], "balance": state.balance[trader], "escrow": state.escrow[trader],
-        "holdings": holdings, "open_wants": open_wants, "my_listings": my_listings, "unlisted": unlisted,
-        "market_listings": market_listings,
-        "thread_listings": thread_listings, "incoming": incoming, "outgoing": outgoing, "news": tuple(news),
-        _BY_KIND: (market_listings, by_kind),
-    })
+    obs = Observation(
+        market=market, trader=trader, tier=tier, at=at, step=step,
+        principal=state.participants[trader], balance=state.balance[trader], escrow=state.escrow[trader],
+        holdings=holdings, open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
+        market_listings=market_listings,
+        thread_listings=thread_listings, incoming=incoming, outgoing=outgoing, news=tuple(news),
+    )
+    obs.__dict__[_BY_KIND] = (market_listings, by_kind)
+    return obs
 
 
 # Each of a trader's own parts is kept in the state's cache with the counts of changes it follows
@@ -220,16 +245,6 @@ def _newest_views(state: MarketState, kind: str, count: int) -> tuple[int, tuple
     return built
 
 
-M = TypeVar("M", Observation, ListingView)
-
-
-def _assemble(model: type[M], values: dict[str, Any]) -> M:
-    """``model.model_construct(**values)`` for values that give every field, in field order (and any
-    value kept beside them, ``Observation.listings_by_kind``), without its per-field bookkeeping (an
-    observation is built for every trader's every turn)."""
-    return build(model, values, all_fields(model))
-
-
 _ACTIONS_SET = shared_fields(frozenset({"actions"}))  # the fields set of every ``decided`` record
 
 
@@ -239,8 +254,7 @@ def _view(state: MarketState, listing_id: str) -> ListingView:
     views: dict[str, ListingView] = state.cache.setdefault("views", {})  # type: ignore[assignment]
     view = views.get(listing_id)
     if view is None or view.listing is not listing:
-        view = views[listing_id] = _assemble(ListingView, {
-            "listing": listing, "item": state.items[listing.item_id],
-            "seller_name": state.participants[listing.seller].name,
-        })
+        view = views[listing_id] = ListingView(
+            listing=listing, item=state.items[listing.item_id], seller_name=state.participants[listing.seller].name
+        )
     return view

@@ -1,8 +1,12 @@
 """Frozen pydantic records built from values validated already, without validating them again.
 
-The exchange, the state and the observations build hundreds of thousands of records a week whose
-values are the state's own or a validated action's; validating them again costs more than the rest
-of their work. Every event is still read back through its schema by the ledger before it is written.
+The actions and a policy's ``Decision`` are pydantic (the actions' schema is the model tools'). A
+rule-based policy makes a few actions every turn from values that are the market's own (ids from its
+observation, amounts it computed in cents, texts from its templates); validating them costs more than
+the rest of its turn. What they cause is still checked: the exchange applies its rules to every action,
+and the ledger validates every event (and a refused action inside one) when it reads it back before
+writing. The market's own records and events are msgspec Structs (``market.domain``) and need none of
+this.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def build(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
-    """The record of ``model`` holding ``values`` (every field, in the model's order, and any value kept
-    beside them) with ``fields_set`` as the names given: ``model_construct`` without its bookkeeping."""
+    """The record of ``model`` holding ``values`` (every field, in the model's order) with ``fields_set``
+    as the names given: ``model_construct`` without its bookkeeping."""
     record = object.__new__(model)
     _set_dict(record, values)
     _set_fields_set(record, fields_set)
@@ -33,28 +37,19 @@ def build(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
 
 
 def trusted(model: type[M], **values: Any) -> M:
-    """``model(**values)`` for values validated already, without validating them again: the same record
-    (its fields in order, the defaults of those not given, the names given as its fields set).
-
-    For the exchange's records, whose values are the state's own (ids, parties, times) or a validated
-    action's (amounts, texts). A name the model lacks or a required field left out raises ``TypeError``.
-    """
+    """``model(**values)`` for values that are valid already, without validating them: the same record
+    (its fields in order, the defaults of those not given, the names given as its fields set). A name
+    the model lacks or a required field left out raises ``TypeError``."""
     layout, given = _layout(model, tuple(values))
     return build(model, {**layout, **values}, given)  # (layout holds every field, so the order is the model's)
 
 
 @cache
 def shared_fields(names: frozenset[str]) -> set[str]:
-    """One set of field names shared by every record that has them: a set per record held a few
-    hundred bytes for each of the week's hundreds of thousands of ended offers. Safe to share:
-    nothing changes a frozen record's set (``model_copy`` copies it first)."""
+    """One set of field names shared by every record that has them (a set per record would hold a few
+    hundred bytes each). Safe to share: nothing changes a frozen record's set (``model_copy`` copies it
+    first)."""
     return set(names)
-
-
-@cache
-def all_fields(model: type[BaseModel]) -> set[str]:
-    """The shared set of all of ``model``'s field names (the fields set of a record given every field)."""
-    return shared_fields(frozenset(model.model_fields))
 
 
 @cache

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import msgspec
+
 from market.domain import (
     Deal,
     Item,
@@ -39,7 +41,6 @@ from market.events import (
     ParticipantJoined,
     Rules,
 )
-from market.records import build, shared_fields
 
 R = TypeVar("R", Listing, Offer)
 
@@ -252,14 +253,11 @@ def _count(counts: dict[str, int], *keys: str) -> None:
 
 
 def changed(record: R, **values: object) -> R:
-    """A copy of a frozen record with ``values`` changed: ``model_copy(update=...)`` without its overhead.
+    """A copy of a frozen record with ``values`` changed (``msgspec.structs.replace``).
 
     For the state's own updates only (a status, an ask), whose values come from events already validated.
     """
-    names = record.__pydantic_fields_set__
-    if not values.keys() <= names:  # (else the copy shares its original's set)
-        names = shared_fields(frozenset(names | values.keys()))
-    return build(type(record), {**record.__dict__, **values}, names)
+    return msgspec.structs.replace(record, **values)
 
 
 def check_invariants(state: MarketState) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from market.backends import BackendContext, Policy, build_policies, distinct
 from market.engine import Entry, MarketModel
+from market.events import event_json
 from market.files import write_whole
 from market.ledger import Ledger
 from market.scenario import Scenario, budget_warnings, build_participants, clipped, dump_scenario, load_scenario
@@ -324,7 +325,7 @@ class _Verifier:
             if self.position < self.total:
                 expected = self.recorded[self.position]
                 self.position += 1
-                line = f'{{"seq":{self.position},"market":{json.dumps(market)},"event":{event.model_dump_json()}}}'
+                line = f'{{"seq":{self.position},"market":{json.dumps(market)},"event":{event_json(event)}}}'
                 if line != expected:
                     raise ResumeError(
                         f"the resumed run diverged from its ledger at event {self.position}: "

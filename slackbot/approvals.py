@@ -20,6 +20,8 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
+import msgspec
+
 from market.actions import Accept, Action, Counter, MakeOffer
 from market.backends import AgentFailure, Policy
 from market.events import ActionRejected, RejectionCode
@@ -90,7 +92,7 @@ class ApprovalPolicy(Policy):
         with self._lock:
             news, self._declined = self._declined, []
         if news:
-            observation = observation.model_copy(update={"news": (*observation.news, *news)})
+            observation = msgspec.structs.replace(observation, news=(*observation.news, *news))
         return observation
 
     def _hold(self, observation: Observation, decision: Decision) -> Decision:

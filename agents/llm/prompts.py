@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from market.clock import DAY, HOUR
 from market.domain import Participant
 from market.events import Rules
@@ -105,10 +107,10 @@ def principal_block(principal: Participant) -> str:
         "id": principal.id, "name": principal.name, "budget": principal.budget,
         "style": principal.style, "quirks": list(principal.quirks),
         "items": [
-            {**item.model_dump(mode="json"), "reserve": principal.reserves.get(item.id)}
+            {**msgspec.to_builtins(item), "reserve": principal.reserves.get(item.id)}
             for item in principal.items
         ],
-        "wants": [w.model_dump(mode="json") for w in principal.wants],
+        "wants": [msgspec.to_builtins(w) for w in principal.wants],
     }
     return "<principal>\n" + json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n</principal>"
 
@@ -126,7 +128,7 @@ def system_text(principal: Participant, instructions_text: str, rules: Rules) ->
 
 def observation_payload(obs: Observation) -> dict[str, Any]:
     """The observation without the principal (already in the system prompt), empty fields left out."""
-    return obs.model_dump(mode="json", exclude={"principal"}, exclude_none=True)
+    return obs.json_values(principal=False)
 
 
 def observation_text(obs: Observation) -> str:
@@ -139,8 +141,7 @@ def observation_text(obs: Observation) -> str:
         f"{len(obs.incoming)} offer(s) await your answer; {len(obs.unlisted)} item(s) not yet listed; "
         f"{len(obs.market_listings)} listing(s) match what your principal wants."
     )
-    # == json.dumps(observation_payload(obs), separators=(",", ":"), ensure_ascii=False), encoded by pydantic
-    body = obs.model_dump_json(exclude={"principal"}, exclude_none=True)
+    body = json.dumps(observation_payload(obs), separators=(",", ":"), ensure_ascii=False)
     return f"{headline}\n<observation>\n{body}\n</observation>\nDecide what to do now, using the tools."
 
 
@@ -158,7 +159,7 @@ CUT_OFF_TEXT = (
 def parse_observation(text: str, principal: dict[str, Any]) -> Observation:
     """The observation inside a user message (used by test servers that play a model)."""
     body = text.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0]
-    return Observation.model_validate({**json.loads(body), "principal": principal})
+    return Observation.from_json_values({**json.loads(body), "principal": principal})
 
 
 def parse_principal(system: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -59,7 +60,7 @@ def test_an_estimate_is_the_value_moved_by_the_noise_of_the_crc_of_its_whole_key
         for name in ("frontier", "small"):
             policy = OfflinePolicy(PROFILES[name], seed=seed)
             for trader in ("bob", "B-p0042", ""):
-                obs = _observation((), 0).model_copy(update={"trader": trader})
+                obs = msgspec.structs.replace(_observation((), 0), trader=trader)
                 for n in range(30):
                     item = Item(id=f"B-p{n:04d}-i{n % 4}", kind="lamp", title="Lamp", category="misc", value=37 * n)
                     digest = zlib.crc32(f"{seed}:{trader}:{item.id}:value".encode())
@@ -115,25 +116,24 @@ def test_the_same_capabilities_give_the_same_decisions_whatever_the_tier_or_prof
             theirs = shown[(step + 1) % len(shown)]
             incoming = (_offer(1, mine, 700 + 37 * step, "ann", 1 + step % 4, "ann"),
                         _offer(2, theirs, 900 + 29 * step, "bob", 2 + step % 3, theirs.listing.seller))
-            obs = base.model_copy(update={"incoming": incoming, "thread_listings": (mine, theirs),
-                                          "tier": "small" if step % 2 else "frontier"})
+            obs = msgspec.structs.replace(base, incoming=incoming, thread_listings=(mine, theirs),
+                                          tier="small" if step % 2 else "frontier")
             decision = built_in.decide(obs)
-            assert decision == declared.decide(obs.model_copy(update={"tier": "other"}))
+            assert decision == declared.decide(msgspec.structs.replace(obs, tier="other"))
             kinds.setdefault(name, set()).update(type(a).__name__ for a in decision.actions)
     assert kinds["frontier"] >= {"Accept", "Counter", "MakeOffer"} and kinds["small"] >= {"Accept", "Reject"}
 
 
 def replace_listing(view: ListingView, seller: str) -> ListingView:
     """``view`` as a listing of ``seller``'s."""
-    return view.model_copy(update={"listing": view.listing.model_copy(update={"seller": seller})})
+    return msgspec.structs.replace(view, listing=msgspec.structs.replace(view.listing, seller=seller))
 
 
 def test_the_small_tiers_old_rules_are_values_of_its_settings() -> None:
     view = replace_listing(_view(1, "lamp", 2_000, 2_000), seller="bob")
-    bob = _observation((), 0).principal.model_copy(update={"reserves": {view.item.id: 1_000}})
+    bob = msgspec.structs.replace(_observation((), 0).principal, reserves={view.item.id: 1_000})
     offer = _offer(1, view, 1_100, "ann", 1, "ann")  # at reserve, far below the ask
-    obs = _observation((), 0).model_copy(update={"principal": bob, "incoming": (offer,),
-                                                 "thread_listings": (view,)})
+    obs = msgspec.structs.replace(_observation((), 0), principal=bob, incoming=(offer,), thread_listings=(view,))
 
     def answer(profile: Profile) -> type:
         policy = OfflinePolicy(replace(profile, diligence=1.0), seed=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from analysis import AnalysisError, load_run
@@ -26,7 +27,7 @@ def _people() -> list[Participant]:
         Participant(id="ann", name="Ann", budget=5000, items=(_lamp("ann"),), reserves={"ann-i1": 1200}, tier="small"),
         Participant(id="dee", name="Dee", budget=5000, items=(_lamp("dee"),), reserves={"dee-i1": 1000}, tier="small"),
         Participant(id="bo", name="Bo", budget=5000, wants=(lamp,), tier="frontier"),
-        Participant(id="cy", name="Cy", budget=5000, wants=(lamp.model_copy(update={"max_price": 3000}),),
+        Participant(id="cy", name="Cy", budget=5000, wants=(msgspec.structs.replace(lamp, max_price=3000),),
                     tier="small"),
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import polars as pl
 
 from analysis.tables import hourly_schema, hourly_series
@@ -42,7 +43,7 @@ def test_an_event_on_the_hour_falls_in_the_next_hour(smoke: Path, tmp_path: Path
     before = [r for r in rows if r["hour"] == hour - 1]
     after = [r for r in rows if r["hour"] == hour]
     assert before[0]["deals"] < after[0]["deals"]
-    moved = [(m, e.model_copy(update={"at": hour * HOUR})) if e is deal else (m, e)
+    moved = [(m, msgspec.structs.replace(e, at=hour * HOUR)) if e is deal else (m, e)
              for m, e in records if e.at <= deal.at]
     late = hourly.rows_from_events(moved, ["frontier", "small"], (hour + 1) * HOUR)
     assert [r["deals"] for r in late if r["hour"] == hour] == [before[0]["deals"]]  # at h*HOUR: hour h+1's

@@ -19,6 +19,8 @@ from market.events import (
     OfferEnded,
     ParticipantJoined,
     RejectionCode,
+    Rules,
+    event_dict,
     event_json,
     parse_event,
 )
@@ -31,7 +33,7 @@ from tests.market.helpers import person
 
 def test_append_replay_and_export(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
-        opening = [MarketOpened(at=0, rules={}), ParticipantJoined(at=0, participant=person("ann")),
+        opening = [MarketOpened(at=0, rules=Rules()), ParticipantJoined(at=0, participant=person("ann")),
                    ParticipantJoined(at=0, participant=person("bob"))]
         ledger.append("A", opening)
         state = ledger.replay("A")
@@ -46,9 +48,12 @@ def test_append_replay_and_export(tmp_path: Path) -> None:
     assert json.loads(lines[-1])["event"]["offer"]["amount"] == 400
     with Ledger(tmp_path) as reopened:  # a run folder works too
         assert reopened.last_seq == 5 and reopened.markets() == ["A"]
-    assert [json.loads(line)["event"] for line in lines] == [json.loads(e.model_dump_json()) for e in [
-        *opening, *events]]
-    assert all(event_json(e) == e.model_dump_json() for e in [*opening, *events])  # the canonical text
+    assert [json.loads(line)["event"] for line in lines] == [event_dict(e) for e in [*opening, *events]]
+    # the canonical text: the fields in order (``type`` first), no spaces, text as UTF-8
+    assert all(event_json(e) == json.dumps(event_dict(e), separators=(",", ":"), ensure_ascii=False)
+               for e in [*opening, *events])
+    assert event_json(opening[0]) == \
+        '{"type":"market_opened","at":0,"rules":{"offer_ttl":86400,"enforce_mandate":true}}'
 
 
 def test_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
@@ -61,7 +66,7 @@ def test_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_ledger_command_prints_json_lines(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
-        ledger.append("A", [MarketOpened(at=0, rules={})])
+        ledger.append("A", [MarketOpened(at=0, rules=Rules())])
     cmd = [sys.executable, "-m", "market.ledger"]
     ok = subprocess.run([*cmd, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0
@@ -77,16 +82,15 @@ def test_ledger_command_prints_json_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=10**4_300),
-        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=10**5_000),
-        ListingRepriced.model_construct(type="listing_repriced", at=7, listing_id="L1", ask=MAX_CENTS + 1),
-        OfferEnded.model_construct(type="offer_ended", at=7, offer_id="O1", listing_id="L1", status="sideways",
-                                   message=""),
+        ListingRepriced(at=7, listing_id="L1", ask=10**4_300),
+        ListingRepriced(at=7, listing_id="L1", ask=10**5_000),
+        ListingRepriced(at=7, listing_id="L1", ask=MAX_CENTS + 1),
+        OfferEnded(at=7, offer_id="O1", listing_id="L1", status="sideways", message=""),
     ],
 )
 def test_an_event_that_would_not_read_back_is_refused_and_nothing_is_lost(tmp_path: Path, bad: object) -> None:
     with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
-        ledger.append("A", [MarketOpened(at=0, rules={}), ParticipantJoined(at=0, participant=person("ann"))])
+        ledger.append("A", [MarketOpened(at=0, rules=Rules()), ParticipantJoined(at=0, participant=person("ann"))])
         before = list(ledger.export_lines())
         fine = MessageSent(at=7, message=Message(listing_id="L1", sender="ann", text="hello", at=7))
         with pytest.raises(LedgerError, match=r"event 4 of market A \(\w+ at 7s\) would not read back") as info:
@@ -102,10 +106,9 @@ def test_an_event_that_would_not_read_back_is_refused_and_nothing_is_lost(tmp_pa
 def test_a_batch_longer_than_one_read_back_is_read_back_whole(tmp_path: Path) -> None:
     notes = [MessageSent(at=7, message=Message(listing_id="L1", sender="ann", text=f"note {n}", at=7))
              for n in range(2 * READ_BACK + 50)]
-    bad = OfferEnded.model_construct(type="offer_ended", at=7, offer_id="O1", listing_id="L1", status="sideways",
-                                     message="")
+    bad = OfferEnded(at=7, offer_id="O1", listing_id="L1", status="sideways", message="")
     with Ledger(tmp_path / "ledger.sqlite", create=True) as ledger:
-        ledger.append("A", [MarketOpened(at=0, rules={})])
+        ledger.append("A", [MarketOpened(at=0, rules=Rules())])
         late = [("A", e) for e in notes[:READ_BACK + 30]] + [("A", bad)] + [("A", e) for e in notes[READ_BACK + 30:]]
         with pytest.raises(LedgerError, match=rf"event {READ_BACK + 32} of market A \(offer_ended at 7s\)"):
             ledger.append_many(late)  # type: ignore[arg-type]

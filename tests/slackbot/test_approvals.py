@@ -62,8 +62,10 @@ def test_committing_actions_are_held_and_a_decline_is_news() -> None:
     free = [act.ListItem(item_id="i1", ask=900), act.SendMessage(listing_id="L1", text="hi")]
     inner, asker = Scripted([*committing, *free]), Asker()
     policy = ApprovalPolicy(inner, asker, "A", "s-u1")
-    obs = Observation.model_construct(market="A", trader="s-u1", at=60, news=(),
-                                      principal=Participant(id="s-u1", name="U", budget=100))
+    obs = Observation(market="A", trader="s-u1", tier="", at=60, step=0,
+                      principal=Participant(id="s-u1", name="U", budget=100), balance=100, escrow=0, holdings=(),
+                      open_wants=(), my_listings=(), unlisted=(), market_listings=(), thread_listings=(),
+                      incoming=(), outgoing=(), news=())
     assert policy.decide(obs).actions == tuple(free)
     assert asker.asked == committing
     policy.declined(committing[1], at=120)
