@@ -166,6 +166,8 @@ cents ::= [1-9] [0-9]? [0-9]? [0-9]? [0-9]? [0-9]? [0-9]? [0-9]?
 
 
 def _gbnf_value(prop: dict[str, Any]) -> str:
+    if "enum" in prop:  # an id held to those the observation shows (``action_schema(held)``)
+        return "(" + " | ".join(_gbnf_literal(value) for value in prop["enum"]) + ")"
     if prop.get("type") == "integer":
         return "cents"
     if prop.get("type") == "string":
@@ -183,26 +185,19 @@ def _gbnf_literal(text: str) -> str:
 def action_grammar(held: Referents | None = None) -> str:
     """``action_schema(held)`` as a GBNF grammar (llama.cpp's ``grammar`` request field), amounts held to
     cents >= 1."""
-    ids = dict(held) if held is not None else None
     names, rules = [], []
     args = _gbnf_literal("arguments")
-    for spec in tool_specs():
-        named = _named(spec, ids)
-        if named is None:
-            continue
-        rule = "act-" + spec["name"].replace("_", "-")
-        schema = spec["input_schema"]
+    for variant in action_schema(held)["oneOf"]:  # the actions open to the trader, ids held as the schema holds them
+        name, schema = variant["properties"]["tool"]["const"], variant["properties"]["arguments"]
+        rule = "act-" + name.replace("_", "-")
         required = schema.get("required", [])
         props = schema["properties"]
-        pairs = {k: f'{_gbnf_literal(k)} sp ":" sp '
-                    + ("(" + " | ".join(_gbnf_literal(i) for i in named[k]) + ")" if k in named
-                       else _gbnf_value(v))
-                 for k, v in props.items()}
+        pairs = {k: f'{_gbnf_literal(k)} sp ":" sp {_gbnf_value(v)}' for k, v in props.items()}
         optional = [k for k in props if k not in required]
         body = ' sp "," sp '.join(pairs[k] for k in required)
         for k in optional:
             body += f' (sp "," sp {pairs[k]})?' if body else f" ({pairs[k]})?"
-        rules.append(f'{rule} ::= {_gbnf_literal(spec["name"])} sp "," sp {args} sp ":" sp "{{" sp '
+        rules.append(f'{rule} ::= {_gbnf_literal(name)} sp "," sp {args} sp ":" sp "{{" sp '
                      f'{body} sp "}}"'.replace("  ", " "))
         names.append(rule)
     root = f'root ::= "{{" sp {_gbnf_literal("tool")} sp ":" sp (' + " | ".join(names) + ') sp "}"'
