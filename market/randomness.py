@@ -70,6 +70,21 @@ class CounterRandom(random.Random):
         self._drawn += 1
         return a + (b - a) * ((self._next() >> 11) * _UNIT)
 
+    def _randbelow(self, n: int) -> int:
+        """An int in [0, n): the top bits of the next word, drawn again while too large (as CPython's
+        ``_randbelow_with_getrandbits``, with the bits of ``n - 1``, in one call)."""
+        if n <= 0:
+            return 0
+        if n > 1 << 64:
+            return self._randbelow_with_getrandbits(n)
+        shift = 64 - (n - 1).bit_length()
+        self._drawn += 1
+        drawn = self._next() >> shift
+        while drawn >= n:
+            self._drawn += 1
+            drawn = self._next() >> shift
+        return drawn
+
     def getrandbits(self, k: int) -> int:
         """``k`` random bits: the top bits of the next words."""
         if k < 0:

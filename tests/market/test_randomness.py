@@ -86,3 +86,8 @@ def test_a_counter_streams_numbers_are_uniform() -> None:
     assert all(abs(n - 2000) < 4 * (2000 * 0.9) ** 0.5 for n in deciles)
     firsts = [STREAMS[2].uniform(f"wake:{i}", 0, 1) for i in range(20_000)]  # one number per key, as the engine draws
     assert abs(sum(firsts) / len(firsts) - 0.5) < 4 * (1 / 12) ** 0.5 / len(firsts) ** 0.5
+    counts = [0, 0, 0]
+    for _ in range(30_000):
+        counts[rng.randrange(3)] += 1  # (3 is not a power of two: some draws are refused and drawn again)
+    assert all(abs(n - 10_000) < 4 * (30_000 * (1 / 3) * (2 / 3)) ** 0.5 for n in counts)
+    assert {rng.randrange(1) for _ in range(10)} == {0} and 2**64 < rng.randrange(2**65, 2**66) < 2**66
