@@ -27,7 +27,7 @@ from market.backends import Policy
 from market.clock import HOUR
 from market.domain import Item, Listing, Offer, Participant
 from market.observation import decided
-from market.randomness import keyed_random
+from market.randomness import STREAMS, Streams
 from market.records import trusted
 from market.scenario import ProfileSpec, TierSettings
 
@@ -123,9 +123,10 @@ class _Memory:
 class OfflinePolicy(Policy):
     """A rule-based negotiator following one ``Profile``."""
 
-    def __init__(self, profile: Profile, seed: int = 0) -> None:
+    def __init__(self, profile: Profile, seed: int = 0, streams: Streams = STREAMS[1]) -> None:
         self.profile = profile
         self.seed = seed
+        self.streams = streams
         # it looks at no more listings than that per want (and never saw more than the port's default)
         self.listings_per_want = min(profile.attention, Policy.listings_per_want)
         self._memory: dict[tuple[str, str], _Memory] = {}  # (market, trader) -> what it remembers
@@ -141,7 +142,7 @@ class OfflinePolicy(Policy):
         # this turn's estimates, item by item (an estimate is a CRC and a product: kept for the turn only, as
         # every item a trader ever looked at would be kept for the whole run, the largest part of its memory)
         known: dict[str, int] = {}
-        rng = _TurnRandom(f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
+        rng = _TurnRandom(self.streams, f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
         actions: list[Action] = []
         incoming = obs.incoming
         # every open offer's listing is a thread; without offers nothing looks a thread up
@@ -373,18 +374,19 @@ def _answer_order(offer: Offer) -> tuple[str, int, str]:
 
 
 class _TurnRandom:
-    """A turn's random generator, made on first use: seeding one (SHA-512 of the key, then the
-    Mersenne Twister's set-up) costs more than a quiet turn, and about a third of turns draw nothing."""
+    """A turn's random generator, made on first use: keying one may cost more than a quiet turn (the
+    Mersenne Twister's set-up), and about a third of turns draw nothing."""
 
-    __slots__ = ("_key", "_rng")
+    __slots__ = ("_key", "_rng", "_streams")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, streams: Streams, key: str) -> None:
+        self._streams = streams
         self._key = key
         self._rng: random.Random | None = None
 
     def __call__(self) -> random.Random:
         if self._rng is None:
-            self._rng = keyed_random(self._key)
+            self._rng = self._streams.generator(self._key)
         return self._rng
 
 
@@ -405,7 +407,7 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
         if unknown:
             raise ValueError(f"unknown profile options {', '.join(sorted(unknown))}")
         profile = replace(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
-    return OfflinePolicy(profile, seed=context.scenario.seed)
+    return OfflinePolicy(profile, seed=context.scenario.seed, streams=STREAMS[context.scenario.streams])
 
 
 def resolve_profile(name: str, declared: dict[str, ProfileSpec], tier: str = "") -> Profile:

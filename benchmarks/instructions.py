@@ -27,7 +27,7 @@ under callgrind only with ``--callgrind-10000`` (``perf stat -e instructions`` w
 but virtual machines like this one often give no hardware counters). Without it, its
 instructions per event are not given; its CPU time per event and its ratio to 1,000's are.
 
-    python benchmarks/instructions.py [--cases deal,idle,1000,10000,simpy] [--callgrind-10000]
+    python benchmarks/instructions.py [--cases deal,idle,1000,10000,simpy] [--streams 1|2] [--callgrind-10000]
                                       [--no-callgrind] [--json FILE]
 """
 
@@ -53,24 +53,30 @@ DEAL_EVENTS = 19_573  # the events of the deal.yaml week at its own seed (the ba
 
 # --- the child: set up one case, then (unless told to stop there) run its region --------------
 
-def _scale_plan(size: int, tmp: Path) -> Any:
-    """deal.yaml with ``size`` generated traders in one mixed market, planned."""
+def _deal_plan(size: int | None, streams: int | None, tmp: Path) -> Any:
+    """deal.yaml (with ``size`` generated traders in one mixed market, and the streams version
+    ``streams``, when given), planned."""
     import yaml
 
     from running import runner
 
+    if size is None and streams is None:
+        return runner.plan(ROOT / "scenarios" / "deal.yaml")
     data = yaml.safe_load((ROOT / "scenarios" / "deal.yaml").read_text())
-    data["name"] = f"scale{size}"
-    data["participants"]["generate"]["count"] = size
-    data["markets"] = [{"name": "B", "tiers": {"frontier": 0.5, "small": 0.5}}]
+    if size is not None:
+        data["name"] = f"scale{size}"
+        data["participants"]["generate"]["count"] = size
+        data["markets"] = [{"name": "B", "tiers": {"frontier": 0.5, "small": 0.5}}]
+    if streams is not None:
+        data["streams"] = streams
     data.pop("targets", None)
-    path = tmp / "scale.yaml"
+    path = tmp / "deal.yaml"
     path.write_text(yaml.safe_dump(data))
     (tmp / "catalog.csv").write_text((ROOT / "scenarios" / "catalog.csv").read_text())
     return runner.plan(path)
 
 
-def _child(case: str, region: bool) -> None:
+def _child(case: str, region: bool, streams: int | None) -> None:
     """Set up ``case``; with ``region``, run it; print one JSON line and leave without teardown."""
     tmp = Path(tempfile.mkdtemp(prefix="instr-"))
     out: dict[str, Any] = {"case": case}
@@ -93,12 +99,9 @@ def _child(case: str, region: bool) -> None:
             from running import runner
             from running.runfolder import RunFolder
 
-            if case in ("deal", "idle"):
-                prepared = runner.plan(ROOT / "scenarios" / "deal.yaml")
-                if case == "idle":
-                    prepared.policies = {tier: _idle() for tier in prepared.policies}
-            else:
-                prepared = _scale_plan(int(case), tmp)
+            prepared = _deal_plan(None if case in ("deal", "idle") else int(case), streams, tmp)
+            if case == "idle":
+                prepared.policies = {tier: _idle() for tier in prepared.policies}
             folder = RunFolder.create(tmp, "run", exact=tmp / "run")
             if region:
                 cpu = time.process_time()
@@ -138,20 +141,24 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": path}
 
 
-def _native(case: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", case], capture_output=True, text=True,
+def _child_args(case: str, streams: int | None) -> list[str]:
+    return [sys.executable, __file__, "--child", case] + ([] if streams is None else ["--streams", str(streams)])
+
+
+def _native(case: str, streams: int | None) -> dict[str, Any]:
+    out = subprocess.run(_child_args(case, streams), capture_output=True, text=True,
                          cwd=ROOT, env=_env())
     if out.returncode != 0:
         raise SystemExit(f"the {case} case failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _callgrind_total(case: str, region: bool) -> int:
+def _callgrind_total(case: str, region: bool, streams: int | None) -> int:
     """Instructions (Ir) of one whole child process under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out_file = Path(tmp) / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--dump-instr=no",
-               sys.executable, __file__, "--child", case] + ([] if region else ["--setup-only"])
+               *_child_args(case, streams)] + ([] if region else ["--setup-only"])
         run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env())
         if run.returncode != 0:
             raise SystemExit(f"the {case} case failed under callgrind:\n{run.stderr[-3000:]}")
@@ -162,9 +169,9 @@ def _callgrind_total(case: str, region: bool) -> int:
     return int(match.group(1))
 
 
-def _instructions(case: str) -> int:
+def _instructions(case: str, streams: int | None) -> int:
     """Instructions of ``case``'s region: the whole run minus the run that stops after set-up."""
-    return _callgrind_total(case, True) - _callgrind_total(case, False)
+    return _callgrind_total(case, True, streams) - _callgrind_total(case, False, streams)
 
 
 def main() -> None:
@@ -173,11 +180,13 @@ def main() -> None:
     parser.add_argument("--callgrind-10000", action="store_true", help="count the 10,000-trader week too (slow)")
     parser.add_argument("--no-callgrind", action="store_true", help="CPU time and memory only")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--streams", type=int, choices=(1, 2),
+                        help="run deal.yaml with this version of the keyed streams (default: as it declares)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, not args.setup_only)
+        _child(args.child, not args.setup_only, args.streams)
         return
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
@@ -188,9 +197,9 @@ def main() -> None:
         print("valgrind is not installed: CPU time and memory only (apt-get install valgrind)")
     rows: dict[str, dict[str, Any]] = {}
     for case in cases:
-        row = _native(case)
+        row = _native(case, args.streams)
         if use_callgrind and (case != "10000" or args.callgrind_10000):
-            row["instructions"] = _instructions(case)
+            row["instructions"] = _instructions(case, args.streams)
         rows[case] = row
         _print_row(row)
     _print_summary(rows)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import queue
-import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -48,7 +47,7 @@ from market.events import (
 from market.hourly import columns as hourly_columns
 from market.hourly import hourly_row
 from market.observation import Decision, Observation, observe
-from market.randomness import keyed_random
+from market.randomness import STREAMS
 from market.scenario import Scenario, assign_tiers
 from market.state import MarketState
 
@@ -90,6 +89,7 @@ class Trader(mesa.Agent):
         self.next_wake: int | None = None
         self.news: list[Event] = []
         self.items_from: dict[str, int] = {}  # when each item is put up for sale (empty: all from the start)
+        self._streams = model.streams
         self._key = f"{model.scenario.seed}:{market.name}:{participant_id}:"  # what every key of its draws starts with
 
     def observe(self, at: int) -> Observation:
@@ -100,9 +100,9 @@ class Trader(mesa.Agent):
         state, market = self.market.state, self.market.name
         return observe(state, market, self.participant_id, self.tier, at, self.steps, news, shown, self.items_from)
 
-    def rng(self, purpose: str) -> random.Random:
-        """A generator for this trader's ``step`` and ``purpose`` alone (its parts joined by ``:``)."""
-        return keyed_random(f"{self._key}{self.steps}:{purpose}")
+    def uniform(self, purpose: str, a: float, b: float) -> float:
+        """A number in [a, b) drawn for this trader's ``step`` and ``purpose`` alone (key parts joined by ``:``)."""
+        return self._streams.uniform(f"{self._key}{self.steps}:{purpose}", a, b)
 
 
 @dataclass
@@ -181,6 +181,7 @@ class MarketModel(mesa.Model):
     ) -> None:
         super().__init__(seed=scenario.seed)
         self.scenario = scenario
+        self.streams = STREAMS[scenario.streams]
         self.env = env or simpy.Environment(initial_time=max((e.at for _, e in history or ()), default=0))
         self.sink = sink
         self.on_batch = on_batch
@@ -246,7 +247,7 @@ class MarketModel(mesa.Model):
 
     def _schedule_first(self, trader: Trader, after: int) -> None:
         if trader.policy is not None:
-            start = trader.rng(f"start:{after}").uniform(0, self.scenario.timing.wake_every_minutes.max * 60)
+            start = trader.uniform(f"start:{after}", 0, self.scenario.timing.wake_every_minutes.max * 60)
             self._schedule(trader, after + int(start))
 
     # --- live: people joining and acting between turns ----------------------
@@ -388,7 +389,7 @@ class MarketModel(mesa.Model):
         for market in self.markets:
             mine = sorted(turns.get(market.name, ()), key=_participant)
             if len(mine) > 1:  # (one trader or none: no order to draw)
-                keyed_random(f"{self.scenario.seed}:{market.name}:order:{at}").shuffle(mine)
+                self.streams.shuffle(f"{self.scenario.seed}:{market.name}:order:{at}", mine)
             for trader in mine:
                 answer = by_trader[id(trader)]
                 if isinstance(answer, AgentFailure):  # costs this trader its turn: it passes
@@ -410,7 +411,7 @@ class MarketModel(mesa.Model):
         for trader in due:
             trader.steps += 1
             trader.next_wake = None
-            self._schedule(trader, at + int(trader.rng("wake").uniform(cadence.min, cadence.max) * 60))
+            self._schedule(trader, at + int(trader.uniform("wake", cadence.min, cadence.max) * 60))
         self.sink(entries)
         if self.on_batch:
             self.on_batch(self, at)
@@ -455,8 +456,8 @@ class MarketModel(mesa.Model):
         delay = self.scenario.timing.reaction_minutes
         if self._wakes_by(trader, self._working(event.at + int(delay.min * 60))):
             return  # no delay drawn could wake it sooner than it wakes anyway
-        rng = trader.rng(f"react:{event.type}:{about}")
-        self._schedule(trader, event.at + int(rng.uniform(delay.min, delay.max) * 60))
+        drawn = trader.uniform(f"react:{event.type}:{about}", delay.min, delay.max)
+        self._schedule(trader, event.at + int(drawn * 60))
 
     # --- data collection -----------------------------------------------------
     def _collect_hourly(self):  # type: ignore[no-untyped-def]

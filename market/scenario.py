@@ -380,6 +380,10 @@ class Scenario(Frozen):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
     description: Annotated[str, Field(max_length=10_000)] = ""
     seed: Seed = 0
+    streams: Literal[1, 2] = Field(
+        1, description="the version of the keyed streams the run draws from (market.randomness): 1 the Mersenne "
+        "Twister, as every ledger before version 2; 2 BLAKE2b in counter mode, which is cheaper to key per turn and "
+        "draws other numbers (so another ledger). People, items, arrivals and tiers are drawn the same in both")
     days: Annotated[int, Field(ge=1, le=366)] = 5
     working_hours: WorkingHours = WorkingHours()
     timing: Timing = Timing()

@@ -52,6 +52,7 @@ from agents.offline import OfflinePolicy, resolve_profile
 from market.backends import AgentFailure, BackendContext, BackendError, Policy, build_policy
 from market.engine import MarketModel
 from market.observation import Decision, Observation
+from market.randomness import STREAMS, Streams
 from market.scenario import ProfileSpec, Scenario, TierSettings, build_participants, load_scenario
 
 TOKEN_RULE = "tokens = UTF-8 bytes of each request part as compact JSON / 4 (no tokenizer)"
@@ -150,8 +151,9 @@ class Simulated(ModelTransport):
     API's format, with usage by the estimate's token rule and the APIs' caching rules (``CacheModel``).
     The profile reads the observation the request was built from (``shown``: a compact one cannot be read back)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, streams: Streams) -> None:
         self.seed = seed
+        self.streams = streams
         self.policies: dict[str, OfflinePolicy] = {}
         self.shown: dict[tuple[str, str, int], Observation] = {}  # the batch's observations, by market, trader, step
         self.stand_ins: dict[str, str] = {}  # tier -> the offline profile answering it, and where it is from
@@ -168,7 +170,7 @@ class Simulated(ModelTransport):
         except ValueError as exc:
             raise BackendError(f"tiers.{tier}.profile: the estimate answers a model tier with its offline "
                                f"profile: {exc}") from None
-        self.policies[tier] = OfflinePolicy(profile, seed=self.seed)
+        self.policies[tier] = OfflinePolicy(profile, seed=self.seed, streams=self.streams)
         self.stand_ins[tier] = f"{name} ({'declared in the scenario' if name in declared else 'built in'})"
 
     async def send(self, asked: ModelRequest) -> ModelResponse:
@@ -252,7 +254,7 @@ def estimate(
     """
     scenario, catalog = plan_scenario(scenario_path, seed=seed, days=days, markets=markets, tiers=tiers)
     context = BackendContext(scenario=scenario)
-    simulated = Simulated(scenario.seed)
+    simulated = Simulated(scenario.seed, STREAMS[scenario.streams])
     policy = ModelPolicy(context)
     observed = Observed(policy, simulated)
     policies: dict[str, Policy] = {}

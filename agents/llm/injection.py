@@ -39,6 +39,7 @@ from market.events import (
     ParticipantJoined,
 )
 from market.money import format_money
+from market.randomness import STREAMS
 from market.scenario import TierSettings
 
 
@@ -105,7 +106,8 @@ def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise BackendError(f"tiers.{tier}.options.{where}: {first['msg']}") from None
-    return InjectingPolicy(OfflinePolicy(PROFILES[options.profile], seed=context.scenario.seed), options)
+    return InjectingPolicy(OfflinePolicy(PROFILES[options.profile], seed=context.scenario.seed,
+                                         streams=STREAMS[context.scenario.streams]), options)
 
 
 # --- measurement (pure) ---------------------------------------------------------------------

@@ -83,6 +83,7 @@ def test_reference_scenario_matches_the_published_week() -> None:
          "deal.yaml: tiers.small.timeout: Input should be less than or equal to 3600"),
         (lambda d: d["markets"][0].update(name="A" * 101),
          "deal.yaml: markets[0].name: String should have at most 100"),
+        (lambda d: d.update(streams=3), "deal.yaml: streams: Input should be 1 or 2"),
     ],
 )
 def test_bad_fields_are_named(tmp_path: Path, change, expected: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,3 +66,27 @@ def test_a_ledger_that_disagrees_is_refused(smoke: Path, tmp_path: Path) -> None
     result = run_cli("--resume", out, "--quiet")
     assert result.returncode == 2
     assert "diverged from its ledger at event" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_week_on_version_2_streams_resumes_byte_identical(uninterrupted: str, tmp_path: Path) -> None:
+    """The same week drawing from BLAKE2b counter streams: another ledger than version 1's, and its own
+    (killed and resumed, it ends as it would have)."""
+    scenario = tmp_path / "deal.yaml"
+    scenario.write_text((ROOT / "scenarios" / "deal.yaml").read_text() + "\nstreams: 2\n")
+    shutil.copyfile(ROOT / "scenarios" / "catalog.csv", tmp_path / "catalog.csv")
+    shutil.copytree(ROOT / "scenarios" / "targets", tmp_path / "targets")
+    whole = tmp_path / "whole"
+    assert run_cli(scenario, "--out", whole, *ARGS).returncode == 0
+    version_2 = export(whole)
+    assert version_2 != uninterrupted and version_2.count("deal_closed") > 0
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "market.run", str(scenario), "--out", str(out), *ARGS],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_events(out, version_2.count("\n") // 2, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert version_2.startswith(export(out))
+    resumed = run_cli("--resume", out, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert export(out) == version_2
