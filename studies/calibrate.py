@@ -74,6 +74,7 @@ from market.targets import NOT_SIMULATED, SIMULATED, Moment, Targets, read_targe
 from running.run import BAD_INPUT
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, apply, parse_path
+from studies.sweep import Workers, check_workers, open_workers
 
 MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
@@ -191,13 +192,13 @@ class Calibration:
         return {p.path: params[p.path] for p in self.parameters}
 
     def simulate(self, values: dict[str, Any], folder: Path, first_seed: int, count: int,
-                 workers: int, ray: str | None) -> dict[str, list[float]]:
-        """Run the scenario with ``values`` over seeds ``first_seed ..`` into ``folder``; moments per run,
-        in seed order (NaN where a run has no units for a moment)."""
+                 on: Workers) -> dict[str, list[float]]:
+        """Run the scenario with ``values`` over seeds ``first_seed ..`` into ``folder`` on the study's
+        workers; moments per run, in seed order (NaN where a run has no units for a moment)."""
         spec = validate_spec({"scenario": str(self.scenario_path), "replications": count, "seed": first_seed,
                               "common_seeds": True, "set": values}, "calibrate")
         plan = design(spec, None, self.scenario_path.parent, name=folder.name)
-        record = run(plan, out=folder, workers=workers, ray_address=ray, report=False)
+        record = run(plan, out=folder, on=on, report=False)
         if not record["complete"]:
             raise RuntimeError(f"{folder}: some runs did not complete")
         per_run: dict[str, list[float]] = {m.name: [] for m in self.targets.moments if m.statistic in SIMULATED}
@@ -279,7 +280,7 @@ def ablation_plan(cal: Calibration, params: dict[str, Any]) -> tuple[list[dict[s
 
 
 def run_ablation(cal: Calibration, params: dict[str, Any], held: dict[str, list[float]], held_seed: int, out: Path,
-                 workers: int, ray: str | None, on_step: Any = None, seeds: int | None = None) -> dict[str, Any]:
+                 on: Workers, on_step: Any = None, seeds: int | None = None) -> dict[str, Any]:
     """Run each ablation change on the first ``seeds`` held-out seeds (all by default); each tier gap's value
     and change from the calibrated week on the same seeds."""
     count = min(seeds or cal.holdout, cal.holdout)
@@ -291,7 +292,7 @@ def run_ablation(cal: Calibration, params: dict[str, Any], held: dict[str, list[
     rows = []
     for change in changes:
         folder = out / "ablation" / change["name"]
-        per_run = cal.simulate(cal.values(params) | change["set"], folder, held_seed, count, workers, ray)
+        per_run = cal.simulate(cal.values(params) | change["set"], folder, held_seed, count, on)
         effects = {}
         for m in gaps:
             mean, low, high, n = interval(per_run[m.name])
@@ -315,6 +316,13 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     calibration.json's record."""
     if not 1 <= trials <= MAX_TRIALS:
         raise ValueError(f"--trials must be 1 to {MAX_TRIALS:,}, got {trials}")
+    check_workers(workers)
+    with open_workers(workers, ray) as on:  # one set of workers for every trial, the check and the ablation
+        return _study(cal, trials, out, on, on_trial, ablation, on_step, ablation_seeds)
+
+
+def _study(cal: Calibration, trials: int, out: Path, on: Workers, on_trial: Any, ablation: bool, on_step: Any,
+           ablation_seeds: int | None) -> dict[str, Any]:
     import optuna
 
     started = time.monotonic()
@@ -331,7 +339,7 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     def objective(trial: optuna.Trial) -> float:
         params = {p.path: (trial.suggest_int(p.path, int(p.low), int(p.high)) if p.integer
                            else trial.suggest_float(p.path, p.low, p.high)) for p in cal.parameters}
-        per_run = cal.simulate(params, out / "trials" / f"t{trial.number:04d}", fit_seed, cal.seeds, workers, ray)
+        per_run = cal.simulate(params, out / "trials" / f"t{trial.number:04d}", fit_seed, cal.seeds, on)
         means = {k: interval(v)[0] for k, v in per_run.items()}
         for name, value in means.items():
             trial.set_user_attr(name, value)
@@ -350,7 +358,7 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     best = study.best_trial
     held_seed = cal.seed + 1_000_003  # fresh seeds, never among the fit's
     held_dir = out / "holdout" / f"t{best.number:04d}"  # the best trial's check (kept if a later study improves)
-    held = cal.simulate(cal.values(best.params), held_dir, held_seed, cal.holdout, workers, ray)
+    held = cal.simulate(cal.values(best.params), held_dir, held_seed, cal.holdout, on)
     table = []
     for m in cal.targets.moments:
         values = held.get(m.name, [])
@@ -380,7 +388,7 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
         "fixed": cal.fixed, "settings": settings(base, [p.path for p in cal.parameters], cal.fixed),
         "sampler": f"optuna TPE (seed {cal.seed}; not noise-aware: {cal.seeds} common seeds per trial)",
         "trials": len(complete), "seeds_per_trial": cal.seeds, "fit_seeds": [fit_seed + i for i in range(cal.seeds)],
-        "holdout_seeds": [held_seed + i for i in range(cal.holdout)], "workers": workers,
+        "holdout_seeds": [held_seed + i for i in range(cal.holdout)], "workers": on.workers,
         "best": {"trial": best.number, "distance": best.value, "params": best.params},
         "history": [{"trial": t.number, "distance": t.value} for t in study.trials if t.value is not None],
         "fit": table, "sensitivity": importance,
@@ -389,7 +397,7 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     }
     if ablation:
         ablation_started = time.monotonic()
-        record["ablation"] = run_ablation(cal, best.params, held, held_seed, out, workers, ray, on_step,
+        record["ablation"] = run_ablation(cal, best.params, held, held_seed, out, on, on_step,
                                           ablation_seeds)
         record["wall_seconds"]["ablation"] = round(time.monotonic() - ablation_started, 1)
     record["wall_seconds"]["total"] = round(search_seconds + time.monotonic() - started - fit_seconds, 1)

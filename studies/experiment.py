@@ -47,8 +47,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -81,12 +81,11 @@ from studies.factors import (
 from studies.sweep import (
     MAX_REPLICATIONS,
     Replication,
+    Workers,
     check_workers,
     finished,
+    open_workers,
     print_unfinished,
-    run_local,
-    run_ray,
-    run_replication,
 )
 
 EXPERIMENT_FILE = "experiment.json"
@@ -331,6 +330,7 @@ def run(
     report: bool = True,
     source_text: str | None = None,
     max_cost: float | None = None,
+    on: Workers | None = None,
 ) -> dict[str, Any]:
     """Run every cell x replication of ``plan`` into one experiment folder; returns experiment.json's record.
 
@@ -338,9 +338,13 @@ def run(
     run hook); the experiment is then incomplete and the same call with ``out`` resumes its stopped runs.
 
     One worker runs the runs one after another in this process; more run in local worker
-    processes, or on Ray with ``ray_address``. ``on_done(cell_id)`` is called once per run as it
-    finishes (at once for runs an earlier, interrupted attempt finished).
+    processes, or on Ray with ``ray_address``; a study running several experiments passes the
+    workers it keeps open as ``on`` instead (then ``workers`` and ``ray_address`` are theirs).
+    ``on_done(cell_id)`` is called once per run as it finishes (at once for runs an earlier,
+    interrupted attempt finished).
     """
+    if on is not None:
+        workers = on.workers
     check_workers(workers)
     cost_cap(max_cost)  # a bad cap is bad input before anything runs
     folder = out or default_folder(plan)
@@ -368,7 +372,7 @@ def run(
         "runs": [{"cell": r.cell.id, "replication": r.replication, "seed": r.seed,
                   "run_dir": str(r.run_dir.relative_to(folder))} for r in runs],
         "workers": workers,
-        "executor": f"ray:{ray_address}" if ray_address else ("this process" if workers == 1 else "processes"),
+        "executor": on.executor if on is not None else open_workers(workers, ray_address).executor,
         "fingerprint": plan.fingerprint(), "started": datetime.now().isoformat(timespec="seconds"),
         "complete": False,
     }
@@ -387,22 +391,20 @@ def run(
             for r in pending]
     incomplete, failed, stopped = 0, [], []
     if reps:
-        if ray_address:
-            source = run_ray(reps, ray_address, workers)
-        elif workers == 1:
-            source = run_here(reps)
-        else:
-            source = run_local(reps, min(workers, len(reps)))
-        with closing(source):  # an interruption cancels what has not started and shuts the workers down
-            for result in source:
-                incomplete += not result["complete"]
-                run_name = str(Path(result["run_dir"]).relative_to(folder))
-                if "error" in result:  # a Ray worker or node died more often than its retries allow
-                    failed.append({"run": run_name, "error": result["error"]})
-                elif not result["complete"]:  # e.g. --max-cost: it goes on from where it stopped
-                    stopped.append(run_name)
-                if on_done:
-                    on_done(by_dir[result["run_dir"]].cell.id)
+        with ExitStack() as stack:
+            if on is None:
+                on = stack.enter_context(open_workers(min(workers, len(reps)), ray_address))
+            source = on.run(reps)
+            with closing(source):  # an interruption cancels what has not started
+                for result in source:
+                    incomplete += not result["complete"]
+                    run_name = str(Path(result["run_dir"]).relative_to(folder))
+                    if "error" in result:  # a Ray worker or node died more often than its retries allow
+                        failed.append({"run": run_name, "error": result["error"]})
+                    elif not result["complete"]:  # e.g. --max-cost: it goes on from where it stopped
+                        stopped.append(run_name)
+                    if on_done:
+                        on_done(by_dir[result["run_dir"]].cell.id)
     record.update(complete=incomplete == 0, wall_seconds=round(time.perf_counter() - started, 3),
                   skipped=done, failed=failed, stopped=sorted(stopped), folder=str(folder))
     if record["complete"]:
@@ -413,12 +415,6 @@ def run(
     if report and record["complete"]:
         after_experiment(folder)
     return record
-
-
-def run_here(reps: list[Replication]) -> Iterator[dict[str, Any]]:
-    """Run replications one after another in this process (one worker: no process to start)."""
-    for rep in reps:
-        yield run_replication(rep)
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ Replications run in local processes by default (``--workers K``) or on Ray
 (``--ray local`` starts Ray here; ``--ray auto`` or ``--ray HOST:PORT`` joins a
 cluster whose nodes have this project installed). A Ray task needs no shared disk:
 the scenario and its catalog travel with it as data and its run folder comes back
-as bytes, written into the sweep folder here (:func:`run_ray`). ``--set PATH=VALUE``
+as bytes, written into the sweep folder here (:class:`OnRay`). ``--set PATH=VALUE``
 (repeatable) changes one scenario field for the whole sweep (paths as in
 :mod:`studies.factors`); the changed scenario is written into the sweep folder
 as ``scenario.yaml``. Running the same command
@@ -29,13 +29,14 @@ import shutil
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import typer
 from rich.console import Console
@@ -123,21 +124,95 @@ def _markets(summary: RunSummary | None) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in summary.markets] if summary is not None else []
 
 
-def run_local(reps: list[Replication], workers: int) -> Iterator[dict[str, Any]]:
-    """Run replications in ``workers`` local processes; yields summaries as they finish."""
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
-        pending = {pool.submit(run_replication, r) for r in reps}
+class Workers(ABC):
+    """Where replications run: this process, local worker processes or Ray (a declared port).
+
+    A study keeps one open across its experiments (a calibration runs one per trial): each experiment
+    had started its own processes, a second of imports apiece, or its own Ray. Closing stops them."""
+
+    def __init__(self, workers: int) -> None:
+        check_workers(workers)
+        self.workers = workers
+
+    @property
+    @abstractmethod
+    def executor(self) -> str:
+        """How sweep.json and experiment.json name where the runs ran."""
+
+    @abstractmethod
+    def run(self, reps: list[Replication]) -> Iterator[dict[str, Any]]:
+        """Run ``reps``; yields each one's result as it finishes. Closing the iterator early (an
+        interruption, an error) cancels what has not started."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop what was started for these runs."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcess(Workers):
+    """One worker: the runs one after another in this process (no process to start)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    @property
+    def executor(self) -> str:
+        """``this process``."""
+        return "this process"
+
+    def run(self, reps: list[Replication]) -> Iterator[dict[str, Any]]:
+        """Each replication in turn."""
+        for rep in reps:
+            yield run_replication(rep)
+
+    def close(self) -> None:
+        """Nothing was started."""
+
+
+class Processes(Workers):
+    """Local worker processes (spawned as runs need them, up to ``workers``), kept until closed."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def executor(self) -> str:
+        """``processes``."""
+        return "processes"
+
+    def run(self, reps: list[Replication]) -> Iterator[dict[str, Any]]:
+        """The replications on the pool, results in the order they finish."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pending = {self._pool.submit(run_replication, r) for r in reps}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
-        except BaseException:
+        finally:
             for future in pending:
                 future.cancel()
-            raise
+
+    def close(self) -> None:
+        """Shut the processes down (a run under way is waited for; none not started begins)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def open_workers(workers: int, ray_address: str | None = None, ray_retries: int | None = None) -> Workers:
+    """The workers ``--workers`` and ``--ray`` ask for: Ray with an address, else processes, else this process."""
+    if ray_address:
+        return OnRay(ray_address, workers, RAY_RETRIES if ray_retries is None else ray_retries)
+    return InProcess() if workers == 1 else Processes(workers)
 
 
 RAY_RETRIES = 2
@@ -222,10 +297,10 @@ def receive(files: dict[str, bytes], run_dir: Path) -> None:
         incoming.parent.rmdir()
 
 
-def run_ray(reps: list[Replication], address: str, workers: int,
-            retries: int = RAY_RETRIES) -> Iterator[dict[str, Any]]:
-    """Run replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT.
+class OnRay(Workers):
+    """Replications as Ray tasks: ``address`` "local" starts Ray here, else "auto" or HOST:PORT.
 
+    Ray is started or joined at the first run and left at ``close`` (unless it was up already).
     Nothing a task does depends on this machine's disk: the scenario and its catalog travel with it
     as bytes (once per scenario, through Ray's object store) and the run folder's files come back
     as bytes, written into each replication's ``run_dir`` here. A finished run folder is not run
@@ -233,57 +308,83 @@ def run_ray(reps: list[Replication], address: str, workers: int,
     node dies is run again up to ``retries`` times; after that it is reported (``complete`` false,
     ``error`` saying why) and the others go on. An error in the run itself is raised, as locally.
     """
-    try:
-        import ray
-        from ray.exceptions import RayError, RayTaskError
-    except ImportError:
-        raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
-    started = not ray.is_initialized()
-    if started:
+
+    def __init__(self, address: str, workers: int, retries: int = RAY_RETRIES) -> None:
+        super().__init__(workers)
+        self.address = address
+        self.retries = retries
+        self._started = False  # whether this object started (or joined) Ray, so closing leaves it
+
+    @property
+    def executor(self) -> str:
+        """``ray:ADDRESS``."""
+        return f"ray:{self.address}"
+
+    def _ray(self) -> Any:
         try:
-            if address == "local":
-                # the raylet gives its metrics agent 15 s to register, then dies, and the node never comes up:
-                # seen here on a loaded 2-core machine (load 15-20); two minutes is what a busy machine needs
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                         _system_config={"agent_register_timeout_ms": 120_000})
-            else:
-                ray.init(address=address, log_to_driver=False)
-        except Exception as exc:  # Ray raises a bare Exception when its node times out starting
-            raise ValueError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
-    pending: dict[Any, Replication] = {}
-    try:
-        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(run_shipped)
-        scenarios: dict[str, Any] = {}
-        for rep in reps:
-            run_dir = Path(rep.run_dir)
-            if finished(run_dir):
-                yield run_replication(rep)  # only reads its summary
-                continue
-            if rep.scenario not in scenarios:
-                scenarios[rep.scenario] = ray.put(pack_scenario(rep.scenario))
-            job = Shipment(name=run_dir.name, seed=rep.seed, days=rep.days, markets=rep.markets,
-                           run_files=_folder_files(run_dir), max_cost=rep.max_cost)
-            pending[task.remote(scenarios[rep.scenario], job)] = rep
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                rep = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except RayTaskError:
-                    raise  # the run itself failed (bad input, a bug): as in a local process
-                except RayError as exc:  # the worker or its node died, more often than retries allow
-                    yield {"seed": rep.seed, "run_dir": rep.run_dir, "complete": False, "skipped": False,
-                           "markets": [], "error": f"{type(exc).__name__} after {retries} retries: "
-                           f"{' '.join(str(exc).split())[:300]}"}
+            import ray
+        except ImportError:
+            raise ValueError("--ray: Ray is not installed (pip install -e \".[sweep]\")") from None
+        if not ray.is_initialized():
+            try:
+                if self.address == "local":
+                    # the raylet gives its metrics agent 15 s to register, then dies, and the node never comes
+                    # up: seen here on a loaded 2-core machine (load 15-20); two minutes is what a busy machine needs
+                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                             _system_config={"agent_register_timeout_ms": 120_000})
+                else:
+                    ray.init(address=self.address, log_to_driver=False)
+            except Exception as exc:  # Ray raises a bare Exception when its node times out starting
+                raise ValueError(f"--ray {self.address}: cannot start or reach Ray ({exc})") from None
+            self._started = True
+        return ray
+
+    def run(self, reps: list[Replication]) -> Iterator[dict[str, Any]]:
+        """The replications as Ray tasks, results in the order they finish."""
+        ray = self._ray()
+        from ray.exceptions import RayError, RayTaskError
+
+        retries = self.retries
+        pending: dict[Any, Replication] = {}
+        try:
+            task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(run_shipped)
+            scenarios: dict[str, Any] = {}
+            for rep in reps:
+                run_dir = Path(rep.run_dir)
+                if finished(run_dir):
+                    yield run_replication(rep)  # only reads its summary
                     continue
-                receive(result.pop("files"), Path(rep.run_dir))
-                yield result | {"run_dir": rep.run_dir}
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if started:
+                if rep.scenario not in scenarios:
+                    scenarios[rep.scenario] = ray.put(pack_scenario(rep.scenario))
+                job = Shipment(name=run_dir.name, seed=rep.seed, days=rep.days, markets=rep.markets,
+                               run_files=_folder_files(run_dir), max_cost=rep.max_cost)
+                pending[task.remote(scenarios[rep.scenario], job)] = rep
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    rep = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except RayTaskError:
+                        raise  # the run itself failed (bad input, a bug): as in a local process
+                    except RayError as exc:  # the worker or its node died, more often than retries allow
+                        yield {"seed": rep.seed, "run_dir": rep.run_dir, "complete": False, "skipped": False,
+                               "markets": [], "error": f"{type(exc).__name__} after {retries} retries: "
+                               f"{' '.join(str(exc).split())[:300]}"}
+                        continue
+                    receive(result.pop("files"), Path(rep.run_dir))
+                    yield result | {"run_dir": rep.run_dir}
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        """Leave Ray if this object started or joined it."""
+        if self._started:
+            import ray
+
             ray.shutdown()
+            self._started = False
 
 
 def after_sweep(sweep_dir: Path) -> None:
@@ -349,22 +450,23 @@ def sweep(
     if warn is not None:
         warn(prepared.warnings)
     reps = replications(Path(scenario_path), sweep_dir, count, base, prepared.scenario.name, days, markets, max_cost)
+    on = open_workers(workers, ray_address, ray_retries)
     record: dict[str, Any] = {
         "scenario": str(scenario_path), "name": prepared.scenario.name, "replications": count,
         "set": changes,
-        "seeds": [r.seed for r in reps], "workers": workers, "executor": f"ray:{ray_address}" if ray_address
-        else "processes", "days": days, "markets": list(markets) if markets else None,
+        "seeds": [r.seed for r in reps], "workers": workers, "executor": on.executor, "days": days,
+        "markets": list(markets) if markets else None,
         "runs": [Path(r.run_dir).name for r in reps], "started": datetime.now().isoformat(timespec="seconds"),
         "complete": False,
     }
     (sweep_dir / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     started = time.perf_counter()
     results = []
-    source = run_ray(reps, ray_address, workers, ray_retries) if ray_address else run_local(reps, workers)
-    for result in source:
-        results.append(result)
-        if on_done:
-            on_done(result)
+    with on:
+        for result in on.run(reps):
+            results.append(result)
+            if on_done:
+                on_done(result)
     record.update(
         complete=all(r["complete"] for r in results) and len(results) == count,
         wall_seconds=round(time.perf_counter() - started, 3),

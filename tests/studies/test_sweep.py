@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from analysis import load_runs
 from analysis.report import analyse
-from studies.sweep import sweep
+from studies.sweep import Replication, open_workers, sweep
 from tests.analysis.conftest import SCENARIOS, pairs_scenario
 
 
@@ -66,3 +67,27 @@ def test_cli_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_workers_kept_open_run_every_batch_on_the_same_processes(tmp_path: Path) -> None:
+    """A study's experiments share one set of worker processes: a second batch starts none."""
+    smoke = str(SCENARIOS / "smoke.yaml")
+    batches = [[Replication(smoke, seed, str(tmp_path / f"b{batch}-s{seed}"), days=1) for seed in (1, 2)]
+               for batch in (1, 2)]
+
+    def spawned() -> set[int]:  # the pool's worker processes (not multiprocessing's resource tracker)
+        return {p.pid for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())}
+
+    with open_workers(2) as on:
+        assert on.executor == "processes" and on.workers == 2
+        first = list(on.run(batches[0]))
+        workers = spawned()
+        second = list(on.run(batches[1]))
+        assert spawned() == workers and 1 <= len(workers) <= 2
+    assert [r["seed"] for r in sorted(first + second, key=lambda r: r["run_dir"])] == [1, 2, 1, 2]
+    assert all(r["complete"] and not r["skipped"] for r in first + second)
+    assert not workers & spawned(), "closing stops the processes"
+    with open_workers(1) as here:
+        assert here.executor == "this process"
+        again = list(here.run(batches[0]))
+        assert [r["seed"] for r in again] == [1, 2] and all(r["skipped"] for r in again) and not spawned()
