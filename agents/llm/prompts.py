@@ -170,7 +170,7 @@ CUT_OFF_TEXT = (
 def parse_observation(text: str, principal: dict[str, Any]) -> Observation:
     """The observation inside a user message (used by test servers that play a model)."""
     body = text.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0]
-    return Observation.from_json_values({**json.loads(body), "principal": principal})
+    return Observation.from_json_values({**orjson.loads(body), "principal": principal})
 
 
 def parse_principal(system: str) -> dict[str, Any]:
