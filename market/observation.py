@@ -74,10 +74,9 @@ class Observation(Record, kw_only=True, dict=True, gc=True):
     def json_values(self, *, principal: bool = True) -> dict[str, Any]:
         """The observation as JSON values, fields that are None left out at every depth (as in the
         prompts' JSON); without the principal when ``principal`` is False."""
-        values = _without_none(msgspec.to_builtins(self, enc_hook=encode_hook))
-        if not principal:
-            del values["principal"]
-        return values  # type: ignore[no-any-return]
+        # without the principal: a copy whose principal is None, which is left out like any other None
+        shown = self if principal else msgspec.structs.replace(self, principal=None)
+        return _without_none(msgspec.to_builtins(shown, enc_hook=encode_hook))  # type: ignore[no-any-return]
 
     @classmethod
     def from_json_values(cls, values: Mapping[str, Any]) -> Observation:
@@ -86,12 +85,22 @@ class Observation(Record, kw_only=True, dict=True, gc=True):
 
 
 def _without_none(value: Any) -> Any:
-    """``value`` with every None-valued key of its objects left out (a record's optional field unset)."""
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):  # (msgspec.to_builtins keeps a tuple a tuple)
-        return [_without_none(v) for v in value]
+    """``value`` with every None-valued key of its objects left out (a record's optional field unset); its
+    objects and arrays are ``msgspec.to_builtins``'s own dicts, lists and tuples (a tuple becomes a list).
+    Only those are entered (by exact type: a model call's turn does this for some 500 values)."""
+    if type(value) is dict:
+        out = {}
+        for key, item in value.items():
+            if item is not None:
+                kind = type(item)
+                out[key] = _without_none(item) if kind is dict or kind is list or kind is tuple else item
+        return out
+    if type(value) is list or type(value) is tuple:
+        return [_without_none(item) if type(item) in _NESTED else item for item in value]
     return value
+
+
+_NESTED = (dict, list, tuple)
 
 
 _BY_KIND = "_listings_by_kind"

@@ -311,20 +311,25 @@ class ModelPolicy(Policy):
         for i, obs in enumerate(observations):
             groups.setdefault((obs.market, obs.trader), []).append(i)
 
-        # at most ``concurrency`` turns are under way: a turn builds its request only when it can be
-        # sent, rather than every waiting trader's request being built (on this one loop) while the
-        # first calls wait to go out
-        turns = asyncio.Semaphore(self.concurrency)
+        # ``concurrency`` workers take the traders in order, so a trader's request is built only when it can be
+        # sent; a worker whose turn is done goes on to the next trader's at once (a slot handed over through a
+        # semaphore waited a turn of the loop), and each stretch of work between answers starts on a loop turn
+        # of its own (``Gate.pace``), so each request is written as soon as it is built
+        queue = iter(groups.values())
+        errors: list[BaseException] = []
 
-        async def in_order(indexes: list[int]) -> None:
-            for i in indexes:
-                async with turns:
-                    results[i] = await self._decide(observations[i])
+        async def worker() -> None:
+            await self.gate.pace()
+            for indexes in queue:
+                try:
+                    for i in indexes:
+                        results[i] = await self._decide(observations[i])
+                except Exception as exc:  # that trader's later turns are skipped; the others go on
+                    errors.append(exc)
 
         # every turn runs to its end (a call in flight is answered and recorded) before a run-level
         # error (a refused account, a replay miss) is raised
-        outcomes = await asyncio.gather(*(in_order(ix) for ix in groups.values()), return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(groups)))))
         if errors:
             raise next((e for e in errors if isinstance(e, FatalPolicyError)), errors[0])
         return results  # type: ignore[return-value]

@@ -93,9 +93,13 @@ class Cassette:
             self.append(entry)
 
     def append(self, entry: dict[str, Any], request_json: bytes | None = None) -> None:
-        """Record ``entry`` now (one line, flushed), and remember it (``request_json``: see ``entry_line``)."""
+        """Record ``entry`` now (one line, flushed), and remember it (``request_json``: see ``entry_line``).
+
+        A call is remembered without its request: it is on file, and what answers a request again (``get``)
+        is the rest. (Kept, every request of a run stayed in memory: thousands of objects a call for the
+        garbage collector to go through, and megabytes an hour.)"""
         if entry.get("kind") == "call":
-            self.calls[entry["key"]] = entry
+            self.calls[entry["key"]] = {k: v for k, v in entry.items() if k != "request"}
             self.own.add(entry["key"])
         elif entry.get("kind") == "tier":
             if self.tiers.get(entry["tier"]) == entry:

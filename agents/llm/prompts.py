@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import msgspec
+import orjson
 
 from market.clock import DAY, HOUR
 from market.domain import Participant
@@ -141,8 +142,18 @@ def observation_text(obs: Observation) -> str:
         f"{len(obs.incoming)} offer(s) await your answer; {len(obs.unlisted)} item(s) not yet listed; "
         f"{len(obs.market_listings)} listing(s) match what your principal wants."
     )
-    body = json.dumps(observation_payload(obs), separators=(",", ":"), ensure_ascii=False)
+    body = compact_json(observation_payload(obs))
     return f"{headline}\n<observation>\n{body}\n</observation>\nDecide what to do now, using the tools."
+
+
+def compact_json(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` for JSON values without floats (an
+    observation's: amounts are whole cents), by orjson, which writes those the same, in a sixth of the time.
+    What orjson refuses (a number past 64 bits, a key that is not a string, a lone surrogate) goes to ``json``."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 REPAIR_TEXT = (
@@ -159,7 +170,7 @@ CUT_OFF_TEXT = (
 def parse_observation(text: str, principal: dict[str, Any]) -> Observation:
     """The observation inside a user message (used by test servers that play a model)."""
     body = text.split("<observation>\n", 1)[1].split("\n</observation>", 1)[0]
-    return Observation.from_json_values({**json.loads(body), "principal": principal})
+    return Observation.from_json_values({**orjson.loads(body), "principal": principal})
 
 
 def parse_principal(system: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ A live tier is ``Replay(cassette, Recording(cassette, Retrying(SdkTransport(...)
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -174,18 +175,44 @@ class SdkTransport(ModelTransport):
 @dataclass
 class Gate:
     """What every live call of one policy shares: the bound on calls in flight, the account's refusal once it
-    came (nothing is sent after it), and per tier the connection failures since its last answer."""
+    came (nothing is sent after it), per tier the connection failures since its last answer, and the pacing of
+    the work between answers (``pace``)."""
 
     concurrency: int
     fatal: FatalPolicyError | None = None
     unreachable: Counter[str] = field(default_factory=Counter)
     _semaphore: asyncio.Semaphore | None = None
+    _pacing: bool = False
+    _paced: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
 
     def semaphore(self) -> asyncio.Semaphore:
         """The calls-in-flight bound (made on first use, on the event loop)."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         return self._semaphore
+
+    async def pace(self) -> None:
+        """Wait for a turn of the event loop that no other call's work has taken (one a turn, first come first
+        served); called before a stretch of work that may end in sending a request. On Python 3.11 aiohttp
+        writes a request in a task of its own, which runs on the loop's next turn, after all the rest of this
+        one: unpaced, answers that came together were each read, and each trader's next request built, before
+        the first of those requests was written, and so they came back together again, round after round."""
+        if not self._pacing:
+            self._pacing = True
+            asyncio.get_running_loop().call_soon(self._next_pace)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._paced.append(waiter)
+        await waiter
+
+    def _next_pace(self) -> None:
+        while self._paced:
+            waiter = self._paced.popleft()
+            if not waiter.done():  # (a cancelled waiter gives its turn on)
+                waiter.set_result(None)
+                waiter.get_loop().call_soon(self._next_pace)
+                return
+        self._pacing = False
 
 
 class Retrying(ModelTransport):
@@ -209,7 +236,10 @@ class Retrying(ModelTransport):
             async with self.limits.slot(estimate), gate.semaphore():
                 if gate.fatal is not None:
                     raise gate.fatal
-                answer = await self.inner.send(request)
+                try:
+                    answer = await self.inner.send(request)
+                finally:
+                    await gate.pace()  # its answer (or fault) is handled on a turn of its own
                 gate.unreachable[request.tier] = 0
                 return answer
 

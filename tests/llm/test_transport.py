@@ -110,6 +110,26 @@ def test_faults_are_retried_and_counted_then_given_up() -> None:
     assert gate.fatal is None
 
 
+def test_answers_that_came_together_are_each_handled_and_sent_on_before_the_next_is_read() -> None:
+    """Each stretch of work after ``Gate.pace`` has a loop turn of its own, so what it sends (aiohttp writes a
+    request on the loop's next turn, as ``written`` below) goes out before the next answer is worked on."""
+    done: list[str] = []
+
+    async def answered(gate: Gate, name: str) -> None:
+        await gate.pace()
+        done.append(f"{name} handled")
+        asyncio.get_running_loop().call_soon(done.append, f"{name}'s next request written")
+
+    async def together() -> None:
+        gate = Gate(4)
+        await asyncio.gather(*(answered(gate, name) for name in "abc"))
+        await asyncio.sleep(0)
+
+    asyncio.run(together())
+    assert done == ["a handled", "a's next request written", "b handled", "b's next request written",
+                    "c handled", "c's next request written"]
+
+
 def test_an_unreachable_api_stops_the_run_and_nothing_is_sent_after_a_refusal() -> None:
     gate = Gate(4)
     down = [Unreachable("http://127.0.0.1:9/v1", "ConnectError: refused") for _ in range(UNREACHABLE_STOP)]
