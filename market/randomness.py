@@ -99,6 +99,10 @@ class CounterRandom(random.Random):
             value = value << 64 | self._next()
         return value >> (words * 64 - k)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its key and state (``random.Random`` would build one with no key)."""
+        return (self.__class__, (self._key,), self.getstate())
+
     def getstate(self) -> tuple[Any, ...]:
         """The key and how many words have been drawn."""
         return (2, self._key, self._drawn, self.gauss_next)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
 from hashlib import blake2b
 
@@ -66,6 +68,9 @@ def test_a_counter_stream_resumes_from_its_state_and_draws_any_number_of_bits() 
     ahead = [rng.random() for _ in range(9)]
     rng.setstate(state)
     assert [rng.random() for _ in range(9)] == ahead
+    pickled, copied = pickle.loads(pickle.dumps(rng)), copy.copy(rng)
+    following = [rng.random() for _ in range(5)]
+    assert [pickled.random() for _ in range(5)] == following == [copied.random() for _ in range(5)]
     assert rng.getrandbits(0) == 0 and 0 <= rng.getrandbits(1) <= 1
     assert rng.getrandbits(200).bit_length() <= 200 and rng.getrandbits(65).bit_length() <= 65
     with pytest.raises(ValueError, match="non-negative"):
