@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -76,7 +77,12 @@ def test_workers_kept_open_run_every_batch_on_the_same_processes(tmp_path: Path)
                for batch in (1, 2)]
 
     def spawned() -> set[int]:  # the pool's worker processes (not multiprocessing's resource tracker)
-        return {p.pid for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())}
+        found = set()
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):  # another test's child that has ended meanwhile
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.add(child.pid)
+        return found
 
     with open_workers(2) as on:
         assert on.executor == "processes" and on.workers == 2
