@@ -74,7 +74,7 @@ from market.targets import NOT_SIMULATED, SIMULATED, Moment, Targets, read_targe
 from running.run import BAD_INPUT
 from studies.experiment import ExperimentError, design, run, validate_spec
 from studies.factors import FactorError, apply, parse_path
-from studies.sweep import Workers, check_workers, open_workers
+from studies.sweep import Workers, open_workers
 
 MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
@@ -316,7 +316,6 @@ def calibrate(cal: Calibration, trials: int, out: Path, workers: int = 1, ray: s
     calibration.json's record."""
     if not 1 <= trials <= MAX_TRIALS:
         raise ValueError(f"--trials must be 1 to {MAX_TRIALS:,}, got {trials}")
-    check_workers(workers)
     with open_workers(workers, ray) as on:  # one set of workers for every trial, the check and the ablation
         return _study(cal, trials, out, on, on_trial, ablation, on_step, ablation_seeds)
 

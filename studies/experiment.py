@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack, closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -82,7 +82,6 @@ from studies.sweep import (
     MAX_REPLICATIONS,
     Replication,
     Workers,
-    check_workers,
     finished,
     open_workers,
     print_unfinished,
@@ -343,9 +342,9 @@ def run(
     ``on_done(cell_id)`` is called once per run as it finishes (at once for runs an earlier,
     interrupted attempt finished).
     """
-    if on is not None:
-        workers = on.workers
-    check_workers(workers)
+    owned: Workers | None = None
+    if on is None:  # its own workers (a bad --workers is refused here), closed at its end
+        on = owned = open_workers(workers, ray_address)
     cost_cap(max_cost)  # a bad cap is bad input before anything runs
     folder = out or default_folder(plan)
     record_path = folder / EXPERIMENT_FILE
@@ -371,8 +370,7 @@ def run(
                    "scenario": str(cell_files[c.id].relative_to(folder))} for c in plan.cells],
         "runs": [{"cell": r.cell.id, "replication": r.replication, "seed": r.seed,
                   "run_dir": str(r.run_dir.relative_to(folder))} for r in runs],
-        "workers": workers,
-        "executor": on.executor if on is not None else open_workers(workers, ray_address).executor,
+        "workers": on.workers, "executor": on.executor,
         "fingerprint": plan.fingerprint(), "started": datetime.now().isoformat(timespec="seconds"),
         "complete": False,
     }
@@ -391,9 +389,7 @@ def run(
             for r in pending]
     incomplete, failed, stopped = 0, [], []
     if reps:
-        with ExitStack() as stack:
-            if on is None:
-                on = stack.enter_context(open_workers(min(workers, len(reps)), ray_address))
+        with owned or nullcontext():
             source = on.run(reps)
             with closing(source):  # an interruption cancels what has not started
                 for result in source:

@@ -124,6 +124,10 @@ def _markets(summary: RunSummary | None) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in summary.markets] if summary is not None else []
 
 
+RAY_RETRIES = 2
+"""How many times Ray runs a replication again after its worker process or node died (not after an error)."""
+
+
 class Workers(ABC):
     """Where replications run: this process, local worker processes or Ray (a declared port).
 
@@ -208,15 +212,14 @@ class Processes(Workers):
             self._pool = None
 
 
-def open_workers(workers: int, ray_address: str | None = None, ray_retries: int | None = None) -> Workers:
-    """The workers ``--workers`` and ``--ray`` ask for: Ray with an address, else processes, else this process."""
+def open_workers(workers: int, ray_address: str | None = None, ray_retries: int = RAY_RETRIES) -> Workers:
+    """The workers ``--workers`` and ``--ray`` ask for: Ray with an address, else processes, else this process
+    (``ValueError`` naming ``--workers`` unless it is 1 to ``MAX_WORKERS``)."""
     if ray_address:
-        return OnRay(ray_address, workers, RAY_RETRIES if ray_retries is None else ray_retries)
+        return OnRay(ray_address, workers, ray_retries)
     return InProcess() if workers == 1 else Processes(workers)
 
 
-RAY_RETRIES = 2
-"""How many times Ray runs a replication again after its worker process or node died (not after an error)."""
 
 
 @dataclass(frozen=True)
