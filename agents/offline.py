@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
@@ -142,12 +142,12 @@ class OfflinePolicy(Policy):
         # this turn's estimates, item by item (an estimate is a CRC and a product: kept for the turn only, as
         # every item a trader ever looked at would be kept for the whole run, the largest part of its memory)
         known: dict[str, int] = {}
-        rng = _TurnRandom(self.streams, f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
+        rng = _turn_random(self.streams, f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
         actions: list[Action] = []
         incoming = obs.incoming
         # every open offer's listing is a thread; without offers nothing looks a thread up
         threads = obs.thread_listings
-        views = dict(zip(map(_view_listing, threads), threads, strict=True)) if incoming or obs.outgoing else {}
+        views = {view.listing.id: view for view in threads} if incoming or obs.outgoing else {}
         answered_kinds: set[str] = set()
         answered_listings: set[str] = set()
         if len(incoming) > 1:
@@ -198,14 +198,16 @@ class OfflinePolicy(Policy):
             # the CRC of f"{seed}:{trader}:{item.id}:value", continued from its trader's part (a running CRC)
             digest = zlib.crc32(f"{item.id}:value".encode(), prefix)
             noise = digest / 0xFFFFFFFF * 2 - 1  # uniform in [-1, 1], stable per trader and item
-            cached = known[item.id] = max(1, round(item.value * (1 + noise * self.profile.value_noise)))
+            value = round(item.value * (1 + noise * self.profile.value_noise))
+            cached = known[item.id] = value if value > 1 else 1
         return cached
 
     def _willing(self, obs: Observation, item: Item, memory: _Memory, known: dict[str, int]) -> int:
         """The most the trader would pay for ``item``: its estimate times the value cap, within the
         principal's limit for the item's kind (0 without a want of it)."""
         limit = memory.limit_for(obs.principal, item.kind)
-        return min(limit, round(self._estimate(known, obs.trader, item) * self.profile.value_cap))
+        most = round(self._estimate(known, obs.trader, item) * self.profile.value_cap)
+        return most if most < limit else limit
 
     # --- selling -----------------------------------------------------------
     def _list_items(self, obs: Observation, turn: _TurnRandom, known: dict[str, int]) -> list[Action]:
@@ -358,7 +360,6 @@ class OfflinePolicy(Policy):
         return round(theirs + (anchor - theirs) * keep)
 
 
-_view_listing = attrgetter("listing.id")
 _offer_listing = attrgetter("listing_id")
 def _accept(obs: Observation, offer: Offer, rng: random.Random) -> Accept:
     """Accept ``offer`` with a line in the principal's style."""
@@ -373,27 +374,30 @@ def _answer_order(offer: Offer) -> tuple[str, int, str]:
     return offer.listing_id, -offer.amount, offer.id
 
 
-class _TurnRandom:
-    """A turn's random generator, made on first use: keying one may cost more than a quiet turn (the
-    Mersenne Twister's set-up), and about a third of turns draw nothing."""
+_TurnRandom = Callable[[], random.Random]
+"""A turn's random generator, made on first use: keying one may cost more than a quiet turn (the
+Mersenne Twister's set-up), and about a third of turns draw nothing."""
 
-    __slots__ = ("_key", "_rng", "_streams")
 
-    def __init__(self, streams: Streams, key: str) -> None:
-        self._streams = streams
-        self._key = key
-        self._rng: random.Random | None = None
+def _turn_random(streams: Streams, key: str) -> _TurnRandom:
+    """The turn's generator of ``key``, made when first asked for (a closure: calling an instance's
+    ``__call__`` cost a few thousand instructions a turn more)."""
+    rng: random.Random | None = None
 
-    def __call__(self) -> random.Random:
-        if self._rng is None:
-            self._rng = self._streams.generator(self._key)
-        return self._rng
+    def turn() -> random.Random:
+        nonlocal rng
+        if rng is None:
+            rng = streams.generator(key)
+        return rng
+
+    return turn
 
 
 def _tidy(cents: int) -> int:
     """Round to a price a person would write: whole dollars above $20, 50c below."""
     step = 100 if cents >= 2000 else 50
-    return max(step, round(cents / step) * step)
+    tidy = round(cents / step) * step
+    return tidy if tidy > step else step  # (max(step, tidy) without a call: one of the hottest lines of a turn)
 
 
 def build_policy(tier: str, settings: TierSettings, context: BackendContext) -> OfflinePolicy:

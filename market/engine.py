@@ -19,7 +19,6 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
-from types import MappingProxyType
 from typing import Any
 
 import mesa
@@ -135,6 +134,8 @@ class FaultCount:
     turns: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     recent: deque[bool] = field(init=False)
+    recent_failed: int = field(init=False, default=0)
+    """How many of ``recent`` failed (kept as they come and go, not counted every batch)."""
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.window)
@@ -142,8 +143,12 @@ class FaultCount:
     def add(self, failure: AgentFailure | None) -> None:
         """Count one turn of the tier, failed when ``failure`` is given (by its kind)."""
         self.turns += 1
-        self.recent.append(failure is not None)
+        recent = self.recent
+        if len(recent) == self.window and recent[0]:  # the oldest turn leaves the window
+            self.recent_failed -= 1
+        recent.append(failure is not None)
         if failure is not None:
+            self.recent_failed += 1
             self.kinds[failure.kind] += 1
 
     @property
@@ -344,16 +349,11 @@ class MarketModel(mesa.Model):
             at = (day + 1) * DAY + start
         return at if at < self._end else None
 
-    @staticmethod
-    def _wakes_by(trader: Trader, due: int | None) -> bool:
-        """Whether ``trader`` wakes by ``due`` anyway (None: the week is over, so it need not)."""
-        return due is None or (trader.next_wake is not None and trader.next_wake <= due)
-
     def _schedule(self, trader: Trader, at: int) -> None:
         """Wake ``trader`` at the first working tick at or after ``at``, unless it wakes by then anyway."""
         due = self._working(at)
-        if self._wakes_by(trader, due):
-            return
+        if due is None or (trader.next_wake is not None and trader.next_wake <= due):
+            return  # it wakes by then anyway (or the week is over, so it need not)
         trader.next_wake = due
         if due not in self._due:
             self._due[due] = []
@@ -426,7 +426,7 @@ class MarketModel(mesa.Model):
             faults.add(answer if isinstance(answer, AgentFailure) else None)
         limits = self.scenario.failures
         for tier, faults in self.faults.items():
-            failed = sum(faults.recent)
+            failed = faults.recent_failed
             if failed > limits.max_share * limits.window:
                 self.stop(
                     f"circuit breaker: tier {tier} failed {failed} of its last {len(faults.recent)} turns "
@@ -454,8 +454,9 @@ class MarketModel(mesa.Model):
     def _react(self, trader: Trader, event: Event, about: str) -> None:
         """Wake ``trader`` after its reaction delay to ``event`` (its generator keyed by ``about``)."""
         delay = self.scenario.timing.reaction_minutes
-        if self._wakes_by(trader, self._working(event.at + int(delay.min * 60))):
-            return  # no delay drawn could wake it sooner than it wakes anyway
+        soonest = self._working(event.at + int(delay.min * 60))
+        if soonest is None or (trader.next_wake is not None and trader.next_wake <= soonest):
+            return  # no delay drawn could wake it sooner than it wakes anyway (or the week is over)
         drawn = trader.uniform(f"react:{event.type}:{about}", delay.min, delay.max)
         self._schedule(trader, event.at + int(drawn * 60))
 
@@ -505,7 +506,7 @@ def _action_rejected(state: MarketState, event: ActionRejected) -> _Addressee:
     return event.actor, None
 
 
-_HEARD_BY: Mapping[type, Callable[[MarketState, Any], _Addressee]] = MappingProxyType({
+_HEARD_BY: Mapping[type, Callable[[MarketState, Any], _Addressee]] = {  # (a dict: looked up for every event)
     OfferMade: _offer_made, OfferEnded: _offer_ended, DealClosed: _deal_closed,
     MessageSent: _message_sent, ActionRejected: _action_rejected,
-})
+}

@@ -44,11 +44,9 @@ def columns(tiers: Sequence[str]) -> list[str]:
 def hourly_row(market: str, hour: int, state: MarketState, tiers: Sequence[str]) -> dict[str, str | int]:
     """The row of ``market`` for ``hour``: each reporter over ``state``, then money per tier (0 for a tier
     with no one in the market; the tier of each participant is the one they joined with)."""
-    money = dict.fromkeys(tiers, 0)
-    for pid, person in state.participants.items():
-        money[person.tier] = money.get(person.tier, 0) + state.balance[pid]
+    money = state.money_by_tier
     return {"market": market, "hour": hour, **{name: report(state) for name, report in REPORTERS.items()},
-            **{money_column(t): money[t] for t in tiers}}
+            **{money_column(t): money.get(t, 0) for t in tiers}}
 
 
 def rows_from_events(

@@ -17,7 +17,7 @@ import _random
 import random
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, MutableSequence
+from collections.abc import Iterator, Mapping, MutableSequence, Sequence
 from hashlib import blake2b, sha512
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -37,38 +37,48 @@ def keyed_random(key: str) -> random.Random:
     return rng
 
 
-def _words(key: bytes) -> Iterator[int]:
-    """The 64-bit words of ``key``'s counter stream, block after block."""
-    block = 0
-    while True:
-        yield from _BLOCK.unpack(blake2b(key, salt=block.to_bytes(16, "little")).digest())
-        block += 1
+def _block(key: bytes, number: int) -> tuple[int, ...]:
+    """Block ``number`` of ``key``'s counter stream: eight 64-bit words."""
+    # (block 0's salt is all zeros, which BLAKE2b's parameter block holds anyway: no salt to pass)
+    digest = blake2b(key) if number == 0 else blake2b(key, salt=number.to_bytes(16, "little"))
+    return _BLOCK.unpack(digest.digest())
 
 
 class CounterRandom(random.Random):
     """A ``random.Random`` whose numbers come from BLAKE2b in counter mode (streams version 2).
 
-    Every method of ``random.Random`` works on it (its ``random`` and ``getrandbits`` are the
-    source); ``random()`` takes the top 53 bits of the next word."""
+    Every method of ``random.Random`` works on it (its ``random``, ``getrandbits`` and ``_randbelow``
+    are the source); ``random()`` takes the top 53 bits of the next word. The words of the block in
+    use are read with ``next(iterator, None)``: a draw is one C call until the block runs out."""
 
     def seed(self, a: Any = None, version: int = 2) -> None:
         """Key the stream with a str or bytes (there is no seeding from the time or the OS)."""
         if not isinstance(a, str | bytes):
             raise TypeError(f"a counter stream is keyed by a str or bytes, not {type(a).__name__}")
         self._key = a.encode() if isinstance(a, str) else a
-        self._next = _words(self._key).__next__
+        self._words: Iterator[int] = iter(())  # the rest of the block in use (none yet)
+        self._blocks = 0  # blocks begun
         self._drawn = 0
         self.gauss_next = None
+
+    def _next_block(self) -> int:
+        """Begin the next block; its first word."""
+        words = iter(_block(self._key, self._blocks))
+        self._words = words
+        self._blocks += 1
+        return next(words)
 
     def random(self) -> float:
         """The next float in [0, 1)."""
         self._drawn += 1
-        return (self._next() >> 11) * _UNIT
+        word = next(self._words, None)
+        return ((self._next_block() if word is None else word) >> 11) * _UNIT
 
     def uniform(self, a: float, b: float) -> float:
         """As ``random.Random.uniform`` (``a + (b - a) * random()``), in one call."""
         self._drawn += 1
-        return a + (b - a) * ((self._next() >> 11) * _UNIT)
+        word = next(self._words, None)
+        return a + (b - a) * (((self._next_block() if word is None else word) >> 11) * _UNIT)
 
     def _randbelow(self, n: int) -> int:
         """An int in [0, n): the top bits of the next word, drawn again while too large (as CPython's
@@ -78,25 +88,29 @@ class CounterRandom(random.Random):
         if n > 1 << 64:
             return self._randbelow_with_getrandbits(n)
         shift = 64 - (n - 1).bit_length()
-        self._drawn += 1
-        drawn = self._next() >> shift
-        while drawn >= n:
+        while True:
             self._drawn += 1
-            drawn = self._next() >> shift
-        return drawn
+            word = next(self._words, None)
+            drawn = (self._next_block() if word is None else word) >> shift
+            if drawn < n:
+                return drawn
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        """As ``random.Random.choice``: ``seq[_randbelow(len(seq))]``."""
+        if not len(seq):
+            raise IndexError("Cannot choose from an empty sequence")
+        return seq[self._randbelow(len(seq))]
 
     def getrandbits(self, k: int) -> int:
         """``k`` random bits: the top bits of the next words."""
         if k < 0:
             raise ValueError("number of bits must be non-negative")
-        if k <= 64:
-            self._drawn += 1
-            return self._next() >> (64 - k)
-        words = -(-k // 64)
-        self._drawn += words
+        words = -(-k // 64) or 1
         value = 0
         for _ in range(words):
-            value = value << 64 | self._next()
+            self._drawn += 1
+            word = next(self._words, None)
+            value = value << 64 | (self._next_block() if word is None else word)
         return value >> (words * 64 - k)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -113,8 +127,12 @@ class CounterRandom(random.Random):
         if version != 2:
             raise ValueError(f"a counter stream's state is version 2, not {version}")
         self.seed(key)
-        for _ in range(drawn):
-            self._next()
+        blocks, used = divmod(drawn, 8)
+        if used:
+            self._blocks = blocks + 1
+            self._words = iter(_block(self._key, blocks)[used:])
+        else:
+            self._blocks = blocks
         self._drawn, self.gauss_next = drawn, gauss_next
 
 
@@ -159,10 +177,9 @@ class CounterStreams(Streams):
 
     def uniform(self, key: str, a: float, b: float) -> float:
         """The first word of the first block alone: no generator is made."""
-        (word,) = _FIRST.unpack_from(blake2b(key.encode(), salt=_SALT0).digest())
+        (word,) = _FIRST.unpack_from(blake2b(key.encode()).digest())  # block 0: no salt (see _block)
         return a + (b - a) * ((word >> 11) * _UNIT)
 
 
-_SALT0 = bytes(16)  # block 0's salt
 STREAMS: Mapping[int, Streams] = MappingProxyType({1: MersenneStreams(), 2: CounterStreams()})
 """Each version of the streams a scenario can declare."""

@@ -802,10 +802,17 @@ def scenario_json_schema() -> dict[str, Any]:
     return Scenario.model_json_schema()
 
 
+# libyaml's emitter where PyYAML has it (as PyPI's wheels do): every run writes its scenario, and the
+# pure-Python emitter took about a tenth of a quiet week's work. Both write YAML that loads as the same
+# values; they may fold a long quoted string at different places.
+_DUMPER = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
+
+
 def dump_scenario(scenario: Scenario) -> str:
     """The resolved scenario as YAML (money as integer cents)."""
     data = json.loads(scenario.model_dump_json())
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
+
 
 
 

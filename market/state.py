@@ -8,10 +8,9 @@ participant) so an observation never scans the whole market.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 import msgspec
@@ -72,23 +71,25 @@ class MarketState:
     bought: dict[str, dict[str, int]] = field(default_factory=dict)
     """Units bought per buyer and kind: how much of each want is filled."""
     money_in: int = 0
+    money_by_tier: dict[str, int] = field(default_factory=dict)
+    """Settled money per tier (budgets, plus sales, minus purchases), each participant in the tier they joined with."""
     volume: int = 0
     """Money paid in the market's deals so far."""
     last_at: int = 0
     # counts of changes, per participant, of what an observation shows of their own things (the
     # observation's parts are kept by them, market.observation); derived from the events like the rest
-    holding_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    holding_changes: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int), repr=False, compare=False)
     """Per participant, how many times what they hold changed (they joined, bought or sold)."""
-    listing_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    listing_changes: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int), repr=False, compare=False)
     """Per seller, how many times one of their listings opened, closed or was repriced."""
-    offer_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    offer_changes: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int), repr=False, compare=False)
     """Per participant, how many times an open offer of theirs was made or ended, or the listing of
     one was repriced or closed."""
     open_offers_by_want: dict[tuple[str, str], dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
     """Open offers per (buyer, kind): the units of a want in flight (an offer to or from the buyer)."""
     wanted_units: dict[str, Counter[str]] = field(default_factory=dict, repr=False, compare=False)
     """Per participant, how many units of each kind they want."""
-    kind_changes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    kind_changes: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int), repr=False, compare=False)
     """Per kind, how many times its open listings changed (one opened, closed or was repriced)."""
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
     """Derived values keyed by whoever derives them; never part of the market's truth."""
@@ -136,8 +137,9 @@ class MarketState:
         self.balance[p.id] = self.balance.get(p.id, 0) + p.budget
         self.escrow.setdefault(p.id, 0)
         self.money_in += p.budget
+        self.money_by_tier[p.tier] = self.money_by_tier.get(p.tier, 0) + p.budget
         self.wanted_units[p.id] = Counter(want.kind for want in p.wants)
-        _count(self.holding_changes, p.id)
+        self.holding_changes[p.id] += 1
         owned = self.items_by_owner.setdefault(p.id, {})
         for item in p.items:
             self.items[item.id] = item
@@ -152,8 +154,8 @@ class MarketState:
         self.open_listings_by_kind.setdefault(kind, {})[listing.id] = None
         self.listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
         self.open_listings_by_seller.setdefault(listing.seller, {})[listing.id] = None
-        _count(self.listing_changes, listing.seller)
-        _count(self.kind_changes, kind)
+        self.listing_changes[listing.seller] += 1
+        self.kind_changes[kind] += 1
 
     def _delisted(self, event: ListingDelisted) -> None:
         self._close_listing(event.listing_id, ListingStatus.DELISTED)
@@ -172,7 +174,8 @@ class MarketState:
         self.open_offers_by_party.setdefault(offer.seller, {})[oid] = None
         self.open_offers_by_want.setdefault((offer.buyer, self._kind_of(offer)), {})[oid] = None
         self.escrow[offer.buyer] += offer.escrowed
-        _count(self.offer_changes, offer.buyer, offer.seller)
+        self.offer_changes[offer.buyer] += 1
+        self.offer_changes[offer.seller] += 1
 
     def _offer_ended(self, event: OfferEnded) -> None:
         self._end_offer(event.offer_id, event.status)
@@ -182,7 +185,11 @@ class MarketState:
         self._end_offer(deal.offer_id, OfferStatus.ACCEPTED)  # releases escrow
         self.balance[deal.buyer] -= deal.price
         self.balance[deal.seller] += deal.price
-        _count(self.holding_changes, deal.buyer, deal.seller)
+        by_tier, participants = self.money_by_tier, self.participants
+        by_tier[participants[deal.buyer].tier] -= deal.price
+        by_tier[participants[deal.seller].tier] += deal.price
+        self.holding_changes[deal.buyer] += 1
+        self.holding_changes[deal.seller] += 1
         self.owner[deal.item_id] = deal.buyer
         del self.items_by_owner[deal.seller][deal.item_id]
         self.items_by_owner.setdefault(deal.buyer, {})[deal.item_id] = None
@@ -207,17 +214,19 @@ class MarketState:
     def _listing_changed(self, listing: Listing, kind: str) -> None:
         """Count a change of an open ``listing`` (of ``kind``) for its seller, every party to an open
         offer on it, and its kind."""
-        _count(self.listing_changes, listing.seller)
+        self.listing_changes[listing.seller] += 1
         for oid in self.open_offers_by_listing.get(listing.id, ()):
             offer = self.offers[oid]
-            _count(self.offer_changes, offer.buyer, offer.seller)
-        _count(self.kind_changes, kind)
+            self.offer_changes[offer.buyer] += 1
+            self.offer_changes[offer.seller] += 1
+        self.kind_changes[kind] += 1
 
     def _end_offer(self, offer_id: str, status: OfferStatus) -> None:
         offer = self.offers[offer_id]
         self.offers[offer_id] = changed(offer, status=status)
         self.escrow[offer.buyer] -= offer.escrowed
-        _count(self.offer_changes, offer.buyer, offer.seller)
+        self.offer_changes[offer.buyer] += 1
+        self.offer_changes[offer.seller] += 1
         if self.open_offers.pop(offer_id, 0) is None:  # (it was open: an ended offer is in no index)
             del self.open_offers_by_listing[offer.listing_id][offer_id]
             for party in (offer.buyer, offer.seller):
@@ -237,19 +246,13 @@ class MarketState:
         self.open_listings_by_kind.get(kind, {}).pop(listing_id, None)
 
 
-_EVOLVE: Mapping[type, Callable[[MarketState, Any], None]] = MappingProxyType({
+_EVOLVE: Mapping[type, Callable[[MarketState, Any], None]] = {  # (a dict: looked up for every event)
     MarketOpened: MarketState._opened, ParticipantJoined: MarketState._joined, ItemListed: MarketState._listed,
     ListingDelisted: MarketState._delisted, ListingRepriced: MarketState._repriced,
     OfferMade: MarketState._offer_made, OfferEnded: MarketState._offer_ended, DealClosed: MarketState._deal_closed,
     MessageSent: MarketState._message_sent, ActionRejected: MarketState._unchanged, AgentFailed: MarketState._unchanged,
-})
+}
 """How each kind of event changes the state, found by its class (one lookup instead of a match arm per kind)."""
-
-
-def _count(counts: dict[str, int], *keys: str) -> None:
-    """Add one to each key's count."""
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
 
 
 def changed(record: R, **values: object) -> R:
@@ -265,6 +268,11 @@ def check_invariants(state: MarketState) -> list[str]:
     problems: list[str] = []
     if sum(state.balance.values()) != state.money_in:
         problems.append(f"money not conserved: {sum(state.balance.values())} != {state.money_in}")
+    by_tier: dict[str, int] = {}
+    for pid, person in state.participants.items():
+        by_tier[person.tier] = by_tier.get(person.tier, 0) + state.balance[pid]
+    if by_tier != state.money_by_tier:
+        problems.append(f"money per tier {state.money_by_tier} is not the balances' {by_tier}")
     held: dict[str, int] = {}
     for oid in state.open_offers:
         offer = state.offers[oid]
