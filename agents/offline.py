@@ -142,7 +142,7 @@ class OfflinePolicy(Policy):
         # this turn's estimates, item by item (an estimate is a CRC and a product: kept for the turn only, as
         # every item a trader ever looked at would be kept for the whole run, the largest part of its memory)
         known: dict[str, int] = {}
-        rng = _turn_random(self.streams, f"{self.seed}:{obs.market}:{trader}:{obs.step}:decide")
+        rng = _turn_random(self.streams, self.seed, obs.market, trader, obs.step)
         actions: list[Action] = []
         incoming = obs.incoming
         # every open offer's listing is a thread; without offers nothing looks a thread up
@@ -379,15 +379,15 @@ _TurnRandom = Callable[[], random.Random]
 Mersenne Twister's set-up), and about a third of turns draw nothing."""
 
 
-def _turn_random(streams: Streams, key: str) -> _TurnRandom:
-    """The turn's generator of ``key``, made when first asked for (a closure: calling an instance's
-    ``__call__`` cost a few thousand instructions a turn more)."""
+def _turn_random(streams: Streams, seed: int, market: str, trader: str, step: int) -> _TurnRandom:
+    """The generator of a trader's turn (keyed ``{seed}:{market}:{trader}:{step}:decide``), made when first
+    asked for (a closure: calling an instance's ``__call__`` cost a few thousand instructions a turn more)."""
     rng: random.Random | None = None
 
     def turn() -> random.Random:
         nonlocal rng
         if rng is None:
-            rng = streams.generator(key)
+            rng = streams.generator(f"{seed}:{market}:{trader}:{step}:decide")
         return rng
 
     return turn

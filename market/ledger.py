@@ -24,6 +24,10 @@ READ_BACK = 100
 """Events read back per call: a batch of thousands (a market of thousands of traders) parsed as one
 JSON array took about twice as long per event as in slices of a hundred."""
 
+# No index on market: every event's insert would update it too (about 3% of a week's instructions), and
+# reading one market is rare (a resume, ``python -m market.ledger RUN MARKET``) and a scan of the table,
+# while every other read takes the events in order or after a sequence number (the primary key).
+# A ledger made before keeps its index; nothing needs it.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq    INTEGER PRIMARY KEY,
@@ -32,7 +36,6 @@ CREATE TABLE IF NOT EXISTS events (
     type   TEXT    NOT NULL,
     body   TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_market ON events (market, seq);
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
