@@ -9,7 +9,6 @@ state and never changes it; there is no clock, IO or randomness here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from market.actions import (
@@ -267,10 +266,10 @@ def _withdraw(state: MarketState, actor: str, action: Withdraw, at: int) -> Outc
     return _end(state, actor, action.offer_id, at, OfferStatus.WITHDRAWN, "")
 
 
-_RULES: Mapping[type[Frozen], Callable[[MarketState, str, Any, int], Outcome]] = MappingProxyType({
+_RULES: Mapping[type[Frozen], Callable[[MarketState, str, Any, int], Outcome]] = {  # (a dict: looked up per action)
     Pass: _pass, ListItem: _list_item, Delist: _delist, Reprice: _reprice, MakeOffer: _make_offer,
     Counter: _counter, Accept: _accept, Reject: _reject, Withdraw: _withdraw, SendMessage: _send_message,
-})
+}
 """The rule for each kind of action, found by its class (one lookup instead of a match arm per kind)."""
 
 

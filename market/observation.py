@@ -141,7 +141,7 @@ def observe(
         principal=state.participants[trader], balance=state.balance[trader], escrow=state.escrow[trader],
         holdings=holdings, open_wants=open_wants, my_listings=my_listings, unlisted=unlisted,
         market_listings=market_listings,
-        thread_listings=thread_listings, incoming=incoming, outgoing=outgoing, news=tuple(news),
+        thread_listings=thread_listings, incoming=incoming, outgoing=outgoing, news=tuple(news) if news else (),
     )
     obs.__dict__[_BY_KIND] = (market_listings, by_kind)
     return obs

@@ -96,3 +96,21 @@ def test_a_counter_streams_numbers_are_uniform() -> None:
         counts[rng.randrange(3)] += 1  # (3 is not a power of two: some draws are refused and drawn again)
     assert all(abs(n - 10_000) < 4 * (30_000 * (1 / 3) * (2 / 3)) ** 0.5 for n in counts)
     assert {rng.randrange(1) for _ in range(10)} == {0} and 2**64 < rng.randrange(2**65, 2**66) < 2**66
+
+
+def test_a_counter_streams_choice_is_randbelow_of_the_length_and_a_state_resumes_mid_block() -> None:
+    streams = STREAMS[2]
+    for size in (1, 2, 3, 7, 8, 9, 1000, 2**40 + 3):
+        chosen, below = streams.generator(f"c{size}"), streams.generator(f"c{size}")
+        seq = range(size)
+        assert [chosen.choice(seq) for _ in range(30)] == [below._randbelow(size) for _ in range(30)]
+        assert chosen.getstate() == below.getstate()  # the same words drawn, rejected ones included
+    with pytest.raises(IndexError):
+        streams.generator("empty").choice([])
+    for drawn in (0, 1, 7, 8, 9, 17):
+        rng = streams.generator("resume")
+        for _ in range(drawn):
+            rng.random()
+        again = streams.generator("other")
+        again.setstate(rng.getstate())
+        assert [again.random() for _ in range(20)] == [rng.random() for _ in range(20)]
