@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The recorded exports a refactor must leave byte-identical: the ledgers (python -m market.ledger) of deal.yaml,
-# smoke.yaml and injection.yaml, of a smoke day whose tiers call the fake Anthropic API (tests/llm/fakes.py), and of
-# that day replayed from its cassette with no API. Usage, from the checkout's root:
+# The recorded exports a refactor must leave byte-identical: the ledgers (python -m market.ledger) of deal.yaml (the
+# reference week, on streams version 2), deal_streams1.yaml (the week as calibrated on version 1), smoke.yaml and
+# injection.yaml, of a smoke day whose tiers call the fake Anthropic API (tests/llm/fakes.py), and of that day
+# replayed from its cassette with no API. Usage, from the checkout's root:
 #   bash benchmarks/exports.sh OUT_DIR            # then: for f in OUT_DIR/*.ledger.jsonl; do cmp $f BEFORE/${f##*/}; done
 set -euo pipefail
 OUT=$(realpath -m "${1:?usage: bash benchmarks/exports.sh OUT_DIR}")
 mkdir -p "$OUT"
 export PYTHONHASHSEED=0
-for s in deal smoke injection; do
+for s in deal deal_streams1 smoke injection; do
   rm -rf "$OUT/$s"
   python -m market.run "scenarios/$s.yaml" --out "$OUT/$s" --quiet --no-report > "$OUT/$s.log"
   python -m market.ledger "$OUT/$s" > "$OUT/$s.ledger.jsonl"

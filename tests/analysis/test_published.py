@@ -63,7 +63,7 @@ class Tables(HTMLParser):
 def small_deal(tmp_path: Path) -> Path:
     """deal.yaml made small (16 people, two days, the same four markets), naming the published targets.
 
-    Two days: in the calibrated week items arrive over the first 1.7 days, and one day leaves one
+    Two days: in the calibrated week items arrive up to 1.55 days after their person, and one day leaves no
     item sold by both tiers (too few pairs for the bootstrap); two leave about 15."""
     scenario, catalog = load_scenario(SCENARIOS / "deal.yaml")
     small = apply(scenario, catalog, {"days": 2, "participants.generate.count": 16}, "test")

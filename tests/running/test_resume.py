@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -69,24 +70,26 @@ def test_a_ledger_that_disagrees_is_refused(smoke: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_a_week_on_version_2_streams_resumes_byte_identical(uninterrupted: str, tmp_path: Path) -> None:
-    """The same week drawing from BLAKE2b counter streams: another ledger than version 1's, and its own
-    (killed and resumed, it ends as it would have)."""
+def test_a_week_on_version_1_streams_resumes_byte_identical(uninterrupted: str, tmp_path: Path) -> None:
+    """The same week (deal.yaml declares version 2) drawing from version 1's Mersenne Twisters: another ledger
+    than version 2's, and its own (killed and resumed, it ends as it would have)."""
     scenario = tmp_path / "deal.yaml"
-    scenario.write_text((ROOT / "scenarios" / "deal.yaml").read_text() + "\nstreams: 2\n")
+    text, declared = re.subn(r"(?m)^streams: 2$", "streams: 1", (ROOT / "scenarios" / "deal.yaml").read_text())
+    assert declared == 1
+    scenario.write_text(text)
     shutil.copyfile(ROOT / "scenarios" / "catalog.csv", tmp_path / "catalog.csv")
     shutil.copytree(ROOT / "scenarios" / "targets", tmp_path / "targets")
     whole = tmp_path / "whole"
     assert run_cli(scenario, "--out", whole, *ARGS).returncode == 0
-    version_2 = export(whole)
-    assert version_2 != uninterrupted and version_2.count("deal_closed") > 0
+    version_1 = export(whole)
+    assert version_1 != uninterrupted and version_1.count("deal_closed") > 0
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "market.run", str(scenario), "--out", str(out), *ARGS],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for_events(out, version_2.count("\n") // 2, proc)
+    _wait_for_events(out, version_1.count("\n") // 2, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert version_2.startswith(export(out))
+    assert version_1.startswith(export(out))
     resumed = run_cli("--resume", out, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert export(out) == version_2
+    assert export(out) == version_1

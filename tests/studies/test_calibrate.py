@@ -78,7 +78,8 @@ def test_moments_of_a_run_match_the_analysis(tmp_path: Path) -> None:
     from analysis.load import load_run
     from analysis.stats import person_pairs, same_item_pairs
 
-    prepared = runner.plan(mini(tmp_path))
+    # two days: on the first, the calibrated week's 16 people sell no item in both tiers (no pairs to compare)
+    prepared = runner.plan(mini(tmp_path), days=2)
     result = runner.start(prepared, RunFolder.create(tmp_path, "run"), after_run=False)
     moments = run_moments(result.folder.path, read_targets(TARGETS).moments)
     summary = result.summary.as_json()
@@ -86,6 +87,7 @@ def test_moments_of_a_run_match_the_analysis(tmp_path: Path) -> None:
     assert moments["deals_all_runs"] == sum(m["deals"] for m in summary["markets"])
     data = load_run(result.folder.path)
     pair = ("frontier", "small")
+    assert same_item_pairs(data, "seller", pair).height > 0 and same_item_pairs(data, "buyer", pair).height > 0
     assert moments["seller_premium"] == pytest.approx(same_item_pairs(data, "seller", pair)["diff"].mean())
     assert moments["buyer_savings"] == pytest.approx(-same_item_pairs(data, "buyer", pair)["diff"].mean())
     assert moments["extra_deals_per_person"] == pytest.approx(person_pairs(data, pair)["diff"].mean())
