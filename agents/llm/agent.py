@@ -30,7 +30,7 @@ import asyncio
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Collection, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -311,25 +311,44 @@ class ModelPolicy(Policy):
         for i, obs in enumerate(observations):
             groups.setdefault((obs.market, obs.trader), []).append(i)
 
-        # ``concurrency`` workers take the traders in order, so a trader's request is built only when it can be
-        # sent; a worker whose turn is done goes on to the next trader's at once (a slot handed over through a
-        # semaphore waited a turn of the loop), and each stretch of work between answers starts on a loop turn
-        # of its own (``Gate.pace``), so each request is written as soon as it is built
+        # the first ``concurrency`` traders' turns start at once, and each later one (in order) when an earlier
+        # turn's call has its answer (``ModelRequest.answered``), or that turn ends with none: so a trader's
+        # request is built only when it can be sent, and it goes out before the answer that freed its slot is
+        # worked on (``Gate.pace``: each stretch of work has a loop turn of its own, those sending first, so
+        # each request is written as soon as it is built)
         queue = iter(groups.values())
         errors: list[BaseException] = []
+        started: list[asyncio.Task[None]] = []
 
-        async def worker() -> None:
-            await self.gate.pace()
-            for indexes in queue:
-                try:
-                    for i in indexes:
-                        results[i] = await self._decide(observations[i])
-                except Exception as exc:  # that trader's later turns are skipped; the others go on
-                    errors.append(exc)
+        def start_next() -> None:
+            indexes = next(queue, None)
+            if indexes is not None:
+                started.append(asyncio.get_running_loop().create_task(turns(indexes)))
 
+        async def turns(indexes: list[int]) -> None:
+            handed = False
+
+            def hand_over() -> None:
+                nonlocal handed
+                if not handed:
+                    handed = True
+                    start_next()
+
+            await self.gate.pace(sending=True)
+            try:
+                for i in indexes:
+                    results[i] = await self._decide(observations[i], hand_over)
+            except Exception as exc:  # that trader's later turns are skipped; the others go on
+                errors.append(exc)
+            finally:
+                hand_over()
+
+        for _ in range(min(self.concurrency, len(groups))):
+            start_next()
         # every turn runs to its end (a call in flight is answered and recorded) before a run-level
-        # error (a refused account, a replay miss) is raised
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(groups)))))
+        # error (a refused account, a replay miss) is raised; the list grows as turns start others
+        for task in started:
+            await task
         if errors:
             raise next((e for e in errors if isinstance(e, FatalPolicyError)), errors[0])
         return results  # type: ignore[return-value]
@@ -354,10 +373,11 @@ class ModelPolicy(Policy):
             self._systems[obs.market, pid] = (obs.principal, system)
         return system
 
-    async def _decide(self, obs: Observation) -> Decision | AgentFailure:
-        """One turn; a failure of this trader's turn is its ``AgentFailure`` (counted, conversation reset)."""
+    async def _decide(self, obs: Observation, answered: Callable[[], None] | None = None) -> Decision | AgentFailure:
+        """One turn; a failure of this trader's turn is its ``AgentFailure`` (counted, conversation reset).
+        ``answered``: called when its first call has its answer (``ModelRequest.answered``)."""
         try:
-            return await self._turn(obs)
+            return await self._turn(obs, answered)
         except (FatalPolicyError, ReplayMiss):
             raise
         except AgentFailure as failure:
@@ -394,7 +414,7 @@ class ModelPolicy(Policy):
             request, messages = self.turn_request(tier, memory, system, text)
         return request, messages
 
-    async def _turn(self, obs: Observation) -> Decision:
+    async def _turn(self, obs: Observation, answered: Callable[[], None] | None = None) -> Decision:
         tier = self.tiers[obs.tier]
         account = self._account(obs)
         memory = self.memory.setdefault((obs.market, obs.trader), Memory())
@@ -402,7 +422,7 @@ class ModelPolicy(Policy):
         text = prompts.observation_text(obs)
         request, messages = self.fitted_request(tier, memory, system, text)
         lead = memory.pending if memory.turns else []
-        reply = await self.call(tier, obs, request, "turn", taken=memory.ids)
+        reply = await self.call(tier, obs, request, "turn", taken=memory.ids, answered=answered)
         if reply is None:  # gave up after retries: a pass; the conversation is left as it was
             return Decision(actions=(Pass(),), note="model call failed")
         memory.ids.update(c.id for c in reply.calls)
@@ -464,10 +484,10 @@ class ModelPolicy(Policy):
     # --- one call through the tier's transport ------------------------------------------------
     async def call(
         self, tier: Tier, obs: Asker, request: dict[str, Any], purpose: str, account: Account | None = None,
-        taken: Collection[str] = (),
+        taken: Collection[str] = (), answered: Callable[[], None] | None = None,
     ) -> Reply | None:
         """One call through the tier's transport, counted on ``account`` (default: the trader's own); ``taken``:
-        the tool call ids the conversation already uses.
+        the tool call ids the conversation already uses; ``answered``: see ``ModelRequest``.
 
         None when the call gave up after its retries; ``AgentFailure`` when the API refused this
         conversation or the answer cannot be read; ``FatalPolicyError`` when the account is refused;
@@ -477,7 +497,8 @@ class ModelPolicy(Policy):
             account = self._account(obs)
         key, size, body = keyed_text(tier.api.name, request)
         where = {"market": obs.market, "trader": obs.trader, "tier": obs.tier, "step": obs.step, "purpose": purpose}
-        asked = ModelRequest(tier.api.name, tier.name, tier.model, request, body, key, size, where, account.faults)
+        asked = ModelRequest(tier.api.name, tier.name, tier.model, request, body, key, size, where, account.faults,
+                             answered)
         try:
             answer = await self.transport(tier).send(asked)
         except GaveUp as exc:

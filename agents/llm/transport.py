@@ -52,7 +52,8 @@ class ModelRequest:
     """One request to a model: its JSON (``json``), the same as canonical bytes (``body``, what is sent), its
     cassette ``key``, the size the key was made from (for the tokens-per-minute estimate), and ``where`` it was
     asked (market, trader, tier, step, purpose: recorded with it). ``faults`` counts the faults of its attempts
-    (like httpx's ``trace`` extension: the asker's counter, filled in by ``Retrying``)."""
+    and ``answered`` is called when an attempt's answer has come and its slot is free, before the answer is
+    worked on (like httpx's ``trace`` extension: the asker's counter and cue, used by ``Retrying``)."""
 
     api: str
     tier: str
@@ -63,6 +64,7 @@ class ModelRequest:
     size: int
     where: dict[str, Any]
     faults: Counter[str] = field(default_factory=Counter)
+    answered: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ class Gate:
     unreachable: Counter[str] = field(default_factory=Counter)
     _semaphore: asyncio.Semaphore | None = None
     _pacing: bool = False
+    _sending: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
     _paced: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
 
     def semaphore(self) -> asyncio.Semaphore:
@@ -191,27 +194,29 @@ class Gate:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         return self._semaphore
 
-    async def pace(self) -> None:
+    async def pace(self, sending: bool = False) -> None:
         """Wait for a turn of the event loop that no other call's work has taken (one a turn, first come first
-        served); called before a stretch of work that may end in sending a request. On Python 3.11 aiohttp
-        writes a request in a task of its own, which runs on the loop's next turn, after all the rest of this
-        one: unpaced, answers that came together were each read, and each trader's next request built, before
-        the first of those requests was written, and so they came back together again, round after round."""
+        served, those ``sending`` a new request before those working on an answer); called before a stretch of
+        work that may end in sending a request. On Python 3.11 aiohttp writes a request in a task of its own,
+        which runs on the loop's next turn, after all the rest of this one: unpaced, answers that came together
+        were each read, and each trader's next request built, before the first of those requests was written,
+        and so they came back together again, round after round."""
         if not self._pacing:
             self._pacing = True
             asyncio.get_running_loop().call_soon(self._next_pace)
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._paced.append(waiter)
+        (self._sending if sending else self._paced).append(waiter)
         await waiter
 
     def _next_pace(self) -> None:
-        while self._paced:
-            waiter = self._paced.popleft()
-            if not waiter.done():  # (a cancelled waiter gives its turn on)
-                waiter.set_result(None)
-                waiter.get_loop().call_soon(self._next_pace)
-                return
+        for queue in (self._sending, self._paced):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():  # (a cancelled waiter gives its turn on)
+                    waiter.set_result(None)
+                    waiter.get_loop().call_soon(self._next_pace)
+                    return
         self._pacing = False
 
 
@@ -233,15 +238,18 @@ class Retrying(ModelTransport):
         estimate = request.size // 4 + self.settings.max_tokens  # tokens, for the per-minute budget
 
         async def attempt() -> ModelResponse:
-            async with self.limits.slot(estimate), gate.semaphore():
-                if gate.fatal is not None:
-                    raise gate.fatal
-                try:
+            try:
+                async with self.limits.slot(estimate), gate.semaphore():
+                    if gate.fatal is not None:
+                        raise gate.fatal
                     answer = await self.inner.send(request)
-                finally:
-                    await gate.pace()  # its answer (or fault) is handled on a turn of its own
-                gate.unreachable[request.tier] = 0
-                return answer
+                if request.answered is not None:  # the slot is free: what the asker starts now goes out first
+                    request.answered()
+                    await asyncio.sleep(0)
+            finally:
+                await gate.pace()  # its answer (or fault) is handled on a turn of its own
+            gate.unreachable[request.tier] = 0
+            return answer
 
         def fault(exc: Retryable) -> None:
             request.faults[exc.kind] += 1

@@ -9,6 +9,7 @@ checks every request the policy sends, for both APIs.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections import deque
@@ -347,6 +348,40 @@ def test_an_account_error_stops_the_batch_after_its_calls_are_answered(observati
     finally:
         policy.close()
     assert answered.count("refused") == 1
+
+
+def test_a_traders_request_goes_out_before_the_answer_that_freed_its_slot_is_worked_on(
+    observations: list[Observation],
+) -> None:
+    """The next trader's turn starts when a call has its answer, before that answer is read into its turn (no
+    timing: what each request sees already counted), and calls in flight stay within ``--concurrency``."""
+    scenario, _ = load_scenario(SMOKE)
+    counted: list[int] = []  # calls already read into their turns when each request was sent
+    in_flight: list[int] = [0, 0]  # now, most
+
+    async def handler(asked: ModelRequest) -> ModelResponse:
+        counted.append(sum(a.calls for a in policy.accounts.values()))
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0)  # others may send meanwhile
+        in_flight[0] -= 1
+        return ModelResponse(Scripted.anthropic([("t1", "pass", {})], "tool_use", ""), "r")
+
+    for concurrency, expected in ((1, [0, 0, 1]), (2, None)):
+        policy = ModelPolicy(BackendContext(scenario=scenario, options={"concurrency": concurrency}))
+        for tier in scenario.tiers:
+            policy.add_tier(tier, TierSettings(backend="anthropic", model="claude-haiku-4-5"), AnthropicApi(),
+                            "claude-haiku-4-5", MockTransport(handler))
+        counted.clear()
+        in_flight[:] = [0, 0]
+        try:
+            decisions = policy.decide_batch(observations)
+        finally:
+            policy.close()
+        assert all(isinstance(d, Decision) for d in decisions) and len(counted) == len(observations) == 3
+        assert in_flight[1] == concurrency
+        if expected is not None:
+            assert counted == expected  # (one at a time, each answer read only after the next request left)
 
 
 def test_a_context_window_drops_old_turns_then_fails_the_turn(observations: list[Observation]) -> None:
