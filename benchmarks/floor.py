@@ -5,16 +5,17 @@ The engine promises two things that cost time on every event whatever the polici
 
 * the ledger: each event written as canonical JSON, read back through its schema before any
   of its batch is written, and stored in one SQLite transaction per batch (kill -9 safe);
-* identical streams: every draw comes from a Mersenne Twister seeded from a string key, as
-  ``random.Random(key)`` seeds it, one generator per trader, turn and purpose.
+* identical streams: every draw comes from a stream keyed by a string, one per trader, turn and
+  purpose (version 1: a Mersenne Twister seeded as ``random.Random(key)`` seeds it; version 2: BLAKE2b
+  in counter mode, a one-number draw without a generator).
 
 This script runs the deal.yaml week once, then times, in the same process, those two parts
 alone on that week's own events and generator count:
 
 * the ledger: the week's events appended again to an empty ledger, batched by time as the
   engine batches them (best of three);
-* the seeding: as many ``keyed_random`` generators as the week made, counted with cProfile
-  on a second run (best of three);
+* the seeding: as many keyed streams of the scenario's version as the week started, counted
+  with cProfile on a second run (best of three);
 
 and a bare SimPy loop over as many timeouts (best of five). The budget at 1/30 of bare SimPy
 is 30 bare timeouts per event; the script prints how much of it the guarantees leave for
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from market.events import Event
 from market.ledger import Ledger
-from market.randomness import keyed_random
+from market.randomness import STREAMS, CounterStreams, keyed_random
 from running import runner
 from running.runfolder import RunFolder
 
@@ -70,25 +71,36 @@ def ledger_seconds(entries: list[tuple[str, Event]], tries: int = 3) -> tuple[fl
     return best, len(batches)
 
 
-def generators_made(prepared: runner.Plan) -> int:
-    """How many ``keyed_random`` generators a planned week makes (cProfile's call count)."""
+def streams_keyed(prepared: runner.Plan) -> tuple[int, int]:
+    """How many keyed streams a planned week starts: generators, and one-number draws made without one
+    (version 2's ``CounterStreams.uniform``; version 1 draws those through a generator). cProfile's counts."""
+    version = prepared.scenario.streams
     profile = cProfile.Profile()
     profile.enable()
     timed_week(prepared)
     profile.disable()
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    return sum(calls for (file, _, name), (_, calls, *_) in stats.items()
-               if name == "keyed_random" and file.endswith("randomness.py"))
+    codes = keyed_random.__code__, CounterStreams.generator.__code__, CounterStreams.uniform.__code__
+    counted = dict.fromkeys(((code.co_firstlineno, code.co_name) for code in codes), 0)
+    for (file, line, name), (_, calls, *_) in stats.items():
+        if file.endswith("randomness.py") and (line, name) in counted:
+            counted[line, name] = calls
+    mersenne, counter, draws = counted.values()
+    return (mersenne, 0) if version == 1 else (counter, draws)
 
 
-def seeding_seconds(count: int, tries: int = 3) -> float:
-    """Best CPU seconds to seed ``count`` generators from keys shaped like the engine's."""
-    keys = [f"20251:B:p{i % 69}:{i}:bid" for i in range(count)]
+def seeding_seconds(version: int, generators: int, draws: int, tries: int = 3) -> float:
+    """Best CPU seconds to key ``generators`` generators and make ``draws`` one-number draws of the streams
+    ``version``, from keys shaped like the engine's."""
+    streams = STREAMS[version]
+    keys = [f"20251:B:p{i % 69}:{i}:bid" for i in range(max(generators, draws))]
     best = float("inf")
     for _ in range(tries):
         start = time.process_time()
-        for key in keys:
-            keyed_random(key)
+        for key in keys[:generators]:
+            streams.generator(key).random()
+        for key in keys[:draws]:
+            streams.uniform(key, 0, 1)
         best = min(best, time.process_time() - start)
     return best
 
@@ -104,8 +116,9 @@ def main() -> None:
     entries = week_events(runner.plan(scenario, seed=args.seed))
     assert len(entries) == events, (len(entries), events)
     ledger, batches = ledger_seconds(entries)
-    generators = generators_made(runner.plan(scenario, seed=args.seed))
-    seeding = seeding_seconds(generators)
+    prepared = runner.plan(scenario, seed=args.seed)
+    generators, draws = streams_keyed(prepared)
+    seeding = seeding_seconds(prepared.scenario.streams, generators, draws)
     _, bare = bare_simpy(events)
 
     def us(seconds: float) -> str:
@@ -116,7 +129,8 @@ def main() -> None:
     print(f"bare SimPy, as many timeouts:       {bare:.3f} s CPU = {us(bare)}")
     print(f"1/{RATIO} of bare SimPy (old goal):    {budget:.3f} s CPU = {us(budget)}")
     print(f"ledger, the week's events again:    {ledger:.3f} s CPU = {us(ledger)} ({batches:,} batches)")
-    print(f"seeding, {generators:,} generators:    {seeding:.3f} s CPU = {us(seeding)}")
+    print(f"seeding (streams version {prepared.scenario.streams}), {generators:,} generators and {draws:,} "
+          f"one-number draws: {seeding:.3f} s CPU = {us(seeding)}")
     floor = ledger + seeding
     print(f"the guarantees alone: {floor:.3f} s CPU = {us(floor)}, {floor / budget:.0%} of the budget; "
           f"left for observations, policies and the exchange: {us(max(budget - floor, 0))}, "

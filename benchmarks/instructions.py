@@ -48,7 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("deal", "idle", "1000", "10000", "simpy")
-DEAL_EVENTS = 19_573  # the events of the deal.yaml week at its own seed (the bare SimPy loop's count)
+DEAL_EVENTS = 13_996  # the events of the deal.yaml week at its own seed (the bare SimPy loop's count)
 
 
 # --- the child: set up one case, then (unless told to stop there) run its region --------------
