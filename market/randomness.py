@@ -96,20 +96,12 @@ class CounterRandom(random.Random):
                 return drawn
 
     def choice(self, seq: Sequence[Any]) -> Any:
-        """As ``random.Random.choice``: ``seq[_randbelow(len(seq))]`` (its loop written out: a message's
-        template is chosen this way on most turns)."""
+        """As ``random.Random.choice``: ``seq[_randbelow(len(seq))]`` (without ``random.Random``'s own
+        Python frame in between: a message's template is chosen this way on most turns)."""
         n = len(seq)
         if not n:
             raise IndexError("Cannot choose from an empty sequence")
-        if n > 1 << 64:
-            return seq[self._randbelow(n)]
-        shift = 64 - (n - 1).bit_length()
-        while True:
-            self._drawn += 1
-            word = next(self._words, None)
-            drawn = (self._next_block() if word is None else word) >> shift
-            if drawn < n:
-                return seq[drawn]
+        return seq[self._randbelow(n)]
 
     def getrandbits(self, k: int) -> int:
         """``k`` random bits: the top bits of the next words."""
