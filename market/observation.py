@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from itertools import chain, islice
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -175,7 +176,7 @@ def _own(state: MarketState, trader: str, at: int, items_from: Mapping[str, int]
 
 def _shown(
     state: MarketState, trader: str, open_wants: tuple[Want, ...], count: int
-) -> tuple[tuple[ListingView, ...], dict[str, tuple[ListingView, ...]]]:
+) -> tuple[tuple[ListingView, ...], Mapping[str, tuple[ListingView, ...]]]:
     """The newest ``count`` open listings of each open want's kind, in the wants' order, and the same by
     kind; kept per trader while its wants and the changes of their kinds are the same."""
     kept: dict[str, tuple[tuple[Want, ...], int, tuple[int | None, ...], tuple[Any, ...]]]
@@ -200,7 +201,7 @@ def _shown(
         if views:
             by_kind[kind] = by_kind[kind] + views if kind in by_kind else views
     market_listings = shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown))
-    parts = market_listings, by_kind
+    parts = market_listings, MappingProxyType(by_kind)  # read-only: every observation of the trader shares it
     kept[trader] = (open_wants, count, versions, parts)
     return parts
 
