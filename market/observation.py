@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from itertools import chain, islice
 from operator import attrgetter
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -134,9 +133,25 @@ def observe(
     """Build ``trader``'s observation from the state's indexes. ``items_from`` gives when each of the
     principal's items is put up for sale (an item not named is from the start); until then it is not
     among ``unlisted``."""
-    holdings, open_wants, my_listings, unlisted, thread_listings, incoming, outgoing = _own(
-        state, trader, at, items_from)
-    market_listings, by_kind = _shown(state, trader, open_wants, listings_per_want)
+    holdings, open_wants = _holdings(state, trader)
+    my_listings, unlisted = _listings(state, trader, at, items_from, holdings)
+    thread_listings, incoming, outgoing = _offers(state, trader, at)
+    newest: dict[tuple[str, int], tuple[int, tuple[ListingView, ...]]]
+    newest = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
+    changes = state.kind_changes
+    # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
+    shown: list[tuple[ListingView, ...]] = []
+    by_kind: dict[str, tuple[ListingView, ...]] = {}  # Observation.listings_by_kind: every view is of its want's kind
+    for want in open_wants:
+        kind = want.kind
+        known = newest.get((kind, listings_per_want))
+        if known is None or known[0] != changes.get(kind, 0):
+            known = _newest_views(state, kind, listings_per_want)
+        views = known[1]
+        shown.append(views)
+        if views:
+            by_kind[kind] = by_kind[kind] + views if kind in by_kind else views
+    market_listings = shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown))
     obs = Observation(
         market=market, trader=trader, tier=tier, at=at, step=step,
         principal=state.participants[trader], balance=state.balance[trader], escrow=state.escrow[trader],
@@ -150,61 +165,6 @@ def observe(
 
 # Each of a trader's own parts is kept in the state's cache with the counts of changes it follows
 # (``MarketState.holding_changes`` and the like) and, where time matters, the moments it holds for.
-# In front of them, the whole of a trader's own view is kept with all three counts and the moments
-# every part holds for: most turns find nothing of theirs changed and take it in one look-up.
-
-Own = tuple[tuple[Item, ...], tuple[Want, ...], tuple[Listing, ...], tuple[Item, ...],
-            tuple["ListingView", ...], tuple[Offer, ...], tuple[Offer, ...]]
-
-
-def _own(state: MarketState, trader: str, at: int, items_from: Mapping[str, int] | None) -> Own:
-    """What ``trader`` holds, wants, lists and may list, and its open offers with their listings' views."""
-    kept: dict[str, tuple[tuple[int, int, int], Mapping[str, int] | None, int, int, Own]]
-    kept = state.cache.setdefault("own", {})  # type: ignore[assignment]
-    counts = (state.holding_changes.get(trader, 0), state.listing_changes.get(trader, 0),
-              state.offer_changes.get(trader, 0))
-    known = kept.get(trader)
-    if known is not None and known[0] == counts and known[1] is items_from and known[2] <= at < known[3]:
-        return known[4]
-    holdings, open_wants = _holdings(state, trader)
-    listed_from, listed_until, (my_listings, unlisted) = _listings(state, trader, at, items_from, holdings)
-    offers_from, offers_until, (threads, incoming, outgoing) = _offers(state, trader, at)
-    parts = holdings, open_wants, my_listings, unlisted, threads, incoming, outgoing
-    kept[trader] = (counts, items_from, max(listed_from, offers_from), min(listed_until, offers_until), parts)
-    return parts
-
-
-def _shown(
-    state: MarketState, trader: str, open_wants: tuple[Want, ...], count: int
-) -> tuple[tuple[ListingView, ...], Mapping[str, tuple[ListingView, ...]]]:
-    """The newest ``count`` open listings of each open want's kind, in the wants' order, and the same by
-    kind; kept per trader while its wants and the changes of their kinds are the same."""
-    kept: dict[str, tuple[tuple[Want, ...], int, tuple[int | None, ...], tuple[Any, ...]]]
-    kept = state.cache.setdefault("shown", {})  # type: ignore[assignment]
-    changes = state.kind_changes
-    versions = tuple(map(changes.get, map(_kind, open_wants)))
-    known = kept.get(trader)
-    if known is not None and known[0] is open_wants and known[1] == count and known[2] == versions:
-        return known[3]  # type: ignore[no-any-return]
-    newest: dict[tuple[str, int], tuple[int, tuple[ListingView, ...]]]
-    newest = state.cache.setdefault("newest_views", {})  # type: ignore[assignment]
-    # none of these is the trader's own: what it lists it owns, and it wants no kind it owns
-    shown: list[tuple[ListingView, ...]] = []
-    by_kind: dict[str, tuple[ListingView, ...]] = {}  # Observation.listings_by_kind: every view is of its want's kind
-    for want in open_wants:
-        kind = want.kind
-        views_of = newest.get((kind, count))
-        if views_of is None or views_of[0] != changes.get(kind, 0):
-            views_of = _newest_views(state, kind, count)
-        views = views_of[1]
-        shown.append(views)
-        if views:
-            by_kind[kind] = by_kind[kind] + views if kind in by_kind else views
-    market_listings = shown[0] if len(shown) == 1 else tuple(chain.from_iterable(shown))
-    parts = market_listings, MappingProxyType(by_kind)  # read-only: every observation of the trader shares it
-    kept[trader] = (open_wants, count, versions, parts)
-    return parts
-
 
 Holdings = tuple[tuple[Item, ...], tuple[Want, ...]]
 
@@ -228,16 +188,16 @@ Listings = tuple[tuple[Listing, ...], tuple[Item, ...]]
 
 def _listings(
     state: MarketState, trader: str, at: int, items_from: Mapping[str, int] | None, holdings: tuple[Item, ...]
-) -> tuple[int, int, Listings]:
+) -> Listings:
     """The trader's open listings, and the principal's items it holds, has not listed, and may sell by
-    ``at`` (``items_from``); kept until one of those items is put up for sale. With the moments they hold for."""
+    ``at`` (``items_from``); kept until one of those items is put up for sale."""
     kept: dict[str, tuple[tuple[int, int, Mapping[str, int] | None], int, int, Listings]]
     kept = state.cache.setdefault("listings", {})  # type: ignore[assignment]
     # (a tuple compares its items by identity first: the same items_from object costs nothing)
     changes = (state.holding_changes.get(trader, 0), state.listing_changes.get(trader, 0), items_from)
     known = kept.get(trader)
     if known is not None and known[0] == changes and known[1] <= at < known[2]:
-        return known[1], known[2], known[3]
+        return known[3]
     owners: dict[str, frozenset[str]] = state.cache.setdefault("own_items", {})  # type: ignore[assignment]
     own_items = owners.get(trader)
     if own_items is None:  # a principal never changes: what they came to sell is known once
@@ -253,21 +213,20 @@ def _listings(
             unlisted = tuple(item for item, when in zip(unlisted, coming, strict=True) if when <= at)
     parts = tuple(map(state.listings.__getitem__, state.open_listings_by_seller.get(trader, ()))), unlisted
     kept[trader] = (changes, at, fresh_until, parts)
-    return at, fresh_until, parts
+    return parts
 
 
 Offers = tuple[tuple[ListingView, ...], tuple[Offer, ...], tuple[Offer, ...]]
 
 
-def _offers(state: MarketState, trader: str, at: int) -> tuple[int, int, Offers]:
+def _offers(state: MarketState, trader: str, at: int) -> Offers:
     """The views of the listings the trader's open offers are on, and those offers to and from it;
-    kept while every one is live (until the exchange ends it, an offer past its time is not shown).
-    With the moments they hold for."""
+    kept while every one is live (until the exchange ends it, an offer past its time is not shown)."""
     kept: dict[str, tuple[int, int, int, Offers]] = state.cache.setdefault("offers", {})  # type: ignore[assignment]
     changes = state.offer_changes.get(trader, 0)
     known = kept.get(trader)
     if known is not None and known[0] == changes and known[1] <= at < known[2]:
-        return known[1], known[2], known[3]
+        return known[3]
     open_offers = list(map(state.offers.__getitem__, state.open_offers_by_party.get(trader, ())))
     live = [o for o in open_offers if o.expires_at > at]
     threads = {o.listing_id: None for o in live}
@@ -279,7 +238,7 @@ def _offers(state: MarketState, trader: str, at: int) -> tuple[int, int, Offers]
     fresh_until = min((o.expires_at for o in open_offers), default=_NEVER)
     if at < fresh_until:  # (else they could never be reused)
         kept[trader] = (changes, at, fresh_until, parts)
-    return at, fresh_until, parts
+    return parts
 
 
 _kind = attrgetter("kind")
