@@ -134,8 +134,6 @@ class FaultCount:
     turns: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     recent: deque[bool] = field(init=False)
-    recent_failed: int = field(init=False, default=0)
-    """How many of ``recent`` failed (kept as they come and go, not counted every batch)."""
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.window)
@@ -143,12 +141,8 @@ class FaultCount:
     def add(self, failure: AgentFailure | None) -> None:
         """Count one turn of the tier, failed when ``failure`` is given (by its kind)."""
         self.turns += 1
-        recent = self.recent
-        if len(recent) == self.window and recent[0]:  # the oldest turn leaves the window
-            self.recent_failed -= 1
-        recent.append(failure is not None)
+        self.recent.append(failure is not None)
         if failure is not None:
-            self.recent_failed += 1
             self.kinds[failure.kind] += 1
 
     @property
@@ -349,11 +343,16 @@ class MarketModel(mesa.Model):
             at = (day + 1) * DAY + start
         return at if at < self._end else None
 
+    @staticmethod
+    def _wakes_by(trader: Trader, due: int | None) -> bool:
+        """Whether ``trader`` wakes by ``due`` anyway (None: the week is over, so it need not)."""
+        return due is None or (trader.next_wake is not None and trader.next_wake <= due)
+
     def _schedule(self, trader: Trader, at: int) -> None:
         """Wake ``trader`` at the first working tick at or after ``at``, unless it wakes by then anyway."""
         due = self._working(at)
-        if due is None or (trader.next_wake is not None and trader.next_wake <= due):
-            return  # it wakes by then anyway (or the week is over, so it need not)
+        if self._wakes_by(trader, due):
+            return
         trader.next_wake = due
         if due not in self._due:
             self._due[due] = []
@@ -426,7 +425,7 @@ class MarketModel(mesa.Model):
             faults.add(answer if isinstance(answer, AgentFailure) else None)
         limits = self.scenario.failures
         for tier, faults in self.faults.items():
-            failed = faults.recent_failed
+            failed = sum(faults.recent)
             if failed > limits.max_share * limits.window:
                 self.stop(
                     f"circuit breaker: tier {tier} failed {failed} of its last {len(faults.recent)} turns "
@@ -454,9 +453,8 @@ class MarketModel(mesa.Model):
     def _react(self, trader: Trader, event: Event, about: str) -> None:
         """Wake ``trader`` after its reaction delay to ``event`` (its generator keyed by ``about``)."""
         delay = self.scenario.timing.reaction_minutes
-        soonest = self._working(event.at + int(delay.min * 60))
-        if soonest is None or (trader.next_wake is not None and trader.next_wake <= soonest):
-            return  # no delay drawn could wake it sooner than it wakes anyway (or the week is over)
+        if self._wakes_by(trader, self._working(event.at + int(delay.min * 60))):
+            return  # no delay drawn could wake it sooner than it wakes anyway
         drawn = trader.uniform(f"react:{event.type}:{about}", delay.min, delay.max)
         self._schedule(trader, event.at + int(drawn * 60))
 
