@@ -19,6 +19,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, MutableSequence, Sequence
 from hashlib import blake2b, sha512
+from operator import length_hint
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -48,8 +49,7 @@ class CounterRandom(random.Random):
     """A ``random.Random`` whose numbers come from BLAKE2b in counter mode (streams version 2).
 
     Every method of ``random.Random`` works on it (its ``random``, ``getrandbits`` and ``_randbelow``
-    are the source); ``random()`` takes the top 53 bits of the next word. The words of the block in
-    use are read with ``next(iterator, None)``: a draw is one C call until the block runs out."""
+    are the source); ``random()`` takes the top 53 bits of the next word."""
 
     def seed(self, a: Any = None, version: int = 2) -> None:
         """Key the stream with a str or bytes (there is no seeding from the time or the OS)."""
@@ -58,27 +58,24 @@ class CounterRandom(random.Random):
         self._key = a.encode() if isinstance(a, str) else a
         self._words: Iterator[int] = iter(())  # the rest of the block in use (none yet)
         self._blocks = 0  # blocks begun
-        self._drawn = 0
         self.gauss_next = None
 
-    def _next_block(self) -> int:
-        """Begin the next block; its first word."""
-        words = iter(_block(self._key, self._blocks))
-        self._words = words
-        self._blocks += 1
-        return next(words)
+    def _word(self) -> int:
+        """The next word: the block in use's next, or the first of the next block."""
+        word = next(self._words, None)
+        if word is None:
+            self._words = iter(_block(self._key, self._blocks))
+            self._blocks += 1
+            word = next(self._words)
+        return word
 
     def random(self) -> float:
         """The next float in [0, 1)."""
-        self._drawn += 1
-        word = next(self._words, None)
-        return ((self._next_block() if word is None else word) >> 11) * _UNIT
+        return (self._word() >> 11) * _UNIT
 
     def uniform(self, a: float, b: float) -> float:
         """As ``random.Random.uniform`` (``a + (b - a) * random()``), in one call."""
-        self._drawn += 1
-        word = next(self._words, None)
-        return a + (b - a) * (((self._next_block() if word is None else word) >> 11) * _UNIT)
+        return a + (b - a) * ((self._word() >> 11) * _UNIT)
 
     def _randbelow(self, n: int) -> int:
         """An int in [0, n): the top bits of the next word, drawn again while too large (as CPython's
@@ -89,9 +86,7 @@ class CounterRandom(random.Random):
             return self._randbelow_with_getrandbits(n)
         shift = 64 - (n - 1).bit_length()
         while True:
-            self._drawn += 1
-            word = next(self._words, None)
-            drawn = (self._next_block() if word is None else word) >> shift
+            drawn = self._word() >> shift
             if drawn < n:
                 return drawn
 
@@ -110,9 +105,7 @@ class CounterRandom(random.Random):
         words = -(-k // 64) or 1
         value = 0
         for _ in range(words):
-            self._drawn += 1
-            word = next(self._words, None)
-            value = value << 64 | (self._next_block() if word is None else word)
+            value = value << 64 | self._word()
         return value >> (words * 64 - k)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -120,8 +113,8 @@ class CounterRandom(random.Random):
         return (self.__class__, (self._key,), self.getstate())
 
     def getstate(self) -> tuple[Any, ...]:
-        """The key and how many words have been drawn."""
-        return (2, self._key, self._drawn, self.gauss_next)
+        """The key and how many words have been drawn (the blocks begun, less the words left in the last)."""
+        return (2, self._key, self._blocks * 8 - length_hint(self._words), self.gauss_next)
 
     def setstate(self, state: tuple[Any, ...]) -> None:
         """Back to a state ``getstate`` gave."""
@@ -135,7 +128,7 @@ class CounterRandom(random.Random):
             self._words = iter(_block(self._key, blocks)[used:])
         else:
             self._blocks = blocks
-        self._drawn, self.gauss_next = drawn, gauss_next
+        self.gauss_next = gauss_next
 
 
 class Streams(ABC):
